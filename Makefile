@@ -1,0 +1,20 @@
+# Two entry points for a fresh Debian 12 machine (run as root so system packages install):
+#   make run    the studio on the built-in demo scene (headless demo when there is no display)
+#   make test   the test suite (GUI tests under Xvfb)
+.PHONY: setup run demo test bench
+
+setup:
+	@bash scripts/setup_env.sh 2>&1 | grep -v "is ignored: it is neither" || true
+	@test -x .venv/bin/python
+
+run: setup
+	@bash scripts/run_main.sh
+
+demo: setup
+	.venv/bin/anyrecon demo --out demo_output
+
+test: setup
+	QT_API=pyside6 .venv/bin/python -m pytest
+
+bench: setup
+	.venv/bin/python benchmarks/bench_engine.py

@@ -1,0 +1,107 @@
+"""The pinhole camera used everywhere in the engine.
+
+Axes are OpenCV / COLMAP: +x right, +y down, +z forward. Pixel-center convention is
+defined once in :mod:`engine.geometry.conventions`: the center of pixel (row i, col j)
+is at image coordinates (u, v) = (j + 0.5, i + 0.5).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from engine.geometry import se3
+
+
+def intrinsics_from_fov(fov_y_deg: float, width: int, height: int) -> np.ndarray:
+    """K [3,3] in pixels for a vertical field of view, square pixels, centered principal point."""
+    fy = 0.5 * height / np.tan(np.radians(fov_y_deg) / 2.0)
+    return np.array([[fy, 0.0, width / 2.0], [0.0, fy, height / 2.0], [0.0, 0.0, 1.0]])
+
+
+def fov_from_intrinsics(K: np.ndarray, height: int) -> float:
+    """Vertical field of view in degrees from K [3,3] and the image height in pixels."""
+    return float(np.degrees(2.0 * np.arctan(0.5 * height / K[1, 1])))
+
+
+@dataclass(frozen=True, eq=False)
+class Camera:
+    """A pinhole camera.
+
+    K               [3,3] intrinsics in pixels
+    width, height   image size in pixels
+    world_from_cam  [4,4] rigid transform, OpenCV axes, meters (or the scene's unit)
+    name            frame name (e.g. ``frame_000120``); empty for virtual cameras
+    """
+
+    K: np.ndarray
+    width: int
+    height: int
+    world_from_cam: np.ndarray = field(default_factory=lambda: np.eye(4))
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "K", np.asarray(self.K, dtype=np.float64).reshape(3, 3))
+        object.__setattr__(self, "world_from_cam", np.asarray(self.world_from_cam, dtype=np.float64).reshape(4, 4))
+        object.__setattr__(self, "width", int(self.width))
+        object.__setattr__(self, "height", int(self.height))
+
+    @property
+    def cam_from_world(self) -> np.ndarray:
+        return se3.invert(self.world_from_cam)
+
+    @property
+    def center(self) -> np.ndarray:
+        """Camera center [3] in world coordinates."""
+        return self.world_from_cam[:3, 3].copy()
+
+    @property
+    def forward(self) -> np.ndarray:
+        """Viewing direction (+z of the camera) [3] in world coordinates."""
+        return self.world_from_cam[:3, 2].copy()
+
+    @property
+    def fov_y_deg(self) -> float:
+        return fov_from_intrinsics(self.K, self.height)
+
+    def with_pose(self, world_from_cam: np.ndarray) -> "Camera":
+        return replace(self, world_from_cam=np.asarray(world_from_cam, dtype=np.float64))
+
+    def scaled(self, factor: float) -> "Camera":
+        """The same camera at ``factor`` times the resolution (pixel-center convention kept)."""
+        width = max(1, int(round(self.width * factor)))
+        height = max(1, int(round(self.height * factor)))
+        sx, sy = width / self.width, height / self.height
+        K = self.K.copy()
+        K[0, :] *= sx
+        K[1, :] *= sy
+        return replace(self, K=K, width=width, height=height)
+
+    def project(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """points [N,3] world -> (uv [N,2] image coords, z [N] depth along +z)."""
+        p_cam = se3.transform_points(self.cam_from_world, points_world)
+        z = p_cam[:, 2]
+        uvw = p_cam @ self.K.T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            uv = uvw[:, :2] / uvw[:, 2:3]
+        return uv, z
+
+    def pixel_rays(self) -> np.ndarray:
+        """Unit-depth rays [H,W,3] in camera coordinates through every pixel center (z = 1)."""
+        j, i = np.meshgrid(np.arange(self.width) + 0.5, np.arange(self.height) + 0.5)
+        pix = np.stack([j, i, np.ones_like(j)], axis=-1)
+        return pix @ np.linalg.inv(self.K).T
+
+    def backproject(self, depth: np.ndarray) -> np.ndarray:
+        """z-depth [H,W] (along +z) -> points [H,W,3] in world coordinates."""
+        p_cam = self.pixel_rays() * depth[..., None]
+        return p_cam @ self.world_from_cam[:3, :3].T + self.world_from_cam[:3, 3]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "width": self.width, "height": self.height,
+                "K": self.K.tolist(), "world_from_cam": self.world_from_cam.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Camera":
+        return cls(K=np.array(d["K"]), width=d["width"], height=d["height"],
+                   world_from_cam=np.array(d["world_from_cam"]), name=d.get("name", ""))
