@@ -1,0 +1,83 @@
+"""Events the engine emits. Plain data only (numpy arrays, numbers, strings): they cross to
+the GUI thread. Every event carries the id of the job that produced it (0 = none)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    job_id: int = field(default=0, kw_only=True)
+
+
+@dataclass(frozen=True)
+class JobStarted(Event):
+    name: str
+
+
+@dataclass(frozen=True)
+class Progress(Event):
+    fraction: float            # in [0,1]
+    message: str = ""
+    eta_s: float | None = None
+
+
+@dataclass(frozen=True)
+class JobFinished(Event):
+    name: str
+    result: Any = None
+
+
+@dataclass(frozen=True)
+class JobFailed(Event):
+    name: str
+    error: str
+
+
+@dataclass(frozen=True)
+class JobCancelled(Event):
+    name: str
+
+
+@dataclass(frozen=True)
+class SegmentStarted(Event):
+    segment_id: int
+    frame_start: int           # index into the trajectory's sampled frames
+    frame_stop: int            # exclusive
+    reference_view_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class FrameGenerated(Event):
+    segment_id: int
+    frame_index: int
+    frame: Any                 # engine.generate.GeneratedFrame (numpy)
+
+
+@dataclass(frozen=True)
+class SegmentFinished(Event):
+    segment_id: int
+    frame_start: int
+    frame_stop: int
+    seconds: float
+    points_added: int = 0
+
+
+@dataclass(frozen=True)
+class MemoryChanged(Event):
+    version: int
+    num_points: int
+    delta: Any = None          # engine.memory.MemoryDelta or None (then: take a snapshot)
+
+
+@dataclass(frozen=True)
+class CamerasChanged(Event):
+    cameras: tuple             # [Camera]
+
+
+@dataclass(frozen=True)
+class PreviewRendered(Event):
+    request_id: int
+    color: Any                 # [H,W,3] uint8
+    coverage: float

@@ -1,0 +1,188 @@
+"""The default, weight-free generator: image-based rendering from the retrieved views.
+
+Per target frame:
+1. Forward-warp every reference view into the target (its depth map lifted to points and
+   splatted with a one-pixel footprint, z-buffered): color and depth per reference.
+2. Depth test across references: only references within ``depth_tolerance`` of the nearest
+   surface at a pixel take part. Blend them with weights
+   ``reference_weight * exp(-(angle / angle_scale)^2) * resolution`` where angle is between
+   the target's and the reference's rays to the surface, resolution = min(d_t,d_r)/max(d_t,d_r).
+3. Where no reference sees the pixel, or the memory render says a nearer surface occludes
+   what the references see, take the memory render (the guidance).
+4. Still-empty pixels take the previous generated frame of this segment, warped (temporal
+   consistency: what was invented once is reused, not re-invented).
+5. The rest is invented: push-pull fill of color and inverse depth.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from engine.device import resolve_device
+from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
+from engine.generate.pushpull import push_pull
+from engine.memory.backproject import backproject_depth
+from engine.render.points import render_points
+
+_INF = float("inf")
+
+
+@dataclass(frozen=True)
+class IBROptions:
+    angle_scale_deg: float = 12.0
+    depth_tolerance: float = 0.03        # relative depth band treated as the same surface
+    memory_confidence_scale: float = 3.0  # memory confidence mapped to [0,1] by c / (c + scale)
+    footprint: float = 0.8               # splat radius of a warped pixel, in its own pixels
+    use_previous_frame: bool = True
+
+
+@dataclass
+class _WarpSource:
+    xyz: torch.Tensor     # [N,3] world
+    rgb: torch.Tensor     # [N,3]
+    radius: torch.Tensor  # [N] world
+    center: torch.Tensor  # [3] world camera center
+    weight: float
+    invented: torch.Tensor | None = None  # [N] bool, carried through the warp
+
+
+def _warp_source(camera, image, depth, weight, device, footprint, invented=None, conf=None) -> _WarpSource | None:
+    if depth is None:
+        return None
+    mask = None if invented is None else np.ones(depth.shape, bool)
+    pts = backproject_depth(camera, depth, image, conf, mask, 1, device)
+    if pts.xyz.shape[0] == 0:
+        return None
+    cfw = torch.as_tensor(camera.cam_from_world, dtype=torch.float32, device=device)
+    z = pts.xyz @ cfw[2, :3] + cfw[2, 3]
+    radius = footprint * z / float(camera.K[1, 1])
+    inv = None
+    if invented is not None:
+        valid = np.isfinite(depth) & (depth > 0)
+        inv = torch.as_tensor(invented[valid], device=device)
+    center = torch.as_tensor(camera.center, dtype=torch.float32, device=device)
+    return _WarpSource(pts.xyz, pts.rgb, radius, center, weight, inv)
+
+
+def _target_rays(camera, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """World-frame ray directions [H,W,3] scaled so that a z-depth d gives the point
+    center + d * ray; and the center [3]."""
+    rays = torch.as_tensor(camera.pixel_rays(), dtype=torch.float32, device=device)
+    wfc = torch.as_tensor(camera.world_from_cam, dtype=torch.float32, device=device)
+    return rays @ wfc[:3, :3].T, wfc[:3, 3]
+
+
+class IBRGenerator:
+    """Forward-warping image-based renderer (see module docstring)."""
+
+    name = "ibr"
+
+    def __init__(self, options: IBROptions = IBROptions(), device=None) -> None:
+        self.options = options
+        self.device = resolve_device(device)
+
+    def generate(self, request: SegmentRequest, cancel: CancelToken | None = None) -> Iterator[GeneratedFrame]:
+        opt = self.options
+        sources = [s for s in (_warp_source(r.camera, r.image, r.depth, max(r.weight, 1e-3),
+                                            self.device, opt.footprint) for r in request.references) if s]
+        previous = request.context[-1] if request.context else None
+        for target, guide in zip(request.targets, request.guidance):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            frame = self.render_frame(target, guide, sources, previous, request.voxel_size)
+            previous = frame
+            yield frame
+
+    def render_frame(self, target, guide, sources, previous, voxel_size) -> GeneratedFrame:
+        opt = self.options
+        dev = self.device
+        h, w = target.height, target.width
+        rays, center_t = _target_rays(target, dev)
+        color, depth, weight = self._blend_references(target, sources, rays, center_t, voxel_size)
+        have_ref = weight > 0
+        confidence = torch.where(have_ref, 0.5 + 0.45 * weight / (weight + 0.5), torch.zeros_like(weight))
+        invented = torch.zeros(h, w, dtype=torch.bool, device=dev)
+        if guide is not None:
+            gm = guide.mask.to(dev)
+            g_depth = guide.depth.to(dev)
+            occluding = gm & have_ref & (g_depth < depth * (1 - opt.depth_tolerance) - 2 * voxel_size)
+            use_mem = gm & (~have_ref | occluding)
+            color = torch.where(use_mem[..., None], guide.color.to(dev), color)
+            depth = torch.where(use_mem, g_depth, depth)
+            mem_conf = guide.confidence.to(dev)
+            mem_conf = 0.7 * mem_conf / (mem_conf + opt.memory_confidence_scale)
+            confidence = torch.where(use_mem, mem_conf, confidence)
+            have_ref = have_ref | use_mem
+            if guide.segment is not None:
+                # surface the memory holds only from generated content stays "invented"
+                invented |= use_mem & (guide.segment.to(dev) >= 0) & (mem_conf < 0.35)
+        if opt.use_previous_frame and previous is not None:
+            color, depth, confidence, invented, have_ref = self._fill_from_previous(
+                target, previous, color, depth, confidence, invented, have_ref)
+        holes = ~have_ref
+        if bool(holes.any()):
+            known = (~holes).float()
+            color = push_pull(color.permute(2, 0, 1), known).permute(1, 2, 0)
+            inv_depth = torch.where(depth > 0, 1.0 / depth.clamp_min(1e-6), torch.zeros_like(depth))
+            inv_depth = push_pull(inv_depth[None], known)[0]
+            depth = torch.where(holes, 1.0 / inv_depth.clamp_min(1e-6), depth)
+            confidence = torch.where(holes, torch.full_like(confidence, 0.1), confidence)
+            invented |= holes
+        return GeneratedFrame(target, color.clamp(0, 1).cpu().numpy().astype(np.float32),
+                              depth.cpu().numpy().astype(np.float32),
+                              confidence.cpu().numpy().astype(np.float32), invented.cpu().numpy())
+
+    def _blend_references(self, target, sources, rays, center_t, voxel_size):
+        opt = self.options
+        dev = self.device
+        h, w = target.height, target.width
+        if not sources:
+            z = torch.zeros(h, w, device=dev)
+            return torch.zeros(h, w, 3, device=dev), z, z.clone()
+        renders = [render_points(s.xyz, s.rgb, target, s.radius) for s in sources]
+        depths = torch.stack([torch.where(r.mask, r.depth, torch.full_like(r.depth, _INF)) for r in renders])
+        zmin = depths.min(0).values
+        band = torch.clamp(opt.depth_tolerance * zmin, min=2 * voxel_size)
+        accept = torch.isfinite(depths) & (depths <= zmin + band)
+        weights = []
+        for s, r in zip(sources, renders):
+            x = center_t + rays * r.depth[..., None]
+            ray_t = x - center_t
+            ray_r = x - s.center
+            d_t = ray_t.norm(dim=-1).clamp_min(1e-6)
+            d_r = ray_r.norm(dim=-1).clamp_min(1e-6)
+            cos = ((ray_t * ray_r).sum(-1) / (d_t * d_r)).clamp(-1, 1)
+            angle = torch.rad2deg(torch.arccos(cos))
+            res = torch.minimum(d_t, d_r) / torch.maximum(d_t, d_r)
+            weights.append(s.weight * torch.exp(-(angle / opt.angle_scale_deg) ** 2) * res + 1e-4)
+        wts = torch.stack(weights) * accept
+        total = wts.sum(0)
+        safe = total.clamp_min(1e-12)
+        color = (torch.stack([r.color for r in renders]) * wts[..., None]).sum(0) / safe[..., None]
+        finite_depth = torch.where(accept, depths, torch.zeros_like(depths))
+        depth = (finite_depth * wts).sum(0) / safe
+        return color, depth, total
+
+    def _fill_from_previous(self, target, previous, color, depth, confidence, invented, have_ref):
+        src = _warp_source(previous.camera, previous.color, previous.depth, 1.0, self.device,
+                           self.options.footprint, invented=previous.invented, conf=None)
+        if src is None:
+            return color, depth, confidence, invented, have_ref
+        r = render_points(src.xyz, src.rgb, target, src.radius)
+        fill = r.mask & ~have_ref
+        color = torch.where(fill[..., None], r.color, color)
+        depth = torch.where(fill, r.depth, depth)
+        prev_inv = src.invented[r.point_index.clamp(min=0)] & r.mask
+        confidence = torch.where(fill, torch.where(prev_inv, 0.1, 0.3), confidence)
+        invented = invented | (fill & prev_inv)
+        return color, depth, confidence, invented, have_ref | fill
+
+
+def warp_single_view(reference, target, device=None) -> GeneratedFrame:
+    """Baseline: forward-warp one view into the target and push-pull fill the rest."""
+    gen = IBRGenerator(IBROptions(use_previous_frame=False), device)
+    src = _warp_source(reference.camera, reference.image, reference.depth, 1.0, gen.device, gen.options.footprint)
+    return gen.render_frame(target, None, [src] if src else [], None, 0.0)

@@ -1,0 +1,121 @@
+"""The closed loop: a trajectory generated segment by segment, each segment fused back into
+the geometry memory so that the next one is conditioned on what was generated before.
+
+Per segment: retrieve the top-k captured views by geometric contribution, render the memory
+into every target (guidance), run the generator, and back-project each generated frame into
+the memory as ``generated`` by that segment, only where it adds information (pixels the
+memory did not cover, or covered with low confidence).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from engine.events import FrameGenerated, MemoryChanged, Progress, SegmentFinished, SegmentStarted
+from engine.generate.protocol import CancelToken, GeneratedFrame, ReferenceView, SegmentRequest
+from engine.render.points import render_memory
+from engine.render.retrieval import retrieve_views
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    segment_length: int = 40
+    top_k: int = 4
+    fuse_generated: bool = True
+    fuse_below_confidence: float = 0.5  # memory confidence under which generated pixels fuse
+    fuse_stride: int = 1
+    context_frames: int = 1             # frames of the previous segment handed on
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    segment_id: int
+    frame_start: int
+    frame_stop: int
+
+
+def plan_segments(num_frames: int, segment_length: int, first_segment_id: int = 0) -> list[SegmentPlan]:
+    """Cut [0, num_frames) into consecutive segments of at most segment_length frames."""
+    if num_frames <= 0:
+        raise ValueError("the trajectory has no frames to generate")
+    if segment_length <= 0:
+        raise ValueError(f"segment length must be positive, got {segment_length}")
+    return [SegmentPlan(first_segment_id + i, s, min(s + segment_length, num_frames))
+            for i, s in enumerate(range(0, num_frames, segment_length))]
+
+
+def reference_views(views, retrieved) -> list[ReferenceView]:
+    return [ReferenceView(r.view_id, views[r.view_id].camera, views[r.view_id].image_float(),
+                          views[r.view_id].depth, max(r.gain, 1e-3)) for r in retrieved]
+
+
+def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, options: LoopOptions) -> int:
+    """Back-project a generated frame where the memory was empty or unsure; returns points added."""
+    gmask = guide.mask.cpu().numpy()
+    gconf = guide.confidence.cpu().numpy()
+    adds = (~gmask) | (gconf < options.fuse_below_confidence)
+    adds &= frame.depth > 0
+    if not adds.any():
+        return 0
+    stats = memory.insert_depth(frame.camera, frame.depth, frame.color, confidence=np.maximum(frame.confidence, 1e-3),
+                                view=-1, segment=segment_id, mask=adds, stride=options.fuse_stride)
+    return stats.added
+
+
+def run_segment(memory, views, cameras: Sequence, plan: SegmentPlan, generator, options: LoopOptions,
+                context: list[GeneratedFrame], cancel: CancelToken | None, total_frames: int,
+                started_at: float, frames_done_before: int = 0) -> Iterator:
+    """Generate one segment; yields events; leaves the last frames in ``context``."""
+    t0 = time.perf_counter()
+    targets = list(cameras[plan.frame_start:plan.frame_stop])
+    retrieved = retrieve_views(memory, views, targets, options.top_k) if len(views) else []
+    yield SegmentStarted(plan.segment_id, plan.frame_start, plan.frame_stop, tuple(r.view_id for r in retrieved))
+    guidance = [render_memory(memory, cam) for cam in targets]
+    request = SegmentRequest(plan.segment_id, targets, guidance, reference_views(views, retrieved),
+                             list(context), memory.voxel_size)
+    added = 0
+    for offset, frame in enumerate(generator.generate(request, cancel)):
+        index = plan.frame_start + offset
+        version = memory.version
+        if options.fuse_generated:
+            added += fuse_generated_frame(memory, frame, guidance[offset], plan.segment_id, options)
+        yield FrameGenerated(plan.segment_id, index, frame)
+        if memory.version != version:
+            yield MemoryChanged(memory.version, len(memory), memory.changes_since(version))
+        done = frames_done_before + offset + 1
+        elapsed = time.perf_counter() - started_at
+        eta = elapsed / done * (total_frames - done)
+        yield Progress(done / total_frames, f"segment {plan.segment_id}: frame {done}/{total_frames}", eta)
+        context.append(frame)
+        del context[:-max(1, options.context_frames)]
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+    yield SegmentFinished(plan.segment_id, plan.frame_start, plan.frame_stop, time.perf_counter() - t0, added)
+
+
+def generate_path(memory, views, cameras: Sequence, generator, options: LoopOptions = LoopOptions(),
+                  cancel: CancelToken | None = None, first_segment_id: int = 0,
+                  only_segments: set[int] | None = None) -> Iterator:
+    """The closed loop over a whole trajectory (``cameras`` = its sampled frames).
+
+    Yields SegmentStarted, FrameGenerated, MemoryChanged, Progress and SegmentFinished events.
+    ``only_segments`` regenerates just those segment ids (their old points are removed first).
+    """
+    if memory.is_empty:
+        raise ValueError("cannot generate: the geometry memory is empty (track or import a scene first)")
+    plans = plan_segments(len(cameras), options.segment_length, first_segment_id)
+    if only_segments is not None:
+        plans = [p for p in plans if p.segment_id in only_segments]
+        for p in plans:
+            memory.remove_segment(p.segment_id)
+    total = sum(p.frame_stop - p.frame_start for p in plans)
+    context: list[GeneratedFrame] = []
+    started = time.perf_counter()
+    done_before = 0
+    for plan in plans:
+        yield from run_segment(memory, views, cameras, plan, generator, options, context, cancel,
+                               total, started, done_before)
+        done_before += plan.frame_stop - plan.frame_start

@@ -1,0 +1,26 @@
+"""Multi-scale push-pull hole filling (Gortler et al. 1996), torch, any device."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def push_pull(values: torch.Tensor, weights: torch.Tensor, min_size: int = 1) -> torch.Tensor:
+    """Fill pixels of zero weight from coarser levels.
+
+    values  [C,H,W] (anything linear: color, inverse depth); weights [H,W] >= 0 (0 = hole)
+    Returns [C,H,W] with known pixels unchanged and holes smoothly interpolated.
+    """
+    w = weights.clamp(0, 1)[None, None].float()
+    v = values[None].float() * w
+    levels = [(v, w)]
+    while min(v.shape[-2:]) > min_size:
+        v = F.avg_pool2d(v, 2, ceil_mode=True)
+        w = F.avg_pool2d(w, 2, ceil_mode=True)
+        levels.append((v, w))
+    filled = levels[-1][0] / levels[-1][1].clamp_min(1e-8)
+    for v, w in reversed(levels[:-1]):
+        up = F.interpolate(filled, size=v.shape[-2:], mode="bilinear", align_corners=False)
+        known = v / w.clamp_min(1e-8)
+        filled = known * w + up * (1 - w)
+    return filled[0]

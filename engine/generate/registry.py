@@ -1,0 +1,19 @@
+"""Static registry of novel-view generators, chosen by name."""
+from __future__ import annotations
+
+from typing import Callable
+
+from engine.generate.ibr import IBRGenerator
+
+GENERATORS: dict[str, Callable[..., object]] = {
+    "ibr": IBRGenerator,
+}
+
+
+def make_generator(name: str, **options):
+    """Build a generator by name (``ibr``, ...); unknown names list the valid ones."""
+    try:
+        factory = GENERATORS[name]
+    except KeyError:
+        raise ValueError(f"unknown generator {name!r}; available: {', '.join(sorted(GENERATORS))}") from None
+    return factory(**options)

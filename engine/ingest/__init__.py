@@ -1,0 +1,1 @@
+"""Ingest: decoding videos and photo sets, keyframe selection, the captured view bank."""

@@ -1,0 +1,74 @@
+"""Depth map -> colored, oriented world points (torch, on the memory's device)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class BackprojectedPoints:
+    xyz: torch.Tensor     # [N,3] world
+    rgb: torch.Tensor     # [N,3] in [0,1]
+    conf: torch.Tensor    # [N]
+    normal: torch.Tensor  # [N,3] world, unit, facing the camera
+
+
+def _to_tensor(a, device, dtype=torch.float32) -> torch.Tensor:
+    return torch.as_tensor(np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a,
+                           device=device).to(dtype)
+
+
+def camera_points(camera, depth: torch.Tensor) -> torch.Tensor:
+    """z-depth [H,W] -> points [H,W,3] in camera coordinates (pixel centers at +0.5)."""
+    h, w = depth.shape
+    dev = depth.device
+    K = torch.as_tensor(camera.K, dtype=torch.float32, device=dev)
+    u = torch.arange(w, device=dev, dtype=torch.float32) + 0.5
+    v = torch.arange(h, device=dev, dtype=torch.float32) + 0.5
+    x = (u[None, :] - K[0, 2]) / K[0, 0] * depth
+    y = (v[:, None] - K[1, 2]) / K[1, 1] * depth
+    return torch.stack([x, y, depth], dim=-1)
+
+
+def normals_from_points(p_cam: torch.Tensor) -> torch.Tensor:
+    """Camera-frame points [H,W,3] -> unit normals [H,W,3] facing the camera (zeros at edges)."""
+    dx = torch.zeros_like(p_cam)
+    dy = torch.zeros_like(p_cam)
+    dx[:, 1:-1] = p_cam[:, 2:] - p_cam[:, :-2]
+    dy[1:-1] = p_cam[2:] - p_cam[:-2]
+    n = torch.cross(dx, dy, dim=-1)
+    norm = n.norm(dim=-1, keepdim=True)
+    n = torch.where(norm > 1e-12, n / norm.clamp_min(1e-12), torch.zeros_like(n))
+    flip = (n * p_cam).sum(-1, keepdim=True) > 0
+    return torch.where(flip, -n, n)
+
+
+def backproject_depth(camera, depth, image, confidence=None, mask=None, stride: int = 1,
+                      device: torch.device | str = "cpu") -> BackprojectedPoints:
+    """Lift every valid pixel of a depth map to the world (see GeometryMemory.insert_depth)."""
+    depth_t = _to_tensor(depth, device)
+    if depth_t.ndim != 2:
+        raise ValueError(f"depth must be [H,W], got shape {tuple(depth_t.shape)}")
+    h, w = depth_t.shape
+    if (h, w) != (camera.height, camera.width):
+        raise ValueError(f"depth {w}x{h} does not match camera {camera.width}x{camera.height}")
+    img = torch.as_tensor(np.asarray(image), device=device)
+    img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
+    p_cam = camera_points(camera, torch.nan_to_num(depth_t, nan=0.0, posinf=0.0))
+    normal_cam = normals_from_points(p_cam)
+    valid = torch.isfinite(depth_t) & (depth_t > 0)
+    if mask is not None:
+        valid &= _to_tensor(mask, device, torch.bool)
+    conf = torch.ones(h, w, device=device) if confidence is None else _to_tensor(confidence, device)
+    valid &= conf > 0
+    if stride > 1:
+        sub = torch.zeros_like(valid)
+        sub[::stride, ::stride] = True
+        valid &= sub
+    wfc = torch.as_tensor(camera.world_from_cam, dtype=torch.float32, device=device)
+    rot, trans = wfc[:3, :3], wfc[:3, 3]
+    xyz = p_cam[valid] @ rot.T + trans
+    normal = normal_cam[valid] @ rot.T
+    return BackprojectedPoints(xyz, img[valid][:, :3], conf[valid], normal)

@@ -1,0 +1,356 @@
+"""The geometry memory: a voxel-hashed, confidence-weighted point store on the compute device.
+
+Every point carries position (world, meters), color (linear RGB in [0,1]), confidence
+(accumulated observation weight, capped), normal (world, zeros where unknown), the
+captured view that first produced it (-1 for none) and provenance: ``CAPTURED`` (-1) or
+the id (>= 0) of the generated segment that produced it.
+
+Fusion keeps at most one point per voxel: an observation that lands in an occupied voxel
+refines that point (confidence-weighted average) instead of adding one, so the memory grows
+with the scene's volume, not with the number of frames.
+
+Undo is exact: after the first generated insert, every insert is journaled (rows it
+changed with their old values, rows it appended, and its inputs). ``remove_segment(s)``
+rolls the journal back to just before segment ``s`` first touched the memory and replays
+every later insert that did not belong to ``s``. The journal lives in this session only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from engine.device import resolve_device
+from engine.memory import voxels
+from engine.memory.journal import Journal, JournalEntry
+
+CAPTURED = -1
+_FIELDS = ("xyz", "rgb", "conf", "normal", "view", "segment")
+
+
+@dataclass(frozen=True)
+class InsertStats:
+    added: int
+    merged: int
+
+
+@dataclass(frozen=True)
+class MemorySnapshot:
+    """Plain numpy copy of (a decimated subset of) the memory, for display and export.
+
+    xyz [N,3] float32 world; rgb [N,3] float32 [0,1]; conf [N] float32; normal [N,3] float32
+    (zeros where unknown); view [N] int32; segment [N] int32 (-1 captured); uid [N] int64.
+    """
+
+    xyz: np.ndarray
+    rgb: np.ndarray
+    conf: np.ndarray
+    normal: np.ndarray
+    view: np.ndarray
+    segment: np.ndarray
+    uid: np.ndarray
+    version: int
+    voxel_size: float
+
+    def __len__(self) -> int:
+        return int(self.xyz.shape[0])
+
+
+@dataclass(frozen=True)
+class MemoryDelta:
+    """What changed since ``since_version``: points added or refined, and uids removed."""
+
+    since_version: int
+    version: int
+    changed: MemorySnapshot
+    removed_uids: np.ndarray  # [R] int64
+
+
+@dataclass
+class _Rows:
+    xyz: torch.Tensor
+    rgb: torch.Tensor
+    conf: torch.Tensor
+    normal: torch.Tensor
+    view: torch.Tensor
+    segment: torch.Tensor
+
+    def index(self, idx: torch.Tensor) -> "_Rows":
+        return _Rows(*(getattr(self, f)[idx] for f in _FIELDS))
+
+    def clone(self) -> "_Rows":
+        return _Rows(*(getattr(self, f).clone() for f in _FIELDS))
+
+
+def _empty_rows(device: torch.device) -> _Rows:
+    f = dict(dtype=torch.float32, device=device)
+    i = dict(dtype=torch.int32, device=device)
+    return _Rows(torch.zeros(0, 3, **f), torch.zeros(0, 3, **f), torch.zeros(0, **f),
+                 torch.zeros(0, 3, **f), torch.zeros(0, **i), torch.zeros(0, **i))
+
+
+class GeometryMemory:
+    """The persistent point store. Owned by the engine thread; never touched by the GUI."""
+
+    def __init__(self, voxel_size: float = 0.02, device: str | torch.device | None = None,
+                 max_confidence: float = 50.0) -> None:
+        if voxel_size <= 0:
+            raise ValueError(f"voxel_size must be positive, got {voxel_size}")
+        self.voxel_size = float(voxel_size)
+        self.device = resolve_device(device)
+        self.max_confidence = float(max_confidence)
+        self.rows = _empty_rows(self.device)
+        self.uid = torch.zeros(0, dtype=torch.int64, device=self.device)
+        self.stamp = torch.zeros(0, dtype=torch.int64, device=self.device)
+        self.version = 0
+        self._next_uid = 0
+        self._keys_sorted: torch.Tensor | None = None
+        self._keys_order: torch.Tensor | None = None
+        self._removed: list[tuple[int, np.ndarray]] = []
+        self.journal = Journal()
+        self.hidden_segments: set[int] = set()
+        self.show_captured = True
+        self.show_generated = True
+
+    # ------------------------------------------------------------------ basics
+    def __len__(self) -> int:
+        return int(self.uid.shape[0])
+
+    @property
+    def is_empty(self) -> bool:
+        return len(self) == 0
+
+    def segments(self) -> list[int]:
+        """Ids of generated segments that currently own points."""
+        seg = self.rows.segment
+        return sorted(int(s) for s in torch.unique(seg[seg >= 0]).tolist())
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Robust bounds (1st/99th percentile) [3], [3] of visible points; raises when empty."""
+        xyz = self.rows.xyz[self.visible_mask()]
+        if xyz.shape[0] == 0:
+            raise ValueError("the geometry memory is empty")
+        sample = xyz[:: max(1, xyz.shape[0] // 200_000)].double()
+        lo = torch.quantile(sample, 0.01, dim=0).cpu().numpy()
+        hi = torch.quantile(sample, 0.99, dim=0).cpu().numpy()
+        return lo, hi
+
+    def visible_mask(self) -> torch.Tensor:
+        """[N] bool: points not hidden by the provenance toggles."""
+        seg = self.rows.segment
+        mask = torch.where(seg < 0, torch.tensor(self.show_captured, device=self.device),
+                           torch.tensor(self.show_generated, device=self.device))
+        for s in self.hidden_segments:
+            mask &= seg != s
+        return mask
+
+    def point_radius(self) -> float:
+        """World-space splat radius that closes the gaps between neighbouring voxels."""
+        return 1.0 * self.voxel_size
+
+    # ------------------------------------------------------------------ insertion
+    def insert_points(self, xyz: torch.Tensor | np.ndarray, rgb: torch.Tensor | np.ndarray,
+                      conf: torch.Tensor | np.ndarray | None = None,
+                      normal: torch.Tensor | np.ndarray | None = None,
+                      view: int | torch.Tensor = -1, segment: int = CAPTURED) -> InsertStats:
+        """Fuse points [N,3] world with colors [N,3] in [0,1], confidence [N] (default 1),
+        normals [N,3] (optional), source view id (int or [N]) and provenance."""
+        batch = self._as_rows(xyz, rgb, conf, normal, view, segment)
+        if batch.xyz.shape[0] == 0:
+            return InsertStats(0, 0)
+        if segment != CAPTURED or self.journal.active:
+            self.journal.active = True
+            entry = JournalEntry(segment=segment, inputs=batch.clone())
+            stats = self._fuse(batch, entry)
+            self.journal.entries.append(entry)
+            return stats
+        return self._fuse(batch, None)
+
+    def insert_depth(self, camera, depth, image, confidence=None, view: int = -1,
+                     segment: int = CAPTURED, mask=None, stride: int = 1) -> InsertStats:
+        """Back-project a depth map and fuse it.
+
+        camera      engine.geometry.Camera (OpenCV axes)
+        depth       [H,W] z-depth in meters along +z; <= 0 or non-finite = no data
+        image       [H,W,3] float in [0,1] or uint8
+        confidence  [H,W] per-pixel weight (default 1); mask [H,W] bool extra selection
+        stride      take every stride-th pixel in both directions
+        """
+        from engine.memory.backproject import backproject_depth
+
+        pts = backproject_depth(camera, depth, image, confidence, mask, stride, self.device)
+        return self.insert_points(pts.xyz, pts.rgb, pts.conf, pts.normal, view, segment)
+
+    def _as_rows(self, xyz, rgb, conf, normal, view, segment) -> _Rows:
+        dev = self.device
+        xyz = torch.as_tensor(xyz, dtype=torch.float32, device=dev).reshape(-1, 3)
+        n = xyz.shape[0]
+        rgb = torch.as_tensor(rgb, device=dev).reshape(-1, 3)
+        rgb = rgb.float() / 255.0 if rgb.dtype == torch.uint8 else rgb.float()
+        conf = (torch.ones(n, device=dev) if conf is None
+                else torch.as_tensor(conf, dtype=torch.float32, device=dev).reshape(-1))
+        normal = (torch.zeros(n, 3, device=dev) if normal is None
+                  else torch.as_tensor(normal, dtype=torch.float32, device=dev).reshape(-1, 3))
+        view = torch.as_tensor(view, dtype=torch.int32, device=dev).expand(n).clone()
+        seg = torch.full((n,), int(segment), dtype=torch.int32, device=dev)
+        keep = torch.isfinite(xyz).all(1) & (conf > 0)
+        rows = _Rows(xyz, rgb.clamp(0, 1), conf, normal, view, seg)
+        return rows if bool(keep.all()) else rows.index(keep)
+
+    def _sorted_keys(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._keys_sorted is None:
+            keys = voxels.voxel_keys(self.rows.xyz, self.voxel_size)
+            self._keys_sorted, self._keys_order = torch.sort(keys)
+        return self._keys_sorted, self._keys_order
+
+    def _fuse(self, batch: _Rows, entry: JournalEntry | None) -> InsertStats:
+        """Merge a batch into the store (one point per voxel), recording undo data in entry."""
+        keys = voxels.voxel_keys(batch.xyz, self.voxel_size)
+        uniq, inverse = torch.unique(keys, return_inverse=True)
+        agg = _aggregate(batch, inverse, uniq.shape[0])
+        sorted_keys, order = self._sorted_keys()
+        rows_hit = voxels.lookup(sorted_keys, order, uniq)
+        hit = rows_hit >= 0
+        self.version += 1
+        target = rows_hit[hit]
+        if entry is not None:
+            entry.changed_uids = self.uid[target].clone()
+            entry.changed_before = self.rows.index(target)
+        if target.numel():
+            self._merge_into(target, agg.index(hit))
+        new = agg.index(~hit)
+        n_new = new.xyz.shape[0]
+        if n_new:
+            uids = torch.arange(self._next_uid, self._next_uid + n_new, device=self.device)
+            self._next_uid += n_new
+            for f in _FIELDS:
+                setattr(self.rows, f, torch.cat([getattr(self.rows, f), getattr(new, f)]))
+            self.uid = torch.cat([self.uid, uids])
+            self.stamp = torch.cat([self.stamp, torch.full_like(uids, self.version)])
+            if entry is not None:
+                entry.appended_uids = uids.clone()
+            self._keys_sorted = None
+        return InsertStats(added=n_new, merged=int(target.numel()))
+
+    def _merge_into(self, target: torch.Tensor, obs: _Rows) -> None:
+        r = self.rows
+        c_old = r.conf[target]
+        c_new = obs.conf
+        total = c_old + c_new
+        w_old = (c_old / total)[:, None]
+        w_new = (c_new / total)[:, None]
+        r.xyz[target] = r.xyz[target] * w_old + obs.xyz * w_new
+        r.rgb[target] = r.rgb[target] * w_old + obs.rgb * w_new
+        n_old = r.normal[target]
+        blended = n_old * w_old + obs.normal * w_new
+        norm = blended.norm(dim=1, keepdim=True)
+        r.normal[target] = torch.where(norm > 1e-6, blended / norm.clamp_min(1e-6), n_old)
+        r.conf[target] = total.clamp(max=self.max_confidence)
+        # Captured evidence wins the provenance tag; otherwise the older tag stays.
+        seg_old = r.segment[target]
+        r.segment[target] = torch.where(obs.segment == CAPTURED, obs.segment, seg_old)
+        r.view[target] = torch.where(r.view[target] < 0, obs.view, r.view[target])
+        self.stamp[target] = self.version
+        # A confidence-weighted mean of points of one voxel stays inside that voxel
+        # (it is convex), so the keys table stays valid after a merge.
+
+    # ------------------------------------------------------------------ removal / undo
+    def remove_rows(self, keep: torch.Tensor) -> None:
+        """Drop rows where keep [N] bool is False (no journaling: internal use)."""
+        removed = self.uid[~keep]
+        if removed.numel() == 0:
+            return
+        self.version += 1
+        self._removed.append((self.version, removed.cpu().numpy()))
+        for f in _FIELDS:
+            setattr(self.rows, f, getattr(self.rows, f)[keep])
+        self.uid = self.uid[keep]
+        self.stamp = self.stamp[keep]
+        self._keys_sorted = None
+
+    def rows_of_uids(self, uids: torch.Tensor) -> torch.Tensor:
+        """Row index [Q] of each uid (uids stay sorted by row); -1 where absent."""
+        return voxels.lookup(self.uid, torch.arange(len(self), device=self.device), uids)
+
+    def remove_segment(self, segment: int) -> int:
+        """Undo generated segment ``segment`` exactly; returns the number of points removed.
+
+        Without a journal (e.g. after loading a project) the points tagged with the
+        segment are dropped, which is exact for points it created but cannot restore
+        points it refined.
+        """
+        if segment < 0:
+            raise ValueError("captured points cannot be removed as a segment")
+        before = len(self)
+        if not self.journal.remove_segment(self, segment):
+            self.remove_rows(self.rows.segment != segment)
+        return before - len(self)
+
+    def clear(self) -> None:
+        self.remove_rows(torch.zeros(len(self), dtype=torch.bool, device=self.device))
+        self.journal = Journal()
+
+    # ------------------------------------------------------------------ plain-data views
+    def snapshot(self, max_points: int | None = None, include_hidden: bool = False) -> MemorySnapshot:
+        """Numpy copy of the memory, decimated to about max_points by a stable uid hash
+        (so the same points survive in later snapshots and deltas)."""
+        mask = torch.ones(len(self), dtype=torch.bool, device=self.device) if include_hidden \
+            else self.visible_mask()
+        if max_points is not None and len(self) > max_points:
+            mask &= _uid_keep(self.uid, max_points / max(1, int(mask.sum())))
+        return self._snapshot_of(mask)
+
+    def changes_since(self, version: int, max_fraction: float = 1.0) -> MemoryDelta:
+        """Points added or refined after ``version`` and uids removed since then."""
+        mask = self.stamp > version
+        if max_fraction < 1.0:
+            mask &= _uid_keep(self.uid, max_fraction)
+        removed = [u for v, u in self._removed if v > version]
+        removed_uids = np.concatenate(removed) if removed else np.zeros(0, np.int64)
+        return MemoryDelta(version, self.version, self._snapshot_of(mask), removed_uids)
+
+    def _snapshot_of(self, mask: torch.Tensor) -> MemorySnapshot:
+        r = self.rows.index(mask)
+        return MemorySnapshot(
+            xyz=r.xyz.cpu().numpy(), rgb=r.rgb.cpu().numpy(), conf=r.conf.cpu().numpy(),
+            normal=r.normal.cpu().numpy(), view=r.view.cpu().numpy(),
+            segment=r.segment.cpu().numpy(), uid=self.uid[mask].cpu().numpy(),
+            version=self.version, voxel_size=self.voxel_size)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Write an .npz (atomically: temporary name, then rename)."""
+        from engine.memory.persist import save_memory
+
+        save_memory(self, path)
+
+    @classmethod
+    def load(cls, path, device=None) -> "GeometryMemory":
+        from engine.memory.persist import load_memory
+
+        return load_memory(cls, path, device)
+
+
+def _aggregate(batch: _Rows, inverse: torch.Tensor, n: int) -> _Rows:
+    """Confidence-weighted mean of the batch's points per voxel -> one row per voxel."""
+    dev = batch.xyz.device
+    w = batch.conf[:, None]
+    wsum = torch.zeros(n, device=dev).index_add_(0, inverse, batch.conf)
+    xyz = torch.zeros(n, 3, device=dev).index_add_(0, inverse, batch.xyz * w) / wsum[:, None]
+    rgb = torch.zeros(n, 3, device=dev).index_add_(0, inverse, batch.rgb * w) / wsum[:, None]
+    nsum = torch.zeros(n, 3, device=dev).index_add_(0, inverse, batch.normal * w)
+    nrm = nsum.norm(dim=1, keepdim=True)
+    normal = torch.where(nrm > 1e-6, nsum / nrm.clamp_min(1e-6), torch.zeros_like(nsum))
+    # the representative view / segment: the first observation of each voxel
+    first = torch.full((n,), batch.xyz.shape[0], dtype=torch.int64, device=dev)
+    first.scatter_reduce_(0, inverse, torch.arange(batch.xyz.shape[0], device=dev), "amin")
+    return _Rows(xyz, rgb, wsum, normal, batch.view[first], batch.segment[first])
+
+
+def _uid_keep(uid: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Stable pseudo-random subset of points by uid hash: keeps about ``fraction`` of them."""
+    if fraction >= 1.0:
+        return torch.ones_like(uid, dtype=torch.bool)
+    h = (uid * 2654435761) % 4294967296
+    return h < int(fraction * 4294967296)

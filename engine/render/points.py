@@ -1,0 +1,164 @@
+"""Z-buffered point splatting into a pinhole camera (vectorised torch, CPU and CUDA).
+
+Definition (the reference twin in ``points_reference.py`` implements the same rules):
+1. Each point projects to the pixel containing its image position (pixel centers at +0.5).
+   Per pixel the nearest point wins (ties: lower index). Points closer than ``near`` drop.
+2. A point's footprint is a disc of radius ``r = clamp(f * radius_world / z, 0, max_radius_px)``
+   pixels around its pixel. A pixel takes the nearest (depth, index) among the winning points
+   of step 1 whose disc covers it: ``dx^2 + dy^2 <= r^2``. Close surfaces are hole-free
+   because their points' discs overlap; far points stay one pixel wide.
+Depth and index are packed into one int64 (float32 depth bits in the high word, the index
+in the low word), so both z-tests are a single ``min``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+_EMPTY = torch.iinfo(torch.int64).max
+
+
+@dataclass
+class RenderResult:
+    """A rendered view. Tensors (or numpy arrays after ``.numpy()``), image size H×W.
+
+    color        [H,W,3] float32 in [0,1] (zeros where empty)
+    depth        [H,W] float32 z-depth in meters along camera +z (0 where empty)
+    mask         [H,W] bool, True where a point is drawn
+    source_view  [H,W] int32 captured view id of the drawn point (-1 where empty or none)
+    point_index  [H,W] int64 row of the drawn point in the rendered point set (-1 where empty)
+    confidence   [H,W] float32 confidence of the drawn point (0 where empty)
+    segment      [H,W] int32 provenance of the drawn point (-1 captured or empty)
+    """
+
+    color: torch.Tensor
+    depth: torch.Tensor
+    mask: torch.Tensor
+    source_view: torch.Tensor
+    point_index: torch.Tensor
+    confidence: torch.Tensor
+    segment: torch.Tensor
+
+    def numpy(self) -> "RenderResult":
+        return RenderResult(*(np.asarray(getattr(self, f).detach().cpu().numpy()) if
+                              isinstance(getattr(self, f), torch.Tensor) else getattr(self, f)
+                              for f in self.__dataclass_fields__))
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of pixels the render covers."""
+        return float(self.mask.float().mean())
+
+
+def project_points(xyz: torch.Tensor, camera, near: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """points [N,3] world -> (u [N], v [N] image coords, z [N] depth); z <= near marks invalid."""
+    cfw = torch.as_tensor(camera.cam_from_world, dtype=torch.float32, device=xyz.device)
+    p = xyz @ cfw[:3, :3].T + cfw[:3, 3]
+    z = p[:, 2]
+    K = camera.K
+    safe_z = torch.where(z > near, z, torch.ones_like(z))
+    u = float(K[0, 0]) * p[:, 0] / safe_z + float(K[0, 1]) * p[:, 1] / safe_z + float(K[0, 2])
+    v = float(K[1, 1]) * p[:, 1] / safe_z + float(K[1, 2])
+    return u, v, z
+
+
+def _center_keys(xyz, camera, radius_world, near, max_radius_px):
+    """Step 1: per padded pixel, the packed (depth, index) of the nearest point, and radii."""
+    h, w, pad = camera.height, camera.width, int(np.ceil(max_radius_px))
+    u, v, z = project_points(xyz, camera, near)
+    col = torch.floor(u)
+    row = torch.floor(v)
+    ok = (z > near) & (col >= -pad) & (col < w + pad) & (row >= -pad) & (row < h + pad)
+    idx = torch.nonzero(ok).squeeze(1)
+    z_ok = z[idx]
+    flat = (row[idx].long() + pad) * (w + 2 * pad) + (col[idx].long() + pad)
+    key = (z_ok.contiguous().view(torch.int32).long() << 32) | idx
+    canvas = torch.full(((h + 2 * pad) * (w + 2 * pad),), _EMPTY, dtype=torch.int64, device=xyz.device)
+    canvas.scatter_reduce_(0, flat, key, "amin")
+    rad = torch.as_tensor(radius_world, dtype=torch.float32, device=xyz.device)
+    rad = rad.expand(xyz.shape[0]) if rad.ndim == 0 else rad
+    radius_px = torch.clamp(float(camera.K[1, 1]) * rad[idx] / z_ok, 0.0, max_radius_px)
+    radius_canvas = torch.zeros(canvas.shape[0], dtype=torch.float32, device=xyz.device)
+    winner = canvas[flat] == key
+    radius_canvas[flat[winner]] = radius_px[winner]
+    return canvas.view(h + 2 * pad, w + 2 * pad), radius_canvas.view(h + 2 * pad, w + 2 * pad), pad
+
+
+def _footprint_offsets(max_radius_px: float) -> list[tuple[int, int, float]]:
+    pad = int(np.ceil(max_radius_px))
+    out = []
+    for dy in range(-pad, pad + 1):
+        for dx in range(-pad, pad + 1):
+            d2 = float(dx * dx + dy * dy)
+            if d2 <= max_radius_px * max_radius_px:
+                out.append((dy, dx, d2))
+    return out
+
+
+def splat_keys(xyz: torch.Tensor, camera, radius_world, near: float = 1e-3,
+               max_radius_px: float = 3.0) -> torch.Tensor:
+    """Packed (depth, index) keys [H,W] int64 after both z-tests; _EMPTY where nothing."""
+    canvas, radius, pad = _center_keys(xyz, camera, radius_world, near, max_radius_px)
+    h, w = camera.height, camera.width
+    out = torch.full((h, w), _EMPTY, dtype=torch.int64, device=xyz.device)
+    for dy, dx, d2 in _footprint_offsets(max_radius_px):
+        # the source pixel of this pixel is (row - dy, col - dx)
+        src = canvas[pad - dy: pad - dy + h, pad - dx: pad - dx + w]
+        rad = radius[pad - dy: pad - dy + h, pad - dx: pad - dx + w]
+        covers = rad * rad >= d2
+        out = torch.minimum(out, torch.where(covers, src, torch.full_like(src, _EMPTY)))
+    return out
+
+
+def render_points(xyz: torch.Tensor, rgb: torch.Tensor, camera, radius_world=0.01,
+                  conf: torch.Tensor | None = None, view: torch.Tensor | None = None,
+                  segment: torch.Tensor | None = None, near: float = 1e-3,
+                  max_radius_px: float = 3.0) -> RenderResult:
+    """Render points [N,3] world with colors [N,3] into ``camera`` (see module docstring).
+
+    radius_world  float or [N] world-space splat radius (meters)
+    conf, view, segment  optional per-point [N] attributes carried into the image
+    """
+    if xyz.shape[0] == 0:
+        keys = torch.full((camera.height, camera.width), _EMPTY, dtype=torch.int64, device=xyz.device)
+    else:
+        keys = splat_keys(xyz, camera, radius_world, near, max_radius_px)
+    return decode_keys(keys, rgb, conf, view, segment)
+
+
+def decode_keys(keys, rgb, conf=None, view=None, segment=None) -> RenderResult:
+    mask = keys != _EMPTY
+    index = torch.where(mask, keys & 0xFFFFFFFF, torch.full_like(keys, -1))
+    safe = index.clamp(min=0)
+    depth = torch.where(mask, (keys >> 32).to(torch.int32).view(torch.float32), torch.zeros_like(keys, dtype=torch.float32))
+    m3 = mask[..., None]
+    if rgb.shape[0] == 0:
+        safe = torch.zeros_like(safe)
+        rgb = torch.zeros(1, 3, device=keys.device)
+    color = torch.where(m3, rgb[safe], torch.zeros(1, device=keys.device))
+    def attr(a, fill, dtype):
+        if a is None or a.shape[0] == 0:
+            return torch.full(keys.shape, fill, dtype=dtype, device=keys.device)
+        return torch.where(mask, a[safe].to(dtype), torch.full((), fill, dtype=dtype, device=keys.device))
+    return RenderResult(color, depth, mask, attr(view, -1, torch.int32), index,
+                        attr(conf, 0.0, torch.float32), attr(segment, -1, torch.int32))
+
+
+def render_memory(memory, camera, include_hidden: bool = False, max_radius_px: float = 3.0) -> RenderResult:
+    """Render the geometry memory's visible points into ``camera``.
+
+    ``point_index`` refers to rows of the memory (all rows, hidden ones included).
+    """
+    if memory.is_empty:
+        raise ValueError("cannot render: the geometry memory is empty")
+    r = memory.rows
+    if include_hidden or (memory.show_captured and memory.show_generated and not memory.hidden_segments):
+        return render_points(r.xyz, r.rgb, camera, memory.point_radius(), r.conf, r.view, r.segment,
+                             max_radius_px=max_radius_px)
+    rows = torch.nonzero(memory.visible_mask()).squeeze(1)
+    out = render_points(r.xyz[rows], r.rgb[rows], camera, memory.point_radius(), r.conf[rows],
+                        r.view[rows], r.segment[rows], max_radius_px=max_radius_px)
+    out.point_index = torch.where(out.mask, rows[out.point_index.clamp(min=0)], out.point_index)
+    return out
