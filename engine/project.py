@@ -33,7 +33,7 @@ from engine.ingest.views import CapturedView, ViewBank
 SCHEMA_VERSION = 1
 
 
-class ProjectError(Exception):
+class ProjectError(ValueError):
     """A project folder cannot be read or written; the message names the file."""
 
 
