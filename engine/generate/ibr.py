@@ -47,6 +47,33 @@ class _WarpSource:
     center: torch.Tensor  # [3] world camera center
     weight: float
     invented: torch.Tensor | None = None  # [N] bool, carried through the warp
+    camera: object = None
+    image: torch.Tensor | None = None     # [3,H,W] for backward sampling
+    depth: torch.Tensor | None = None     # [H,W] z-depth, 0 unknown
+
+
+def _backward_sample(src: _WarpSource, x: torch.Tensor, band: torch.Tensor):
+    """Sample src's image at the projections of world points x [H,W,3] (bilinear); visible
+    [H,W] where src's own depth at that pixel agrees with the point's depth within band."""
+    import torch.nn.functional as F
+
+    cam = src.camera
+    cfw = torch.as_tensor(cam.cam_from_world, dtype=torch.float32, device=x.device)
+    p = x @ cfw[:3, :3].T + cfw[:3, 3]
+    z = p[..., 2]
+    safe = torch.where(z > 1e-6, z, torch.ones_like(z))
+    K = cam.K
+    u = float(K[0, 0]) * p[..., 0] / safe + float(K[0, 1]) * p[..., 1] / safe + float(K[0, 2])
+    v = float(K[1, 1]) * p[..., 1] / safe + float(K[1, 2])
+    grid = torch.stack([2 * u / cam.width - 1, 2 * v / cam.height - 1], dim=-1)[None]
+    color = F.grid_sample(src.image[None], grid, mode="bilinear", padding_mode="border",
+                          align_corners=False)[0].permute(1, 2, 0)
+    col = torch.floor(u).long().clamp(0, cam.width - 1)
+    row = torch.floor(v).long().clamp(0, cam.height - 1)
+    inside = (z > 1e-6) & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
+    d_ref = src.depth[row, col]
+    visible = inside & (d_ref > 0) & ((z - d_ref).abs() <= band * 1.5)
+    return color, visible
 
 
 def _warp_source(camera, image, depth, weight, device, footprint, invented=None, conf=None) -> _WarpSource | None:
@@ -64,7 +91,10 @@ def _warp_source(camera, image, depth, weight, device, footprint, invented=None,
         valid = np.isfinite(depth) & (depth > 0)
         inv = torch.as_tensor(invented[valid], device=device)
     center = torch.as_tensor(camera.center, dtype=torch.float32, device=device)
-    return _WarpSource(pts.xyz, pts.rgb, radius, center, weight, inv)
+    img = torch.as_tensor(np.asarray(image), device=device)
+    img = (img.float() / 255.0 if img.dtype == torch.uint8 else img.float())[..., :3].permute(2, 0, 1)
+    dep = torch.as_tensor(np.nan_to_num(np.asarray(depth, np.float32), posinf=0.0), device=device)
+    return _WarpSource(pts.xyz, pts.rgb, radius, center, weight, inv, camera, img.contiguous(), dep)
 
 
 def _target_rays(camera, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,7 +138,10 @@ class IBRGenerator:
         if guide is not None:
             gm = guide.mask.to(dev)
             g_depth = guide.depth.to(dev)
-            occluding = gm & have_ref & (g_depth < depth * (1 - opt.depth_tolerance) - 2 * voxel_size)
+            # generated content in the memory that lies in front of what the (captured)
+            # references show occludes it; captured memory points are already in the views
+            generated = guide.segment.to(dev) >= 0 if guide.segment is not None else torch.zeros_like(gm)
+            occluding = gm & have_ref & generated & (g_depth < depth * (1 - opt.depth_tolerance) - 2 * voxel_size)
             use_mem = gm & (~have_ref | occluding)
             color = torch.where(use_mem[..., None], guide.color.to(dev), color)
             depth = torch.where(use_mem, g_depth, depth)
@@ -136,6 +169,9 @@ class IBRGenerator:
                               confidence.cpu().numpy().astype(np.float32), invented.cpu().numpy())
 
     def _blend_references(self, target, sources, rays, center_t, voxel_size):
+        """Target depth from the forward-warped references (nearest surface), then colors by
+        *backward* warping: each target pixel's surface point is projected into every reference
+        and its image sampled bilinearly where the reference's own depth confirms visibility."""
         opt = self.options
         dev = self.device
         h, w = target.height, target.width
@@ -147,24 +183,31 @@ class IBRGenerator:
         zmin = depths.min(0).values
         band = torch.clamp(opt.depth_tolerance * zmin, min=2 * voxel_size)
         accept = torch.isfinite(depths) & (depths <= zmin + band)
-        weights = []
-        for s, r in zip(sources, renders):
-            x = center_t + rays * r.depth[..., None]
-            ray_t = x - center_t
+        n_accept = accept.sum(0).clamp_min(1)
+        depth = torch.where(accept, depths, torch.zeros_like(depths)).sum(0) / n_accept
+        covered = accept.any(0)
+        x = center_t + rays * depth[..., None]                     # [H,W,3] world surface points
+        ray_t = x - center_t
+        d_t = ray_t.norm(dim=-1).clamp_min(1e-6)
+        colors, weights = [], []
+        for s in sources:
+            sample, visible = _backward_sample(s, x, band)
             ray_r = x - s.center
-            d_t = ray_t.norm(dim=-1).clamp_min(1e-6)
             d_r = ray_r.norm(dim=-1).clamp_min(1e-6)
             cos = ((ray_t * ray_r).sum(-1) / (d_t * d_r)).clamp(-1, 1)
             angle = torch.rad2deg(torch.arccos(cos))
             res = torch.minimum(d_t, d_r) / torch.maximum(d_t, d_r)
-            weights.append(s.weight * torch.exp(-(angle / opt.angle_scale_deg) ** 2) * res + 1e-4)
-        wts = torch.stack(weights) * accept
+            wgt = torch.exp(-(angle / opt.angle_scale_deg) ** 2) * res + 1e-4
+            colors.append(sample)
+            weights.append(wgt * (visible & covered))
+        wts = torch.stack(weights)
         total = wts.sum(0)
-        safe = total.clamp_min(1e-12)
-        color = (torch.stack([r.color for r in renders]) * wts[..., None]).sum(0) / safe[..., None]
-        finite_depth = torch.where(accept, depths, torch.zeros_like(depths))
-        depth = (finite_depth * wts).sum(0) / safe
-        return color, depth, total
+        color = (torch.stack(colors) * wts[..., None]).sum(0) / total.clamp_min(1e-12)[..., None]
+        # pixels where the surface is known but no reference confirms it: forward-warped colors
+        fwd = (torch.stack([r.color for r in renders]) * accept[..., None]).sum(0) / n_accept[..., None]
+        color = torch.where((total > 0)[..., None], color, fwd)
+        total = torch.where(covered & (total <= 0), torch.full_like(total, 1e-3), total)
+        return color, torch.where(covered, depth, torch.zeros_like(depth)), torch.where(covered, total, torch.zeros_like(total))
 
     def _fill_from_previous(self, target, previous, color, depth, confidence, invented, have_ref):
         src = _warp_source(previous.camera, previous.color, previous.depth, 1.0, self.device,

@@ -74,6 +74,9 @@ def run_segment(memory, views, cameras: Sequence, plan: SegmentPlan, generator, 
     retrieved = retrieve_views(memory, views, targets, options.top_k) if len(views) else []
     yield SegmentStarted(plan.segment_id, plan.frame_start, plan.frame_stop, tuple(r.view_id for r in retrieved))
     guidance = [render_memory(memory, cam) for cam in targets]
+    if not retrieved and not any(bool(g.mask.any()) for g in guidance):
+        raise ValueError(f"segment {plan.segment_id}: no target camera sees any part of the scene "
+                         "(every point is behind or outside the cameras); move the path into the scene")
     request = SegmentRequest(plan.segment_id, targets, guidance, reference_views(views, retrieved),
                              list(context), memory.voxel_size)
     added = 0

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.memory.voxels import voxel_keys
+
 MEMORY_SCHEMA = 1
 
 
@@ -16,7 +18,7 @@ def save_memory(memory, path) -> None:
     r = memory.rows
     arrays = {f: getattr(r, f).cpu().numpy() for f in ("xyz", "rgb", "conf", "normal", "view", "segment")}
     np.savez_compressed(
-        tmp, uid=memory.uid.cpu().numpy(), schema=np.int64(MEMORY_SCHEMA),
+        tmp, uid=memory.uid.cpu().numpy(), keys=memory.keys.cpu().numpy(), schema=np.int64(MEMORY_SCHEMA),
         voxel_size=np.float64(memory.voxel_size), next_uid=np.int64(memory._next_uid),
         max_confidence=np.float64(memory.max_confidence), version=np.int64(memory.version), **arrays)
     os.replace(tmp, path)
@@ -36,6 +38,8 @@ def load_memory(cls, path, device=None):
             for f in ("xyz", "rgb", "conf", "normal", "view", "segment"):
                 setattr(mem.rows, f, torch.as_tensor(data[f], device=mem.device))
             mem.uid = torch.as_tensor(data["uid"], device=mem.device)
+            mem.keys = (torch.as_tensor(data["keys"], device=mem.device) if "keys" in data
+                        else voxel_keys(mem.rows.xyz, mem.voxel_size))
             mem.version = int(data["version"])
             mem.stamp = torch.full_like(mem.uid, mem.version)
             mem._next_uid = int(data["next_uid"])

@@ -103,6 +103,7 @@ class GeometryMemory:
         self.rows = _empty_rows(self.device)
         self.uid = torch.zeros(0, dtype=torch.int64, device=self.device)
         self.stamp = torch.zeros(0, dtype=torch.int64, device=self.device)
+        self.keys = torch.zeros(0, dtype=torch.int64, device=self.device)  # voxel of each row
         self.version = 0
         self._next_uid = 0
         self._keys_sorted: torch.Tensor | None = None
@@ -146,8 +147,9 @@ class GeometryMemory:
         return mask
 
     def point_radius(self) -> float:
-        """World-space splat radius that closes the gaps between neighbouring voxels."""
-        return 1.0 * self.voxel_size
+        """World-space splat radius (1.5 voxels): discs on a grid of spacing s need r >= s·√2/2
+        in the image even when the grid lands diagonally on the pixels."""
+        return 1.5 * self.voxel_size
 
     # ------------------------------------------------------------------ insertion
     def insert_points(self, xyz: torch.Tensor | np.ndarray, rgb: torch.Tensor | np.ndarray,
@@ -200,8 +202,7 @@ class GeometryMemory:
 
     def _sorted_keys(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._keys_sorted is None:
-            keys = voxels.voxel_keys(self.rows.xyz, self.voxel_size)
-            self._keys_sorted, self._keys_order = torch.sort(keys)
+            self._keys_sorted, self._keys_order = torch.sort(self.keys)
         return self._keys_sorted, self._keys_order
 
     def _fuse(self, batch: _Rows, entry: JournalEntry | None) -> InsertStats:
@@ -227,6 +228,7 @@ class GeometryMemory:
             for f in _FIELDS:
                 setattr(self.rows, f, torch.cat([getattr(self.rows, f), getattr(new, f)]))
             self.uid = torch.cat([self.uid, uids])
+            self.keys = torch.cat([self.keys, uniq[~hit]])
             self.stamp = torch.cat([self.stamp, torch.full_like(uids, self.version)])
             if entry is not None:
                 entry.appended_uids = uids.clone()
@@ -252,8 +254,8 @@ class GeometryMemory:
         r.segment[target] = torch.where(obs.segment == CAPTURED, obs.segment, seg_old)
         r.view[target] = torch.where(r.view[target] < 0, obs.view, r.view[target])
         self.stamp[target] = self.version
-        # A confidence-weighted mean of points of one voxel stays inside that voxel
-        # (it is convex), so the keys table stays valid after a merge.
+        # A row keeps the voxel it was fused in (self.keys), even if float rounding of the
+        # weighted mean lands a hair across the voxel's border.
 
     # ------------------------------------------------------------------ removal / undo
     def remove_rows(self, keep: torch.Tensor) -> None:
@@ -266,6 +268,7 @@ class GeometryMemory:
         for f in _FIELDS:
             setattr(self.rows, f, getattr(self.rows, f)[keep])
         self.uid = self.uid[keep]
+        self.keys = self.keys[keep]
         self.stamp = self.stamp[keep]
         self._keys_sorted = None
 

@@ -49,7 +49,7 @@ class RenderResult:
     @property
     def coverage(self) -> float:
         """Fraction of pixels the render covers."""
-        return float(self.mask.float().mean())
+        return float(self.mask.mean(dtype=float) if isinstance(self.mask, np.ndarray) else self.mask.float().mean())
 
 
 def project_points(xyz: torch.Tensor, camera, near: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -1,0 +1,56 @@
+"""Shared fixtures: a small synthetic capture with exact ground truth (CPU, 160×90)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from engine.geometry import Camera, se3
+from engine.ingest.views import CapturedView, ViewBank
+from engine.memory import GeometryMemory
+
+
+@dataclass
+class Capture:
+    scene: object
+    cameras: list
+    views: ViewBank
+
+    def memory(self, voxel_size: float = 0.03) -> GeometryMemory:
+        """A fresh memory fused from the ground-truth depth of every captured view."""
+        mem = GeometryMemory(voxel_size, device="cpu")
+        for i, v in enumerate(self.views):
+            mem.insert_depth(v.camera, v.depth, v.image, view=i)
+        return mem
+
+
+def make_capture(n: int = 12, width: int = 160, height: int = 90, arc_deg: float = 120.0) -> Capture:
+    from engine.synthetic import demo_capture_cameras, make_demo_scene
+
+    scene = make_demo_scene(0)
+    cams = demo_capture_cameras(scene, n=n, width=width, height=height, arc_deg=arc_deg)
+    bank = ViewBank()
+    for cam in cams:
+        frame = scene.render(cam)
+        image = (np.clip(frame.rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+        depth = np.where(np.isfinite(frame.depth), frame.depth, 0).astype(np.float32)
+        bank.add(CapturedView(cam, image, depth))
+    return Capture(scene, cams, bank)
+
+
+@pytest.fixture(scope="session")
+def capture() -> Capture:
+    return make_capture()
+
+
+def between_poses(cameras: list[Camera], lift=(0.0, -0.25, 0.35)) -> list[Camera]:
+    """Novel cameras halfway between consecutive captured ones, moved off the captured path."""
+    out = []
+    for a, b in zip(cameras[:-1], cameras[1:]):
+        qa = se3.quat_from_matrix(a.world_from_cam[:3, :3])
+        qb = se3.quat_from_matrix(b.world_from_cam[:3, :3])
+        rot = se3.quat_to_matrix(se3.quat_slerp(qa, qb, 0.5))
+        center = 0.5 * (a.center + b.center) + rot @ np.asarray(lift)
+        out.append(a.with_pose(se3.make_transform(rot, center)))
+    return out

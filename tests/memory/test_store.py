@@ -1,0 +1,173 @@
+import numpy as np
+import pytest
+import torch
+
+from engine.memory import CAPTURED, GeometryMemory
+
+
+def _snap_equal(a, b):
+    for f in ("xyz", "rgb", "conf", "normal", "view", "segment", "uid"):
+        assert np.array_equal(getattr(a, f), getattr(b, f)), f
+
+
+def test_fusion_refines_instead_of_duplicating(capture):
+    mem = GeometryMemory(0.03, device="cpu")
+    v = capture.views[0]
+    mem.insert_depth(v.camera, v.depth, v.image, view=0)
+    n1 = len(mem)
+    for _ in range(5):
+        stats = mem.insert_depth(v.camera, v.depth, v.image, view=0)
+        assert stats.added == 0 and stats.merged > 0
+    assert len(mem) == n1
+    # confidence accumulates where the surface was re-observed
+    assert float(mem.rows.conf.max()) > 5.0
+
+
+def test_one_point_per_voxel(capture):
+    mem = capture.memory(0.05)
+    from engine.memory.voxels import voxel_keys
+
+    assert torch.unique(mem.keys).numel() == len(mem)
+    # every point lies in (or within float rounding of) the voxel it is keyed by
+    assert (voxel_keys(mem.rows.xyz, mem.voxel_size) == mem.keys).float().mean() > 0.99
+
+
+def test_memory_size_follows_volume_not_frames(capture):
+    mem = GeometryMemory(0.03, device="cpu")
+    counts = []
+    for rep in range(3):
+        for i, v in enumerate(capture.views):
+            mem.insert_depth(v.camera, v.depth, v.image, view=i)
+        counts.append(len(mem))
+    assert counts[2] == counts[0]
+
+
+def test_fused_points_lie_on_the_true_surface(capture):
+    mem = capture.memory(0.03)
+    cam = capture.cameras[3]
+    frame = capture.scene.render(cam)
+    from engine.render.points import render_memory
+
+    r = render_memory(mem, cam).numpy()
+    both = r.mask & np.isfinite(frame.depth)
+    rel = np.abs(r.depth[both] - frame.depth[both]) / frame.depth[both]
+    assert np.median(rel) < 0.01
+
+
+def test_remove_segment_is_exact_and_replays_later_segments():
+    rng = np.random.default_rng(0)
+    mem = GeometryMemory(0.05, device="cpu")
+    base = rng.random((20000, 3)).astype(np.float32)
+    mem.insert_points(base, rng.random((20000, 3)))
+    before = mem.snapshot(include_hidden=True)
+    seg_b = rng.random((3000, 3)).astype(np.float32) + 0.9
+    mem.insert_points(base[:3000] + 0.01, np.ones((3000, 3)), conf=np.full(3000, 0.3), segment=0)
+    mem.insert_points(seg_b, np.zeros((3000, 3)), segment=1)
+    mem.insert_points(rng.random((2000, 3)).astype(np.float32) + 1.5, np.ones((2000, 3)), segment=0)
+    later = rng.random((500, 3)).astype(np.float32) + 5.0
+    mem.insert_points(later, np.ones((500, 3)))  # captured, after the segments
+    assert mem.segments() == [0, 1]
+    mem.remove_segment(0)
+    assert mem.segments() == [1]
+    mem.remove_segment(1)
+    # what remains is `before` exactly, plus the later captured points (replayed)
+    after = mem.snapshot(include_hidden=True)
+    alone = GeometryMemory(0.05, device="cpu")
+    alone.insert_points(later, np.ones((500, 3)))
+    assert len(after) == len(before) + len(alone)
+    old = np.isin(after.uid, before.uid)
+    for f in ("xyz", "rgb", "conf", "normal", "view", "segment"):
+        assert np.array_equal(getattr(after, f)[old], getattr(before, f)), f
+    assert np.allclose(np.sort(after.xyz[~old], axis=0), np.sort(alone.snapshot().xyz, axis=0))
+
+
+def test_undo_of_latest_segment_restores_memory_exactly():
+    rng = np.random.default_rng(1)
+    mem = GeometryMemory(0.05, device="cpu")
+    mem.insert_points(rng.random((10000, 3)), rng.random((10000, 3)))
+    before = mem.snapshot(include_hidden=True)
+    mem.insert_points(rng.random((4000, 3)) * 1.5, rng.random((4000, 3)), conf=np.full(4000, 0.2), segment=7)
+    assert len(mem) > len(before)
+    mem.remove_segment(7)
+    _snap_equal(mem.snapshot(include_hidden=True), before)
+
+
+def test_deltas_report_added_and_removed_points():
+    mem = GeometryMemory(0.1, device="cpu")
+    mem.insert_points(np.zeros((1, 3)), np.ones((1, 3)))
+    v0 = mem.version
+    mem.insert_points(np.array([[1.0, 0, 0], [2.0, 0, 0]]), np.ones((2, 3)), segment=3)
+    delta = mem.changes_since(v0)
+    assert len(delta.changed) == 2 and set(delta.changed.segment) == {3}
+    v1 = mem.version
+    mem.remove_segment(3)
+    delta = mem.changes_since(v1)
+    assert set(delta.removed_uids) == set(mem.changes_since(v0).removed_uids) and len(delta.removed_uids) == 2
+
+
+def test_hide_by_provenance():
+    mem = GeometryMemory(0.1, device="cpu")
+    mem.insert_points(np.zeros((1, 3)), np.ones((1, 3)))
+    mem.insert_points(np.ones((1, 3)), np.ones((1, 3)), segment=0)
+    mem.insert_points(np.full((1, 3), 2.0), np.ones((1, 3)), segment=1)
+    assert len(mem.snapshot()) == 3
+    mem.hidden_segments.add(1)
+    assert set(mem.snapshot().segment) == {CAPTURED, 0}
+    mem.show_generated = False
+    assert set(mem.snapshot().segment) == {CAPTURED}
+    assert len(mem.snapshot(include_hidden=True)) == 3
+
+
+def test_snapshot_decimation_is_stable():
+    rng = np.random.default_rng(2)
+    mem = GeometryMemory(0.01, device="cpu")
+    mem.insert_points(rng.random((50000, 3)), rng.random((50000, 3)))
+    a = mem.snapshot(max_points=5000)
+    assert 4000 < len(a) < 6000
+    mem.insert_points(rng.random((10, 3)) + 5, rng.random((10, 3)))
+    b = mem.snapshot(max_points=5000)
+    assert np.isin(a.uid, b.uid).mean() > 0.8
+
+
+def test_save_load_round_trip_and_errors(tmp_path, capture):
+    mem = capture.memory(0.05)
+    mem.insert_points(np.ones((3, 3)) * 9, np.ones((3, 3)), segment=2)
+    path = tmp_path / "memory.npz"
+    mem.save(path)
+    loaded = GeometryMemory.load(path, device="cpu")
+    _snap_equal(loaded.snapshot(include_hidden=True), mem.snapshot(include_hidden=True))
+    assert loaded.voxel_size == mem.voxel_size
+    loaded.remove_segment(2)  # without a journal: drops the segment's points
+    assert 2 not in loaded.segments()
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="bad.npz"):
+        GeometryMemory.load(tmp_path / "bad.npz")
+    with pytest.raises(FileNotFoundError, match="missing"):
+        GeometryMemory.load(tmp_path / "missing.npz")
+
+
+def test_bad_input():
+    with pytest.raises(ValueError):
+        GeometryMemory(0.0)
+    mem = GeometryMemory(0.1, device="cpu")
+    assert mem.insert_points(np.zeros((0, 3)), np.zeros((0, 3))).added == 0
+    with pytest.raises(ValueError, match="empty"):
+        mem.bounds()
+    pts = np.array([[np.nan, 0, 0], [0, 0, 0]])
+    assert mem.insert_points(pts, np.ones((2, 3))).added == 1
+    with pytest.raises(ValueError, match="captured"):
+        mem.remove_segment(-1)
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu(capture):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA")
+    cpu = capture.memory(0.03)
+    gpu = GeometryMemory(0.03, device="cuda")
+    for i, v in enumerate(capture.views):
+        gpu.insert_depth(v.camera, v.depth, v.image, view=i)
+    assert len(gpu) == len(cpu)
+    a, b = cpu.snapshot(), gpu.snapshot()
+    order_a, order_b = np.lexsort(a.xyz.T), np.lexsort(b.xyz.T)
+    assert np.allclose(a.xyz[order_a], b.xyz[order_b], atol=1e-4)
