@@ -90,6 +90,7 @@ class Session:
         request_id = next(self._ids)
         with self._lock:
             self._preview = (request_id, render)
+            self._idle.clear()
         self._queue.put(None)  # wake the thread if idle
         return request_id
 
@@ -146,11 +147,10 @@ class Session:
             if item is _STOP:
                 break
             self._serve_preview()
-            if item is None:
-                continue
-            self._run_job(item)
+            if item is not None:
+                self._run_job(item)
             with self._lock:
-                if not self._pending and self._queue.empty():
+                if not self._pending and self._preview is None:
                     self._idle.set()
         with self._lock:
             for job in self._pending:

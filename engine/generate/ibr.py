@@ -25,7 +25,7 @@ from engine.device import resolve_device
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
 from engine.generate.pushpull import push_pull
 from engine.memory.backproject import backproject_depth
-from engine.render.points import render_points
+from engine.render.points import render_points, see_through
 
 _INF = float("inf")
 
@@ -136,8 +136,9 @@ class IBRGenerator:
         confidence = torch.where(have_ref, 0.5 + 0.45 * weight / (weight + 0.5), torch.zeros_like(weight))
         invented = torch.zeros(h, w, dtype=torch.bool, device=dev)
         if guide is not None:
-            gm = guide.mask.to(dev)
             g_depth = guide.depth.to(dev)
+            gm = guide.mask.to(dev)
+            gm = gm & ~see_through(g_depth, gm, abs_tol=2 * voxel_size)
             # generated content in the memory that lies in front of what the (captured)
             # references show occludes it; captured memory points are already in the views
             generated = guide.segment.to(dev) >= 0 if guide.segment is not None else torch.zeros_like(gm)
@@ -152,16 +153,18 @@ class IBRGenerator:
             if guide.segment is not None:
                 # surface the memory holds only from generated content stays "invented"
                 invented |= use_mem & (guide.segment.to(dev) >= 0) & (mem_conf < 0.35)
-        if opt.use_previous_frame and previous is not None:
+        if opt.use_previous_frame and previous is not None and bool((~have_ref).any()):
             color, depth, confidence, invented, have_ref = self._fill_from_previous(
                 target, previous, color, depth, confidence, invented, have_ref)
         holes = ~have_ref
         if bool(holes.any()):
             known = (~holes).float()
             color = push_pull(color.permute(2, 0, 1), known).permute(1, 2, 0)
-            inv_depth = torch.where(depth > 0, 1.0 / depth.clamp_min(1e-6), torch.zeros_like(depth))
-            inv_depth = push_pull(inv_depth[None], known)[0]
-            depth = torch.where(holes, 1.0 / inv_depth.clamp_min(1e-6), depth)
+            # disocclusion holes belong to the background: weight far depths up (by depth^4)
+            # so that invented surfaces do not stretch membranes across silhouettes
+            far = (depth / depth.max().clamp_min(1e-6)) ** 4
+            filled = push_pull(depth[None], known * far.clamp_min(1e-6))[0]
+            depth = torch.where(holes, filled, depth)
             confidence = torch.where(holes, torch.full_like(confidence, 0.1), confidence)
             invented |= holes
         return GeneratedFrame(target, color.clamp(0, 1).cpu().numpy().astype(np.float32),
@@ -178,11 +181,12 @@ class IBRGenerator:
         if not sources:
             z = torch.zeros(h, w, device=dev)
             return torch.zeros(h, w, 3, device=dev), z, z.clone()
-        renders = [render_points(s.xyz, s.rgb, target, s.radius) for s in sources]
+        renders = [render_points(s.xyz, s.rgb, target, s.radius, max_radius_px=2.0) for s in sources]
         depths = torch.stack([torch.where(r.mask, r.depth, torch.full_like(r.depth, _INF)) for r in renders])
         zmin = depths.min(0).values
         band = torch.clamp(opt.depth_tolerance * zmin, min=2 * voxel_size)
         accept = torch.isfinite(depths) & (depths <= zmin + band)
+        accept &= ~see_through(torch.nan_to_num(zmin, posinf=0.0), torch.isfinite(zmin), abs_tol=2 * voxel_size)
         n_accept = accept.sum(0).clamp_min(1)
         depth = torch.where(accept, depths, torch.zeros_like(depths)).sum(0) / n_accept
         covered = accept.any(0)

@@ -162,3 +162,22 @@ def render_memory(memory, camera, include_hidden: bool = False, max_radius_px: f
                         r.view[rows], r.segment[rows], max_radius_px=max_radius_px)
     out.point_index = torch.where(out.mask, rows[out.point_index.clamp(min=0)], out.point_index)
     return out
+
+
+def see_through(depth: torch.Tensor, mask: torch.Tensor, kernel: int = 5, rel_tol: float = 0.05,
+                abs_tol: float = 0.0, fraction: float = 0.6) -> torch.Tensor:
+    """[H,W] bool: pixels of a point render that show a far surface through a gap between
+    the splats of a nearer one. Such a pixel is surrounded by nearer pixels: more than
+    ``fraction`` of the drawn pixels in its ``kernel``×``kernel`` window are nearer by more
+    than ``rel_tol`` (relative) + ``abs_tol`` (meters). A slanted surface has about half of
+    its neighbours nearer, so it is kept. Treat the flagged pixels as holes."""
+    import torch.nn.functional as F
+
+    h, w = depth.shape
+    pad = kernel // 2
+    d = torch.where(mask, depth, torch.zeros_like(depth))[None, None]
+    nb = F.unfold(F.pad(d, (pad, pad, pad, pad)), kernel).view(kernel * kernel, h, w)
+    drawn = nb > 0
+    nearer = drawn & (nb * (1 + rel_tol) + abs_tol < depth[None])
+    share = nearer.sum(0).float() / drawn.sum(0).clamp_min(1).float()
+    return mask & (share > fraction)

@@ -1,0 +1,75 @@
+"""``anyrecon generate PROJECT (--trajectory FILE | --preset NAME)``: the closed loop on any project."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("generate", help="generate novel views along a camera path, segment by segment")
+    p.add_argument("project", type=Path)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--trajectory", type=Path, help="nerfstudio camera_path.json")
+    src.add_argument("--preset", help="orbit, spiral, dolly-in, dolly-out, through, beyond")
+    p.add_argument("--name", default=None, help="trajectory name in the project (default: file stem / preset)")
+    p.add_argument("--segment-length", type=int, default=40)
+    p.add_argument("--top-k", type=int, default=4)
+    p.add_argument("--generator", default="ibr")
+    p.add_argument("--frames", type=int, default=None, help="resample the path to this many frames")
+    p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
+    p.set_defaults(func=run)
+
+
+def _trajectory(args, project):
+    from dataclasses import replace
+
+    from engine.trajectory.nerfstudio_path import read_camera_path
+    from engine.trajectory.presets import make_preset
+
+    if args.trajectory is not None:
+        return args.name or args.trajectory.stem, read_camera_path(args.trajectory)
+    if project.memory is None or project.memory.is_empty:
+        raise ValueError(f"{project.root}: the project has no geometry memory to place a preset in")
+    views = project.views
+    cam = views[0].camera if len(views) else None
+    traj = make_preset(args.preset, points=project.memory.snapshot(max_points=200_000).xyz,
+                       captured_world_from_cam=views.world_from_cams() if len(views) else None,
+                       fov_y_deg=cam.fov_y_deg if cam else 55.0,
+                       width=cam.width if cam else 640, height=cam.height if cam else 360)
+    if args.frames:
+        traj = replace(traj, fps=(args.frames - (0 if traj.loop else 1)) / traj.resolved_duration)
+    return args.name or args.preset, traj
+
+
+def run(args) -> int:
+    from engine.cli import print_json_summary
+    from engine.events import SegmentFinished
+    from engine.generate.job import generate_job
+    from engine.generate.loop import LoopOptions
+    from engine.project import Project
+    from engine.session import EngineState, run_job
+
+    t0 = time.perf_counter()
+    project = Project.load(args.project)
+    if project.memory is None:
+        raise ValueError(f"{args.project}: the project has no geometry memory (track it first)")
+    name, traj = _trajectory(args, project)
+    project.trajectories[name] = traj
+    state = EngineState(memory=project.memory, views=project.views, project=project)
+
+    def show(event):
+        if isinstance(event, SegmentFinished):
+            print(f"  segment {event.segment_id}: frames {event.frame_start}-{event.frame_stop - 1} "
+                  f"in {event.seconds:.1f} s, +{event.points_added:,} generated points", flush=True)
+
+    loop = LoopOptions(segment_length=args.segment_length, top_k=args.top_k)
+    summary = run_job(generate_job(name, loop, args.generator), state, on_event=show)
+    project.save()
+    print(f"generated {summary.frames} frames of '{name}' in {summary.seconds:.1f} s; "
+          f"memory {summary.points_before:,} -> {summary.points_after:,} points; saved {project.root}")
+    if args.json:
+        print_json_summary({"command": "generate", "project": str(project.root), "trajectory": name,
+                            "frames": summary.frames, "segments": len(summary.segments),
+                            "points_before": summary.points_before, "points_after": summary.points_after,
+                            "generation_s": summary.seconds, "total_s": time.perf_counter() - t0})
+    return 0
