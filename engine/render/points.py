@@ -67,23 +67,24 @@ def project_points(xyz: torch.Tensor, camera, near: float) -> tuple[torch.Tensor
 def _center_keys(xyz, camera, radius_world, near, max_radius_px):
     """Step 1: per padded pixel, the packed (depth, index) of the nearest point, and radii."""
     h, w, pad = camera.height, camera.width, int(np.ceil(max_radius_px))
+    wp, hp = w + 2 * pad, h + 2 * pad
     u, v, z = project_points(xyz, camera, near)
     col = torch.floor(u)
     row = torch.floor(v)
     ok = (z > near) & (col >= -pad) & (col < w + pad) & (row >= -pad) & (row < h + pad)
     idx = torch.nonzero(ok).squeeze(1)
     z_ok = z[idx]
-    flat = (row[idx].long() + pad) * (w + 2 * pad) + (col[idx].long() + pad)
+    flat = (row[idx].long() + pad) * wp + (col[idx].long() + pad)
     key = (z_ok.contiguous().view(torch.int32).long() << 32) | idx
-    canvas = torch.full(((h + 2 * pad) * (w + 2 * pad),), _EMPTY, dtype=torch.int64, device=xyz.device)
+    canvas = torch.full((hp * wp,), _EMPTY, dtype=torch.int64, device=xyz.device)
     canvas.scatter_reduce_(0, flat, key, "amin")
     rad = torch.as_tensor(radius_world, dtype=torch.float32, device=xyz.device)
-    rad = rad.expand(xyz.shape[0]) if rad.ndim == 0 else rad
-    radius_px = torch.clamp(float(camera.K[1, 1]) * rad[idx] / z_ok, 0.0, max_radius_px)
-    radius_canvas = torch.zeros(canvas.shape[0], dtype=torch.float32, device=xyz.device)
+    rad = rad if rad.ndim == 0 else rad[idx]
+    radius_px = torch.clamp(float(camera.K[1, 1]) * rad / z_ok, 0.0, max_radius_px)
     winner = canvas[flat] == key
-    radius_canvas[flat[winner]] = radius_px[winner]
-    return canvas.view(h + 2 * pad, w + 2 * pad), radius_canvas.view(h + 2 * pad, w + 2 * pad), pad
+    radius_canvas = torch.zeros(hp * wp, dtype=torch.float32, device=xyz.device)
+    radius_canvas.scatter_reduce_(0, flat, torch.where(winner, radius_px, torch.zeros_like(radius_px)), "amax")
+    return canvas.view(hp, wp), radius_canvas.view(hp, wp), pad
 
 
 def _footprint_offsets(max_radius_px: float) -> list[tuple[int, int, float]]:
@@ -101,6 +102,8 @@ def splat_keys(xyz: torch.Tensor, camera, radius_world, near: float = 1e-3,
                max_radius_px: float = 3.0) -> torch.Tensor:
     """Packed (depth, index) keys [H,W] int64 after both z-tests; _EMPTY where nothing."""
     canvas, radius, pad = _center_keys(xyz, camera, radius_world, near, max_radius_px)
+    if xyz.device.type == "cuda":
+        return _footprint_windows(canvas, radius, pad, camera.height, camera.width, max_radius_px)
     h, w = camera.height, camera.width
     out = torch.full((h, w), _EMPTY, dtype=torch.int64, device=xyz.device)
     for dy, dx, d2 in _footprint_offsets(max_radius_px):
@@ -110,6 +113,21 @@ def splat_keys(xyz: torch.Tensor, camera, radius_world, near: float = 1e-3,
         covers = rad * rad >= d2
         out = torch.minimum(out, torch.where(covers, src, torch.full_like(src, _EMPTY)))
     return out
+
+
+def _footprint_windows(canvas, radius, pad, h, w, max_radius_px):
+    """Step 2 in a few kernels: every pixel's (2·pad+1)² window as a strided view (no copy),
+    the same rule as the offset loop (source covers the pixel when r² >= dx² + dy²)."""
+    k = 2 * pad + 1
+    d = torch.arange(-pad, pad + 1, device=canvas.device, dtype=torch.float32)
+    # window element (a, b) of pixel (i, j) is canvas[i + a, j + b] = source at offset (pad - a, pad - b)
+    d2 = (d.flip(0)[:, None] ** 2 + d.flip(0)[None, :] ** 2)
+    d2 = torch.where(d2 <= max_radius_px * max_radius_px, d2, torch.full_like(d2, float("inf")))
+    sc, sr = canvas.stride()
+    keys = canvas.as_strided((h, w, k, k), (sc, sr, sc, sr))
+    rads = radius.as_strided((h, w, k, k), (sc, sr, sc, sr))
+    covered = rads * rads >= d2
+    return torch.where(covered, keys, torch.full((), _EMPTY, dtype=torch.int64, device=canvas.device)).amin(dim=(2, 3))
 
 
 def render_points(xyz: torch.Tensor, rgb: torch.Tensor, camera, radius_world=0.01,

@@ -84,3 +84,16 @@ def test_cuda_render_matches_cpu(capture):
     cpu = render_points(mem.rows.xyz, mem.rows.rgb, cam, 0.03).numpy()
     gpu = render_points(mem.rows.xyz.cuda(), mem.rows.rgb.cuda(), cam, 0.03).numpy()
     assert (cpu.point_index == gpu.point_index).mean() > 0.999
+
+
+def test_windowed_footprint_equals_the_offset_loop():
+    """The CUDA path composites footprints over strided windows; it must equal the loop."""
+    from engine.render.points import _center_keys, _footprint_windows, splat_keys
+
+    rng = np.random.default_rng(3)
+    xyz = torch.tensor((rng.random((5000, 3)) * [2, 2, 1] + [-1, -1, 1.5]).astype(np.float32))
+    cam = _camera(w=80, h=60)
+    for radius, max_r in ((0.0, 3.0), (0.02, 2.0), (0.05, 3.0)):
+        canvas, rad, pad = _center_keys(xyz, cam, radius, 1e-3, max_r)
+        windows = _footprint_windows(canvas, rad, pad, cam.height, cam.width, max_r)
+        assert torch.equal(windows, splat_keys(xyz, cam, radius, max_radius_px=max_r))
