@@ -1,0 +1,337 @@
+"""The studio controller: owns the Qt-free models, turns engine events into model changes,
+and user intents into engine jobs and undoable edits. Views observe the models."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QUndoStack
+
+from studio import gen_jobs, jobs
+from studio.models import (JobsModel, Playback, ProjectView, SegmentsModel, SegmentState, Selection,
+                           TrajectoryEdits)
+from studio.models import trajectory_edits as edits
+from studio.undo import PathEditCommand
+
+QUIET_JOBS = {"coverage", "autosave"}
+
+
+class StudioController(QObject):
+    message = Signal(str, str)          # level, text: shown in the banner and the log
+    sceneLoaded = Signal(object)        # jobs.SceneLoaded
+    previewShown = Signal(float)        # latency seconds from playhead move to preview shown
+    coverageChanged = Signal()
+
+    def __init__(self, bridge, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.project = ProjectView()
+        self.path = TrajectoryEdits()
+        self.playback = Playback(self.path.state.settings.fps)
+        self.selection = Selection()
+        self.segments = SegmentsModel()
+        self.jobs = JobsModel()
+        self.undo = QUndoStack(self)
+        self.coverage: np.ndarray | None = None
+        self.generate_job_id: int | None = None
+        self.scene_job_id: int | None = None
+        self.segment_length = 10
+        self.preview_latencies: list[float] = []
+        self._preview_t0: float | None = None
+        self._coverage_job: int | None = None
+        self._loading_path = False
+        self._coverage_timer = self._single_shot(300, self.update_coverage)
+        self._preview_timer = self._single_shot(0, self._request_preview)
+        self.path.changed.connect(self._path_changed)
+        self.playback.frame_changed.connect(self._frame_changed)
+        self._connect_bridge()
+
+    def _single_shot(self, ms: int, slot) -> QTimer:
+        t = QTimer(self)
+        t.setSingleShot(True)
+        t.setInterval(ms)
+        t.timeout.connect(slot)
+        return t
+
+    def _connect_bridge(self) -> None:
+        b = self.bridge
+        b.jobStarted.connect(lambda j, n: self.jobs.update(j, state="running"))
+        b.progress.connect(lambda j, f, m, e: self.jobs.update(j, fraction=f, message=m, eta_s=e))
+        b.jobFinished.connect(self._job_finished)
+        b.jobFailed.connect(self._job_failed)
+        b.jobCancelled.connect(self._job_cancelled)
+        b.memoryChanged.connect(self._memory_changed)
+        b.camerasChanged.connect(self._cameras_changed)
+        b.segmentStarted.connect(lambda e: self.segments.set_status(e.segment_id, "running", e.frame_start, e.frame_stop))
+        b.segmentFinished.connect(self._segment_finished)
+        b.frameGenerated.connect(self._frame_generated)
+        b.previewRendered.connect(self._preview_rendered)
+
+    # ------------------------------------------------------------------ jobs
+    def submit(self, name: str, fn) -> int:
+        job_id = self.bridge.submit(name, fn)
+        if name not in QUIET_JOBS:
+            self.jobs.add(job_id, name)
+        return job_id
+
+    def cancel(self, job_id: int | None = None) -> None:
+        self.bridge.cancel(job_id)
+
+    def open_scene_job(self, name: str, fn) -> int:
+        self.scene_job_id = self.submit(name, fn)
+        return self.scene_job_id
+
+    def _job_finished(self, job_id: int, name: str, result) -> None:
+        self.jobs.finish(job_id, "finished")
+        if job_id == self._coverage_job:
+            self._coverage_job = None
+            self.coverage = np.asarray(result, dtype=np.float32)
+            self.coverageChanged.emit()
+        elif isinstance(result, jobs.SceneLoaded):
+            self._scene_loaded(result)
+        elif job_id == self.generate_job_id:
+            self.generate_job_id = None
+            self.message.emit("info", f"generated {result.frames} frames in {len(result.segments)} segments; "
+                                      f"memory now {result.memory_points:,} points")
+            self.project.mark_dirty()
+            self.update_coverage()
+        elif name == "save":
+            self.project.set_project(self.project.name, str(result), dirty=False)
+            self.message.emit("info", f"saved project to {result}")
+
+    def _job_failed(self, job_id: int, name: str, error: str) -> None:
+        self.jobs.finish(job_id, "failed")
+        if job_id == self.generate_job_id:
+            self.generate_job_id = None
+            self.segments.mark_unfinished("failed")
+        if job_id == self._coverage_job:
+            self._coverage_job = None
+            return
+        self.message.emit("error", f"{name} failed: {error}" + (" (the current project is untouched)"
+                                                                 if job_id == self.scene_job_id else ""))
+
+    def _job_cancelled(self, job_id: int, name: str) -> None:
+        self.jobs.finish(job_id, "cancelled")
+        if job_id == self.generate_job_id:
+            self.generate_job_id = None
+            self.segments.mark_unfinished("cancelled")
+        if name not in QUIET_JOBS:
+            self.message.emit("warning", f"{name} cancelled")
+
+    # ------------------------------------------------------------------ engine -> models
+    def _memory_changed(self, event) -> None:
+        self.project.apply_delta(event.delta)
+
+    def _cameras_changed(self, cameras) -> None:
+        thumbs = self.project.thumbnails
+        self.project.set_cameras(cameras, thumbs)
+
+    def _scene_loaded(self, result: jobs.SceneLoaded) -> None:
+        self.undo.clear()
+        self.project.set_project(result.name, result.root, dirty=result.root is None)
+        traj = result.trajectories.get("main") or next(iter(result.trajectories.values()), None)
+        self._loading_path = True
+        try:
+            if traj is not None:
+                self.path.set_state(edits.from_trajectory(traj))
+            else:
+                self.path.set_state(edits.TrajectoryState(settings=self.path.state.settings))
+        finally:
+            self._loading_path = False
+        self._replan_segments()
+        if result.segments:
+            recs = sorted(result.segments, key=lambda r: r.frame_start)
+            self.segment_length = max(r.frame_stop - r.frame_start for r in recs)
+            self._replan_segments()
+            loaded = {r.segment_id: SegmentState(r.segment_id, r.frame_start, r.frame_stop, r.status) for r in recs}
+            planned = [s for s in self.segments.segments.values() if s.segment_id not in loaded]
+            self.segments.replace(sorted([*loaded.values(), *planned], key=lambda s: s.frame_start))
+        for index, color in sorted(result.generated.items()):
+            self.segments.add_frame(index, color, jobs.thumbnail(color))
+        self.sceneLoaded.emit(result)
+        self.message.emit("info", f"opened {result.name}: {result.num_views} views, {result.num_points:,} points"
+                          + (f" ({result.note})" if result.note else ""))
+        self.update_coverage()
+        self.schedule_preview()
+
+    def _segment_finished(self, event) -> None:
+        self.segments.set_status(event.segment_id, "done", event.frame_start, event.frame_stop)
+
+    def _frame_generated(self, event) -> None:
+        color = event.frame.color
+        color = (np.clip(color, 0, 1) * 255 + 0.5).astype(np.uint8) if color.dtype != np.uint8 else color
+        self.segments.add_frame(event.frame_index, color, jobs.thumbnail(color))
+        if event.frame_index == self.playback.frame:
+            self.schedule_preview()
+
+    # ------------------------------------------------------------------ path edits
+    def edit(self, after, text: str, merge_key: str | None = None) -> None:
+        """Apply an undoable path edit (a no-op when nothing changes)."""
+        if after is self.path.state or after == self.path.state:
+            return
+        self.undo.push(PathEditCommand(self.path, self.path.state, after, text, merge_key))
+
+    def add_keyframe(self, world_from_cam: np.ndarray, fov_y_deg: float) -> None:
+        self.edit(edits.add_keyframe(self.path.state, world_from_cam, fov_y_deg), "Add keyframe")
+        self.selection.select_keyframes([len(self.path.state.keyframes) - 1])
+
+    def delete_selected(self) -> None:
+        if self.selection.keyframes:
+            self.edit(edits.remove_keyframes(self.path.state, self.selection.keyframes), "Delete keyframe")
+            self.selection.select_keyframes([])
+
+    def nudge_selected(self, delta_world) -> None:
+        sel = [i for i in self.selection.keyframes if i < len(self.path.state.keyframes)]
+        if sel:
+            self.edit(edits.translate_keyframes(self.path.state, sel, delta_world), "Move keyframe",
+                      merge_key=f"move{sel}")
+
+    def rotate_selected(self, axis_cam, angle_deg: float) -> None:
+        """Turn the selected keyframes about their own camera axis (OpenCV camera frame)."""
+        sel = [i for i in self.selection.keyframes if i < len(self.path.state.keyframes)]
+        if sel:
+            self.edit(edits.rotate_keyframes(self.path.state, sel, axis_cam, angle_deg), "Rotate keyframe",
+                      merge_key=f"rotate{sel}")
+
+    def set_keyframe_field(self, field: str, value) -> None:
+        i = self.selection.keyframe
+        if not 0 <= i < len(self.path.state.keyframes):
+            return
+        try:
+            if field in ("x", "y", "z"):
+                pos = self.path.state.keyframes[i].world_from_cam[:3, 3].copy()
+                pos["xyz".index(field)] = float(value)
+                after = edits.set_keyframe(self.path.state, i, position=pos)
+            elif field == "fov":
+                after = edits.set_keyframe(self.path.state, i, fov_y_deg=float(value))
+            else:
+                after = edits.set_keyframe(self.path.state, i, time=float(value))
+        except ValueError as exc:
+            self.message.emit("error", str(exc))
+            self.path.changed.emit(self.path.state)   # refresh the inspector to the valid value
+            return
+        self.edit(after, f"Set keyframe {field}", merge_key=f"{field}{i}")
+
+    def set_setting(self, field: str, value) -> None:
+        after = edits.with_settings(self.path.state, **{field: value})
+        if after.trajectory() is None and len(after.keyframes) >= 2:
+            self.message.emit("error", f"{field} = {value} makes the path invalid")
+            self.path.changed.emit(self.path.state)
+            return
+        self.edit(after, f"Set {field}")
+
+    def apply_preset(self, name: str) -> None:
+        from engine.trajectory import make_preset
+
+        points = self.project.points.live_xyz()
+        cams = self.project.cameras
+        captured = np.stack([c.world_from_cam for c in cams]) if cams else None
+        s = self.path.state.settings
+        try:
+            traj = make_preset(name, points=points if len(points) else None, captured_world_from_cam=captured,
+                               fov_y_deg=55.0, width=s.width, height=s.height, fps=s.fps)
+        except ValueError as exc:
+            self.message.emit("error", f"preset {name}: {exc}")
+            return
+        self.edit(edits.from_trajectory(traj, keep=s), f"Preset {name}")
+        self.selection.select_keyframes([])
+
+    def _path_changed(self, state) -> None:
+        self.playback.fps = state.settings.fps
+        self.playback.set_num_frames(len(self.path.cameras()))
+        self.coverage = None
+        self.coverageChanged.emit()
+        if not self._loading_path:
+            self._replan_segments()
+            self.project.mark_dirty()
+        self._coverage_timer.start()
+        self.schedule_preview()
+
+    def _replan_segments(self) -> None:
+        self.segments.plan(len(self.path.cameras()), self.segment_length)
+
+    # ------------------------------------------------------------------ preview & coverage
+    def _frame_changed(self, frame: int) -> None:
+        self._preview_t0 = time.perf_counter()
+        self.schedule_preview()
+
+    def schedule_preview(self) -> None:
+        if self._preview_t0 is None:
+            self._preview_t0 = time.perf_counter()
+        self._preview_timer.start()
+
+    def current_camera(self):
+        cams = self.path.cameras()
+        if not cams:
+            return None
+        return cams[min(self.playback.frame, len(cams) - 1)]
+
+    def _request_preview(self) -> None:
+        cam = self.current_camera()
+        if cam is None:
+            self._preview_t0 = None
+            return
+        if self.playback.frame in self.segments.frames:
+            self._emit_latency()
+            return
+        self.bridge.request_preview(gen_jobs.preview_render(cam))
+
+    def _preview_rendered(self, request_id: int, color, coverage: float) -> None:
+        self.last_preview = (color, coverage)
+        self._emit_latency()
+
+    def _emit_latency(self) -> None:
+        latency = time.perf_counter() - self._preview_t0 if self._preview_t0 is not None else 0.0
+        self._preview_t0 = None
+        self.preview_latencies.append(latency)
+        self.previewShown.emit(latency)
+
+    def update_coverage(self) -> None:
+        cams = self.path.cameras()
+        if self._coverage_job is not None:
+            self.cancel(self._coverage_job)
+            self._coverage_job = None
+        if cams and self.project.points.size:
+            self._coverage_job = self.submit("coverage", gen_jobs.coverage_job(cams))
+
+    # ------------------------------------------------------------------ generation
+    def generate(self, only_segment: int | None = None) -> int | None:
+        cams = self.path.cameras()
+        if len(cams) < 2:
+            self.message.emit("error", "Generate needs a camera path: add at least two keyframes (K) or a preset.")
+            return None
+        if not self.project.points.size:
+            self.message.emit("error", "Generate needs a scene: open a video, a project or the demo first.")
+            return None
+        if self.generate_job_id is not None:
+            self.message.emit("warning", "a generation is already running")
+            return None
+        opts = gen_jobs.GenerateOptions(segment_length=self.segment_length)
+        if only_segment is None:
+            self._replan_segments()
+            only = None
+        else:
+            if only_segment not in self.segments.segments:
+                self.message.emit("error", f"segment {only_segment} does not exist")
+                return None
+            self.segments.clear_segment_frames(only_segment)
+            self.segments.set_status(only_segment, "pending")
+            only = {only_segment}
+        name = "generate" if only is None else f"regenerate segment {only_segment}"
+        self.generate_job_id = self.submit(name, gen_jobs.generate_job(cams, "main", opts, only))
+        return self.generate_job_id
+
+    def cancel_generation(self) -> None:
+        if self.generate_job_id is not None:
+            self.cancel(self.generate_job_id)
+
+    # ------------------------------------------------------------------ project files
+    def save_project(self, root: str | Path, autosave: bool = False) -> int:
+        traj = self.path.trajectory()
+        name = Path(root).name if not autosave else None
+        job = jobs.save_project_job(Path(root), traj, name, autosave)
+        if autosave:
+            return self.submit("autosave", job)
+        return self.submit("save", job)

@@ -1,0 +1,278 @@
+"""The main window: viewport (center), inspector and preview (right), timeline, jobs and
+log (bottom). Menus, shortcuts, drag and drop, QSettings, autosave and recovery."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+
+from studio import open_input
+from studio.autosave import Autosave
+from studio.controller import StudioController
+from studio.panels.banner import MessageBanner
+from studio.panels.inspector import Inspector
+from studio.panels.jobs_panel import JobsPanel
+from studio.panels.log_panel import LogPanel
+from studio.panels.preview import PreviewPane
+from studio.timeline.timeline import TimelineWidget
+from studio.viewport.adapters import PointsAdapter
+from studio.viewport.viewport import Viewport3D
+from studio.window_actions import WindowActions
+
+MAX_RECENT = 8
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, bridge, settings: QSettings | None = None, autosave_dir: Path | None = None,
+                 autosave_interval_s: float = 60.0) -> None:
+        super().__init__()
+        self.setWindowTitle("AnyRecon Studio")
+        self.setObjectName("AnyReconStudio")
+        self.setAcceptDrops(True)
+        self.settings = settings or QSettings("AnyRecon", "Studio")
+        self.bridge = bridge
+        self.ctl = StudioController(bridge, self)
+        self._build_widgets()
+        self._build_docks()
+        self.actions_ = WindowActions(self)
+        self._wire()
+        self.autosave = Autosave(self, autosave_dir, autosave_interval_s)
+        self.resize(1280, 760)
+        self._restore_settings()
+
+    # ------------------------------------------------------------------ layout
+    def _build_widgets(self) -> None:
+        central = QWidget()
+        col = QVBoxLayout(central)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(0)
+        self.banner = MessageBanner()
+        self.viewport = Viewport3D()
+        col.addWidget(self.banner)
+        col.addWidget(self.viewport, 1)
+        self.setCentralWidget(central)
+        self.inspector = Inspector()
+        self.preview = PreviewPane()
+        self.timeline = TimelineWidget(self.ctl.playback)
+        self.jobs_panel = JobsPanel(self.ctl.jobs)
+        self.log = LogPanel()
+
+    def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title.lower()}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+        self.preview_dock = self._dock("Preview", self.preview, right)
+        scroll = QScrollArea()
+        scroll.setWidget(self.inspector)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(self.inspector.sizeHint().width() + 18)
+        self.inspector_dock = self._dock("Inspector", scroll, right)
+        self.timeline_dock = self._dock("Timeline", self.timeline, bottom)
+        tabs = QTabWidget()
+        tabs.addTab(self.jobs_panel, "Jobs")
+        tabs.addTab(self.log, "Log")
+        self.jobs_dock = self._dock("Jobs", tabs, bottom)
+        self.splitDockWidget(self.timeline_dock, self.jobs_dock, Qt.Orientation.Vertical)
+        self.resizeDocks([self.preview_dock, self.inspector_dock], [260, 420], Qt.Orientation.Vertical)
+        self.resizeDocks([self.timeline_dock, self.jobs_dock], [190, 90], Qt.Orientation.Vertical)
+        self.resizeDocks([self.preview_dock], [360], Qt.Orientation.Horizontal)
+
+    # ------------------------------------------------------------------ wiring
+    def _wire(self) -> None:
+        ctl, vp, insp = self.ctl, self.viewport, self.inspector
+        ctl.message.connect(self.show_message)
+        ctl.jobs.log.connect(self.log.add)
+        pv = ctl.project
+        self.points_adapter = PointsAdapter(pv, vp.points, parent=self)
+        pv.points_appended.connect(self._maybe_frame)
+        pv.cameras_changed.connect(lambda: vp.set_captured_cameras(pv.cameras))
+        pv.project_changed.connect(self._update_title)
+        ctl.path.changed.connect(lambda _s: self._redraw_path())
+        ctl.coverageChanged.connect(self._redraw_path)
+        ctl.selection.keyframes_changed.connect(self._redraw_path)
+        ctl.selection.view_changed.connect(self._show_view)
+        ctl.playback.frame_changed.connect(lambda _f: self._redraw_playhead())
+        ctl.segments.changed.connect(self._redraw_segments)
+        ctl.segments.frame_added.connect(lambda _i: self._film_timer.start())
+        ctl.bridge.previewRendered.connect(self._preview_rendered)
+        ctl.previewShown.connect(lambda _lat: self._show_generated_if_any())
+        ctl.sceneLoaded.connect(self._scene_loaded)
+        vp.keyframeClicked.connect(lambda i: ctl.selection.select_keyframes([i]))
+        vp.viewClicked.connect(ctl.selection.select_view)
+        vp.emptyClicked.connect(lambda: ctl.selection.select_keyframes([]))
+        self.timeline.keyframeClicked.connect(self._timeline_keyframe)
+        insp.keyframeEdited.connect(ctl.set_keyframe_field)
+        insp.deleteKeyframes.connect(ctl.delete_selected)
+        insp.settingEdited.connect(ctl.set_setting)
+        insp.presetRequested.connect(ctl.apply_preset)
+        insp.displayChanged.connect(self._display_changed)
+        insp.generateRequested.connect(lambda: ctl.generate())
+        insp.cancelRequested.connect(ctl.cancel_generation)
+        insp.regenerateRequested.connect(lambda s: ctl.generate(only_segment=s))
+        insp.segment_length.valueChanged.connect(self._segment_length)
+        self.jobs_panel.cancelRequested.connect(ctl.cancel)
+        self._film_timer = QTimer(self)
+        self._film_timer.setSingleShot(True)
+        self._film_timer.setInterval(150)
+        self._film_timer.timeout.connect(self._redraw_filmstrip)
+        self._play_timer = QTimer(self)
+        self._play_timer.timeout.connect(ctl.playback.advance)
+        ctl.playback.playing_changed.connect(self._playing_changed)
+        self._framed = False
+        self.demo_ground_truth = str(self.settings.value("ingest/demoGroundTruth", "false")).lower() == "true"
+
+    # ------------------------------------------------------------------ model -> views
+    def _redraw_path(self) -> None:
+        ctl = self.ctl
+        state = ctl.path.state
+        kf_pos = np.array([k.world_from_cam[:3, 3] for k in state.keyframes]).reshape(-1, 3)
+        sel = ctl.selection.keyframes
+        self.viewport.set_path(ctl.path.cameras(), ctl.coverage, kf_pos, sel)
+        frames = [ctl.path.frame_of_keyframe(i) for i in range(len(state.keyframes))] if ctl.path.cameras() else []
+        self.timeline.set_keyframes(frames, sel)
+        self.timeline.set_coverage(ctl.coverage)
+        self.inspector.refresh(state, ctl.selection.keyframe)
+        self._redraw_playhead()
+
+    def _redraw_playhead(self) -> None:
+        self.viewport.set_playhead_camera(self.ctl.current_camera())
+
+    def _redraw_segments(self) -> None:
+        self.timeline.set_segments(self.ctl.segments.segments.values())
+        self._film_timer.start()
+
+    def _redraw_filmstrip(self) -> None:
+        self.timeline.set_filmstrip(self.ctl.segments.thumbs, self.ctl.playback.num_frames)
+
+    def _preview_rendered(self, _rid: int, color, coverage: float) -> None:
+        if self.ctl.playback.frame in self.ctl.segments.frames:
+            return
+        self.preview.show_image(color, "memory", f"memory render · frame {self.ctl.playback.frame} · "
+                                f"coverage {coverage:.0%}")
+
+    def _show_generated_if_any(self) -> None:
+        frame = self.ctl.playback.frame
+        color = self.ctl.segments.frames.get(frame)
+        if color is not None:
+            seg = self.ctl.segments.segment_of_frame(frame)
+            self.preview.show_image(color, "generated", f"generated · frame {frame} · segment {seg}")
+
+    def _show_view(self, index: int) -> None:
+        self.viewport.set_selected_view(index)
+        cams = self.ctl.project.cameras
+        if 0 <= index < len(cams):
+            image = self.bridge.session.state.views[index].image if self.bridge.session.state.views else None
+            if image is not None:
+                self.preview.show_image(image, "captured", f"captured photo · {cams[index].name}")
+
+    def _maybe_frame(self, _a: int, _b: int) -> None:
+        if not self._framed and self.ctl.project.points.size > 500:
+            self._frame_scene()
+
+    def _frame_scene(self) -> None:
+        xyz = self.ctl.project.points.live_xyz()
+        if len(xyz):
+            lo, hi = np.percentile(xyz, 2, axis=0), np.percentile(xyz, 98, axis=0)
+            self.viewport.frame_points(lo, hi)
+            self.viewport.set_captured_cameras(self.ctl.project.cameras)
+            self._framed = True
+
+    def _scene_loaded(self, result) -> None:
+        self.inspector.segment_length.blockSignals(True)
+        self.inspector.segment_length.setValue(self.ctl.segment_length)
+        self.inspector.segment_length.blockSignals(False)
+        self._frame_scene()
+        if result.root:
+            self.actions_.add_recent(result.root)
+        self._redraw_path()
+
+    def _timeline_keyframe(self, index: int) -> None:
+        self.ctl.selection.select_keyframes([index])
+        self.ctl.playback.set_frame(self.ctl.path.frame_of_keyframe(index))
+
+    def _display_changed(self, what: str, value) -> None:
+        pts = self.viewport.points
+        if what == "size":
+            pts.set_style(size=value)
+        elif what == "captured":
+            pts.set_style(show_captured=value)
+        elif what == "generated":
+            pts.set_style(show_generated=value)
+        elif what == "color":
+            pts.set_style(mode=value)
+        self.settings.setValue(f"display/{what}", value)
+
+    def _segment_length(self, value: int) -> None:
+        self.ctl.segment_length = int(value)
+        if self.ctl.generate_job_id is None:
+            self.ctl._replan_segments()
+
+    def _playing_changed(self, playing: bool) -> None:
+        if playing:
+            self._play_timer.start(int(1000 / max(self.ctl.playback.fps, 1)))
+        else:
+            self._play_timer.stop()
+
+    def _update_title(self) -> None:
+        p = self.ctl.project
+        self.setWindowTitle(f"{p.name}{' *' if p.dirty else ''} — AnyRecon Studio")
+
+    # ------------------------------------------------------------------ messages & input
+    def show_message(self, level: str, text: str) -> None:
+        self.log.add(level, text)
+        if level in ("error", "warning"):
+            self.banner.show_message(level, text)
+
+    def open_path(self, path: str | Path) -> bool:
+        """Open a video, image folder, dataset, project or camera path; False (with a message
+        in the window) when it cannot be opened. The current project stays as it is then."""
+        plan = open_input.classify(path, self.demo_ground_truth)
+        if plan.kind == "error":
+            self.show_message("error", plan.message)
+            return False
+        if plan.kind == "camera-path":
+            return self.actions_.import_camera_path(plan.path)
+        self._framed = False
+        self.ctl.open_scene_job(f"open {plan.path.name}", plan.job)
+        self.show_message("info", f"opening {plan.path} ({plan.kind})")
+        return True
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if not urls:
+            self.show_message("error", "Only local files and folders can be dropped here.")
+            return
+        event.acceptProposedAction()
+        self.open_path(urls[0])
+
+    # ------------------------------------------------------------------ settings
+    def _restore_settings(self) -> None:
+        s = self.settings
+        geo, state = s.value("window/geometry"), s.value("window/state")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        if state is not None:
+            self.restoreState(state)
+        size = s.value("display/size")
+        if size is not None:
+            self.inspector.point_size.setValue(int(size))
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.sync()
+        self.ctl.playback.set_playing(False)
+        self.autosave.clean_exit()
+        super().closeEvent(event)

@@ -1,0 +1,1 @@
+"""Side panels: inspector, preview, jobs (progress + cancel), log, message banner."""

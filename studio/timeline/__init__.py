@@ -1,0 +1,1 @@
+"""The pyqtgraph timeline: playhead, keyframe track, segment strip, coverage, filmstrip."""

@@ -1,0 +1,146 @@
+"""A point-cloud visual that grows by appending: one preallocated GPU buffer, uploads of
+only the touched row span (``set_subdata``), capacity doubling when full.
+
+Visibility (captured / generated), color mode (RGB / provenance / confidence) and point size
+are shader uniforms, so toggling them uploads nothing. Unused and removed rows carry
+``alive = 0`` and are clipped in the vertex shader.
+"""
+from __future__ import annotations
+
+import numpy as np
+from vispy import gloo
+from vispy.scene.visuals import create_visual_node
+from vispy.visuals import Visual
+
+COLOR_MODES = {"rgb": 0.0, "provenance": 1.0, "confidence": 2.0}
+
+_VERT = """
+uniform float u_size;
+uniform float u_mode;
+uniform float u_show_captured;
+uniform float u_show_generated;
+attribute vec3 a_position;
+attribute vec3 a_color;
+attribute float a_conf;
+attribute float a_segment;
+attribute float a_alive;
+varying vec4 v_color;
+void main() {
+    float gen = step(-0.5, a_segment);
+    float visible = a_alive * mix(u_show_captured, u_show_generated, gen);
+    if (visible < 0.5) {
+        gl_Position = vec4(2.0, 2.0, 2.0, 1.0);
+        gl_PointSize = 1.0;
+        v_color = vec4(0.0);
+        return;
+    }
+    gl_Position = $transform(vec4(a_position, 1.0));
+    gl_PointSize = u_size;
+    vec3 c = a_color;
+    if (u_mode > 1.5) {
+        float t = a_conf / (a_conf + 3.0);
+        c = mix(vec3(0.85, 0.15, 0.1), vec3(0.1, 0.9, 0.35), t);
+    } else if (u_mode > 0.5) {
+        c = mix(vec3(0.3, 0.65, 1.0), vec3(1.0, 0.5, 0.1), gen);
+    }
+    v_color = vec4(c, 1.0);
+}
+"""
+
+_FRAG = """
+varying vec4 v_color;
+void main() {
+    if (v_color.a < 0.5) discard;
+    gl_FragColor = v_color;
+}
+"""
+
+_DTYPE = np.dtype([("a_position", np.float32, 3), ("a_color", np.float32, 3), ("a_conf", np.float32),
+                   ("a_segment", np.float32), ("a_alive", np.float32)])
+
+
+class GrowingPointsVisual(Visual):
+    """Points drawn from a capacity-sized vertex buffer; rows [0, size) in use."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        Visual.__init__(self, vcode=_VERT, fcode=_FRAG)
+        self._draw_mode = "points"
+        self.set_gl_state("opaque", depth_test=True)
+        self.uploaded_rows = 0          # rows sent by partial uploads (for tests/bench)
+        self.full_uploads = 0
+        self.full_upload_rows = 0
+        self._bounds = None
+        self._vbo = gloo.VertexBuffer(np.zeros(capacity, _DTYPE))
+        self._capacity = capacity
+        self.shared_program.bind(self._vbo)
+        self.set_style(size=3.0, mode="rgb", show_captured=True, show_generated=True)
+
+    def set_style(self, size=None, mode=None, show_captured=None, show_generated=None) -> None:
+        p = self.shared_program
+        if size is not None:
+            p["u_size"] = float(size)
+        if mode is not None:
+            p["u_mode"] = COLOR_MODES[mode]
+        if show_captured is not None:
+            p["u_show_captured"] = 1.0 if show_captured else 0.0
+        if show_generated is not None:
+            p["u_show_generated"] = 1.0 if show_generated else 0.0
+        self.update()
+
+    @staticmethod
+    def _pack(buf, lo: int, hi: int) -> np.ndarray:
+        out = np.empty(hi - lo, _DTYPE)
+        out["a_position"] = buf.xyz[lo:hi]
+        out["a_color"] = buf.rgb[lo:hi]
+        out["a_conf"] = buf.conf[lo:hi]
+        out["a_segment"] = buf.segment[lo:hi]
+        out["a_alive"] = buf.alive[lo:hi]
+        return out
+
+    def upload_all(self, buf) -> None:
+        """Re-create the GPU buffer at the buffer's capacity (only after it grew or reset)."""
+        data = self._pack(buf, 0, buf.capacity)
+        self._vbo.set_data(data)
+        self._capacity = buf.capacity
+        self.full_upload_rows += buf.capacity
+        self.full_uploads += 1
+        self._update_bounds(buf)
+        self.update()
+
+    def upload_rows(self, buf, lo: int, hi: int) -> None:
+        """Upload rows [lo, hi) of a PointBuffer (appended or refined points)."""
+        if hi <= lo:
+            return
+        if buf.capacity != self._capacity:
+            self.upload_all(buf)
+            return
+        self._vbo.set_subdata(self._pack(buf, lo, hi), offset=lo)
+        self.uploaded_rows += hi - lo
+        self._grow_bounds(buf.xyz[lo:hi][buf.alive[lo:hi] > 0])
+        self.update()
+
+    def _grow_bounds(self, xyz) -> None:
+        """Bounds only grow on partial uploads (removed points keep them: cheap, conservative)."""
+        if len(xyz) == 0:
+            return
+        lo, hi = xyz.min(0), xyz.max(0)
+        self._bounds = (lo, hi) if self._bounds is None else (np.minimum(self._bounds[0], lo),
+                                                              np.maximum(self._bounds[1], hi))
+
+    def _update_bounds(self, buf) -> None:
+        xyz = buf.live_xyz()
+        self._bounds = (xyz.min(0), xyz.max(0)) if len(xyz) else None
+
+    def _compute_bounds(self, axis, view):
+        if self._bounds is None:
+            return None
+        return float(self._bounds[0][axis]), float(self._bounds[1][axis])
+
+    def _prepare_transforms(self, view) -> None:
+        view.view_program.vert["transform"] = view.get_transform()
+
+    def _prepare_draw(self, view) -> bool:
+        return True
+
+
+GrowingPoints = create_visual_node(GrowingPointsVisual)

@@ -1,0 +1,162 @@
+"""The 3D viewport widget: a VisPy SceneCanvas with a turntable camera (world up = -y).
+
+Adapters (one per model type) keep the visuals in sync with the Qt-free models:
+points (ProjectView), captured frusta (ProjectView), the path (TrajectoryEdits + coverage +
+Selection) and the playhead camera (Playback). Picking: a click without drag selects the
+nearest keyframe or captured camera within PICK_PX pixels.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+from vispy import scene
+
+from engine.geometry.conventions import world_from_cam_opencv_from_opengl
+from studio.viewport.geometry import coverage_colors, frustum_segments
+from studio.viewport.points_visual import GrowingPoints
+
+BACKGROUND = (0.11, 0.12, 0.14, 1.0)
+PICK_PX = 14.0
+
+
+class Viewport3D(QWidget):
+    """Emits ``keyframeClicked(index)`` / ``viewClicked(index)`` / ``emptyClicked()``."""
+
+    keyframeClicked = Signal(int)
+    viewClicked = Signal(int)
+    emptyClicked = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.canvas = scene.SceneCanvas(keys=None, bgcolor=BACKGROUND, show=False, parent=self)
+        self.view = self.canvas.central_widget.add_view()
+        self.view.camera = scene.TurntableCamera(up="-y", fov=55.0, distance=6.0, elevation=20.0,
+                                                 azimuth=180.0, center=(0.0, 0.9, 0.0))
+        self.points = GrowingPoints(parent=self.view.scene)
+        self.captured = scene.visuals.Line(pos=np.zeros((2, 3)), color=(0.6, 0.7, 0.8, 0.9), connect="segments",
+                                           parent=self.view.scene)
+        self.selected_view = scene.visuals.Line(pos=np.zeros((2, 3)), color=(1.0, 1.0, 0.3, 1.0),
+                                                connect="segments", width=2, parent=self.view.scene)
+        self.path = scene.visuals.Line(pos=np.zeros((2, 3)), color=(1, 1, 1, 1), width=3, parent=self.view.scene)
+        self.path_frusta = scene.visuals.Line(pos=np.zeros((2, 3)), connect="segments", parent=self.view.scene)
+        self.keyframes = scene.visuals.Markers(parent=self.view.scene)
+        self.playhead = scene.visuals.Line(pos=np.zeros((2, 3)), color=(1.0, 0.85, 0.2, 1.0), connect="segments",
+                                           width=2, parent=self.view.scene)
+        for vis in (self.captured, self.selected_view, self.path, self.path_frusta, self.playhead):
+            vis.visible = False
+        self.keyframes.visible = False
+        self._cameras: list = []
+        self._kf_positions = np.zeros((0, 3))
+        self._press = None
+        self.canvas.events.mouse_press.connect(self._on_press)
+        self.canvas.events.mouse_release.connect(self._on_release)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.canvas.native)
+        self.frustum_depth = 0.25
+
+    # ------------------------------------------------------------------ camera sync
+    def view_world_from_cam(self) -> np.ndarray:
+        """The viewport camera as world_from_cam [4,4] with OpenCV axes."""
+        gl = np.asarray(self.view.camera.transform.matrix, dtype=np.float64).T  # row-vector -> column
+        w = world_from_cam_opencv_from_opengl(gl)
+        u, _, vt = np.linalg.svd(w[:3, :3])
+        w[:3, :3] = u @ vt
+        return w
+
+    @property
+    def fov_y_deg(self) -> float:
+        return float(self.view.camera.fov)
+
+    def frame_points(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Aim the turntable at the middle of world bounds lo/hi [3]."""
+        center = 0.5 * (np.asarray(lo) + np.asarray(hi))
+        self.view.camera.center = tuple(float(v) for v in center)
+        self.view.camera.distance = float(np.linalg.norm(np.asarray(hi) - np.asarray(lo))) * 0.75
+        self.frustum_depth = max(0.05, 0.04 * float(np.linalg.norm(np.asarray(hi) - np.asarray(lo))))
+
+    # ------------------------------------------------------------------ visuals
+    def set_captured_cameras(self, cameras) -> None:
+        self._cameras = list(cameras)
+        self.captured.visible = bool(self._cameras)
+        if self._cameras:
+            self.captured.set_data(pos=frustum_segments(self._cameras, self.frustum_depth))
+
+    def set_selected_view(self, index: int) -> None:
+        ok = 0 <= index < len(self._cameras)
+        self.selected_view.visible = ok
+        if ok:
+            self.selected_view.set_data(pos=frustum_segments([self._cameras[index]], self.frustum_depth * 1.3))
+
+    def set_path(self, cameras, coverage: np.ndarray | None, keyframe_positions: np.ndarray,
+                 selected: tuple[int, ...]) -> None:
+        """Path curve [N] cameras colored by coverage, small frusta every few frames, keyframes."""
+        self._kf_positions = np.asarray(keyframe_positions, dtype=np.float64).reshape(-1, 3)
+        has_path = len(cameras) >= 2
+        self.path.visible = self.path_frusta.visible = has_path
+        if has_path:
+            centers = np.stack([c.world_from_cam[:3, 3] for c in cameras]).astype(np.float32)
+            cov = coverage if coverage is not None and len(coverage) == len(cameras) else None
+            colors = coverage_colors(cov) if cov is not None else np.tile([[0.95, 0.95, 0.95, 1.0]], (len(cameras), 1))
+            self.path.set_data(pos=centers, color=colors.astype(np.float32))
+            step = max(1, len(cameras) // 16)
+            picks = list(range(0, len(cameras), step))
+            segs = frustum_segments([cameras[i] for i in picks], self.frustum_depth * 0.7)
+            seg_colors = np.repeat(colors[picks], 18, axis=0)
+            self.path_frusta.set_data(pos=segs, color=seg_colors)
+        self.keyframes.visible = len(self._kf_positions) > 0
+        if len(self._kf_positions):
+            face = np.tile([[0.2, 0.6, 1.0, 1.0]], (len(self._kf_positions), 1))
+            size = np.full(len(self._kf_positions), 11.0)
+            for i in selected:
+                if i < len(face):
+                    face[i] = (1.0, 0.85, 0.2, 1.0)
+                    size[i] = 16.0
+            self.keyframes.set_data(self._kf_positions.astype(np.float32), face_color=face, size=size,
+                                    edge_color="black")
+
+    def set_playhead_camera(self, camera) -> None:
+        self.playhead.visible = camera is not None
+        if camera is not None:
+            self.playhead.set_data(pos=frustum_segments([camera], self.frustum_depth * 1.6))
+
+    # ------------------------------------------------------------------ picking
+    def _screen(self, points: np.ndarray) -> np.ndarray:
+        tr = self.view.scene.node_transform(self.canvas.scene)
+        mapped = tr.map(np.asarray(points, dtype=np.float64))
+        return mapped[:, :2] / mapped[:, 3:4]
+
+    def _on_press(self, event) -> None:
+        self._press = np.asarray(event.pos, dtype=float)
+
+    def _on_release(self, event) -> None:
+        if self._press is None or event.button != 1:
+            return
+        moved = np.linalg.norm(np.asarray(event.pos, dtype=float) - self._press)
+        self._press = None
+        if moved > 4:
+            return
+        self.pick(np.asarray(event.pos, dtype=float))
+
+    def pick(self, pos_px: np.ndarray) -> None:
+        """Select what lies under canvas pixel ``pos_px`` (x, y)."""
+        best = (PICK_PX, None, -1)
+        for kind, pts in (("keyframe", self._kf_positions),
+                          ("view", np.array([c.world_from_cam[:3, 3] for c in self._cameras]).reshape(-1, 3))):
+            if len(pts) == 0:
+                continue
+            d = np.linalg.norm(self._screen(pts) - pos_px[None], axis=1)
+            i = int(np.argmin(d))
+            if d[i] < best[0]:
+                best = (float(d[i]), kind, i)
+        if best[1] == "keyframe":
+            self.keyframeClicked.emit(best[2])
+        elif best[1] == "view":
+            self.viewClicked.emit(best[2])
+        else:
+            self.emptyClicked.emit()
+
+    def render_image(self) -> np.ndarray:
+        """The canvas rendered off-screen: [H,W,4] uint8."""
+        return self.canvas.render()

@@ -1,0 +1,224 @@
+"""The studio driven like a person: load, add keyframes, scrub, generate, cancel, undo,
+save and reopen, bad input. Screenshots go to tests/studio/_artifacts/."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QMouseEvent
+
+from tests.studio.conftest import load_demo, non_background_fraction, save_shot, wait_idle
+
+
+def drop(win, path) -> None:
+    """Drop a local file or folder onto the main window."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    pos = QPointF(win.width() / 2, win.height() / 2)
+    event = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    win.dropEvent(event)
+
+
+def test_demo_points_are_drawn_by_appending(qtbot, make_window, artifacts):
+    win = make_window()
+    before = non_background_fraction(win.viewport.render_image())
+    load_demo(qtbot, win, preset=None)
+    pts = win.viewport.points
+    assert win.ctl.project.points.num_alive > 5000
+    assert len(win.ctl.project.cameras) == 8
+    drawn = non_background_fraction(win.viewport.render_image())
+    assert drawn > before + 0.01, (before, drawn)
+    # deltas were appended: only capacity doublings re-upload the buffer
+    assert pts.full_uploads <= 8
+    assert pts.uploaded_rows < 3 * win.ctl.project.points.size
+    save_shot(win, artifacts / "01_demo_loaded.png")
+
+
+def test_three_keyframes_with_the_keyboard_draw_a_path(qtbot, make_window, artifacts):
+    win = make_window()
+    load_demo(qtbot, win, preset=None)
+    canvas = win.viewport.canvas.native
+    canvas.setFocus()
+    no_path = win.viewport.render_image()
+    cam = win.viewport.view.camera
+    for azimuth in (-20.0, 0.0, 20.0):
+        cam.azimuth = azimuth
+        qtbot.keyClick(canvas, Qt.Key.Key_K)
+        qtbot.wait(20)
+    assert len(win.ctl.path.state.keyframes) == 3
+    assert win.ctl.playback.num_frames > 2
+    assert win.viewport.path.visible and win.viewport.keyframes.visible
+    cam.azimuth, cam.elevation = 0.0, 50.0   # step back and look down at the path
+    cam.distance = cam.distance * 2.5
+    with_path = win.viewport.render_image()
+    win.viewport.path.visible = win.viewport.path_frusta.visible = win.viewport.keyframes.visible = False
+    without = win.viewport.render_image()
+    win.viewport.path.visible = win.viewport.path_frusta.visible = win.viewport.keyframes.visible = True
+    changed = (np.abs(with_path[..., :3].astype(int) - without[..., :3]).sum(-1) > 40).mean()
+    assert changed > 0.002, changed
+    assert no_path.shape == with_path.shape
+    # the path camera at the start equals the first keyframe's pose
+    first = win.ctl.path.cameras()[0].world_from_cam
+    assert np.allclose(first, win.ctl.path.state.keyframes[0].world_from_cam, atol=1e-6)
+    save_shot(win, artifacts / "02_three_keyframes.png")
+
+
+def _drag_playhead(qtbot, win, frame_from: float, frame_to: float) -> None:
+    tl = win.timeline
+    vp = tl.plot.viewport()
+    y = tl.plot.mapFromScene(tl.plot.getViewBox().mapViewToScene(
+        __import__("pyqtgraph").Point(frame_from, 4.0))).y()
+
+    def send(kind, frame, buttons):
+        x = tl.frame_to_scene_x(frame)
+        ev = QMouseEvent(kind, QPointF(x, y), vp.mapToGlobal(QPointF(x, y)), Qt.MouseButton.LeftButton,
+                         buttons, Qt.KeyboardModifier.NoModifier)
+        qtbot.wait(5)
+        __import__("PySide6.QtWidgets", fromlist=["QApplication"]).QApplication.sendEvent(vp, ev)
+
+    send(QEvent.Type.MouseButtonPress, frame_from, Qt.MouseButton.LeftButton)
+    for f in np.linspace(frame_from, frame_to, 6)[1:]:
+        send(QEvent.Type.MouseMove, f, Qt.MouseButton.LeftButton)
+    send(QEvent.Type.MouseButtonRelease, frame_to, Qt.MouseButton.NoButton)
+
+
+def test_dragging_the_playhead_changes_the_preview(qtbot, make_window, artifacts):
+    win = make_window()
+    load_demo(qtbot, win)
+    n = win.ctl.playback.num_frames
+    assert n >= 20
+    win.ctl.playback.set_frame(0)
+    wait_idle(qtbot, win)
+    first = win.preview.shown.copy()
+    updates = win.preview.updates
+    _drag_playhead(qtbot, win, 0, n // 3)
+    wait_idle(qtbot, win)
+    assert win.ctl.playback.frame > n // 6, win.ctl.playback.frame
+    assert win.preview.updates > updates and win.preview.source == "memory"
+    diff = np.abs(win.preview.shown.astype(int) - first.astype(int)).mean()
+    assert diff > 5.0, diff
+    assert win.ctl.preview_latencies and min(win.ctl.preview_latencies) < 5.0
+    save_shot(win, artifacts / "03_playhead_dragged.png")
+
+
+def test_generate_turns_segments_done_with_thumbnails(qtbot, make_window, artifacts):
+    win = make_window()
+    load_demo(qtbot, win)
+    win.inspector.segment_length.setValue(20)
+    points_before = win.ctl.project.points.num_alive
+    qtbot.mouseClick(win.inspector.generate, Qt.MouseButton.LeftButton)
+    assert win.ctl.generate_job_id is not None
+    qtbot.waitUntil(lambda: win.ctl.segments.count("running") == 1, timeout=30000)
+    save_shot(win, artifacts / "04a_generating.png")
+    wait_idle(qtbot, win, timeout_ms=180000)
+    segs = win.ctl.segments.segments
+    assert segs and all(s.status == "done" for s in segs.values())
+    assert {v[1] for v in win.timeline.segment_rects.values()} == {"done"}
+    assert len(win.ctl.segments.frames) == win.ctl.playback.num_frames
+    assert len(win.timeline.film_frames) >= 5
+    assert win.ctl.project.points.num_alive > points_before           # memory grew
+    win.ctl.playback.set_frame(3)
+    wait_idle(qtbot, win)
+    assert win.preview.source == "generated"
+    save_shot(win, artifacts / "04b_generated.png")
+
+
+def test_cancel_a_running_generation(qtbot, make_window, artifacts):
+    win = make_window()
+    load_demo(qtbot, win)
+    win.inspector.segment_length.setValue(5)
+    job = win.ctl.generate()
+    qtbot.waitUntil(lambda: len(win.ctl.segments.frames) >= 1, timeout=60000)
+    row = win.jobs_panel.rows[job]
+    assert row.isVisible()
+    qtbot.mouseClick(row.cancel, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, win)
+    statuses = [s.status for s in win.ctl.segments.segments.values()]
+    assert "cancelled" in statuses and "running" not in statuses
+    assert statuses.count("done") < len(statuses)
+    assert job not in win.jobs_panel.rows
+    assert "cancelled" in win.log.lines[-1]
+    save_shot(win, artifacts / "05_cancelled.png")
+
+
+def test_undo_and_redo_a_keyframe_move(qtbot, make_window):
+    win = make_window()
+    load_demo(qtbot, win)
+    win.ctl.selection.select_keyframes([2])
+    before = win.ctl.path.state.keyframes[2].world_from_cam[:3, 3].copy()
+    canvas = win.viewport.canvas.native
+    canvas.setFocus()
+    qtbot.keyClick(canvas, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    moved = win.ctl.path.state.keyframes[2].world_from_cam[:3, 3].copy()
+    assert moved[0] > before[0] and np.allclose(moved[1:], before[1:])
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert np.allclose(win.ctl.path.state.keyframes[2].world_from_cam[:3, 3], before)
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert np.allclose(win.ctl.path.state.keyframes[2].world_from_cam[:3, 3], moved)
+    assert np.isclose(win.inspector.pos[0].value(), moved[0], atol=1e-3)
+
+
+def test_save_close_and_reopen_a_project(qtbot, make_window, tmp_path, artifacts):
+    win = make_window()
+    load_demo(qtbot, win)
+    win.inspector.segment_length.setValue(20)
+    win.ctl.generate(only_segment=None)
+    wait_idle(qtbot, win, timeout_ms=180000)
+    n_points, n_kf = win.ctl.project.points.num_alive, len(win.ctl.path.state.keyframes)
+    n_frames = len(win.ctl.segments.frames)
+    root = tmp_path / "my_project"
+    win.ctl.save_project(root)
+    wait_idle(qtbot, win)
+    assert (root / "project.json").exists() and win.ctl.project.root == str(root)
+    win.close()
+    win2 = make_window()
+    assert win2.open_path(root)
+    wait_idle(qtbot, win2)
+    assert win2.ctl.project.points.num_alive == n_points
+    assert len(win2.ctl.path.state.keyframes) == n_kf
+    assert len(win2.ctl.segments.frames) == n_frames
+    assert win2.ctl.segments.count("done") == len(win2.ctl.segments.segments)
+    assert non_background_fraction(win2.viewport.render_image()) > 0.01
+    save_shot(win2, artifacts / "06_reopened.png")
+
+
+def test_bad_input_shows_a_message_and_keeps_the_project(qtbot, make_window, tmp_path, artifacts):
+    win = make_window()
+    load_demo(qtbot, win)
+    n = win.ctl.project.points.num_alive
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    drop(win, bad)
+    assert "unsupported file type" in win.banner.text
+    save_shot(win, artifacts / "07_unsupported_file.png")
+    empty = tmp_path / "empty_folder"
+    empty.mkdir()
+    drop(win, empty)
+    assert "contains no images" in win.banner.text
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00not a video" * 100)
+    (tmp_path / "broken_cameras.json").write_text('{"fps": 24, "frames": []}')
+    drop(win, broken)
+    wait_idle(qtbot, win)
+    assert "broken" in win.banner.text and win.banner.level == "error"
+    wait_idle(qtbot, win)
+    assert win.ctl.project.points.num_alive == n
+    assert len(win.ctl.path.state.keyframes) == 8
+
+
+def test_drop_the_demo_video_and_points_appear(qtbot, make_window, tmp_path, artifacts):
+    from engine.synthetic import demo_capture_cameras, make_demo_scene, write_demo_video
+
+    scene = make_demo_scene(0)
+    video = write_demo_video(tmp_path / "demo.mp4", scene, demo_capture_cameras(scene, 12, 192, 108), fps=8)
+    win = make_window()
+    win.demo_ground_truth = True        # tracking a video takes minutes on 2 cores: use its exact cameras
+    drop(win, video)
+    qtbot.waitUntil(lambda: win.ctl.project.points.size > 0, timeout=60000)
+    first = win.ctl.project.points.size
+    wait_idle(qtbot, win)
+    assert win.ctl.project.points.size > first          # grew while views streamed in
+    assert len(win.ctl.project.cameras) == 12
+    assert non_background_fraction(win.viewport.render_image()) > 0.01
+    win.ctl.selection.select_view(3)                    # click a frustum: its photo in the preview
+    assert win.preview.source == "captured"
+    save_shot(win, artifacts / "00_video_dropped.png")
