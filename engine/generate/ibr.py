@@ -164,11 +164,7 @@ class IBRGenerator:
         if bool(holes.any()):
             known = (~holes).float()
             color = push_pull(color.permute(2, 0, 1), known).permute(1, 2, 0)
-            # disocclusion holes belong to the background: weight far depths up (by depth^4)
-            # so that invented surfaces do not stretch membranes across silhouettes
-            far = (depth / depth.max().clamp_min(1e-6)) ** 4
-            filled = push_pull(depth[None], known * far.clamp_min(1e-6))[0]
-            depth = torch.where(holes, filled, depth)
+            depth = torch.where(holes, _fill_hole_depth(depth, known), depth)
             confidence = torch.where(holes, torch.full_like(confidence, 0.1), confidence)
             invented |= holes
         # one device-to-host copy for the whole frame
@@ -237,6 +233,19 @@ class IBRGenerator:
         confidence = torch.where(fill, torch.where(prev_inv, 0.1, 0.3), confidence)
         invented = invented | (fill & prev_inv)
         return color, depth, confidence, invented, have_ref | fill
+
+
+def _fill_hole_depth(depth: torch.Tensor, known: torch.Tensor, reach: int = 9) -> torch.Tensor:
+    """Depth [H,W] for hole pixels: push-pull of inverse depth (smooth, unbiased inside large
+    holes), but never nearer than the farthest known depth within ``reach`` pixels, because
+    a disocclusion next to a silhouette shows the background (no membranes across edges)."""
+    import torch.nn.functional as F
+
+    inv = torch.where(depth > 0, 1.0 / depth.clamp_min(1e-6), torch.zeros_like(depth))
+    smooth = 1.0 / push_pull(inv[None], known)[0].clamp_min(1e-6)
+    known_depth = torch.where(known > 0, depth, torch.zeros_like(depth))
+    local_far = F.max_pool2d(known_depth[None, None], reach, stride=1, padding=reach // 2)[0, 0]
+    return torch.where(local_far > 0, torch.maximum(smooth, local_far), smooth)
 
 
 def warp_single_view(reference, target, device=None) -> GeneratedFrame:

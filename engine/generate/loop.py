@@ -47,6 +47,29 @@ def plan_segments(num_frames: int, segment_length: int, first_segment_id: int = 
             for i, s in enumerate(range(0, num_frames, segment_length))]
 
 
+class LiveGuidance(Sequence):
+    """The memory rendered into each target *when the generator asks for it*, so that a
+    frame-by-frame generator sees what earlier frames of the same segment fused (the loop
+    closes within a segment too). A generator that reads all of them first (a diffusion
+    model) gets the memory as it was at the segment's start. Each render is kept once made."""
+
+    def __init__(self, memory, targets) -> None:
+        self.memory, self.targets = memory, list(targets)
+        self._cache: dict[int, object] = {}
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if i not in self._cache:
+            self._cache[i] = render_memory(self.memory, self.targets[i])
+        return self._cache[i]
+
+
 def reference_views(views, retrieved) -> list[ReferenceView]:
     return [ReferenceView(r.view_id, views[r.view_id].camera, views[r.view_id].image_float(),
                           views[r.view_id].depth, max(r.gain, 1e-3)) for r in retrieved]
@@ -73,8 +96,8 @@ def run_segment(memory, views, cameras: Sequence, plan: SegmentPlan, generator, 
     targets = list(cameras[plan.frame_start:plan.frame_stop])
     retrieved = retrieve_views(memory, views, targets, options.top_k) if len(views) else []
     yield SegmentStarted(plan.segment_id, plan.frame_start, plan.frame_stop, tuple(r.view_id for r in retrieved))
-    guidance = [render_memory(memory, cam) for cam in targets]
-    if not retrieved and not any(bool(g.mask.any()) for g in guidance):
+    guidance = LiveGuidance(memory, targets)
+    if not retrieved and not any(bool(render_memory(memory, cam.scaled(0.25)).mask.any()) for cam in targets):
         raise ValueError(f"segment {plan.segment_id}: no target camera sees any part of the scene "
                          "(every point is behind or outside the cameras); move the path into the scene")
     request = SegmentRequest(plan.segment_id, targets, guidance, reference_views(views, retrieved),
