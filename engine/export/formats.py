@@ -1,0 +1,180 @@
+"""One function per ``--format``: project + destination + options -> ExportResult.
+
+These are the glue between the project and the writers of each family; the registry in
+:mod:`engine.export` maps format names to them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.export.common import ExportError, atomic_path, write_text_atomic
+from engine.export.options import ExportOptions, ExportResult
+
+
+def trajectory_of(project, name: str | None):
+    """(name, Trajectory) of the requested path; ExportError when there is none."""
+    trajs = getattr(project, "trajectories", None) or {}
+    if not trajs:
+        raise ExportError("the project has no camera path: place keyframes or pick a preset first")
+    if name is None:
+        name = next(iter(trajs))
+    if name not in trajs:
+        raise ExportError(f"no camera path named {name!r}; the project has: {', '.join(trajs)}")
+    traj = trajs[name]
+    if traj is None or not getattr(traj, "keyframes", ()):
+        raise ExportError(f"the camera path {name!r} has no keyframes")
+    return name, traj
+
+
+def _path_cameras(project, options: ExportOptions):
+    name, traj = trajectory_of(project, options.trajectory)
+    return name, traj, traj.sample(options.num_frames)
+
+
+def export_points(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.points import memory_points, write_points_ply
+
+    cloud = memory_points(project.memory, o.subset)
+    write_points_ply(out, cloud)
+    return ExportResult("points-ply", out, (out,), len(cloud), "points")
+
+
+def _mesh(project, o: ExportOptions):
+    from engine.export.mesh import build_mesh
+
+    return build_mesh(project, o.mesh)
+
+
+def _atlas(project, mesh):
+    from engine.export.mesh_atlas import build_atlas
+
+    return build_atlas(mesh, [v for v in project.views if v.depth is not None])
+
+
+def export_mesh_glb(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.mesh_files import write_mesh_glb
+
+    mesh = _mesh(project, o)
+    write_mesh_glb(out, _atlas(project, mesh) if o.texture else mesh)
+    return ExportResult("mesh-glb", out, (out,), mesh.num_faces, "faces")
+
+
+def export_mesh_obj(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.mesh_files import write_mesh_obj
+
+    mesh = _mesh(project, o)
+    files = write_mesh_obj(out, _atlas(project, mesh))
+    return ExportResult("mesh-obj", out, tuple(files), mesh.num_faces, "faces")
+
+
+def export_mesh_ply(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.mesh_files import write_mesh_ply
+
+    mesh = _mesh(project, o)
+    write_mesh_ply(out, mesh)
+    return ExportResult("mesh-ply", out, (out,), mesh.num_faces, "faces")
+
+
+def _splats(project, o: ExportOptions):
+    from dataclasses import replace
+
+    from engine.splat.model import splats_from_memory
+
+    return splats_from_memory(project.memory, replace(o.splat, sh_degree=o.sh_degree), o.subset)
+
+
+def export_splat_ply(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.splat_ply import write_splat_ply
+
+    splats = _splats(project, o)
+    write_splat_ply(out, splats)
+    return ExportResult("splat-ply", out, (out,), len(splats), "gaussians")
+
+
+def export_splat(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.splat_ply import write_splat
+
+    splats = _splats(project, o)
+    write_splat(out, splats)
+    return ExportResult("splat", out, (out,), len(splats), "gaussians")
+
+
+def _captured_dataset(project, out: Path, o: ExportOptions, fmt: str, colmap: bool, transforms: bool):
+    from engine.export.dataset import captured_frames, write_dataset
+    from engine.export.points import memory_points
+
+    frames = captured_frames(project)
+    if not frames:
+        raise ExportError("the project has no captured views")
+    points = memory_points(project.memory, o.subset) if project.memory is not None and not project.memory.is_empty else None
+    files = write_dataset(out, frames, points, colmap=colmap, transforms=transforms, masks=False)
+    return ExportResult(fmt, out, tuple(files), len(frames), "cameras")
+
+
+def export_colmap(project, out: Path, o: ExportOptions) -> ExportResult:
+    return _captured_dataset(project, out, o, "colmap", True, False)
+
+
+def export_transforms(project, out: Path, o: ExportOptions) -> ExportResult:
+    return _captured_dataset(project, out, o, "transforms", False, True)
+
+
+def export_dataset(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.dataset import captured_frames, generated_frames, write_dataset
+    from engine.export.points import memory_points
+
+    frames = captured_frames(project) + generated_frames(project)
+    points = memory_points(project.memory, o.subset) if project.memory is not None and not project.memory.is_empty else None
+    files = write_dataset(out, frames, points, masks=True)
+    n_gen = sum(f.generated for f in frames)
+    return ExportResult("dataset", out, tuple(files), len(frames), "frames",
+                        (f"{len(frames) - n_gen} captured + {n_gen} generated frames",))
+
+
+def export_camera_path(project, out: Path, o: ExportOptions) -> ExportResult:
+    import json
+
+    from engine.trajectory.nerfstudio_path import camera_path_dict
+
+    _, traj = trajectory_of(project, o.trajectory)
+    data = camera_path_dict(traj, o.num_frames)
+    write_text_atomic(out, json.dumps(data, indent=1))
+    return ExportResult("camera-path", out, (out,), len(data["camera_path"]), "frames")
+
+
+def export_gltf_camera(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.gltf_camera import write_camera_path_glb
+
+    _, traj, cams = _path_cameras(project, o)
+    mesh = _mesh(project, o) if o.with_mesh else None
+    write_camera_path_glb(out, cams, traj.fps, mesh)
+    return ExportResult("gltf-camera", out, (out,), len(cams), "frames")
+
+
+def export_chan(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.nuke_chan import write_chan
+
+    _, _, cams = _path_cameras(project, o)
+    write_chan(out, cams, o.first_frame)
+    return ExportResult("chan", out, (out,), len(cams), "frames")
+
+
+def export_video(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.video import path_frames, write_mp4, write_png_sequence
+
+    name, traj = trajectory_of(project, o.trajectory)
+    frames, n, source = path_frames(project, name, o.video_source, o.num_frames)
+    if out.suffix.lower() != ".mp4":  # a folder: PNG sequence only
+        count = write_png_sequence(out, frames)
+        return ExportResult("video", out, tuple(sorted(out.glob("*.png"))), count, "frames", (f"source: {source}",))
+    if o.png_sequence:
+        frames = list(frames)
+    count = write_mp4(out, frames, o.fps or traj.fps, o.crf)
+    files = [out]
+    if o.png_sequence:
+        seq = out.with_name(out.stem + "_frames")
+        write_png_sequence(seq, frames)
+        files += sorted(seq.glob("*.png"))
+    return ExportResult("video", out, tuple(files), count, "frames", (f"source: {source}",))
