@@ -47,6 +47,8 @@ class ExportDialog(QDialog):
         def job(state, cancel):
             from engine.export import export
 
-            return export(state.project, fmt, out, {})
+            if state.project is None or not state.extras.get("has_root", True):
+                raise ValueError("save the project first (File > Save): exports read the project folder")
+            return export(state.project, fmt, out)
         self.win.ctl.submit(f"export {fmt}", job)
         self.accept()
