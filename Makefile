@@ -4,8 +4,7 @@
 .PHONY: setup run demo test bench
 
 setup:
-	@bash scripts/setup_env.sh 2>&1 | grep -v "is ignored: it is neither" || true
-	@test -x .venv/bin/python
+	@bash scripts/setup_env.sh
 
 run: setup
 	@bash scripts/run_main.sh

@@ -32,8 +32,9 @@ stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
 if [ ! -f "$stamp" ]; then
   echo "[setup] installing Python packages into .venv"
   # torch first, pinned to the local CPU wheel so nothing pulls the CUDA build.
-  .venv/bin/pip install -q torch==2.13.0
-  .venv/bin/pip install -q -e ".[dev]"
+  quiet() { { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
+  .venv/bin/pip install -q torch==2.13.0 2>&1 | quiet
+  .venv/bin/pip install -q -e ".[dev]" 2>&1 | quiet
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
