@@ -174,6 +174,8 @@ class MainWindow(QMainWindow):
                 self.preview.show_image(image, "captured", f"captured photo · {cams[index].name}")
 
     def _maybe_frame(self, _a: int, _b: int) -> None:
+        # points cover their voxel on screen (as the engine splats them), never below 3 px
+        self.viewport.set_point_world_size(1.5 * self.ctl.project.voxel_size)
         if not self._framed and self.ctl.project.points.size > 500:
             self._frame_scene()
 
@@ -181,7 +183,15 @@ class MainWindow(QMainWindow):
         xyz = self.ctl.project.points.live_xyz()
         if len(xyz):
             lo, hi = np.percentile(xyz, 2, axis=0), np.percentile(xyz, 98, axis=0)
-            self.viewport.frame_points(lo, hi)
+            cams = self.ctl.project.cameras
+            if cams:
+                # start where the capture was shot from, a little behind it, looking at the
+                # middle of what it saw: the inside of a room, not the back of its walls
+                center = np.median(xyz, axis=0)
+                eye = np.mean([c.world_from_cam[:3, 3] for c in cams], axis=0)
+                self.viewport.look_from(center + 1.3 * (eye - center), center)
+            else:
+                self.viewport.frame_points(lo, hi)
             self.viewport.set_captured_cameras(self.ctl.project.cameras)
             self._framed = True
 

@@ -120,6 +120,7 @@ class ProjectView:
         self.thumbnails: list = []         # [H,W,3] uint8 per captured view (small)
         self.points = PointBuffer()
         self.memory_version = 0
+        self.voxel_size = 0.0              # meters, of the engine's memory (0 until known)
         self.name = "untitled"
         self.root: str | None = None       # folder once saved / opened
         self.dirty = False
@@ -139,6 +140,7 @@ class ProjectView:
             self.points_reset.emit()
         upd, app, realloc = self.points.apply(delta.changed, delta.removed_uids)
         self.memory_version = delta.version
+        self.voxel_size = float(getattr(delta.changed, "voxel_size", self.voxel_size))
         if realloc:
             self.points_reset.emit()
             return

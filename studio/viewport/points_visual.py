@@ -16,6 +16,8 @@ COLOR_MODES = {"rgb": 0.0, "provenance": 1.0, "confidence": 2.0}
 
 _VERT = """
 uniform float u_size;
+uniform float u_world_size;
+uniform float u_focal_px;
 uniform float u_mode;
 uniform float u_show_captured;
 uniform float u_show_generated;
@@ -35,7 +37,9 @@ void main() {
         return;
     }
     gl_Position = $transform(vec4(a_position, 1.0));
-    gl_PointSize = u_size;
+    // a point covers its voxel on screen (perspective), at least u_size pixels
+    float world_px = u_world_size * u_focal_px / max(gl_Position.w, 1e-3);
+    gl_PointSize = clamp(world_px, u_size, 24.0);
     vec3 c = a_color;
     if (u_mode > 1.5) {
         float t = a_conf / (a_conf + 3.0);
@@ -74,6 +78,17 @@ class GrowingPointsVisual(Visual):
         self._capacity = capacity
         self.shared_program.bind(self._vbo)
         self.set_style(size=3.0, mode="rgb", show_captured=True, show_generated=True)
+        self.set_perspective(0.0, 1.0)
+
+    def set_perspective(self, world_size: float, focal_px: float) -> None:
+        """Draw points world_size (meters, e.g. 1.5 voxels) wide under a perspective camera
+        whose focal length is focal_px (pixels); 0 keeps the fixed pixel size."""
+        if (world_size, focal_px) == getattr(self, "_perspective", None):
+            return
+        self._perspective = (world_size, focal_px)
+        self.shared_program["u_world_size"] = float(world_size)
+        self.shared_program["u_focal_px"] = float(focal_px)
+        self.update()
 
     def set_style(self, size=None, mode=None, show_captured=None, show_generated=None) -> None:
         p = self.shared_program
@@ -101,6 +116,9 @@ class GrowingPointsVisual(Visual):
         """Re-create the GPU buffer at the buffer's capacity (only after it grew or reset)."""
         data = self._pack(buf, 0, buf.capacity)
         self._vbo.set_data(data)
+        # the program's attribute views keep the size they were bound with: rebind so that
+        # draw() covers the whole (grown) buffer, not the first capacity it ever had
+        self.shared_program.bind(self._vbo)
         self._capacity = buf.capacity
         self.full_upload_rows += buf.capacity
         self.full_uploads += 1

@@ -45,16 +45,33 @@ class Viewport3D(QWidget):
                                            width=2, parent=self.view.scene)
         for vis in (self.captured, self.selected_view, self.path, self.path_frusta, self.playhead):
             vis.visible = False
+        # the path, its keyframes and the playhead camera stay visible through walls: they are
+        # what the artist is editing (drawn last, without the depth test)
+        for order, vis in enumerate((self.path, self.path_frusta, self.keyframes, self.playhead), start=10):
+            vis.set_gl_state("translucent", depth_test=False)
+            vis.order = order
         self.keyframes.visible = False
         self._cameras: list = []
         self._kf_positions = np.zeros((0, 3))
         self._press = None
+        self.point_world_size = 0.0
+        self.canvas.events.resize.connect(self._update_point_scale)
         self.canvas.events.mouse_press.connect(self._on_press)
         self.canvas.events.mouse_release.connect(self._on_release)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas.native)
         self.frustum_depth = 0.25
+
+    def set_point_world_size(self, meters: float) -> None:
+        """Points cover this many meters on screen (the memory's splat size); 0 = fixed pixels."""
+        self.point_world_size = float(meters)
+        self._update_point_scale()
+
+    def _update_point_scale(self, event=None) -> None:
+        h = self.canvas.physical_size[1]
+        focal_px = 0.5 * h / np.tan(np.radians(self.view.camera.fov) / 2.0)
+        self.points.set_perspective(self.point_world_size, focal_px)
 
     # ------------------------------------------------------------------ camera sync
     def view_world_from_cam(self) -> np.ndarray:
@@ -68,6 +85,20 @@ class Viewport3D(QWidget):
     @property
     def fov_y_deg(self) -> float:
         return float(self.view.camera.fov)
+
+    def look_from(self, eye: np.ndarray, center: np.ndarray) -> None:
+        """Orbit camera at ``eye`` [3] looking at ``center`` [3] (world). For VisPy's turntable
+        with up = -y, the eye sits at center + d * (-cos(el)cos(az), -sin(el), -cos(el)sin(az))."""
+        offset = np.asarray(eye, float) - np.asarray(center, float)
+        dist = float(np.linalg.norm(offset))
+        if dist < 1e-9:
+            return
+        d = offset / dist
+        cam = self.view.camera
+        cam.center = tuple(float(v) for v in center)
+        cam.distance = dist
+        cam.elevation = float(np.degrees(np.arcsin(np.clip(-d[1], -1.0, 1.0))))
+        cam.azimuth = float(np.degrees(np.arctan2(-d[2], -d[0])))
 
     def frame_points(self, lo: np.ndarray, hi: np.ndarray) -> None:
         """Aim the turntable at the middle of world bounds lo/hi [3]."""
