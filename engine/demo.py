@@ -18,6 +18,7 @@ class DemoOptions:
     width: int = 480
     height: int = 270
     voxel_size: float = 0.025
+    stride: int = 1              # fuse every stride-th pixel of each view
     path_frames: int = 80
     path_fps: float = 24.0
     seed: int = 0
@@ -65,7 +66,7 @@ def demo_job(root: Path | str | None = None, options: DemoOptions = DemoOptions(
             cancel.raise_if_cancelled()
             version = state.memory.version
             vid = state.views.add(view)
-            state.memory.insert_depth(view.camera, view.depth, view.image, view=vid, stride=1)
+            state.memory.insert_depth(view.camera, view.depth, view.image, view=vid, stride=options.stride)
             yield CamerasChanged(tuple(state.views.cameras))
             yield MemoryChanged(state.memory.version, len(state.memory), state.memory.changes_since(version))
             yield Progress((i + 1) / options.num_views, f"demo scene: view {i + 1}/{options.num_views}")

@@ -17,14 +17,13 @@ from engine.events import CamerasChanged, MemoryChanged, Progress
 DEMO_VOXEL = 0.05
 
 
-@dataclass(frozen=True)
-class DemoOptions:
-    num_views: int = 12
-    width: int = 192
-    height: int = 108
-    stride: int = 2
-    voxel_size: float = DEMO_VOXEL
-    seed: int = 0
+def DemoOptions(num_views: int = 12, width: int = 192, height: int = 108, stride: int = 2,
+                voxel_size: float = DEMO_VOXEL, seed: int = 0):
+    """The studio's demo: engine.demo's options at a size llvmpipe draws smoothly."""
+    from engine.demo import DemoOptions as EngineDemoOptions
+
+    return EngineDemoOptions(num_views=num_views, width=width, height=height, stride=stride,
+                             voxel_size=voxel_size, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -76,17 +75,16 @@ def _insert_view(state, view, stride: int, view_total: int, started: float, done
     yield Progress(done / view_total, f"{label}: view {done}/{view_total}", elapsed / done * (view_total - done))
 
 
-def demo_job(options: DemoOptions = DemoOptions()):
+def demo_job(options=None):
     """The built-in demo: synthetic captured views inserted one by one, memory growing live."""
+    options = options or DemoOptions()
+
     def job(state, cancel):
         from engine import demo
 
         _fresh_state(state, options.voxel_size, "demo", None)
-        engine_options = demo.DemoOptions(num_views=options.num_views, width=options.width,
-                                          height=options.height, voxel_size=options.voxel_size,
-                                          seed=options.seed)
         started = time.perf_counter()
-        for i, (view, _) in enumerate(demo.demo_views(engine_options)):
+        for i, (view, _) in enumerate(demo.demo_views(options)):
             cancel.raise_if_cancelled()
             yield from _insert_view(state, view, options.stride, options.num_views, started, i + 1, "demo scene")
         return SceneLoaded("demo", None, len(state.views), len(state.memory),
@@ -94,9 +92,11 @@ def demo_job(options: DemoOptions = DemoOptions()):
     return job
 
 
-def demo_video_job(video: Path, options: DemoOptions = DemoOptions()):
+def demo_video_job(video: Path, options=None):
     """A synthetic demo video with its ``<stem>_cameras.json``: decoded frames with the
     ground-truth cameras and the synthetic scene's depth (used when engine.tracking is absent)."""
+    options = options or DemoOptions()
+
     def job(state, cancel):
         from engine.ingest.views import CapturedView
         from engine.synthetic import make_demo_scene, read_demo_cameras
