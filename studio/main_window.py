@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         ctl.previewShown.connect(lambda _lat: self._show_generated_if_any())
         ctl.sceneLoaded.connect(self._scene_loaded)
         vp.keyframeClicked.connect(lambda i: ctl.selection.select_keyframes([i]))
+        vp.keyframeDragged.connect(ctl.nudge_selected)
         vp.viewClicked.connect(ctl.selection.select_view)
         vp.emptyClicked.connect(lambda: ctl.selection.select_keyframes([]))
         self.timeline.keyframeClicked.connect(self._timeline_keyframe)

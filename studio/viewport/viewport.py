@@ -14,6 +14,7 @@ from vispy import scene
 
 from engine.geometry.conventions import world_from_cam_opencv_from_opengl
 from studio.viewport.geometry import coverage_colors, frustum_segments
+from studio.viewport.gizmo import TranslateGizmo
 from studio.viewport.points_visual import GrowingPoints
 
 BACKGROUND = (0.11, 0.12, 0.14, 1.0)
@@ -24,6 +25,7 @@ class Viewport3D(QWidget):
     """Emits ``keyframeClicked(index)`` / ``viewClicked(index)`` / ``emptyClicked()``."""
 
     keyframeClicked = Signal(int)
+    keyframeDragged = Signal(object)      # world displacement [3] of the selected keyframes
     viewClicked = Signal(int)
     emptyClicked = Signal()
 
@@ -56,7 +58,9 @@ class Viewport3D(QWidget):
         self._press = None
         self.point_world_size = 0.0
         self.canvas.events.resize.connect(self._update_point_scale)
+        self.gizmo = TranslateGizmo(self.view.scene)
         self.canvas.events.mouse_press.connect(self._on_press)
+        self.canvas.events.mouse_move.connect(self._on_move)
         self.canvas.events.mouse_release.connect(self._on_release)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -146,6 +150,9 @@ class Viewport3D(QWidget):
                     size[i] = 16.0
             self.keyframes.set_data(self._kf_positions.astype(np.float32), face_color=face, size=size,
                                     edge_color="black")
+        sel = [i for i in selected if i < len(self._kf_positions)]
+        anchor = self._kf_positions[sel].mean(axis=0) if sel else None
+        self.gizmo.set_anchor(anchor, 0.12 * float(self.view.camera.distance))
 
     def set_playhead_camera(self, camera) -> None:
         self.playhead.visible = camera is not None
@@ -156,12 +163,36 @@ class Viewport3D(QWidget):
     def _screen(self, points: np.ndarray) -> np.ndarray:
         tr = self.view.scene.node_transform(self.canvas.scene)
         mapped = tr.map(np.asarray(points, dtype=np.float64))
-        return mapped[:, :2] / mapped[:, 3:4]
+        screen = mapped[:, :2] / mapped[:, 3:4]
+        # points behind the eye have no place on screen (NaN never wins a pick)
+        return np.where(self._in_front(points)[:, None], screen, np.nan)
+
+    def _in_front(self, points: np.ndarray) -> np.ndarray:
+        eye = self.view.camera.transform.map([0.0, 0.0, 0.0])[:3]
+        center = np.asarray(self.view.camera.center, dtype=np.float64)
+        forward = (center - eye) / max(np.linalg.norm(center - eye), 1e-9)
+        return (np.asarray(points, dtype=np.float64) - eye) @ forward > 1e-3
 
     def _on_press(self, event) -> None:
         self._press = np.asarray(event.pos, dtype=float)
+        axis = self.gizmo.hit(self._press, self._screen) if event.button == 1 else None
+        if axis is not None:
+            self.gizmo.begin(axis, self._press)
+            self.view.camera.interactive = False     # the drag moves the keyframe, not the view
+
+    def _on_move(self, event) -> None:
+        if self.gizmo.drag_axis is None:
+            return
+        delta = self.gizmo.drag(np.asarray(event.pos, dtype=float), self._screen)
+        if delta is not None and np.any(delta):
+            self.keyframeDragged.emit(delta)
 
     def _on_release(self, event) -> None:
+        if self.gizmo.drag_axis is not None:
+            self.gizmo.end()
+            self.view.camera.interactive = True
+            self._press = None
+            return
         if self._press is None or event.button != 1:
             return
         moved = np.linalg.norm(np.asarray(event.pos, dtype=float) - self._press)

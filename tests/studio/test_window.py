@@ -248,3 +248,46 @@ def test_export_dialog_writes_the_chosen_format(qtbot, make_window, tmp_path):
 
     cloud = o3d.io.read_point_cloud(str(tmp_path / "points.ply"))
     assert len(cloud.points) == win.ctl.project.points.num_alive
+
+
+def _mouse(widget, kind, pos, buttons):
+    from PySide6.QtWidgets import QApplication
+
+    event = QMouseEvent(kind, QPointF(*pos), QPointF(*pos), Qt.MouseButton.LeftButton,
+                        buttons, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+
+
+def test_dragging_a_gizmo_handle_moves_the_keyframe_along_its_axis(qtbot, make_window, artifacts):
+    win = make_window()
+    load_demo(qtbot, win)
+    win.ctl.selection.select_keyframes([2])
+    wait_idle(qtbot, win)
+    vp = win.viewport
+    before = win.ctl.path.state.keyframes[2].world_from_cam[:3, 3].copy()
+    center = np.asarray(vp.view.camera.center)
+    vp.look_from(before + 0.6 * (before - center) + np.array([0.0, -1.2, 0.0]), before)  # look at it
+    win.ctl.selection.select_keyframes([2])
+    wait_idle(qtbot, win)
+    assert vp.gizmo.lines.visible and not np.isnan(vp.gizmo.handle_screen(vp._screen, 0)).any()
+    a, b = vp.gizmo.handle_screen(vp._screen, 0)            # the x handle, on screen
+    start = a + 0.7 * (b - a)
+    direction = (b - a) / np.linalg.norm(b - a)
+    end = start + 60.0 * direction
+    native = vp.canvas.native
+    held, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    _mouse(native, QEvent.Type.MouseButtonPress, start, held)
+    for t in np.linspace(0.2, 1.0, 5):
+        _mouse(native, QEvent.Type.MouseMove, start + t * (end - start), held)
+        qtbot.wait(10)
+    _mouse(native, QEvent.Type.MouseButtonRelease, end, none)
+    wait_idle(qtbot, win)
+    after = win.ctl.path.state.keyframes[2].world_from_cam[:3, 3]
+    moved = after - before
+    assert moved[0] > 0 and np.allclose(moved[1:], 0.0, atol=1e-9)     # only along x
+    # the keyframe followed the cursor: on screen it moved ~60 px along the handle
+    shift = vp._screen(after[None])[0] - vp._screen(before[None])[0]
+    assert abs(float(shift @ direction) - 60.0) < 12.0, shift
+    save_shot(win, artifacts / "08_gizmo_drag.png")
+    win.ctl.undo.undo()                                       # the whole drag is one undo step
+    assert np.allclose(win.ctl.path.state.keyframes[2].world_from_cam[:3, 3], before)
