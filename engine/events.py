@@ -81,3 +81,16 @@ class PreviewRendered(Event):
     request_id: int
     color: Any                 # [H,W,3] uint8
     coverage: float
+
+
+@dataclass(frozen=True)
+class SplatTrainingProgress(Event):
+    """Gaussian-splat training progress (engine/splat/train.py)."""
+
+    iteration: int             # optimisation steps done so far (over all sessions of this model)
+    total: int                 # the step this run stops at
+    loss: float                # mean training loss over the last steps
+    num_splats: int
+    psnr: float | None = None  # mean held-out PSNR (dB) when evaluated at this step
+    preview: Any = None        # [H,W,3] uint8 render of the first held-out view (or None)
+    message: str = ""          # e.g. an out-of-memory reduction

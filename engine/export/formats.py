@@ -78,10 +78,17 @@ def export_mesh_ply(project, out: Path, o: ExportOptions) -> ExportResult:
 
 
 def _splats(project, o: ExportOptions):
+    """The project's trained splats (``anyrecon splat``) when they exist and the whole scene is
+    asked for; otherwise Gaussians initialised from the memory."""
     from dataclasses import replace
 
+    from engine.splat.checkpoint import load_trained_splats
     from engine.splat.model import splats_from_memory
 
+    if o.subset in (None, "all") and project.root is not None:
+        trained = load_trained_splats(project.root)
+        if trained is not None:
+            return trained
     return splats_from_memory(project.memory, replace(o.splat, sh_degree=o.sh_degree), o.subset)
 
 

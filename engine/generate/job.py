@@ -48,7 +48,8 @@ def generate_job(trajectory_name: str, options: LoopOptions = LoopOptions(), gen
         else:
             first = min((s.segment_id for s in own), default=0)
         t0, before = time.perf_counter(), len(memory)
-        gen = make_generator(generator, device=memory.device)
+        extra = {"project_root": project.root} if generator == "splat" else {}
+        gen = make_generator(generator, device=memory.device, **extra)
         records = {s.segment_id: s for s in own}
         for event in generate_path(memory, state.views, cameras, gen, options, cancel, first, only_segments):
             if isinstance(event, SegmentStarted):

@@ -5,8 +5,17 @@ from typing import Callable
 
 from engine.generate.ibr import IBRGenerator
 
+
+def _splat_generator(**options):
+    """engine.splat.generator.SplatGenerator, imported on use (it pulls in the splat trainer)."""
+    from engine.splat.generator import SplatGenerator
+
+    return SplatGenerator(**options)
+
+
 GENERATORS: dict[str, Callable[..., object]] = {
     "ibr": IBRGenerator,
+    "splat": _splat_generator,
 }
 
 
