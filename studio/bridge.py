@@ -49,6 +49,7 @@ class EngineBridge(QObject):
     camerasChanged = Signal(object)              # tuple of Camera
     previewRendered = Signal(int, object, float)  # request id, color uint8 [H,W,3], coverage
     previewFailed = Signal(int, str)
+    splatProgress = Signal(object)                # engine.events.SplatTrainingProgress
     idleChanged = Signal(bool)
 
     def __init__(self, session: Session | None = None, parent: QObject | None = None) -> None:
@@ -133,6 +134,8 @@ class EngineBridge(QObject):
             self.frameGenerated.emit(event)
         elif isinstance(event, ev.SegmentFinished):
             self.segmentFinished.emit(event)
+        elif isinstance(event, ev.SplatTrainingProgress):   # the trainer also yields Progress
+            self.splatProgress.emit(event)
 
     def _job_done(self, event) -> None:
         jid = event.job_id

@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         ctl.sceneLoaded.connect(self._scene_loaded)
         vp.keyframeClicked.connect(lambda i: ctl.selection.select_keyframes([i]))
         vp.keyframeDragged.connect(ctl.nudge_selected)
+        self.bridge.splatProgress.connect(self._splat_progress)
         vp.viewClicked.connect(ctl.selection.select_view)
         vp.emptyClicked.connect(lambda: ctl.selection.select_keyframes([]))
         self.timeline.keyframeClicked.connect(self._timeline_keyframe)
@@ -173,6 +174,11 @@ class MainWindow(QMainWindow):
             image = self.bridge.session.state.views[index].image if self.bridge.session.state.views else None
             if image is not None:
                 self.preview.show_image(image, "captured", f"captured photo · {cams[index].name}")
+
+    def _splat_progress(self, event) -> None:
+        if event.preview is not None:
+            psnr = f" · held-out PSNR {event.psnr:.2f} dB" if event.psnr is not None else ""
+            self.preview.show_image(event.preview, "splats", f"splats · step {event.iteration}{psnr}")
 
     def _maybe_frame(self, _a: int, _b: int) -> None:
         # points cover their voxel on screen (as the engine splats them), never below 3 px

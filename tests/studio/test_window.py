@@ -291,3 +291,18 @@ def test_dragging_a_gizmo_handle_moves_the_keyframe_along_its_axis(qtbot, make_w
     save_shot(win, artifacts / "08_gizmo_drag.png")
     win.ctl.undo.undo()                                       # the whole drag is one undo step
     assert np.allclose(win.ctl.path.state.keyframes[2].world_from_cam[:3, 3], before)
+
+
+def test_training_splats_shows_progress_and_a_preview(qtbot, make_window, tmp_path):
+    win = make_window()
+    load_demo(qtbot, win, num_views=6, width=96, height=54)
+    assert win.actions_.train_splats(5) is None               # not saved yet: a clear message
+    win.ctl.save_project(tmp_path / "proj")
+    wait_idle(qtbot, win)
+    seen = []
+    win.bridge.splatProgress.connect(seen.append)
+    assert win.actions_.train_splats(5) is not None
+    wait_idle(qtbot, win, timeout_ms=240000)
+    assert seen and seen[-1].iteration == 5 and seen[-1].preview is not None
+    assert win.preview.source == "splats"
+    assert (tmp_path / "proj" / "splats" / "checkpoint.pt").exists()
