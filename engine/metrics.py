@@ -144,21 +144,45 @@ class PoseErrors:
     sim3_translation: np.ndarray | None = None  # [3]
 
 
+def pose_alignment_sim3(est: np.ndarray, ref: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Sim(3) from whole poses [N,4,4]: the rotation is the chordal mean of R_ref R_est^T
+    (SVD projection onto SO(3); reweighted to ignore cameras whose relative rotation is off by
+    more than twice the median), then scale and translation by least squares on the centers
+    given that rotation. Well-posed when the centers are nearly coplanar or collinear
+    (forward-facing captures), where a centers-only fit leaves a common tilt."""
+    rel = ref[:, :3, :3] @ np.swapaxes(est[:, :3, :3], -1, -2)     # [N,3,3] R_ref R_est^T
+    weights = np.ones(len(rel))
+    for _ in range(3):  # reweighted: a few badly estimated cameras must not tilt the rest
+        u, _, vt = np.linalg.svd((weights[:, None, None] * rel).sum(0))
+        rot = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+        resid = se3.rotation_angle_deg(rel, np.broadcast_to(rot, rel.shape))
+        weights = (resid <= max(2.0 * float(np.median(resid)), 0.05)).astype(float)
+    c_est, c_ref = est[:, :3, 3], ref[:, :3, 3]
+    de, dr = c_est - c_est.mean(0), c_ref - c_ref.mean(0)
+    rotated = de @ rot.T
+    scale = float((rotated * dr).sum() / max((de * de).sum(), 1e-18))
+    trans = c_ref.mean(0) - scale * rot @ c_est.mean(0)
+    return scale, rot, trans
+
+
 def pose_errors_after_sim3(est_world_from_cam: np.ndarray, ref_world_from_cam: np.ndarray,
-                           scene_extent: float | None = None) -> PoseErrors:
+                           scene_extent: float | None = None, align: str = "poses") -> PoseErrors:
     """Compare estimated and reference poses [N,4,4] (OpenCV axes, same camera order).
 
-    Camera centers of the estimate are aligned to the reference by :func:`umeyama_sim3`;
-    rotation error = angle of R_ref^T (R_align R_est); center error = |s R c_est + t - c_ref|
-    / extent, with extent defaulting to the diagonal of the reference centers' bounding box.
-    Needs >= 3 non-collinear centers (a pure rotation capture has no Sim(3) from centers).
+    The estimate is aligned to the reference by a Sim(3): ``align="poses"`` (default) uses the
+    rotations and the centers (:func:`pose_alignment_sim3`); ``align="centers"`` uses the
+    centers alone (:func:`umeyama_sim3`; needs >= 3 non-collinear centers). Rotation error =
+    angle of R_ref^T (R_align R_est); center error = |s R c_est + t - c_ref| / extent, with
+    extent defaulting to the diagonal of the reference centers' bounding box.
     """
     est = np.asarray(est_world_from_cam, dtype=np.float64)
     ref = np.asarray(ref_world_from_cam, dtype=np.float64)
     if est.shape != ref.shape or est.shape[-2:] != (4, 4):
         raise ValueError(f"expected two [N,4,4] arrays, got {est.shape} and {ref.shape}")
+    if align not in ("poses", "centers"):
+        raise ValueError(f"align must be 'poses' or 'centers', got {align!r}")
     c_est, c_ref = est[:, :3, 3], ref[:, :3, 3]
-    scale, rot, trans = umeyama_sim3(c_est, c_ref)
+    scale, rot, trans = (pose_alignment_sim3(est, ref) if align == "poses" else umeyama_sim3(c_est, c_ref))
     if scene_extent is None:
         scene_extent = float(np.linalg.norm(c_ref.max(0) - c_ref.min(0)))
     if not scene_extent > 0:

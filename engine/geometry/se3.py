@@ -172,7 +172,11 @@ def rotation_angle_deg(rot_a: np.ndarray, rot_b: np.ndarray) -> np.ndarray:
     """Geodesic angle in degrees between rotations [...,3,3]."""
     rel = np.swapaxes(rot_a, -1, -2) @ rot_b
     cos = (np.trace(rel, axis1=-2, axis2=-1) - 1.0) / 2.0
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    # atan2 of sine and cosine: accurate near 0 and 180 degrees (arccos alone resolves ~1e-6 deg)
+    skew = np.stack([rel[..., 2, 1] - rel[..., 1, 2], rel[..., 0, 2] - rel[..., 2, 0],
+                     rel[..., 1, 0] - rel[..., 0, 1]], axis=-1)
+    sin = 0.5 * np.linalg.norm(skew, axis=-1)
+    return np.degrees(np.arctan2(sin, cos))
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = (0.0, -1.0, 0.0)) -> np.ndarray:

@@ -365,7 +365,9 @@ def test_llff_fern_agrees_with_an_independent_colmap_reconstruction(tmp_path):
     raw = np.tile(np.eye(4), (len(keep), 1, 1))  # wrong: LLFF matrix read as OpenCV axes
     raw[:, :3, :4] = np.load(FERN / "poses_bounds.npy")[keep, :15].reshape(-1, 3, 5)[:, :, :4]
     for wrong in (raw, cv.world_from_cam_opencv_from_opengl(raw)):
-        assert metrics.pose_errors_after_sim3(wrong, ref).median_rotation_deg > 45.0
+        # centers-only: a whole-pose fit would absorb a constant camera-axis error on this
+        # forward-facing rig (all rotations nearly equal), which is what this check must catch
+        assert metrics.pose_errors_after_sim3(wrong, ref, align="centers").median_rotation_deg > 45.0
 
 
 # --------------------------------------------------------------------------- Open3D (export)

@@ -1,0 +1,240 @@
+"""Tracking / dense-depth / pose-import benchmark on the real data in ../shared/data/real.
+
+Each case runs in its own subprocess (peak memory = that process's max RSS) and prints one
+JSON line; the parent prints a table. Cases whose data is absent are skipped.
+
+    .venv/bin/python benchmarks/bench_tracking.py [--data DIR] [--cases a,b] [--out results.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = (ROOT / ".." / "shared" / "data" / "real").resolve()
+CASES = ("synthetic_global", "synthetic_incremental", "fern_ours", "fern_ours_incremental", "fern_colmap_default", "fern_poses_holdout8",
+         "apple_ours", "apple_colmap_default", "valley_ours", "valley_colmap_default")
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _fern_reference(data: Path):
+    import numpy as np
+
+    from engine.geometry.conventions import cameras_from_llff_rows
+
+    rows = np.load(data / "llff_fern" / "poses_bounds.npy")
+    names = sorted(p.stem for p in (data / "llff_fern" / "images_8").glob("*.png"))
+    return dict(zip(names, cameras_from_llff_rows(rows).world_from_cam))
+
+
+def _pose_stats(est: dict, ref: dict) -> dict:
+    import numpy as np
+
+    from engine.metrics import pose_errors_after_sim3
+
+    names = sorted(n for n in est if n in ref)
+    if len(names) < 3:
+        return {}
+    ref_c = np.stack([ref[n][:3, 3] for n in ref])
+    extent = float(np.linalg.norm(ref_c.max(0) - ref_c.min(0)))
+    E, R = np.stack([est[n] for n in names]), np.stack([ref[n] for n in names])
+    e = pose_errors_after_sim3(E, R, extent)                      # whole-pose Sim(3)
+    c = pose_errors_after_sim3(E, R, extent, align="centers")     # centers-only Sim(3)
+    return {"rot_med_deg": e.median_rotation_deg, "rot_max_deg": e.max_rotation_deg,
+            "ctr_med_pct": 100 * e.median_center_error, "ctr_max_pct": 100 * e.max_center_error,
+            "rot_med_deg_centers_only": c.median_rotation_deg}
+
+
+def _ours(path: Path, mapper: str = "global", **ingest) -> tuple[dict, object]:
+    from engine.ingest import IngestOptions
+    from engine.session import EngineState, run_job
+    from engine.tracking.pipeline import TrackOptions, track_job
+    from engine.tracking.sfm import SfmOptions
+
+    opts = TrackOptions(ingest=IngestOptions(**ingest), sfm=SfmOptions(mapper=mapper))
+    res = run_job(track_job(path, opts), EngineState())
+    n = len(res.registered) + len(res.unregistered)
+    out = {"registered": f"{len(res.registered)}/{n}", "points": len(res.memory), "keyframes": n,
+           **{k: round(v, 1) for k, v in res.timings.items()}}
+    return out, res
+
+
+def _colmap_default(images: Path, names: list[str] | None = None) -> tuple[dict, dict]:
+    """COLMAP's plain default: all frames, default SIFT, exhaustive matching, incremental mapper."""
+    import pycolmap
+
+    from engine.tracking.colmap_io import colmap_model_from_reconstruction
+
+    pycolmap.logging.minloglevel = 2
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "db.db"
+        pycolmap.extract_features(db, images, image_names=names or [])
+        pycolmap.match_exhaustive(db)
+        models = pycolmap.incremental_mapping(db, images, Path(tmp))
+        total = len(names) if names else len(list(images.iterdir()))
+        if not models:
+            return {"registered": f"0/{total}"}, {}
+        rec = max(models.values(), key=lambda r: r.num_reg_images())
+        model = colmap_model_from_reconstruction(rec)
+        poses = {Path(c.name).stem: c.world_from_cam for c in model.cameras}
+        return {"registered": f"{rec.num_reg_images()}/{total}", "points": rec.num_points3D(),
+                "models": len(models)}, poses
+
+
+def _video_frames_dir(video: Path, tmp: Path) -> Path:
+    """All frames of a video as PNGs (for COLMAP's plain default)."""
+    import cv2
+
+    from engine.ingest.video import iter_video
+
+    out = tmp / "frames"
+    out.mkdir()
+    for i, rgb in iter_video(video):
+        cv2.imwrite(str(out / f"frame_{i:06d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return out
+
+
+def _depth_vs_sparse(views, points, max_error: float = 1.5) -> dict:
+    import numpy as np
+
+    keep = points.error < max_error
+    rels, covered = [], []
+    for v in views:
+        uv, z = v.camera.project(points.xyz[keep])
+        ij = np.floor(uv).astype(int)
+        ok = (z > 0) & (ij[:, 0] >= 0) & (ij[:, 0] < v.camera.width) & (ij[:, 1] >= 0) & (ij[:, 1] < v.camera.height)
+        d = v.depth[ij[ok, 1], ij[ok, 0]]
+        m = d > 0
+        rels.append(np.abs(d[m] - z[ok][m]) / z[ok][m])
+        covered.append(m.mean() if len(m) else 0.0)
+    rel = np.concatenate(rels)
+    return {"depth_within_2pct": float((rel < 0.02).mean()), "depth_median_rel": float(np.median(rel)),
+            "depth_coverage_at_sparse": float(np.mean(covered))}
+
+
+def _holdout(data: Path) -> dict:
+    import numpy as np
+
+    from engine.generate import make_generator
+    from engine.generate.loop import LoopOptions, generate_path
+    from engine.events import FrameGenerated
+    from engine.metrics import psnr, ssim
+    from engine.session import EngineState, run_job
+    from engine.tracking.import_poses import import_poses
+    from engine.tracking.posed import dense_job
+
+    fern = data / "llff_fern"
+    scene = import_poses(fern / "poses_bounds.npy", fern / "images_8", holdout=8)
+    state = EngineState()
+    memory = run_job(dense_job(scene), state)
+    out = {"registered": f"{len(scene.views)}/{len(scene.views)} (+{len(scene.holdout)} held out)",
+           "points": len(memory), "first_geometry_s": state.extras.get("first_geometry_s")}
+    out.update(_depth_vs_sparse(scene.views, scene.points))
+    cams = [v.camera for v in scene.holdout]
+    scores = []
+    for ev in generate_path(memory, scene.views, cams, make_generator("ibr"), LoopOptions(fuse_generated=False)):
+        if isinstance(ev, FrameGenerated):
+            gt = scene.holdout[ev.frame_index].image.astype(np.float32) / 255.0
+            scores.append((psnr(ev.frame.color, gt), ssim(ev.frame.color, gt)))
+    out["holdout_psnr"] = float(np.mean([s[0] for s in scores]))
+    out["holdout_ssim"] = float(np.mean([s[1] for s in scores]))
+    return out
+
+
+def _synthetic(mapper: str) -> dict:
+    """The demo video (24 frames 320x180, exact cameras): pose errors and dense depth vs truth."""
+    import numpy as np
+
+    from engine.metrics import depth_errors
+    from engine.synthetic import demo_capture_cameras, make_demo_scene, read_demo_cameras, write_demo_video
+
+    scene = make_demo_scene(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        video = write_demo_video(Path(tmp) / "demo.mp4", scene, demo_capture_cameras(scene, 24, 320, 180))
+        gt = {c.name: c for c in read_demo_cameras(video)}
+        out, res = _ours(video, mapper)
+    est = {v.name: v.camera.world_from_cam for v in res.views}
+    out.update(_pose_stats(est, {n: c.world_from_cam for n, c in gt.items()}))
+    from engine.metrics import pose_errors_after_sim3
+    names = sorted(est)
+    scale = pose_errors_after_sim3(np.stack([est[n] for n in names]),
+                                   np.stack([gt[n].world_from_cam for n in names])).sim3_scale
+    within = [depth_errors(v.depth * scale, scene.render(gt[v.name]).depth, v.depth > 0).within_2pct
+              for v in res.views]
+    out["depth_within_2pct"] = float(np.mean(within))
+    out["depth_valid_frac"] = float(np.mean([(v.depth > 0).mean() for v in res.views]))
+    return out
+
+
+def run_case(name: str, data: Path) -> dict:
+    t0 = time.perf_counter()
+    fern = data / "llff_fern"
+    if name.startswith("synthetic"):
+        out = _synthetic(name.split("_")[1])
+        out.update(case=name, seconds=round(time.perf_counter() - t0, 1), peak_mb=round(_peak_mb()))
+        return out
+    if name.startswith("fern") and not fern.is_dir():
+        return {"case": name, "skipped": "llff_fern absent"}
+    if name == "fern_ours" or name == "fern_ours_incremental":
+        out, res = _ours(fern / "images_8", "incremental" if "incremental" in name else "global")
+        est = {v.name: v.camera.world_from_cam for v in res.views}
+        out.update(_pose_stats(est, _fern_reference(data)))
+    elif name == "fern_colmap_default":
+        out, poses = _colmap_default(fern / "images_8")
+        out.update(_pose_stats(poses, _fern_reference(data)))
+    elif name == "fern_poses_holdout8":
+        out = _holdout(data)
+    else:
+        stem = {"apple": ("apple_cotracker", "apple.mp4"), "valley": ("pi3_valley_drone", "valley.mp4")}
+        folder, file = stem[name.split("_")[0]]
+        video = data / folder / file
+        if not video.exists():
+            return {"case": name, "skipped": f"{folder} absent"}
+        if name.endswith("_ours"):
+            out, _ = _ours(video)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                frames = _video_frames_dir(video, Path(tmp))
+                out, _ = _colmap_default(frames)
+    out.update(case=name, seconds=round(time.perf_counter() - t0, 1), peak_mb=round(_peak_mb()))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--case", help=argparse.SUPPRESS)    # child mode
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT))
+    if args.case:
+        print(json.dumps(run_case(args.case, args.data), default=float), flush=True)
+        return 0
+    if not args.data.is_dir():
+        print(f"data folder {args.data} absent: skipping all cases")
+        return 0
+    rows = []
+    for case in args.cases.split(","):
+        proc = subprocess.run([sys.executable, __file__, "--case", case, "--data", str(args.data)],
+                              capture_output=True, text=True)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        row = json.loads(lines[-1]) if lines else {"case": case, "failed": proc.stderr.strip().splitlines()[-1:]}
+        rows.append(row)
+        print(json.dumps(row, default=float), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""Tracking: camera poses (pycolmap), dense depth (plane-sweep MVS in torch), render-and-match
+pose refinement, and import of known poses (COLMAP, transforms.json, LLFF).
+
+Entry points: ``pipeline.track_job`` (streaming session job for a video / photo folder),
+``import_poses.import_poses`` + ``posed.dense_job`` (known poses), ``refine.refine_pose``.
+pycolmap is imported lazily so the GPU paths need only torch, numpy and cv2.
+"""

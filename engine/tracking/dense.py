@@ -1,0 +1,178 @@
+"""Dense depth for posed views: plane sweep per view, multi-view geometric consistency,
+and fusion of the filtered maps into the geometry memory as ``captured`` points.
+
+Depth is computed at a working resolution (``MVSOptions.max_side``); the stored view depth
+is upsampled (nearest) to the view's image size.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.geometry import Camera
+from engine.tracking.mvs import MVSOptions, SweepResult, plane_sweep
+from engine.tracking.mvs_select import depth_range, select_neighbors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DenseState:
+    """Working-resolution cameras/images and raw sweeps of every view processed so far
+    (keys: view ids). Kept between chunks so later views are checked against earlier ones."""
+
+    options: MVSOptions = field(default_factory=MVSOptions)
+    device: str | torch.device = "cpu"
+    cameras: dict[int, Camera] = field(default_factory=dict)
+    images: dict[int, np.ndarray] = field(default_factory=dict)
+    raw: dict[int, SweepResult] = field(default_factory=dict)
+    neighbors: dict[int, list[int]] = field(default_factory=dict)
+
+
+@dataclass
+class DepthMap:
+    """A filtered depth map at working resolution (numpy).
+
+    camera      working-resolution camera
+    depth       [H,W] float32 z-depth (0 = filtered out)
+    confidence  [H,W] float32 in [0,1]
+    """
+
+    view_id: int
+    camera: Camera
+    image: np.ndarray
+    depth: np.ndarray
+    confidence: np.ndarray
+
+    def valid_fraction(self) -> float:
+        return float((self.depth > 0).mean())
+
+
+def working_view(camera: Camera, image: np.ndarray, max_side: int) -> tuple[Camera, np.ndarray]:
+    """Downscale camera and image so that the longer side is <= max_side."""
+    s = min(1.0, max_side / max(camera.width, camera.height))
+    if s >= 1.0:
+        return camera, image
+    cam = camera.scaled(s)
+    return cam, cv2.resize(image, (cam.width, cam.height), interpolation=cv2.INTER_AREA)
+
+
+def sweep_views(state: DenseState, view_ids: Sequence[int], cameras: dict[int, Camera], images: dict[int, np.ndarray],
+                points_xyz: np.ndarray | None = None, near_far: dict[int, tuple[float, float]] | None = None,
+                cancel=None) -> Iterator[int]:
+    """Add views (full-res cameras/images by id) and run the plane sweep for ``view_ids``;
+    yields each view id when its raw depth is ready."""
+    opt = state.options
+    for vid, cam in cameras.items():   # poses may have moved (bundle adjustment): refresh all
+        if vid in state.images:
+            state.cameras[vid] = working_view(cam, images[vid][:1, :1], opt.max_side)[0]
+        else:
+            state.cameras[vid], state.images[vid] = working_view(cam, images[vid], opt.max_side)
+    ids = sorted(state.cameras)
+    cams = [state.cameras[i] for i in ids]
+    nbrs = select_neighbors(cams, points_xyz, opt.num_neighbors)
+    for i, vid in enumerate(ids):
+        state.neighbors[vid] = [ids[j] for j in nbrs[i]]
+    for vid in view_ids:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        cam = state.cameras[vid]
+        nf = near_far.get(vid) if near_far else None
+        src = state.neighbors[vid]
+        try:
+            near, far = depth_range(cam, points_xyz, nf)
+        except ValueError as exc:              # this view stays without depth; the others go on
+            log.warning("%s", exc)
+            continue
+        if not src:
+            continue
+        state.raw[vid] = plane_sweep(cam, state.images[vid], [state.cameras[j] for j in src],
+                                     [state.images[j] for j in src], near, far, opt, state.device)
+        yield vid
+
+
+def _pixel_grid(cam: Camera, device) -> torch.Tensor:
+    j, i = torch.meshgrid(torch.arange(cam.width, device=device) + 0.5,
+                          torch.arange(cam.height, device=device) + 0.5, indexing="xy")
+    return torch.stack([j, i], -1).float()
+
+
+def _project(cam: Camera, pts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    cfw = torch.as_tensor(cam.cam_from_world, dtype=torch.float32, device=pts.device)
+    K = torch.as_tensor(cam.K, dtype=torch.float32, device=pts.device)
+    p = pts @ cfw[:3, :3].T + cfw[:3, 3]
+    uvw = p @ K.T
+    return uvw[..., :2] / uvw[..., 2:3].clamp_min(1e-9), p[..., 2]
+
+
+def _backproject(cam: Camera, uv: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+    K = torch.as_tensor(cam.K, dtype=torch.float32, device=uv.device)
+    wfc = torch.as_tensor(cam.world_from_cam, dtype=torch.float32, device=uv.device)
+    x = (uv[..., 0] - K[0, 2]) / K[0, 0] * depth
+    y = (uv[..., 1] - K[1, 2]) / K[1, 1] * depth
+    p = torch.stack([x, y, depth], -1)
+    return p @ wfc[:3, :3].T + wfc[:3, 3]
+
+
+def consistent_count(ref: Camera, depth: torch.Tensor, src: Camera, src_depth: torch.Tensor,
+                     pixel_tol: float, depth_tol: float) -> torch.Tensor:
+    """[H,W] bool: ref depth agrees with src depth after a forward-backward reprojection."""
+    uv_r = _pixel_grid(ref, depth.device)
+    pts = _backproject(ref, uv_r, depth)
+    uv_s, _ = _project(src, pts)
+    grid = torch.stack([uv_s[..., 0] / src.width, uv_s[..., 1] / src.height], -1) * 2 - 1
+    d_s = F.grid_sample(src_depth[None, None], grid[None], mode="nearest", align_corners=False)[0, 0]
+    back = _backproject(src, uv_s, d_s)
+    uv_back, z_back = _project(ref, back)
+    err_px = (uv_back - uv_r).norm(dim=-1)
+    err_d = (z_back - depth).abs() / depth.clamp_min(1e-9)
+    inside = (grid.abs() <= 1).all(-1)
+    return inside & (d_s > 0) & (depth > 0) & (err_px < pixel_tol) & (err_d < depth_tol)
+
+
+def filtered_depth(state: DenseState, vid: int) -> DepthMap:
+    """Keep pixels that at least ``geo_min_views`` neighbours (with a raw depth) confirm."""
+    opt = state.options
+    raw = state.raw[vid]
+    cam = state.cameras[vid]
+    depth = torch.where(raw.confidence >= opt.min_zncc, raw.depth, torch.zeros_like(raw.depth))
+    checks = [j for j in state.neighbors[vid] if j in state.raw]
+    count = torch.zeros_like(depth)
+    for j in checks:
+        count += consistent_count(cam, depth, state.cameras[j], state.raw[j].depth,
+                                  opt.geo_pixel_tol, opt.geo_depth_tol).float()
+    need = min(opt.geo_min_views, len(checks))   # 0 when no neighbour has a depth yet
+    keep = (count >= need) & (depth > 0)
+    conf = torch.where(keep, raw.confidence * (count / max(len(checks), 1)).clamp(max=1.0),
+                       torch.zeros_like(depth))
+    depth = torch.where(keep, depth, torch.zeros_like(depth))
+    return DepthMap(vid, cam, state.images[vid], depth.cpu().numpy().astype(np.float32),
+                    conf.cpu().numpy().astype(np.float32))
+
+
+def auto_voxel_size(depth_maps: Sequence[DepthMap], pixels: float = 1.5) -> float:
+    """A memory voxel about ``pixels`` wide at the median depth of the maps (scene units)."""
+    vals = [float(np.median(d.depth[d.depth > 0]) / d.camera.K[0, 0]) for d in depth_maps if (d.depth > 0).any()]
+    if not vals:
+        raise ValueError("no valid depth to size the memory voxels")
+    return pixels * float(np.median(vals))
+
+
+def fuse_depth_map(memory, dm: DepthMap, stride: int = 1):
+    """Insert a filtered depth map into the memory as captured points of view ``dm.view_id``."""
+    return memory.insert_depth(dm.camera, dm.depth, dm.image, confidence=np.maximum(dm.confidence, 1e-3),
+                               view=dm.view_id, mask=dm.depth > 0, stride=stride)
+
+
+def full_size_depth(dm: DepthMap, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Depth and confidence upsampled (nearest) to the view's image size."""
+    if (width, height) == (dm.camera.width, dm.camera.height):
+        return dm.depth, dm.confidence
+    return (cv2.resize(dm.depth, (width, height), interpolation=cv2.INTER_NEAREST),
+            cv2.resize(dm.confidence, (width, height), interpolation=cv2.INTER_NEAREST))

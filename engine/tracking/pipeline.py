@@ -1,0 +1,274 @@
+"""The streaming tracking job: keyframes -> cameras -> dense depth -> geometry memory,
+chunk by chunk, so cameras and geometry appear while the video is still being processed.
+
+Per chunk: new keyframes are added to the COLMAP workspace and mapped (the incremental
+mapper continues from the previous model; the global mapper re-solves everything and is
+aligned to the previous gauge by Sim(3)), new views get a plane-sweep depth map, the maps
+are checked against their neighbours and fused. ``CamerasChanged`` and ``MemoryChanged``
+are emitted after each chunk. At the end every map is re-filtered with the final poses and
+the memory is rebuilt from them (earlier chunks were fused with provisional poses).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.events import CamerasChanged, MemoryChanged, Progress
+from engine.geometry import Camera
+from engine.ingest import IngestOptions, load_input
+from engine.ingest.views import CapturedView, ViewBank
+from engine.tracking.align import align_to_previous
+from engine.tracking.colmap_io import undistort
+from engine.tracking.dense import DenseState, auto_voxel_size, filtered_depth, full_size_depth, fuse_depth_map, sweep_views
+from engine.tracking.mvs import MVSOptions
+from engine.tracking.sfm import ColmapWorkspace, SfmOptions, SfmResult, TrackingError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    ingest: IngestOptions = field(default_factory=IngestOptions)
+    sfm: SfmOptions = field(default_factory=SfmOptions)
+    mvs: MVSOptions = field(default_factory=lambda: MVSOptions(max_side=480, max_depths=96))
+    first_chunk: int = 10            # keyframes in the first chunk (first geometry early)
+    chunk_size: int = 30             # keyframes per later chunk
+    voxel_size: float | None = None  # memory voxel (scene units); None = ~1.5 px at median depth
+    fuse_stride: int = 1
+    register_leftovers: bool = True  # try render-and-match PnP on frames the mapper left out
+    device: str | None = None
+
+
+@dataclass
+class TrackResult:
+    """What tracking produced. ``timings`` in seconds since the job started."""
+
+    views: ViewBank
+    memory: object
+    registered: list[str]
+    unregistered: list[str]
+    warnings: list[str]
+    timings: dict[str, float]
+    num_source_frames: int
+    sparse_xyz: np.ndarray
+
+
+def chunk_bounds(n: int, first: int, size: int) -> list[tuple[int, int]]:
+    """[(start, stop)] covering range(n): one chunk of ``first``, then chunks of ``size``."""
+    out, start = [], 0
+    stop = min(n, max(2, first))
+    while start < n:
+        out.append((start, stop))
+        start, stop = stop, min(n, stop + max(1, size))
+    if len(out) > 1 and out[-1][1] - out[-1][0] < 3:   # a tiny tail joins the previous chunk
+        out[-2] = (out[-2][0], n)
+        out.pop()
+    return out
+
+
+def is_pure_rotation(result: SfmResult, panoramic_fraction: float, min_ratio: float = 0.25) -> bool:
+    """True when (nearly) every image pair is homography-only and the model's camera centers
+    spread less than ``min_ratio`` of the median scene distance: a rotation-only capture (or,
+    early in a video, too little motion yet; a planar scene filmed with real translation
+    spreads its cameras more)."""
+    if panoramic_fraction < 0.95 or len(result.registered) < 3:
+        return False
+    if len(result.points.xyz) < 10:
+        return True
+    centers = np.stack([result.cameras[n].center for n in result.registered])
+    spread = float(np.linalg.norm(centers.max(0) - centers.min(0)))
+    depth = float(np.median(np.linalg.norm(result.points.xyz - centers.mean(0), axis=1)))
+    return spread < min_ratio * depth
+
+
+class _Tracker:
+    """State shared across chunks (kept small; the job function drives it)."""
+
+    def __init__(self, options: TrackOptions, is_video: bool) -> None:
+        from engine.device import resolve_device
+
+        self.options = options
+        self.device = resolve_device(options.device)
+        self.ws = ColmapWorkspace(options.sfm, is_video)
+        self.dense = DenseState(options.mvs, self.device)
+        self.frames: dict[str, object] = {}
+        self.views = ViewBank()
+        self.ids: dict[str, int] = {}
+        self.memory = None
+        self.last: SfmResult | None = None
+        self.seconds = {"sfm_s": 0.0, "dense_s": 0.0}
+
+    def map_chunk(self, frames) -> SfmResult:
+        t = time.perf_counter()
+        try:
+            return self._map_chunk(frames)
+        finally:
+            self.seconds["sfm_s"] += time.perf_counter() - t
+
+    def _map_chunk(self, frames) -> SfmResult:
+        for f in frames:
+            self.frames[f.name] = f
+        self.ws.extract_and_match(self.ws.add_frames(frames))
+        result = self.ws.map()
+        if self.last is not None:
+            result = align_to_previous(result, self.last)
+        self.last = result
+        return result
+
+    def update_views(self, result: SfmResult) -> list[int]:
+        """Register new views / move existing ones; returns the ids of new views."""
+        new = []
+        for name in result.registered:
+            cam = result.cameras[name]
+            if name in self.ids:
+                self.views[self.ids[name]].camera = cam
+                continue
+            img = undistort(self.frames[name].image, cam.K, result.distortion[name])
+            self.ids[name] = self.views.add(CapturedView(cam, img))
+            new.append(self.ids[name])
+        return new
+
+    def cameras_by_id(self) -> dict[int, object]:
+        return {i: v.camera for i, v in enumerate(self.views) if v.name in self.last.cameras}
+
+    def dense_chunk(self, new_ids: list[int], cancel):
+        """Sweep the new views; yields each one's filtered map as soon as it is ready."""
+        cams = self.cameras_by_id()
+        imgs = {i: self.views[i].image for i in cams}
+        t = time.perf_counter()
+        for vid in sweep_views(self.dense, new_ids, cams, imgs, self.last.points.xyz, None, cancel):
+            dm = filtered_depth(self.dense, vid)
+            self.seconds["dense_s"] += time.perf_counter() - t
+            yield dm
+            t = time.perf_counter()
+
+    def fuse(self, depth_maps) -> None:
+        from engine.memory import GeometryMemory
+
+        if self.memory is None:
+            voxel = self.options.voxel_size or auto_voxel_size(depth_maps)
+            self.memory = GeometryMemory(voxel, self.device)
+        for dm in depth_maps:
+            fuse_depth_map(self.memory, dm, self.options.fuse_stride)
+
+    def register_leftovers(self, frames) -> list[str]:
+        """Render-and-match PnP for frames the mapper did not register, starting from the
+        pose of the nearest registered frame in source order; returns the names added."""
+        from engine.tracking.refine import RefineOptions, refine_pose
+
+        added = []
+        reg = [f for f in frames if f.name in self.ids]
+        for f in frames:
+            if f.name in self.ids or not reg or self.memory is None:
+                continue
+            near = min(reg, key=lambda r: abs(r.index - f.index))
+            cam0 = self.views[self.ids[near.name]].camera
+            if (cam0.width, cam0.height) != f.size:
+                continue
+            res = refine_pose(self.memory, cam0.with_pose(cam0.world_from_cam), f.image,
+                              RefineOptions(min_inliers=30))
+            if res.accepted and res.error_after_px < 2.0:
+                cam = Camera(cam0.K, cam0.width, cam0.height, res.camera.world_from_cam, name=f.name)
+                self.ids[f.name] = self.views.add(CapturedView(cam, f.image))
+                added.append(f.name)
+        return added
+
+    def rebuild(self, cancel) -> list:
+        """Re-filter every map with the final poses and rebuild the memory from them."""
+        cams = self.cameras_by_id()
+        for i, cam in cams.items():
+            self.dense.cameras[i] = self.dense.cameras[i].with_pose(cam.world_from_cam)
+        maps = [filtered_depth(self.dense, i) for i in sorted(self.dense.raw)]
+        if self.memory is not None:
+            self.memory.clear()
+        self.fuse(maps)
+        for dm in maps:
+            v = self.views[dm.view_id]
+            v.depth, v.confidence = full_size_depth(dm, v.camera.width, v.camera.height)
+        return maps
+
+
+def track_job(input_path: str | Path, options: TrackOptions = TrackOptions()):
+    """A session job ``fn(state, cancel)``: yields Progress / CamerasChanged / MemoryChanged
+    events, stores views and memory in ``state`` and returns a :class:`TrackResult`."""
+
+    def job(state, cancel):
+        return (yield from _run(input_path, options, state, cancel))
+
+    return job
+
+
+def _run(input_path, options: TrackOptions, state, cancel):
+    t0 = time.perf_counter()
+    yield Progress(0.0, f"reading {Path(input_path).name}")
+    ingest = load_input(input_path, options.ingest)
+    timings: dict[str, float] = {"ingest_s": time.perf_counter() - t0}
+    frames = ingest.frames
+    if len(frames) < 2:
+        raise TrackingError(f"{input_path}: {len(frames)} usable frame(s); tracking needs at least 2. "
+                            + " ".join(ingest.warnings))
+    tracker = _Tracker(options, ingest.kind == "video")
+    try:
+        for a, b in chunk_bounds(len(frames), options.first_chunk, options.chunk_size):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            yield Progress(b / len(frames) * 0.9, f"tracking keyframes {a + 1}-{b} of {len(frames)}")
+            yield from _chunk(tracker, frames[a:b], b >= len(frames), ingest.warnings, timings, t0, cancel)
+        yield from _finish(tracker, frames, ingest.warnings, cancel)
+    finally:
+        tracker.ws.close()
+    timings.update(tracker.seconds)
+    timings["total_s"] = time.perf_counter() - t0
+    registered = list(tracker.ids)
+    unregistered = [f.name for f in frames if f.name not in tracker.ids]
+    state.views, state.memory = tracker.views, tracker.memory
+    yield Progress(1.0, f"tracked {len(registered)}/{len(frames)} keyframes, {len(tracker.memory)} points")
+    return TrackResult(tracker.views, tracker.memory, registered, unregistered, ingest.warnings, timings,
+                       ingest.num_source_frames, tracker.last.points.xyz)
+
+
+def _chunk(tracker: _Tracker, frames, is_last: bool, warnings: list[str], timings: dict, t0: float, cancel):
+    """Map one chunk, announce the cameras, then sweep and fuse its views one by one."""
+    try:
+        result = tracker.map_chunk(frames)
+    except TrackingError as exc:
+        if tracker.last is None and is_last:
+            raise TrackingError(f"{exc}. " + " ".join(warnings)) from exc
+        if tracker.last is not None:   # keep what we have; these frames stay unregistered
+            log.warning("keyframes %s-%s could not be mapped: %s", frames[0].name, frames[-1].name, exc)
+        return                         # (with no model yet, the next chunk retries with more frames)
+    if tracker.memory is None and is_pure_rotation(result, tracker.ws.panoramic_fraction()):
+        if is_last:
+            raise TrackingError("the camera only rotates (no translation, no parallax): poses of a "
+                                "pure rotation cannot give depth; move the camera sideways while filming")
+        tracker.last = None            # too little motion yet: retry with the next chunk added
+        tracker.ws.forget_model()
+        return
+    new_ids = tracker.update_views(result)
+    yield CamerasChanged(tuple(tracker.views.cameras))
+    for dm in tracker.dense_chunk(new_ids, cancel):   # fused view by view: geometry appears early
+        if not (dm.depth > 0).any():
+            continue
+        version = tracker.memory.version if tracker.memory is not None else 0
+        tracker.fuse([dm])
+        timings.setdefault("first_geometry_s", time.perf_counter() - t0)
+        yield MemoryChanged(tracker.memory.version, len(tracker.memory), tracker.memory.changes_since(version))
+
+
+def _finish(tracker: _Tracker, frames, warnings: list[str], cancel):
+    """Final re-filtering and fusion with the final poses; render-and-match for leftovers."""
+    if tracker.last is None or tracker.memory is None:
+        raise TrackingError("no camera could be tracked. " + " ".join(warnings))
+    yield Progress(0.95, "final depth filtering and fusion")
+    t = time.perf_counter()
+    tracker.rebuild(cancel)
+    tracker.seconds["dense_s"] += time.perf_counter() - t
+    if tracker.options.register_leftovers and len(tracker.ids) < len(frames):
+        for name in tracker.register_leftovers(frames):
+            warnings.append(f"{name}: registered by render-and-match (no depth map)")
+    yield CamerasChanged(tuple(tracker.views.cameras))
+    yield MemoryChanged(tracker.memory.version, len(tracker.memory), None)

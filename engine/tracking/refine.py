@@ -1,0 +1,121 @@
+"""Render-and-match pose refinement (ReconViaGen): render the geometry memory at a camera's
+current estimate, match SIFT features between the render and the photo, lift the render's
+keypoints to 3D with the rendered depth, solve PnP with RANSAC, and accept the new pose only
+when it reprojects the matches better than the old one. Iterated a few times (the render
+at the improved pose matches better).
+
+Pixel convention: OpenCV keypoints have pixel centers at integers; ours at +0.5, so
+keypoints are shifted by +0.5 and our K is used unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from engine.geometry import Camera
+from engine.render.points import render_memory
+
+
+@dataclass(frozen=True)
+class RefineOptions:
+    ratio: float = 0.8            # Lowe's ratio test
+    min_inliers: int = 12
+    ransac_px: float = 3.0
+    iterations: int = 3           # render -> match -> PnP rounds
+    max_features: int = 4000
+
+
+@dataclass
+class RefineResult:
+    """camera: refined (or the input when rejected); errors: median reprojection (pixels) of the
+    inlier matches at the input pose and at the returned pose."""
+
+    camera: Camera
+    accepted: bool
+    error_before_px: float
+    error_after_px: float
+    num_matches: int
+    num_inliers: int
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    img = image if image.dtype == np.uint8 else (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+
+
+def match_render_to_photo(render_rgb, render_mask, photo, options: RefineOptions):
+    """SIFT + ratio test. Returns (render uv [M,2], photo uv [M,2]) in our pixel convention."""
+    sift = cv2.SIFT_create(nfeatures=options.max_features)
+    mask = cv2.erode(render_mask.astype(np.uint8) * 255, np.ones((5, 5), np.uint8))
+    kr, dr = sift.detectAndCompute(_gray(render_rgb), mask)
+    kp, dp = sift.detectAndCompute(_gray(photo), None)
+    if dr is None or dp is None or len(kr) < 2 or len(kp) < 2:
+        return np.zeros((0, 2)), np.zeros((0, 2))
+    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(dr, dp, k=2)
+    good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < options.ratio * m[1].distance]
+    ur = np.array([kr[m.queryIdx].pt for m in good], dtype=np.float64).reshape(-1, 2) + 0.5
+    up = np.array([kp[m.trainIdx].pt for m in good], dtype=np.float64).reshape(-1, 2) + 0.5
+    return ur, up
+
+
+def _reproj(camera: Camera, xyz: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    proj, z = camera.project(xyz)
+    err = np.linalg.norm(proj - uv, axis=1)
+    return np.where(z > 0, err, np.inf)
+
+
+def _pnp(camera: Camera, xyz: np.ndarray, uv: np.ndarray, options: RefineOptions):
+    cfw = camera.cam_from_world
+    rvec, _ = cv2.Rodrigues(cfw[:3, :3])
+    tvec = cfw[:3, 3].reshape(3, 1).copy()
+    ok, rvec, tvec, inl = cv2.solvePnPRansac(xyz, uv, camera.K, None, rvec, tvec, useExtrinsicGuess=True,
+                                             iterationsCount=300, reprojectionError=options.ransac_px,
+                                             flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok or inl is None or len(inl) < options.min_inliers:
+        return None, None
+    inl = inl.ravel()
+    rvec, tvec = cv2.solvePnPRefineLM(xyz[inl], uv[inl], camera.K, None, rvec, tvec)
+    R, _ = cv2.Rodrigues(rvec)
+    new_cfw = np.eye(4)
+    new_cfw[:3, :3], new_cfw[:3, 3] = R, tvec.ravel()
+    return camera.with_pose(np.linalg.inv(new_cfw)), inl
+
+
+def refine_once(memory, camera: Camera, photo: np.ndarray, options: RefineOptions = RefineOptions()) -> RefineResult:
+    """One render -> match -> PnP round (see module docstring)."""
+    r = render_memory(memory, camera).numpy()
+    ur, up = match_render_to_photo(r.color, r.mask, photo, options)
+    ij = np.floor(ur).astype(int)
+    ok = (ij[:, 0] >= 0) & (ij[:, 0] < camera.width) & (ij[:, 1] >= 0) & (ij[:, 1] < camera.height)
+    ur, up, ij = ur[ok], up[ok], ij[ok]
+    d = r.depth[ij[:, 1], ij[:, 0]] if len(ij) else np.zeros(0)
+    keep = d > 0
+    if keep.sum() < options.min_inliers:
+        return RefineResult(camera, False, np.inf, np.inf, int(keep.sum()), 0)
+    rays = np.concatenate([ur[keep], np.ones((keep.sum(), 1))], 1) @ np.linalg.inv(camera.K).T
+    xyz = (rays * d[keep, None]) @ camera.world_from_cam[:3, :3].T + camera.world_from_cam[:3, 3]
+    uv = up[keep]
+    new, inl = _pnp(camera, xyz, uv, options)
+    if new is None:
+        return RefineResult(camera, False, np.inf, np.inf, len(uv), 0)
+    before = float(np.median(_reproj(camera, xyz[inl], uv[inl])))
+    after = float(np.median(_reproj(new, xyz[inl], uv[inl])))
+    accepted = after < before
+    return RefineResult(new if accepted else camera, accepted, before, after if accepted else before,
+                        len(uv), len(inl))
+
+
+def refine_pose(memory, camera: Camera, photo: np.ndarray, options: RefineOptions = RefineOptions()) -> RefineResult:
+    """Iterate :func:`refine_once` while it keeps improving; photo [H,W,3] at the camera's size."""
+    first = last = refine_once(memory, camera, photo, options)
+    for _ in range(options.iterations - 1):
+        if not last.accepted:
+            break
+        nxt = refine_once(memory, last.camera, photo, options)
+        if not nxt.accepted:
+            break
+        last = nxt
+    return RefineResult(last.camera, first.accepted, first.error_before_px, last.error_after_px,
+                        last.num_matches, last.num_inliers)

@@ -1,0 +1,199 @@
+"""Camera tracking with pycolmap (SIFT, sequential or exhaustive matching, incremental or
+global mapping) on a growing workspace, so keyframes can be added chunk by chunk.
+
+The workspace is a temporary folder with ASCII image names (``img_00000.png``) mapped to
+frame names, a COLMAP database that grows with each chunk, and the last model. A later
+chunk re-runs the incremental mapper from the previous model (``input_path``): existing
+poses are kept and refined, new images are registered. Cameras come out undistorted to a
+pinhole model (the distortion is returned and removed from the images by the caller).
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.geometry import Camera
+from engine.tracking.colmap_io import SparsePoints, colmap_model_from_reconstruction
+
+log = logging.getLogger(__name__)
+
+
+class TrackingError(ValueError):
+    """Camera tracking failed; the message says why in words a user can act on."""
+
+
+def quiet_pycolmap() -> None:
+    """Keep COLMAP's per-image log lines out of the console unless debugging."""
+    import pycolmap
+
+    if not log.isEnabledFor(logging.DEBUG):
+        pycolmap.logging.minloglevel = 2
+
+
+@dataclass(frozen=True)
+class SfmOptions:
+    mapper: str = "global"             # "global" (GLOMAP, default: measured more accurate) or "incremental"
+    matching: str = "auto"             # "sequential", "exhaustive" or "auto" (video: sequential)
+    sequential_overlap: int = 10       # neighbours matched per frame in sequential mode
+    vocab_tree: str | None = None      # a vocabulary tree file enables loop detection
+    max_image_size: int = 1024         # SIFT works on images at most this large
+    max_num_features: int = 4096
+    camera_model: str = "SIMPLE_RADIAL"
+    single_camera: bool | None = None  # None: one shared camera for a video, per image for photos
+    num_threads: int = -1
+
+
+@dataclass
+class SfmResult:
+    """cameras: frame name -> pinhole Camera (OpenCV ``world_from_cam``, frame image size);
+    distortion: name -> OpenCV coefficients; unregistered: frame names the model lacks;
+    points: sparse points (tracks index ``registered`` order)."""
+
+    cameras: dict[str, Camera]
+    distortion: dict[str, np.ndarray]
+    registered: list[str]
+    unregistered: list[str]
+    points: SparsePoints
+    num_models: int = 1
+
+
+@dataclass
+class ColmapWorkspace:
+    """A growing COLMAP workspace (see module docstring). Call :meth:`close` when done."""
+
+    options: SfmOptions = field(default_factory=SfmOptions)
+    is_video: bool = True
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="anyrecon_sfm_")))
+    names: dict[str, str] = field(default_factory=dict)          # ascii name -> frame name
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    model_dir: Path | None = None
+    num_models: int = 0
+
+    def __post_init__(self) -> None:
+        (self.root / "images").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def database(self) -> Path:
+        return self.root / "database.db"
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def add_frames(self, frames) -> list[str]:
+        """Write frames (engine.ingest.Frame) to the workspace; returns their ASCII names."""
+        out = []
+        for fr in frames:
+            ascii_name = f"img_{len(self.names):05d}.png"
+            bgr = cv2.cvtColor(fr.image, cv2.COLOR_RGB2BGR)
+            cv2.imwrite(str(self.root / "images" / ascii_name), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            self.names[ascii_name] = fr.name
+            self.sizes[ascii_name] = fr.size
+            out.append(ascii_name)
+        return out
+
+    def extract_and_match(self, new_names: list[str]) -> None:
+        import pycolmap
+
+        quiet_pycolmap()
+        opt = self.options
+        single = opt.single_camera if opt.single_camera is not None else self.is_video
+        reader = pycolmap.ImageReaderOptions()
+        reader.camera_model = opt.camera_model
+        if single and self._camera_exists():
+            reader.existing_camera_id = 1
+        ext = pycolmap.FeatureExtractionOptions()
+        ext.max_image_size = opt.max_image_size
+        ext.sift.max_num_features = opt.max_num_features
+        ext.num_threads = opt.num_threads
+        mode = pycolmap.CameraMode.SINGLE if single else pycolmap.CameraMode.PER_IMAGE
+        pycolmap.extract_features(self.database, self.root / "images", image_names=new_names,
+                                  camera_mode=mode, reader_options=reader, extraction_options=ext,
+                                  device=pycolmap.Device.cpu)
+        self._match()
+
+    def _camera_exists(self) -> bool:
+        return self.database.exists() and len(self.names) > 0 and self.model_dir is not None
+
+    def _match(self) -> None:
+        import pycolmap
+
+        opt = self.options
+        mode = opt.matching
+        if mode == "auto":
+            mode = "sequential" if self.is_video else ("exhaustive" if len(self.names) <= 60 else "sequential")
+        mopt = pycolmap.FeatureMatchingOptions()
+        mopt.num_threads = opt.num_threads
+        if mode == "exhaustive":
+            pycolmap.match_exhaustive(self.database, matching_options=mopt, device=pycolmap.Device.cpu)
+            return
+        pairing = pycolmap.SequentialPairingOptions()
+        pairing.overlap = opt.sequential_overlap
+        pairing.quadratic_overlap = True
+        if opt.vocab_tree:
+            pairing.loop_detection = True
+            pairing.vocab_tree_path = str(opt.vocab_tree)
+        pycolmap.match_sequential(self.database, matching_options=mopt, pairing_options=pairing,
+                                  device=pycolmap.Device.cpu)
+
+    def panoramic_fraction(self) -> float:
+        """Fraction of verified image pairs COLMAP explained by a homography only (pure rotation
+        or a planar scene): 1.0 for a rotation-only capture."""
+        import pycolmap
+
+        db = pycolmap.Database.open(str(self.database))
+        try:
+            _, geoms = db.read_two_view_geometries()
+        finally:
+            db.close()
+        cfg = pycolmap.TwoViewGeometryConfiguration
+        if not geoms:
+            return 0.0
+        return sum(g.config in (cfg.PANORAMIC, cfg.PLANAR_OR_PANORAMIC) for g in geoms) / len(geoms)
+
+    def forget_model(self) -> None:
+        """Drop the current model (the next :meth:`map` starts from scratch)."""
+        self.model_dir = None
+
+    def map(self) -> SfmResult:
+        """Run the mapper (continuing from the previous model if any); keep the largest model."""
+        import pycolmap
+
+        quiet_pycolmap()
+        out = self.root / f"sparse_{self.num_models}"
+        out.mkdir(exist_ok=True)
+        if self.options.mapper == "global":
+            models = pycolmap.global_mapping(self.database, self.root / "images", out,
+                                             pycolmap.GlobalPipelineOptions())
+        else:
+            iopt = pycolmap.IncrementalPipelineOptions()
+            iopt.num_threads = self.options.num_threads
+            iopt.min_model_size = 3
+            models = pycolmap.incremental_mapping(self.database, self.root / "images", out, iopt,
+                                                  input_path=str(self.model_dir) if self.model_dir else "")
+        if not models:
+            raise TrackingError("no camera could be tracked: too few matches between frames, or no "
+                                "parallax (identical frames, pure camera rotation, blank or unrelated images)")
+        best_key = max(models, key=lambda k: models[k].num_reg_images())
+        rec = models[best_key]
+        self.num_models += 1
+        self.model_dir = out / "best"
+        self.model_dir.mkdir(exist_ok=True)
+        rec.write(str(self.model_dir))
+        return self._result(rec, len(models))
+
+    def _result(self, rec, num_models: int) -> SfmResult:
+        model = colmap_model_from_reconstruction(rec)
+        cams, dists, registered = {}, {}, []
+        for cam, dist in zip(model.cameras, model.distortion):
+            name = self.names[cam.name]
+            cams[name] = Camera(cam.K, cam.width, cam.height, cam.world_from_cam, name=name)
+            dists[name] = dist
+            registered.append(name)
+        unreg = [n for a, n in self.names.items() if n not in cams]
+        return SfmResult(cams, dists, registered, unreg, model.points, num_models)

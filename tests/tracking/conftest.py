@@ -1,0 +1,15 @@
+"""Tracking fixtures: the synthetic demo video (exact ground-truth cameras), 24 frames 320×180."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def demo_video(tmp_path_factory) -> Path:
+    from engine.synthetic import demo_capture_cameras, make_demo_scene, write_demo_video
+
+    scene = make_demo_scene(0)
+    path = tmp_path_factory.mktemp("demo video ü") / "demo clip.mp4"
+    return write_demo_video(path, scene, demo_capture_cameras(scene, 24, 320, 180))
