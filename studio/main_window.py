@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         pv = ctl.project
         self.points_adapter = PointsAdapter(pv, vp.points, parent=self)
         pv.points_appended.connect(self._maybe_frame)
+        pv.points_reset.connect(lambda: self._maybe_frame(0, 0))
         pv.cameras_changed.connect(lambda: vp.set_captured_cameras(pv.cameras))
         pv.project_changed.connect(self._update_title)
         ctl.path.changed.connect(lambda _s: self._redraw_path())
@@ -181,8 +182,18 @@ class MainWindow(QMainWindow):
             self.preview.show_image(event.preview, "splats", f"splats · step {event.iteration}{psnr}")
 
     def _maybe_frame(self, _a: int, _b: int) -> None:
-        # points cover their voxel on screen (as the engine splats them), never below 3 px
-        self.viewport.set_point_world_size(1.5 * self.ctl.project.voxel_size)
+        # points cover their voxel on screen (as the engine splats them), never below 3 px;
+        # when only a share of the points is shown, each stands for 1/share of the surface
+        points = self.ctl.project.points
+        self.viewport.set_point_world_size(1.5 * self.ctl.project.voxel_size / np.sqrt(points.keep_fraction))
+        if points.budget is None and points.size:
+            # a display budget keeps repaints short: software GL draws ~1 M points/s
+            default = 40_000 if self.viewport.software_gl else 4_000_000
+            points.budget = int(self.settings.value("display/point_budget", default))
+            if points.num_alive > points.budget:
+                points.thin()
+                self.ctl.project.points_reset.emit()
+                return
         if not self._framed and self.ctl.project.points.size > 500:
             self._frame_scene()
 

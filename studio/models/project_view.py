@@ -13,17 +13,34 @@ from psygnal import Signal
 _FLOAT_FIELDS = {"xyz": 3, "rgb": 3}
 
 
+def _uid_shown(uids: np.ndarray, fraction: float) -> np.ndarray:
+    """Stable subset of uids (same hash as the engine's snapshot decimation)."""
+    return (uids * 2654435761) % 4294967296 < int(fraction * 4294967296)
+
+
+class _Subset:
+    """The rows ``sel`` of a MemorySnapshot-like object."""
+
+    def __init__(self, snap, sel) -> None:
+        for f in ("xyz", "rgb", "conf", "segment", "uid"):
+            setattr(self, f, np.asarray(getattr(snap, f))[sel])
+
+
 class PointBuffer:
     """Capacity-doubling numpy buffer of points, addressed by memory uid.
 
     xyz [C,3] float32 world; rgb [C,3] float32 [0,1]; conf [C] float32; segment [C] float32
     (-1 captured, >= 0 generated segment id); alive [C] float32 (1 live, 0 removed/unused).
-    Rows [0, size) are in use.
+    Rows [0, size) are in use. With a ``budget``, the buffer shows a stable pseudo-random share
+    of the memory's points (halved, and compacted, whenever the live count passes the budget):
+    software GL draws ~1 M points/s, so a display budget keeps the window responsive.
     """
 
-    def __init__(self, capacity: int = 1024) -> None:
+    def __init__(self, capacity: int = 1024, budget: int | None = None) -> None:
         self.size = 0
         self._row_of_uid = np.full(1024, -1, np.int64)   # uid -> row (-1: not present)
+        self.budget = budget                  # most live points to keep (None: all)
+        self.keep_fraction = 1.0              # share of uids shown (stable hash, as the engine's)
         self._alloc(capacity)
 
     def _alloc(self, capacity: int) -> None:
@@ -59,6 +76,10 @@ class PointBuffer:
             self.alive[dead_rows] = 0.0
             lo, hi = int(dead_rows.min()), int(dead_rows.max()) + 1
         uids = np.asarray(snap.uid, np.int64).ravel()
+        if self.keep_fraction < 1.0:
+            shown = _uid_shown(uids, self.keep_fraction)
+            snap = _Subset(snap, shown)
+            uids = uids[shown]
         rows = self._rows_of(uids)
         old = rows >= 0
         if old.any():
@@ -80,7 +101,27 @@ class PointBuffer:
             self._grow_index(int(uids.max()) + 1)
             self._row_of_uid[uids[new]] = r
             appended = (start, self.size)
+        if self.budget is not None and self.num_alive > self.budget:
+            self.thin()
+            return None, None, True
         return (None if lo is None else (lo, hi)), appended, realloc
+
+    def thin(self) -> None:
+        """Over budget: halve the shown share of uids until it fits, and compact the rows."""
+        uid_of_row = np.full(self.size, -1, np.int64)
+        present = np.nonzero(self._row_of_uid >= 0)[0]
+        uid_of_row[self._row_of_uid[present]] = present
+        while self.num_alive > self.budget:
+            self.keep_fraction /= 2.0
+            drop = (self.alive[: self.size] > 0) & ~_uid_shown(uid_of_row, self.keep_fraction)
+            self.alive[: self.size][drop] = 0.0
+        keep = np.nonzero(self.alive[: self.size] > 0)[0]
+        self._row_of_uid[:] = -1
+        self._row_of_uid[uid_of_row[keep]] = np.arange(len(keep))
+        for arr in (self.xyz, self.rgb, self.conf, self.segment, self.alive):
+            arr[: len(keep)] = arr[keep]
+        self.alive[len(keep): self.size] = 0.0
+        self.size = len(keep)
 
     def _rows_of(self, uids: np.ndarray) -> np.ndarray:
         rows = np.full(len(uids), -1, np.int64)

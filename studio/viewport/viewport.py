@@ -57,6 +57,8 @@ class Viewport3D(QWidget):
         self._kf_positions = np.zeros((0, 3))
         self._press = None
         self.point_world_size = 0.0
+        self.renderer = ""                   # the GL renderer's name, once the context exists
+        self.canvas.events.initialize.connect(self._on_initialize)
         self.canvas.events.resize.connect(self._update_point_scale)
         self.gizmo = TranslateGizmo(self.view.scene)
         self.canvas.events.mouse_press.connect(self._on_press)
@@ -66,6 +68,20 @@ class Viewport3D(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas.native)
         self.frustum_depth = 0.25
+
+    def _on_initialize(self, event=None) -> None:
+        from vispy.gloo import gl
+
+        try:
+            self.renderer = str(gl.glGetParameter(gl.GL_RENDERER))
+        except Exception:  # no context yet: keep the default budget
+            self.renderer = ""
+
+    @property
+    def software_gl(self) -> bool:
+        """True on a software rasterizer (llvmpipe, softpipe, swrast): ~1 M points/s."""
+        name = self.renderer.lower()
+        return any(k in name for k in ("llvmpipe", "softpipe", "swrast", "software"))
 
     def set_point_world_size(self, meters: float) -> None:
         """Points cover this many meters on screen (the memory's splat size); 0 = fixed pixels."""

@@ -84,3 +84,31 @@ def test_segments_plan_status_and_frames():
     assert sm.segment_of_frame(12) == 1
     sm.clear_segment_frames(1)
     assert 12 not in sm.frames
+
+
+def test_point_buffer_display_budget_keeps_a_stable_subset():
+    """Over its budget the buffer halves the shown share of uids and compacts its rows; later
+    deltas follow the same share, and refined points still update in place."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from studio.models.project_view import PointBuffer
+
+    def snap(uids):
+        n = len(uids)
+        return SimpleNamespace(xyz=np.random.default_rng(0).random((n, 3)), rgb=np.ones((n, 3)),
+                               conf=np.ones(n), segment=-np.ones(n), uid=np.asarray(uids))
+
+    buf = PointBuffer(budget=1000)
+    buf.apply(snap(np.arange(1500)))
+    assert buf.num_alive <= 1000 and buf.keep_fraction == 0.5 and buf.size == buf.num_alive
+    shown_before = set(np.nonzero(buf._row_of_uid >= 0)[0])
+    buf.apply(snap(np.arange(1500, 1800)))
+    shown_after = set(np.nonzero(buf._row_of_uid >= 0)[0])
+    assert shown_before <= shown_after and buf.num_alive <= 1000
+    uid = min(shown_before)
+    moved = snap([uid])
+    moved.xyz[:] = 7.0
+    buf.apply(moved)
+    assert np.allclose(buf.xyz[buf._row_of_uid[uid]], 7.0)
