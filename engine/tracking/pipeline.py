@@ -36,7 +36,7 @@ class TrackOptions:
     sfm: SfmOptions = field(default_factory=SfmOptions)
     mvs: MVSOptions = field(default_factory=lambda: MVSOptions(max_side=480, max_depths=96))
     first_chunk: int = 10            # keyframes in the first chunk (first geometry early)
-    chunk_size: int = 30             # keyframes per later chunk
+    chunk_size: int = 40             # keyframes per later chunk
     voxel_size: float | None = None  # memory voxel (scene units); None = ~1.5 px at median depth
     fuse_stride: int = 1
     register_leftovers: bool = True  # try render-and-match PnP on frames the mapper left out

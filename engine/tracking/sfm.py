@@ -40,10 +40,10 @@ def quiet_pycolmap() -> None:
 class SfmOptions:
     mapper: str = "global"             # "global" (GLOMAP, default: measured more accurate) or "incremental"
     matching: str = "auto"             # "sequential", "exhaustive" or "auto" (video: sequential)
-    sequential_overlap: int = 10       # neighbours matched per frame in sequential mode
+    sequential_overlap: int = 6        # neighbours matched per frame in sequential mode
     vocab_tree: str | None = None      # a vocabulary tree file enables loop detection
     max_image_size: int = 1024         # SIFT works on images at most this large
-    max_num_features: int = 4096
+    max_num_features: int = 2048
     camera_model: str = "SIMPLE_RADIAL"
     single_camera: bool | None = None  # None: one shared camera for a video, per image for photos
     num_threads: int = -1
