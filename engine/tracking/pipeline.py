@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 class TrackOptions:
     ingest: IngestOptions = field(default_factory=IngestOptions)
     sfm: SfmOptions = field(default_factory=SfmOptions)
-    mvs: MVSOptions = field(default_factory=lambda: MVSOptions(max_side=480, max_depths=96))
+    mvs: MVSOptions = field(default_factory=lambda: MVSOptions(max_side=400, max_depths=80, num_neighbors=3))
     first_chunk: int = 10            # keyframes in the first chunk (first geometry early)
     chunk_size: int = 40             # keyframes per later chunk
     voxel_size: float | None = None  # memory voxel (scene units); None = ~1.5 px at median depth
