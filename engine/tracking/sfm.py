@@ -42,7 +42,7 @@ class SfmOptions:
     matching: str = "auto"             # "sequential", "exhaustive" or "auto" (video: sequential)
     sequential_overlap: int = 6        # neighbours matched per frame in sequential mode
     vocab_tree: str | None = None      # a vocabulary tree file enables loop detection
-    max_image_size: int = 1024         # SIFT works on images at most this large
+    max_image_size: int = 800          # SIFT works on images at most this large
     max_num_features: int = 2048
     camera_model: str = "SIMPLE_RADIAL"
     single_camera: bool | None = None  # None: one shared camera for a video, per image for photos
