@@ -72,6 +72,7 @@ class ColmapWorkspace:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="anyrecon_sfm_")))
     names: dict[str, str] = field(default_factory=dict)          # ascii name -> frame name
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    focals: dict[str, float] = field(default_factory=dict)      # ascii name -> EXIF focal (px)
     model_dir: Path | None = None
     num_models: int = 0
 
@@ -94,6 +95,8 @@ class ColmapWorkspace:
             cv2.imwrite(str(self.root / "images" / ascii_name), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
             self.names[ascii_name] = fr.name
             self.sizes[ascii_name] = fr.size
+            if getattr(fr, "focal_px", None):
+                self.focals[ascii_name] = float(fr.focal_px)
             out.append(ascii_name)
         return out
 
@@ -115,7 +118,30 @@ class ColmapWorkspace:
         pycolmap.extract_features(self.database, self.root / "images", image_names=new_names,
                                   camera_mode=mode, reader_options=reader, extraction_options=ext,
                                   device=pycolmap.Device.cpu)
+        self._apply_focal_priors(new_names)
         self._match()
+
+    def _apply_focal_priors(self, new_names: list[str]) -> None:
+        """Cameras of photos with an EXIF focal length start from it (a prior the mapper
+        refines) instead of COLMAP's guess of 1.2 x the larger image side."""
+        import pycolmap
+
+        known = [n for n in new_names if n in self.focals]
+        if not known:
+            return
+        db = pycolmap.Database.open(str(self.database))
+        try:
+            for name in known:
+                image = db.read_image_with_name(name)
+                camera = db.read_camera(image.camera_id)
+                if camera.has_prior_focal_length:
+                    continue
+                for i in camera.focal_length_idxs():
+                    camera.params[i] = self.focals[name]
+                camera.has_prior_focal_length = True
+                db.update_camera(camera)
+        finally:
+            db.close()
 
     def _camera_exists(self) -> bool:
         return self.database.exists() and len(self.names) > 0 and self.model_dir is not None
