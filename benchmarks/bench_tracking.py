@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = (ROOT / ".." / "shared" / "data" / "real").resolve()
 CASES = ("synthetic_global", "synthetic_incremental", "fern_ours", "fern_ours_incremental", "fern_colmap_default", "fern_poses_holdout8",
-         "apple_ours", "apple_colmap_default", "valley_ours", "valley_colmap_default")
+         "apple_ours", "apple_ours_incremental", "apple_colmap_default", "valley_ours", "valley_colmap_default")
 
 
 def _peak_mb() -> float:
@@ -199,8 +199,8 @@ def run_case(name: str, data: Path) -> dict:
         video = data / folder / file
         if not video.exists():
             return {"case": name, "skipped": f"{folder} absent"}
-        if name.endswith("_ours"):
-            out, _ = _ours(video)
+        if "_ours" in name:
+            out, _ = _ours(video, "incremental" if name.endswith("_incremental") else "global")
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 frames = _video_frames_dir(video, Path(tmp))
