@@ -27,6 +27,8 @@ class LoopOptions:
     fuse_generated: bool = True
     fuse_below_confidence: float = 0.5  # memory confidence under which generated pixels fuse
     fuse_stride: int = 1
+    invented_stride: int = 2            # invented pixels fuse on this pixel grid ...
+    invented_gap_px: int = 2            # ... and only this far from what the memory shows
     context_frames: int = 1             # frames of the previous segment handed on
 
 
@@ -76,11 +78,25 @@ def reference_views(views, retrieved) -> list[ReferenceView]:
 
 
 def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, options: LoopOptions) -> int:
-    """Back-project a generated frame where the memory was empty or unsure; returns points added."""
+    """Back-project a generated frame where it adds information; returns points added.
+
+    Observed pixels (warped from captured views) fuse where the memory was empty or unsure.
+    Invented pixels fuse only where the memory has nothing within ``invented_gap_px`` pixels,
+    every ``invented_stride``-th pixel: invented surfaces are smooth guesses whose depth shifts
+    a little from frame to frame, and fusing all of them would stack layer after layer of the
+    same guess (the memory would grow with the frame count)."""
+    import cv2
+
     gmask = guide.mask.cpu().numpy()
     gconf = guide.confidence.cpu().numpy()
-    adds = (~gmask) | (gconf < options.fuse_below_confidence)
-    adds &= frame.depth > 0
+    valid = frame.depth > 0
+    observed = ((~gmask) | (gconf < options.fuse_below_confidence)) & ~frame.invented & valid
+    k = 2 * options.invented_gap_px + 1
+    near_memory = cv2.dilate(gmask.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+    grid = np.zeros_like(valid)
+    grid[::options.invented_stride, ::options.invented_stride] = True
+    invented = frame.invented & valid & ~near_memory & grid
+    adds = observed | invented
     if not adds.any():
         return 0
     stats = memory.insert_depth(frame.camera, frame.depth, frame.color, confidence=np.maximum(frame.confidence, 1e-3),
