@@ -39,7 +39,10 @@ void main() {
     gl_Position = $transform(vec4(a_position, 1.0));
     // a point covers its voxel on screen (perspective), at least u_size pixels
     float world_px = u_world_size * u_focal_px / max(gl_Position.w, 1e-3);
-    gl_PointSize = clamp(world_px, u_size, 24.0);
+    // generated points that nothing observed (low confidence) are drawn small: they are
+    // guesses, and should not cover what the capture saw
+    float sure = mix(1.0, clamp(a_conf, 0.25, 1.0), gen);
+    gl_PointSize = clamp(world_px * sure, u_size * sure, 24.0);
     vec3 c = a_color;
     if (u_mode > 1.5) {
         float t = a_conf / (a_conf + 3.0);
