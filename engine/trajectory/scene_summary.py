@@ -111,6 +111,24 @@ def _look_target(captured: np.ndarray) -> np.ndarray:
     return pos.mean(axis=0) + unit_vector(fwd.mean(axis=0)) * extent
 
 
+def _converging_target(captured: np.ndarray, max_cond: float = 1e3) -> np.ndarray | None:
+    """The point [3] closest to all optical axes when they converge well (None for parallel,
+    forward-facing captures whose least-squares system is ill-conditioned)."""
+    pos, fwd = captured[:, :3, 3], captured[:, :3, 2]
+    proj = np.eye(3)[None] - fwd[:, :, None] * fwd[:, None, :]
+    a, b = proj.sum(axis=0), np.einsum("nij,nj->i", proj, pos)
+    if np.linalg.cond(a) > max_cond:
+        return None
+    x = np.linalg.solve(a, b)
+    return x if np.median(np.einsum("ni,ni->n", x - pos, fwd)) > 0 else None
+
+
+def _inside(x: np.ndarray, pts: np.ndarray) -> bool:
+    """x [3] lies within the 2nd-98th percentile box of points [N,3]."""
+    lo, hi = np.percentile(pts, 2, axis=0), np.percentile(pts, 98, axis=0)
+    return bool(np.all(x >= lo) and np.all(x <= hi))
+
+
 def summarize_scene(points: np.ndarray | None = None, captured_world_from_cam: np.ndarray | None = None,
                     fov_y_deg: float = 55.0, width: int = 640, height: int = 360,
                     fps: float = 30.0) -> SceneSummary:
@@ -131,6 +149,12 @@ def summarize_scene(points: np.ndarray | None = None, captured_world_from_cam: n
         center, radius, h = _look_target(cap), 1.0, 0.4
     else:
         raise ValueError("a scene preset needs points or captured cameras")
+    if cap is not None and len(cap) >= 3:
+        # a capture that converges on something (an object-centric video) orbits what it
+        # looked at: the points' median is pulled toward whatever background was seen most
+        target = _converging_target(cap)
+        if target is not None and (pts is None or _inside(target, pts)):
+            center = target
     e1, e2 = plane_basis(up)
     start = 0.0
     if cap is not None:

@@ -166,3 +166,25 @@ def test_summary_from_cameras_only_finds_what_they_look_at():
     np.testing.assert_allclose(summary.center, CENTER, atol=1e-6)
     np.testing.assert_allclose(summary.up, UP, atol=1e-6)
     assert summary.radius == pytest.approx(3.0, rel=1e-6)
+
+
+def test_orbit_centers_on_what_a_converging_capture_looked_at():
+    """Object-centric capture inside a room: the orbit goes around the object the cameras
+    converge on, not around the median of the room's points (pulled toward the walls seen most)."""
+    import numpy as np
+
+    from engine.geometry import se3
+    from engine.trajectory.presets import make_preset
+
+    target = np.array([0.0, 0.9, 0.0])
+    angles = np.radians(np.linspace(200, 320, 12))
+    caps = np.stack([se3.look_at(target + [3 * np.cos(a), -0.7, 3 * np.sin(a)], target) for a in angles])
+    rng = np.random.default_rng(0)
+    wall = np.c_[rng.uniform(-4, 4, 5000), rng.uniform(-1.5, 1.5, 5000), np.full(5000, 4.0)]   # far wall, seen a lot
+    floor = np.c_[rng.uniform(-4, 4, 3000), np.full(3000, 1.5), rng.uniform(-4, 4, 3000)]
+    traj = make_preset("orbit", points=np.concatenate([wall, floor]), captured_world_from_cam=caps,
+                       fov_y_deg=55.0, width=64, height=36)
+    centers = np.stack([c.center for c in traj.sample(16)])
+    ring_center = centers.mean(axis=0)
+    assert np.linalg.norm((ring_center - target)[[0, 2]]) < 0.3
+    assert np.all(np.abs(centers[:, [0, 2]]) < 4.0)      # the whole orbit stays inside the room
