@@ -14,7 +14,6 @@ import itertools
 import logging
 import queue
 import threading
-import time
 import traceback
 from concurrent.futures import Future
 from dataclasses import dataclass, field

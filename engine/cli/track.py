@@ -37,7 +37,6 @@ def _progress(quiet: bool):
 
 def run(args) -> int:
     from engine.cli import print_json_summary
-    from engine.project import Project
 
     t0 = time.perf_counter()
     if args.stride is not None and args.stride < 1:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.export.common import write_file_atomic, write_text_atomic
+from engine.export.common import write_file_atomic
 from engine.geometry import Camera
 from engine.geometry.conventions import colmap_from_world_from_cam, world_from_cam_from_colmap
 

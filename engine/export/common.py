@@ -62,9 +62,7 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
 def write_file_atomic(path: str | os.PathLike, data: bytes | Iterable[bytes]) -> Path:
     """Write ``data`` (bytes or an iterable of byte chunks) to ``path`` atomically."""
     path = Path(path)
-    prepare_parent(path)
-    tmp = _tmp_name(path)
-    try:
+    with atomic_path(path) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             for chunk in ([data] if isinstance(data, (bytes, bytearray, memoryview)) else data):
@@ -72,13 +70,6 @@ def write_file_atomic(path: str | os.PathLike, data: bytes | Iterable[bytes]) ->
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ExportError(describe_os_error(exc, path)) from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
-from engine.export.common import ExportError, atomic_path, write_text_atomic
+from engine.export.common import ExportError, write_text_atomic
 from engine.export.options import ExportOptions, ExportResult
 
 

@@ -17,7 +17,6 @@ Vertex colors come from the integrated images (TSDF) or the point colors (Poisso
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 

@@ -9,7 +9,6 @@ colors (and GLB the texture when the mesh has one); OBJ always carries a texture
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np

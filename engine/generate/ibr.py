@@ -79,8 +79,7 @@ def _backward_sample(src: _WarpSource, x: torch.Tensor, band: torch.Tensor):
 def _warp_source(camera, image, depth, weight, device, footprint, invented=None, conf=None) -> _WarpSource | None:
     if depth is None:
         return None
-    mask = None if invented is None else np.ones(depth.shape, bool)
-    pts = backproject_depth(camera, depth, image, conf, mask, 1, device)
+    pts = backproject_depth(camera, depth, image, conf, None, 1, device)
     if pts.xyz.shape[0] == 0:
         return None
     cfw = torch.as_tensor(camera.cam_from_world, dtype=torch.float32, device=device)

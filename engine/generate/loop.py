@@ -9,7 +9,7 @@ memory did not cover, or covered with low confidence).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np

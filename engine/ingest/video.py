@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from engine.ingest.frames import Frame, IngestError, IngestResult, downscale_to_max_side, sharpness
+from engine.ingest.frames import Frame, IngestError, IngestResult, downscale_to_max_side
 from engine.ingest.keyframes import KeyframeOptions, StatsAccumulator, select_keyframes
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ every later insert that did not belong to ``s``. The journal lives in this sessi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch

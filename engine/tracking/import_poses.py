@@ -19,7 +19,7 @@ from engine.geometry.conventions import (cameras_from_llff_rows, intrinsics_from
 from engine.ingest.frames import IngestError, downscale_to_max_side
 from engine.ingest.images import list_images, read_image_file
 from engine.ingest.views import CapturedView, ViewBank
-from engine.tracking.colmap_io import (SparsePoints, pinhole_and_distortion, read_colmap_model,
+from engine.tracking.colmap_io import (SparsePoints, read_colmap_model,
                                        read_points3d_bin, rescale_K, undistort)
 
 
