@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from engine.geometry import Camera
 from engine.tracking.mvs import MVSOptions, SweepResult, plane_sweep
-from engine.tracking.mvs_select import depth_range, select_neighbors
+from engine.tracking.mvs_select import best_by_score, covisibility_scores, depth_range, select_neighbors
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ class DenseState:
     images: dict[int, np.ndarray] = field(default_factory=dict)
     raw: dict[int, SweepResult] = field(default_factory=dict)
     neighbors: dict[int, list[int]] = field(default_factory=dict)
+    score_ids: list[int] = field(default_factory=list)       # view id of each row of ``scores``
+    scores: np.ndarray | None = None                          # [V,V] covisibility (mvs_select)
 
 
 @dataclass
@@ -76,7 +78,8 @@ def sweep_views(state: DenseState, view_ids: Sequence[int], cameras: dict[int, C
             state.cameras[vid], state.images[vid] = working_view(cam, images[vid], opt.max_side)
     ids = sorted(state.cameras)
     cams = [state.cameras[i] for i in ids]
-    nbrs = select_neighbors(cams, points_xyz, opt.num_neighbors)
+    state.score_ids, state.scores = ids, covisibility_scores(cams, points_xyz)
+    nbrs = select_neighbors(cams, points_xyz, opt.num_neighbors, scores=state.scores)
     for i, vid in enumerate(ids):
         state.neighbors[vid] = [ids[j] for j in nbrs[i]]
     for vid in view_ids:
@@ -136,13 +139,24 @@ def consistent_count(ref: Camera, depth: torch.Tensor, src: Camera, src_depth: t
     return inside & (d_s > 0) & (depth > 0) & (err_px < pixel_tol) & (err_d < depth_tol)
 
 
+def check_views(state: DenseState, vid: int) -> list[int]:
+    """Views whose raw depth can confirm ``vid``'s: the most covisible ones that have a depth
+    (not only its stereo sources, which need not have been swept themselves)."""
+    k = max(state.options.num_neighbors, state.options.geo_min_views)
+    if state.scores is not None and vid in state.score_ids:
+        row = {v: i for i, v in enumerate(state.score_ids)}
+        allowed = {row[j] for j in state.raw if j != vid and j in row}
+        return [state.score_ids[i] for i in best_by_score(state.scores, row[vid], k, allowed)]
+    return [j for j in state.neighbors[vid] if j in state.raw]
+
+
 def filtered_depth(state: DenseState, vid: int) -> DepthMap:
-    """Keep pixels that at least ``geo_min_views`` neighbours (with a raw depth) confirm."""
+    """Keep pixels that at least ``geo_min_views`` views with a raw depth confirm."""
     opt = state.options
     raw = state.raw[vid]
     cam = state.cameras[vid]
     depth = torch.where(raw.confidence >= opt.min_zncc, raw.depth, torch.zeros_like(raw.depth))
-    checks = [j for j in state.neighbors[vid] if j in state.raw]
+    checks = check_views(state, vid)
     count = torch.zeros_like(depth)
     for j in checks:
         count += consistent_count(cam, depth, state.cameras[j], state.raw[j].depth,
@@ -168,6 +182,20 @@ def fuse_depth_map(memory, dm: DepthMap, stride: int = 1):
     """Insert a filtered depth map into the memory as captured points of view ``dm.view_id``."""
     return memory.insert_depth(dm.camera, dm.depth, dm.image, confidence=np.maximum(dm.confidence, 1e-3),
                                view=dm.view_id, mask=dm.depth > 0, stride=stride)
+
+
+def memory_depth(memory, camera: Camera, max_side: int, confidence: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """Depth [H,W] float32 (0 = none) and a flat ``confidence`` [H,W] of the memory rendered
+    at ``camera`` (working size, then nearest-upsampled to the camera's image size): the
+    depth of a view that has no depth map of its own."""
+    from engine.render.points import render_memory, see_through
+
+    small, _ = working_view(camera, np.zeros((1, 1, 3), np.uint8), max_side)
+    r = render_memory(memory, small)
+    keep = r.mask & ~see_through(r.depth, r.mask)      # no far surface seen through gaps
+    depth = torch.where(keep, r.depth, torch.zeros_like(r.depth)).cpu().numpy().astype(np.float32)
+    dm = DepthMap(-1, small, None, depth, (depth > 0).astype(np.float32) * confidence)
+    return full_size_depth(dm, camera.width, camera.height)
 
 
 def full_size_depth(dm: DepthMap, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:

@@ -25,14 +25,14 @@ def _angle_weight(theta_deg: np.ndarray, ideal: float) -> np.ndarray:
     return np.exp(-((theta_deg - ideal) ** 2) / (2 * sigma**2))
 
 
-def select_neighbors(cameras: list[Camera], xyz: np.ndarray | None, k: int = 4,
-                     ideal_angle_deg: float = 5.0, max_points: int = 20000) -> list[list[int]]:
-    """For each camera, up to ``k`` neighbour indices, best first. xyz [N,3] world sparse points."""
+def covisibility_scores(cameras: list[Camera], xyz: np.ndarray | None, ideal_angle_deg: float = 5.0,
+                        max_points: int = 20000) -> np.ndarray | None:
+    """[C,C] pair scores: sparse points (xyz [N,3] world) both cameras see, each weighted by
+    how close its triangulation angle is to ``ideal_angle_deg``; the diagonal is -1. None
+    when there are too few points to score by."""
     n = len(cameras)
-    if n < 2:
-        return [[] for _ in range(n)]
-    if xyz is None or len(xyz) < 20:
-        return _neighbors_by_pose(cameras, k)
+    if xyz is None or len(xyz) < 20 or n < 2:
+        return None
     if len(xyz) > max_points:
         xyz = xyz[np.random.default_rng(0).choice(len(xyz), max_points, replace=False)]
     vis = np.stack([visible_points(c, xyz) for c in cameras])          # [C,N]
@@ -45,10 +45,32 @@ def select_neighbors(cameras: list[Camera], xyz: np.ndarray | None, k: int = 4,
         w = _angle_weight(np.degrees(np.arccos(cos)), ideal_angle_deg)
         score[i] = (w * (vis[i][None] & vis)).sum(-1)
         score[i, i] = -1
+    return score
+
+
+def best_by_score(scores: np.ndarray, i: int, k: int, allowed=None, min_score: float = 0.5) -> list[int]:
+    """Up to ``k`` indices with the highest ``scores[i]`` above ``min_score`` (among ``allowed``)."""
+    order = [int(j) for j in np.argsort(-scores[i]) if scores[i, j] > min_score]
+    if allowed is not None:
+        order = [j for j in order if j in allowed]
+    return order[:k]
+
+
+def select_neighbors(cameras: list[Camera], xyz: np.ndarray | None, k: int = 4,
+                     ideal_angle_deg: float = 5.0, max_points: int = 20000,
+                     scores: np.ndarray | None = None) -> list[list[int]]:
+    """For each camera, up to ``k`` neighbour indices, best first. xyz [N,3] world sparse points;
+    ``scores`` = :func:`covisibility_scores` of the same cameras when already computed."""
+    n = len(cameras)
+    if n < 2:
+        return [[] for _ in range(n)]
+    score = scores if scores is not None else covisibility_scores(cameras, xyz, ideal_angle_deg, max_points)
+    if score is None:
+        return _neighbors_by_pose(cameras, k)
     out = []
     for i in range(n):
-        order = [int(j) for j in np.argsort(-score[i]) if score[i, j] > 0.5]
-        out.append(order[:k] if order else _neighbors_by_pose(cameras, k)[i])
+        order = best_by_score(score, i, k)
+        out.append(order if order else _neighbors_by_pose(cameras, k)[i])
     return out
 
 

@@ -3,10 +3,13 @@ chunk by chunk, so cameras and geometry appear while the video is still being pr
 
 Per chunk: new keyframes are added to the COLMAP workspace and mapped (the incremental
 mapper continues from the previous model; the global mapper re-solves everything and is
-aligned to the previous gauge by Sim(3)), new views get a plane-sweep depth map, the maps
-are checked against their neighbours and fused. ``CamerasChanged`` and ``MemoryChanged``
-are emitted after each chunk. At the end every map is re-filtered with the final poses and
-the memory is rebuilt from them (earlier chunks were fused with provisional poses).
+aligned to the previous gauge by Sim(3)); later chunks grow with the model, so the global
+mapper's total work stays about twice that of one final solve. The new views that are
+depth references (at most ``max_dense_views`` evenly spread keyframes; the others serve as
+stereo sources) get a plane-sweep depth map, checked against the other maps and fused.
+``CamerasChanged`` and ``MemoryChanged`` are emitted after each chunk. At the end every map
+is re-filtered with the final poses and the memory is rebuilt from them (earlier chunks were
+fused with provisional poses); views without a map get the memory's depth rendered at them.
 """
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ from engine.ingest import IngestOptions, load_input
 from engine.ingest.views import CapturedView, ViewBank
 from engine.tracking.align import align_to_previous
 from engine.tracking.colmap_io import undistort
-from engine.tracking.dense import DenseState, auto_voxel_size, filtered_depth, full_size_depth, fuse_depth_map, sweep_views
+from engine.tracking.dense import (DenseState, auto_voxel_size, filtered_depth, full_size_depth, fuse_depth_map,
+                                  memory_depth, sweep_views)
 from engine.tracking.mvs import MVSOptions
 from engine.tracking.sfm import ColmapWorkspace, SfmOptions, SfmResult, TrackingError
 
@@ -36,7 +40,8 @@ class TrackOptions:
     sfm: SfmOptions = field(default_factory=SfmOptions)
     mvs: MVSOptions = field(default_factory=lambda: MVSOptions(max_side=400, max_depths=80, num_neighbors=3))
     first_chunk: int = 10            # keyframes in the first chunk (first geometry early)
-    chunk_size: int = 40             # keyframes per later chunk
+    chunk_size: int = 40             # keyframes per later chunk (at least; chunks grow with the model)
+    max_dense_views: int = 60        # keyframes that get a depth map (every k-th; all when fewer)
     voxel_size: float | None = None  # memory voxel (scene units); None = ~1.5 px at median depth
     fuse_stride: int = 1
     register_leftovers: bool = True  # try render-and-match PnP on frames the mapper left out
@@ -57,13 +62,15 @@ class TrackResult:
     sparse_xyz: np.ndarray
 
 
-def chunk_bounds(n: int, first: int, size: int) -> list[tuple[int, int]]:
-    """[(start, stop)] covering range(n): one chunk of ``first``, then chunks of ``size``."""
+def chunk_bounds(n: int, first: int, size: int, grow: bool = True) -> list[tuple[int, int]]:
+    """[(start, stop)] covering range(n): one chunk of ``first``, then chunks of ``size``
+    keyframes, or (``grow``) as many as the chunks before them together when that is more."""
     out, start = [], 0
     stop = min(n, max(2, first))
     while start < n:
         out.append((start, stop))
-        start, stop = stop, min(n, stop + max(1, size))
+        step = max(1, size, stop if grow else 0)
+        start, stop = stop, min(n, stop + step)
     if len(out) > 1 and out[-1][1] - out[-1][0] < 3:   # a tiny tail joins the previous chunk
         out[-2] = (out[-2][0], n)
         out.pop()
@@ -96,6 +103,8 @@ class _Tracker:
         self.ws = ColmapWorkspace(options.sfm, is_video)
         self.dense = DenseState(options.mvs, self.device)
         self.frames: dict[str, object] = {}
+        self.dense_every = 1                 # every k-th keyframe (source order) is a depth reference
+        self.order: dict[str, int] = {}      # frame name -> keyframe ordinal
         self.views = ViewBank()
         self.ids: dict[str, int] = {}
         self.memory = None
@@ -135,12 +144,16 @@ class _Tracker:
     def cameras_by_id(self) -> dict[int, object]:
         return {i: v.camera for i, v in enumerate(self.views) if v.name in self.last.cameras}
 
+    def is_reference(self, view_id: int) -> bool:
+        return self.order.get(self.views[view_id].name, 0) % self.dense_every == 0
+
     def dense_chunk(self, new_ids: list[int], cancel):
-        """Sweep the new views; yields each one's filtered map as soon as it is ready."""
+        """Sweep the new reference views; yields each one's filtered map as soon as it is ready."""
         cams = self.cameras_by_id()
         imgs = {i: self.views[i].image for i in cams}
+        refs = [i for i in new_ids if self.is_reference(i)]
         t = time.perf_counter()
-        for vid in sweep_views(self.dense, new_ids, cams, imgs, self.last.points.xyz, None, cancel):
+        for vid in sweep_views(self.dense, refs, cams, imgs, self.last.points.xyz, None, cancel):
             dm = filtered_depth(self.dense, vid)
             self.seconds["dense_s"] += time.perf_counter() - t
             yield dm
@@ -189,6 +202,11 @@ class _Tracker:
         for dm in maps:
             v = self.views[dm.view_id]
             v.depth, v.confidence = full_size_depth(dm, v.camera.width, v.camera.height)
+        if self.memory is not None and len(self.memory):
+            for i, cam in cams.items():
+                if i not in self.dense.raw:
+                    v = self.views[i]
+                    v.depth, v.confidence = memory_depth(self.memory, cam, self.options.mvs.max_side)
         return maps
 
 
@@ -212,6 +230,8 @@ def _run(input_path, options: TrackOptions, state, cancel):
         raise TrackingError(f"{input_path}: {len(frames)} usable frame(s); tracking needs at least 2. "
                             + " ".join(ingest.warnings))
     tracker = _Tracker(options, ingest.kind == "video")
+    tracker.order = {f.name: i for i, f in enumerate(frames)}
+    tracker.dense_every = max(1, -(-len(frames) // max(1, options.max_dense_views)))
     try:
         for a, b in chunk_bounds(len(frames), options.first_chunk, options.chunk_size):
             if cancel is not None:

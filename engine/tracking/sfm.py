@@ -44,7 +44,7 @@ class SfmOptions:
     vocab_tree: str | None = None      # a vocabulary tree file enables loop detection
     max_image_size: int = 800          # SIFT works on images at most this large
     max_num_features: int = 2048
-    tracks_per_view: int = 500         # global mapper: tracks kept per image for positioning and BA
+    tracks_per_view: int = 200         # global mapper: tracks kept per image for positioning and BA
                                        # (all others are re-triangulated after); 5x faster on 50 frames
     camera_model: str = "SIMPLE_RADIAL"
     single_camera: bool | None = None  # None: one shared camera for a video, per image for photos
