@@ -3,8 +3,11 @@
 Per frame we measure, on a small grey copy, the sharpness (variance of the Laplacian) and
 the image motion since the previous frame (median sparse Lucas-Kanade flow in pixels of
 the analysis size, a cheap parallax proxy; mean absolute difference when no corners).
-The cumulative motion curve is cut into ``target`` equal pieces and the sharpest frame of
-each piece is kept, skipping frames much blurrier than their neighbourhood.
+The cumulative motion curve is cut into equal pieces and the sharpest frame of each piece is
+kept, skipping frames much blurrier than their neighbourhood. There are ``target`` pieces,
+or fewer when the camera moves little: a piece spans at least ``min_step_px`` of motion
+(parallax between keyframes, as SLAM systems choose keyframes), so a slow 10-s clip does
+not become 150 nearly identical keyframes.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ class KeyframeOptions:
     stride: int | None = None     # take exactly every stride-th frame instead
     blur_ratio: float = 0.35      # reject frames below this fraction of the local median sharpness
     min_motion_px: float = 0.5    # total motion below this (analysis pixels) = no parallax
+    min_step_px: float = 3.0      # motion between keyframes at least this (analysis pixels,
+                                  # ~1% of the 320-px analysis side); 0 = always ``target``
 
 
 @dataclass
@@ -77,15 +82,17 @@ def select_keyframes(stats: FrameStats, options: KeyframeOptions = KeyframeOptio
             raise ValueError(f"stride must be >= 1, got {options.stride}")
         return [i for i in range(0, n, options.stride) if usable[i]]
     target = max(1, int(options.target))
-    if n <= target:
-        return [i for i in range(n) if usable[i]]
-    local = _local_median(stats.sharpness, max(9, 4 * (n // target) + 1))
-    good = usable & (stats.sharpness >= options.blur_ratio * local)
     cum = np.cumsum(stats.motion)
     total = cum[-1]
     if total < options.min_motion_px:   # no motion: spread by time instead
         cum = np.arange(n, dtype=np.float64)
         total = float(n - 1) or 1.0
+    elif options.min_step_px > 0:
+        target = min(target, max(2, int(total / options.min_step_px) + 1))
+    if n <= target:
+        return [i for i in range(n) if usable[i]]
+    local = _local_median(stats.sharpness, max(9, 4 * (n // target) + 1))
+    good = usable & (stats.sharpness >= options.blur_ratio * local)
     edges = np.linspace(0.0, total, target + 1)
     bins = np.clip(np.searchsorted(edges, cum, side="right") - 1, 0, target - 1)
     chosen = []

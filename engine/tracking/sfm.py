@@ -2,7 +2,7 @@
 global mapping) on a growing workspace, so keyframes can be added chunk by chunk.
 
 The workspace is a temporary folder with ASCII image names (``img_00000.png``) mapped to
-frame names, a COLMAP database that grows with each chunk, and the last model. A later
+frame names (images written at the size SIFT works on, cameras scaled back to frame size), a COLMAP database that grows with each chunk, and the last model. A later
 chunk re-runs the incremental mapper from the previous model (``input_path``): existing
 poses are kept and refined, new images are registered. Cameras come out undistorted to a
 pinhole model (the distortion is returned and removed from the images by the caller).
@@ -73,7 +73,7 @@ class ColmapWorkspace:
     is_video: bool = True
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="anyrecon_sfm_")))
     names: dict[str, str] = field(default_factory=dict)          # ascii name -> frame name
-    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)   # ascii name -> frame (w, h)
     focals: dict[str, float] = field(default_factory=dict)      # ascii name -> EXIF focal (px)
     model_dir: Path | None = None
     num_models: int = 0
@@ -89,16 +89,22 @@ class ColmapWorkspace:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def add_frames(self, frames) -> list[str]:
-        """Write frames (engine.ingest.Frame) to the workspace; returns their ASCII names."""
+        """Write frames (engine.ingest.Frame) to the workspace, downscaled to the size SIFT
+        works on (uncompressed PNG: encoding full frames cost more than extracting features);
+        returns their ASCII names."""
         out = []
         for fr in frames:
             ascii_name = f"img_{len(self.names):05d}.png"
-            bgr = cv2.cvtColor(fr.image, cv2.COLOR_RGB2BGR)
-            cv2.imwrite(str(self.root / "images" / ascii_name), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            h, w = fr.image.shape[:2]
+            s = min(1.0, self.options.max_image_size / max(w, h))
+            img = fr.image if s >= 1.0 else cv2.resize(fr.image, (max(1, round(w * s)), max(1, round(h * s))),
+                                                        interpolation=cv2.INTER_AREA)
+            cv2.imwrite(str(self.root / "images" / ascii_name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
+                        [cv2.IMWRITE_PNG_COMPRESSION, 0])
             self.names[ascii_name] = fr.name
-            self.sizes[ascii_name] = fr.size
+            self.sizes[ascii_name] = (w, h)
             if getattr(fr, "focal_px", None):
-                self.focals[ascii_name] = float(fr.focal_px)
+                self.focals[ascii_name] = float(fr.focal_px) * img.shape[1] / w
             out.append(ascii_name)
         return out
 
@@ -222,7 +228,9 @@ class ColmapWorkspace:
         cams, dists, registered = {}, {}, []
         for cam, dist in zip(model.cameras, model.distortion):
             name = self.names[cam.name]
-            cams[name] = Camera(cam.K, cam.width, cam.height, cam.world_from_cam, name=name)
+            w, h = self.sizes[cam.name]
+            K = cam.K * np.array([[w / cam.width], [h / cam.height], [1.0]])   # SIFT size -> frame size
+            cams[name] = Camera(K, w, h, cam.world_from_cam, name=name)
             dists[name] = dist
             registered.append(name)
         unreg = [n for a, n in self.names.items() if n not in cams]

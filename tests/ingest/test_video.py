@@ -29,10 +29,23 @@ def test_keyframes_skip_blurred_frames():
     n = 40
     sharp = np.full(n, 100.0)
     sharp[10:14] = 5.0                          # a burst of motion blur
-    stats = FrameStats(sharp, np.ones(n), np.full(n, 120.0))
+    stats = FrameStats(sharp, np.full(n, 4.0), np.full(n, 120.0))
     chosen = select_keyframes(stats, KeyframeOptions(target=20))
     assert not set(chosen) & set(range(10, 14))
     assert len(chosen) >= 15
+
+
+def test_slow_camera_gets_fewer_keyframes_than_the_target():
+    """Keyframes are at least min_step_px of motion apart: 300 frames moving 0.6 px each
+    (a slow 10-s clip) give ~60 keyframes, not 150; a fast one still gets the target."""
+    n = 300
+    slow = FrameStats(np.full(n, 50.0), np.full(n, 0.6), np.full(n, 120.0))
+    chosen = select_keyframes(slow, KeyframeOptions(target=150, min_step_px=3.0))
+    assert 55 <= len(chosen) <= 61 and chosen[-1] - chosen[0] > 280
+    assert np.diff(chosen).min() >= 4
+    fast = FrameStats(np.full(n, 50.0), np.full(n, 6.0), np.full(n, 120.0))
+    assert len(select_keyframes(fast, KeyframeOptions(target=150, min_step_px=3.0))) == 150
+    assert len(select_keyframes(slow, KeyframeOptions(target=150, min_step_px=0))) == 150
 
 
 def test_keyframes_follow_motion_not_time():
