@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = (ROOT / ".." / "shared" / "data" / "real").resolve()
 CACHE = ROOT / "benchmarks" / "_cache"
-CASES = ("clip1080_ours", "synthetic_global", "synthetic_incremental", "fern_ours", "fern_ours_incremental", "fern_colmap_default", "fern_poses_holdout8",
+CASES = ("clip1080_ours", "clip1080_ours_sift1600", "clip1080_colmap_default", "synthetic_global", "synthetic_colmap_default", "synthetic_incremental", "fern_ours", "fern_ours_incremental", "fern_colmap_default", "fern_poses_holdout8",
          "apple_ours", "apple_ours_incremental", "apple_colmap_default", "valley_ours", "valley_colmap_default")
 
 
@@ -55,13 +55,13 @@ def _pose_stats(est: dict, ref: dict) -> dict:
             "rot_med_deg_centers_only": c.median_rotation_deg}
 
 
-def _ours(path: Path, mapper: str = "global", **ingest) -> tuple[dict, object]:
+def _ours(path: Path, mapper: str = "global", sfm: dict | None = None, **ingest) -> tuple[dict, object]:
     from engine.ingest import IngestOptions
     from engine.session import EngineState, run_job
     from engine.tracking.pipeline import TrackOptions, track_job
     from engine.tracking.sfm import SfmOptions
 
-    opts = TrackOptions(ingest=IngestOptions(**ingest), sfm=SfmOptions(mapper=mapper))
+    opts = TrackOptions(ingest=IngestOptions(**ingest), sfm=SfmOptions(mapper=mapper, **(sfm or {})))
     res = run_job(track_job(path, opts), EngineState())
     n = len(res.registered) + len(res.unregistered)
     out = {"registered": f"{len(res.registered)}/{n}", "points": len(res.memory), "keyframes": n,
@@ -78,9 +78,11 @@ def _colmap_default(images: Path, names: list[str] | None = None) -> tuple[dict,
     pycolmap.logging.minloglevel = 2
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "db.db"
+        t0 = time.perf_counter()
         pycolmap.extract_features(db, images, image_names=names or [])
         pycolmap.match_exhaustive(db)
         models = pycolmap.incremental_mapping(db, images, Path(tmp))
+        sfm_s = round(time.perf_counter() - t0, 1)
         total = len(names) if names else len(list(images.iterdir()))
         if not models:
             return {"registered": f"0/{total}"}, {}
@@ -88,11 +90,11 @@ def _colmap_default(images: Path, names: list[str] | None = None) -> tuple[dict,
         model = colmap_model_from_reconstruction(rec)
         poses = {Path(c.name).stem: c.world_from_cam for c in model.cameras}
         return {"registered": f"{rec.num_reg_images()}/{total}", "points": rec.num_points3D(),
-                "models": len(models)}, poses
+                "models": len(models), "sfm_s": sfm_s}, poses
 
 
-def _video_frames_dir(video: Path, tmp: Path) -> Path:
-    """All frames of a video as PNGs (for COLMAP's plain default)."""
+def _video_frames_dir(video: Path, tmp: Path, every: int = 1) -> Path:
+    """All frames (or every ``every``-th) of a video as PNGs (for COLMAP's plain default)."""
     import cv2
 
     from engine.ingest.video import iter_video
@@ -100,6 +102,8 @@ def _video_frames_dir(video: Path, tmp: Path) -> Path:
     out = tmp / "frames"
     out.mkdir()
     for i, rgb in iter_video(video):
+        if i % every:
+            continue
         cv2.imwrite(str(out / f"frame_{i:06d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     return out
 
@@ -152,7 +156,8 @@ def _holdout(data: Path) -> dict:
 
 
 def _synthetic(mapper: str) -> dict:
-    """The demo video (24 frames 320x180, exact cameras): pose errors and dense depth vs truth."""
+    """The demo video (24 frames 320x180, exact cameras): pose errors and dense depth vs truth
+    (``mapper`` "colmap" = COLMAP's plain default on the same frames: poses only)."""
     import numpy as np
 
     from engine.metrics import depth_errors
@@ -162,6 +167,10 @@ def _synthetic(mapper: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         video = write_demo_video(Path(tmp) / "demo.mp4", scene, demo_capture_cameras(scene, 24, 320, 180))
         gt = {c.name: c for c in read_demo_cameras(video)}
+        if mapper == "colmap":
+            out, poses = _colmap_default(_video_frames_dir(video, Path(tmp)))
+            out.update(_pose_stats(poses, {n: c.world_from_cam for n, c in gt.items()}))
+            return out
         out, res = _ours(video, mapper)
     est = {v.name: v.camera.world_from_cam for v in res.views}
     out.update(_pose_stats(est, {n: c.world_from_cam for n, c in gt.items()}))
@@ -192,7 +201,7 @@ def synthetic_clip_1080p(cache: Path = CACHE, seconds: float = 10.0, fps: int = 
     return path
 
 
-def _clip1080(sample_views: int = 8) -> dict:
+def _clip1080(sample_views: int = 8, sfm: dict | None = None) -> dict:
     """The 10-s 1080p synthetic clip through the default pipeline: times, pose errors and
     dense depth (on ``sample_views`` evenly spaced keyframes) against the exact truth."""
     import numpy as np
@@ -202,7 +211,7 @@ def _clip1080(sample_views: int = 8) -> dict:
 
     video = synthetic_clip_1080p()
     gt = {c.name: c for c in read_demo_cameras(video)}
-    out, res = _ours(video)
+    out, res = _ours(video, sfm=sfm)
     est = {v.name: v.camera.world_from_cam for v in res.views}
     out.update(_pose_stats(est, {n: c.world_from_cam for n, c in gt.items()}))
     names = sorted(est)
@@ -223,8 +232,19 @@ def _clip1080(sample_views: int = 8) -> dict:
 
 def run_case(name: str, data: Path) -> dict:
     t0 = time.perf_counter()
-    if name == "clip1080_ours":
-        out = _clip1080()
+    if name == "clip1080_colmap_default":     # every 5th frame: all 300 exhaustively would take hours
+        from engine.synthetic import read_demo_cameras
+
+        video = synthetic_clip_1080p()
+        gt = {c.name: c.world_from_cam for c in read_demo_cameras(video)}
+        with tempfile.TemporaryDirectory() as tmp:
+            frames = _video_frames_dir(video, Path(tmp), every=5)
+            out, poses = _colmap_default(frames)
+        out.update(_pose_stats(poses, gt))
+        out.update(case=name, seconds=round(time.perf_counter() - t0, 1), peak_mb=round(_peak_mb()))
+        return out
+    if name.startswith("clip1080_ours"):       # _sift1600: SIFT on full 1600-px frames, 8192 features
+        out = _clip1080(sfm=dict(max_image_size=1600, max_num_features=8192) if name.endswith("_sift1600") else None)
         out.update(case=name, seconds=round(time.perf_counter() - t0, 1), peak_mb=round(_peak_mb()))
         return out
     fern = data / "llff_fern"

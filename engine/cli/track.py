@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -20,7 +21,10 @@ def register(subparsers) -> None:
     p.add_argument("--holdout", type=int, default=0, help="with --poses: keep every Nth view out (LLFF: 8)")
     p.add_argument("--mapper", choices=("global", "incremental"), default="global")
     p.add_argument("--max-side", type=int, default=1600, help="downscale larger frames (pixels)")
-    p.add_argument("--mvs-side", type=int, default=480, help="dense depth working resolution (pixels)")
+    p.add_argument("--mvs-side", type=int, default=None,
+                   help="dense depth working resolution (pixels; default 400 when tracking, 480 with --poses)")
+    p.add_argument("--max-dense-views", type=int, default=60,
+                   help="keyframes that get a depth map, evenly spread (the others are stereo sources)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: CUDA when present)")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
     p.set_defaults(func=run)
@@ -62,14 +66,16 @@ def _track(args):
     from engine.ingest import IngestOptions
     from engine.project import Project
     from engine.session import EngineState, run_job
-    from engine.tracking.mvs import MVSOptions
     from engine.tracking.pipeline import TrackOptions, track_job
     from engine.tracking.sfm import SfmOptions
 
+    mvs = TrackOptions().mvs
+    if args.mvs_side:
+        mvs = replace(mvs, max_side=args.mvs_side)
     opts = TrackOptions(ingest=IngestOptions(max_keyframes=args.max_keyframes, stride=args.stride,
                                              max_side=args.max_side),
-                        sfm=SfmOptions(mapper=args.mapper),
-                        mvs=MVSOptions(max_side=args.mvs_side, max_depths=96), device=args.device)
+                        sfm=SfmOptions(mapper=args.mapper), mvs=mvs, max_dense_views=args.max_dense_views,
+                        device=args.device)
     result = run_job(track_job(args.input, opts), EngineState(), on_event=_progress(args.json))
     info = {"source": str(args.input), "tracking": {
         "mapper": args.mapper, "registered": len(result.registered), "unregistered": result.unregistered,
@@ -91,7 +97,7 @@ def _import(args):
     images = args.input if args.input.is_dir() and args.input.resolve() != args.poses.resolve() else None
     scene = import_poses(args.poses, images=images, holdout=args.holdout, max_side=args.max_side)
     state = EngineState()
-    memory = run_job(dense_job(scene, MVSOptions(max_side=args.mvs_side, max_depths=96), device=args.device),
+    memory = run_job(dense_job(scene, MVSOptions(max_side=args.mvs_side or 480, max_depths=96), device=args.device),
                      state, on_event=_progress(args.json))
     info = {"source": str(args.input), "poses": {"reference": str(args.poses), "kind": scene.kind}}
     if scene.holdout:

@@ -39,7 +39,9 @@ class TrackOptions:
     ingest: IngestOptions = field(default_factory=IngestOptions)
     sfm: SfmOptions = field(default_factory=SfmOptions)
     mvs: MVSOptions = field(default_factory=lambda: MVSOptions(max_side=400, max_depths=80, num_neighbors=3))
-    first_chunk: int = 10            # keyframes in the first chunk (first geometry early)
+    first_chunk: int = 10            # keyframes in the first chunk (first geometry early); a photo
+                                     # set matched exhaustively is mapped in one go (its name order
+                                     # says nothing about overlap, and every pair is matched anyway)
     chunk_size: int = 40             # keyframes per later chunk (at least; chunks grow with the model)
     max_dense_views: int = 60        # keyframes that get a depth map (every k-th; all when fewer)
     voxel_size: float | None = None  # memory voxel (scene units); None = ~1.5 px at median depth
@@ -233,7 +235,9 @@ def _run(input_path, options: TrackOptions, state, cancel):
     tracker.order = {f.name: i for i, f in enumerate(frames)}
     tracker.dense_every = max(1, -(-len(frames) // max(1, options.max_dense_views)))
     try:
-        for a, b in chunk_bounds(len(frames), options.first_chunk, options.chunk_size):
+        one_go = ingest.kind != "video" and options.sfm.matching != "sequential" \
+            and len(frames) <= options.sfm.exhaustive_max
+        for a, b in chunk_bounds(len(frames), len(frames) if one_go else options.first_chunk, options.chunk_size):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             yield Progress(b / len(frames) * 0.9, f"tracking keyframes {a + 1}-{b} of {len(frames)}")

@@ -14,13 +14,15 @@ from tests.conftest import make_capture
 
 def test_track_video_writes_a_project(tmp_path, demo_video, capsys):
     out = tmp_path / "proj ü"
-    rc = main(["track", str(demo_video), "--out", str(out), "--stride", "2", "--mvs-side", "160", "--json"])
+    rc = main(["track", str(demo_video), "--out", str(out), "--stride", "2", "--mvs-side", "160",
+               "--max-dense-views", "4", "--json"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["registered"] == 12 and summary["unregistered"] == []
     project = Project.load(out)
     assert len(project.views) == 12 and len(project.memory) == summary["points"] > 1000
     assert project.views[1].name == "frame_000002"
+    assert set(np.unique(project.memory.snapshot().view)) == {0, 3, 6, 9}    # every 3rd keyframe swept
     assert project.info["tracking"]["mapper"] == "global"
 
 
