@@ -19,7 +19,6 @@ missing file, raises ``ProjectError`` naming the file.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.atomic_io import write_atomic
 from engine.geometry import Camera
 from engine.ingest.views import CapturedView, ViewBank
 
@@ -35,22 +35,6 @@ SCHEMA_VERSION = 1
 
 class ProjectError(ValueError):
     """A project folder cannot be read or written; the message names the file."""
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_json_atomic(path: Path, obj) -> None:

@@ -2,7 +2,7 @@
 
 Nothing an exporter writes is ever half-written at its final name:
 
-- a file is written to ``.NAME.tmp-PID`` in the destination folder (same file system),
+- a file is written to ``.NAME.tmp-PID`` in the destination folder (`engine.atomic_io`),
   flushed, fsync'ed and renamed over ``NAME`` (:func:`write_file_atomic`,
   :func:`atomic_path` for third-party writers that want a path);
 - a folder is assembled under ``.NAME.tmp-PID`` next to it and swapped in only once every
@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Iterable, Iterator
 
-_CHUNK = 1 << 20
+from engine import atomic_io
 
 
 class ExportError(ValueError):
@@ -52,25 +52,14 @@ def prepare_parent(path: Path) -> None:
         raise ExportError(f"cannot write {path}: the folder {path.parent} is not writable")
 
 
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data).cast("B")
-    while len(view):
-        written = os.write(fd, view[:_CHUNK])
-        view = view[written:]
-
-
 def write_file_atomic(path: str | os.PathLike, data: bytes | Iterable[bytes]) -> Path:
     """Write ``data`` (bytes or an iterable of byte chunks) to ``path`` atomically."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            for chunk in ([data] if isinstance(data, (bytes, bytearray, memoryview)) else data):
-                _write_all(fd, chunk)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    return path
+    prepare_parent(path)
+    try:
+        return atomic_io.write_atomic(path, data)
+    except OSError as exc:
+        raise ExportError(describe_os_error(exc, path)) from exc
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -85,18 +74,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     the format from it."""
     path = Path(path)
     prepare_parent(path)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     try:
-        yield tmp
-        if not tmp.exists():
-            raise ExportError(f"cannot write {path}: the writer produced no file")
-        os.replace(tmp, path)
+        with atomic_io.atomic_path(path) as tmp:
+            yield tmp
+            if not tmp.exists():
+                raise ExportError(f"cannot write {path}: the writer produced no file")
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ExportError(describe_os_error(exc, path)) from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 @contextlib.contextmanager
