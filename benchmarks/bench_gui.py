@@ -86,7 +86,7 @@ def main() -> int:
     import tempfile
 
     from studio.app import create_window
-    from studio.jobs import DemoOptions, demo_job
+    from studio.jobs import demo_job, studio_demo_options
 
     if os.environ.get("BENCH_TORCH_THREADS"):
         import torch
@@ -98,7 +98,7 @@ def main() -> int:
     meter = StallMeter()
     rows = []
     t0 = time.perf_counter()
-    win.ctl.open_scene_job("demo", demo_job(DemoOptions(num_views=args.views, width=192, height=108,
+    win.ctl.open_scene_job("demo", demo_job(studio_demo_options(num_views=args.views, width=192, height=108,
                                                         stride=1, voxel_size=args.voxel)))
     pump_until(app, lambda: idle(win), 600)
     s = meter.summary()

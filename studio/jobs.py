@@ -17,12 +17,12 @@ from engine.events import CamerasChanged, MemoryChanged, Progress
 DEMO_VOXEL = 0.05
 
 
-def DemoOptions(num_views: int = 12, width: int = 192, height: int = 108, stride: int = 2,
-                voxel_size: float = DEMO_VOXEL, seed: int = 0):
+def studio_demo_options(num_views: int = 12, width: int = 192, height: int = 108, stride: int = 2,
+                        voxel_size: float = DEMO_VOXEL, seed: int = 0):
     """The studio's demo: engine.demo's options at a size llvmpipe draws smoothly."""
-    from engine.demo import DemoOptions as EngineDemoOptions
+    from engine.demo import DemoOptions
 
-    return EngineDemoOptions(num_views=num_views, width=width, height=height, stride=stride,
+    return DemoOptions(num_views=num_views, width=width, height=height, stride=stride,
                              voxel_size=voxel_size, seed=seed)
 
 
@@ -77,7 +77,7 @@ def _insert_view(state, view, stride: int, view_total: int, started: float, done
 
 def demo_job(options=None):
     """The built-in demo: synthetic captured views inserted one by one, memory growing live."""
-    options = options or DemoOptions()
+    options = options or studio_demo_options()
 
     def job(state, cancel):
         from engine import demo
@@ -95,7 +95,7 @@ def demo_job(options=None):
 def demo_video_job(video: Path, options=None):
     """A synthetic demo video with its ``<stem>_cameras.json``: decoded frames with the
     ground-truth cameras and the synthetic scene's depth (used when engine.tracking is absent)."""
-    options = options or DemoOptions()
+    options = options or studio_demo_options()
 
     def job(state, cancel):
         from engine.ingest.views import CapturedView

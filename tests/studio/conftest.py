@@ -62,9 +62,9 @@ def wait_idle(qtbot, win, timeout_ms: int = 60000) -> None:
 
 
 def load_demo(qtbot, win, preset: str | None = "orbit", **options) -> None:
-    from studio.jobs import DemoOptions, demo_job
+    from studio.jobs import demo_job, studio_demo_options
 
-    opts = DemoOptions(**{"num_views": 8, "width": 160, "height": 90, **options})
+    opts = studio_demo_options(**{"num_views": 8, "width": 160, "height": 90, **options})
     win.ctl.open_scene_job("demo scene", demo_job(opts))
     wait_idle(qtbot, win)
     if preset:
