@@ -99,7 +99,7 @@ def main() -> int:
     rows = []
     t0 = time.perf_counter()
     win.ctl.open_scene_job("demo", demo_job(studio_demo_options(num_views=args.views, width=192, height=108,
-                                                        stride=1, voxel_size=args.voxel)))
+                                                                stride=1, voxel_size=args.voxel)))
     pump_until(app, lambda: idle(win), 600)
     s = meter.summary()
     n_points = win.ctl.project.points.num_alive

@@ -23,7 +23,7 @@ def studio_demo_options(num_views: int = 12, width: int = 192, height: int = 108
     from engine.demo import DemoOptions
 
     return DemoOptions(num_views=num_views, width=width, height=height, stride=stride,
-                             voxel_size=voxel_size, seed=seed)
+                       voxel_size=voxel_size, seed=seed)
 
 
 @dataclass(frozen=True)
