@@ -20,6 +20,7 @@ import numpy as np
 
 from engine.geometry import Camera
 from engine.tracking.colmap_io import SparsePoints, colmap_model_from_reconstruction
+from engine.tracking.loops import LoopDetector, LoopOptions
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +43,29 @@ class SfmOptions:
     matching: str = "auto"             # "sequential", "exhaustive" or "auto" (video: sequential)
     sequential_overlap: int = 6        # neighbours matched per frame in sequential mode
     exhaustive_max: int = 60           # "auto": photo sets up to this size match every pair
-    vocab_tree: str | None = None      # a vocabulary tree file enables loop detection
+    loops: LoopOptions = field(default_factory=LoopOptions)   # loop detection in sequential matching
     max_image_size: int = 800          # SIFT works on images at most this large
+    min_image_size: int = 640          # ... and at least this large: smaller frames are enlarged (bicubic)
+                                       # instead of SIFT's 2x upsampled first octave (which tripled the
+                                       # work on 504-px photos; 320-px frames need one or the other)
     max_num_features: int = 2048
-    upsample_below: int = 640          # SIFT starts from a 2x upsampled octave only on images smaller
-                                       # than this (small photos need it; on 800-px frames it tripled
-                                       # extraction and matching time)
     tracks_per_view: int = 200         # global mapper: tracks kept per image for positioning and BA
                                        # (all others are re-triangulated after); 5x faster on 50 frames
     camera_model: str = "SIMPLE_RADIAL"
-    single_camera: bool | None = None  # None: one shared camera for a video, per image for photos
+    single_camera: bool | None = None  # None: one camera for a video, one per group of same-size photos
+                                       # with the same EXIF focal (see ColmapWorkspace.camera_group)
     num_threads: int = -1
+
+
+def sift_scale(width: int, height: int, options: SfmOptions) -> float:
+    """Factor from frame pixels to the pixels SIFT works on: frames larger than
+    ``max_image_size`` are shrunk, frames smaller than ``min_image_size`` enlarged."""
+    side = max(width, height)
+    if side > options.max_image_size:
+        return options.max_image_size / side
+    if side < options.min_image_size:
+        return options.min_image_size / side
+    return 1.0
 
 
 @dataclass
@@ -79,11 +92,15 @@ class ColmapWorkspace:
     names: dict[str, str] = field(default_factory=dict)          # ascii name -> frame name
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)   # ascii name -> frame (w, h)
     focals: dict[str, float] = field(default_factory=dict)      # ascii name -> EXIF focal (px)
+    camera_ids: dict[tuple, int] = field(default_factory=dict)  # camera group -> COLMAP camera id
+    loops: LoopDetector | None = None
+    loop_pairs: list[tuple[str, str]] = field(default_factory=list)  # (ascii, ascii) pairs matched as loops
     model_dir: Path | None = None
     num_models: int = 0
 
     def __post_init__(self) -> None:
         (self.root / "images").mkdir(parents=True, exist_ok=True)
+        self.loops = LoopDetector(self.options.loops)
 
     @property
     def database(self) -> Path:
@@ -100,9 +117,9 @@ class ColmapWorkspace:
         for fr in frames:
             ascii_name = f"img_{len(self.names):05d}.png"
             h, w = fr.image.shape[:2]
-            s = min(1.0, self.options.max_image_size / max(w, h))
-            img = fr.image if s >= 1.0 else cv2.resize(fr.image, (max(1, round(w * s)), max(1, round(h * s))),
-                                                        interpolation=cv2.INTER_AREA)
+            s = sift_scale(w, h, self.options)
+            img = fr.image if s == 1.0 else cv2.resize(fr.image, (max(1, round(w * s)), max(1, round(h * s))),
+                                                        interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
             cv2.imwrite(str(self.root / "images" / ascii_name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
                         [cv2.IMWRITE_PNG_COMPRESSION, 0])
             self.names[ascii_name] = fr.name
@@ -112,28 +129,52 @@ class ColmapWorkspace:
             out.append(ascii_name)
         return out
 
+    def camera_group(self, ascii_name: str) -> tuple:
+        """Images of one group share a camera (intrinsics): a video's frames all; photos of the
+        same size and EXIF focal length (one camera at one zoom: shared intrinsics halved fern's
+        center error); with ``single_camera`` False every image has its own."""
+        single = self.options.single_camera
+        if single or (single is None and self.is_video):
+            return ("all",)
+        if single is False:
+            return ("image", ascii_name)
+        focal = self.focals.get(ascii_name)
+        return (self.sizes[ascii_name], None if focal is None else round(focal, 1))
+
     def extract_and_match(self, new_names: list[str]) -> None:
         import pycolmap
 
         quiet_pycolmap()
         opt = self.options
-        single = opt.single_camera if opt.single_camera is not None else self.is_video
-        reader = pycolmap.ImageReaderOptions()
-        reader.camera_model = opt.camera_model
-        if single and self._camera_exists():
-            reader.existing_camera_id = 1
         ext = pycolmap.FeatureExtractionOptions()
-        ext.max_image_size = opt.max_image_size
+        ext.max_image_size = max(opt.max_image_size, opt.min_image_size)
         ext.sift.max_num_features = opt.max_num_features
-        side = max(max(self.sizes[n]) for n in new_names)
-        ext.sift.first_octave = -1 if min(side, opt.max_image_size) < opt.upsample_below else 0
+        ext.sift.first_octave = 0        # small frames were enlarged to min_image_size instead
         ext.num_threads = opt.num_threads
-        mode = pycolmap.CameraMode.SINGLE if single else pycolmap.CameraMode.PER_IMAGE
-        pycolmap.extract_features(self.database, self.root / "images", image_names=new_names,
-                                  camera_mode=mode, reader_options=reader, extraction_options=ext,
-                                  device=pycolmap.Device.cpu)
+        groups: dict[tuple, list[str]] = {}
+        for name in new_names:
+            groups.setdefault(self.camera_group(name), []).append(name)
+        for key, names in groups.items():
+            reader = pycolmap.ImageReaderOptions()
+            reader.camera_model = opt.camera_model
+            if key in self.camera_ids:
+                reader.existing_camera_id = self.camera_ids[key]
+            pycolmap.extract_features(self.database, self.root / "images", image_names=names,
+                                      camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
+                                      extraction_options=ext, device=pycolmap.Device.cpu)
+            if key not in self.camera_ids:
+                self.camera_ids[key] = self._camera_id_of(names[0])
         self._apply_focal_priors(new_names)
-        self._match()
+        self._match(new_names)
+
+    def _camera_id_of(self, ascii_name: str) -> int:
+        import pycolmap
+
+        db = pycolmap.Database.open(str(self.database))
+        try:
+            return int(db.read_image_with_name(ascii_name).camera_id)
+        finally:
+            db.close()
 
     def _apply_focal_priors(self, new_names: list[str]) -> None:
         """Cameras of photos with an EXIF focal length start from it (a prior the mapper
@@ -157,10 +198,7 @@ class ColmapWorkspace:
         finally:
             db.close()
 
-    def _camera_exists(self) -> bool:
-        return self.database.exists() and len(self.names) > 0 and self.model_dir is not None
-
-    def _match(self) -> None:
+    def _match(self, new_names: list[str]) -> None:
         import pycolmap
 
         opt = self.options
@@ -175,11 +213,51 @@ class ColmapWorkspace:
         pairing = pycolmap.SequentialPairingOptions()
         pairing.overlap = opt.sequential_overlap
         pairing.quadratic_overlap = True
-        if opt.vocab_tree:
-            pairing.loop_detection = True
-            pairing.vocab_tree_path = str(opt.vocab_tree)
         pycolmap.match_sequential(self.database, matching_options=mopt, pairing_options=pairing,
                                   device=pycolmap.Device.cpu)
+        if opt.loops.enabled:
+            self._match_loops(new_names, mopt)
+
+    def _match_loops(self, new_names: list[str], matching_options) -> None:
+        """Match the loop candidates of the new keyframes (see engine.tracking.loops)."""
+        import pycolmap
+
+        ordinal = {n: i for i, n in enumerate(self.names)}
+        db = pycolmap.Database.open(str(self.database))
+        try:
+            ids = {im.name: im.image_id for im in db.read_all_images()}
+            self.loops.add_images({n: db.read_descriptors(ids[n]).data for n in new_names},
+                                  {n: ordinal[n] for n in new_names})
+            pairs = [(a, b) for a, b in self.loops.candidate_pairs(new_names, self.options.sequential_overlap)
+                     if not db.exists_matches(ids[a], ids[b])]
+        finally:
+            db.close()
+        if not pairs:
+            return
+        pair_file = self.root / f"loop_pairs_{len(self.loop_pairs)}.txt"
+        pair_file.write_text("".join(f"{a} {b}\n" for a, b in pairs))
+        imported = pycolmap.ImportedPairingOptions()
+        imported.match_list_path = str(pair_file)
+        pycolmap.match_image_pairs(self.database, matching_options=matching_options, pairing_options=imported,
+                                   device=pycolmap.Device.cpu)
+        self.loop_pairs.extend(pairs)
+
+    def verified_pairs(self, min_inliers: int = 15) -> set[frozenset[str]]:
+        """Frame-name pairs whose matches passed geometric verification with enough inliers."""
+        import pycolmap
+
+        db = pycolmap.Database.open(str(self.database))
+        try:
+            names = {im.image_id: self.names[im.name] for im in db.read_all_images()}
+            pair_ids, geoms = db.read_two_view_geometries()
+        finally:
+            db.close()
+        out = set()
+        for pair_id, geom in zip(pair_ids, geoms):
+            if len(geom.inlier_matches) >= min_inliers:
+                a, b = pycolmap.pair_id_to_image_pair(pair_id)
+                out.add(frozenset((names[a], names[b])))
+        return out
 
     def panoramic_fraction(self) -> float:
         """Fraction of verified image pairs COLMAP explained by a homography only (pure rotation

@@ -1,0 +1,116 @@
+"""Loop detection for videos: a keyframe that revisits a place filmed long before is matched
+with it, so the mapper closes the loop instead of carrying the drift of the sequence.
+
+Sequential matching only pairs keyframes that are near in time. Here a bag of visual words
+built from the video's own SIFT descriptors (no vocabulary file ships with the project and
+none can be downloaded) ranks every other keyframe by appearance: spherical k-means on a
+sample of descriptors, tf-idf weighted word histograms, cosine similarity. Every
+``period``-th keyframe asks for its ``candidates`` most similar keyframes outside the
+sequential window; pycolmap matches and geometrically verifies those pairs like any others,
+so a wrong candidate costs one verification and adds nothing to the model.
+
+COLMAP's own loop detection needs a vocabulary tree file; building one from the video with
+``pycolmap.VisualIndex`` took 2.6 s for 256 words on 66k descriptors (apple.mp4, 2 cores),
+against ~1.2 s for this k-means (1024 words on 30k descriptors).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    enabled: bool = True
+    period: int = 5            # every period-th keyframe (in video order) queries for loops
+    candidates: int = 5        # most similar keyframes matched per query
+    words: int = 1024          # visual words (the vocabulary is the video's own; 256 ranked
+                               # half as many verifiable pairs first on a 360-degree synthetic orbit)
+    sample: int = 30_000       # descriptors the vocabulary is clustered from
+    iterations: int = 8        # k-means iterations
+    seed: int = 0
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` scaled to unit length (float32; zero rows stay zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def spherical_kmeans(descriptors: np.ndarray, words: int, iterations: int, seed: int = 0) -> np.ndarray:
+    """Cluster unit rows ``descriptors`` [N,D] into ``words`` unit centers [K,D] (cosine
+    k-means; an emptied cluster is re-seeded with a random descriptor)."""
+    rng = np.random.default_rng(seed)
+    x = unit_rows(descriptors)
+    k = min(words, len(x))
+    centers = x[rng.choice(len(x), k, replace=False)].copy()
+    for _ in range(iterations):
+        assign = np.argmax(x @ centers.T, axis=1)
+        sums = np.zeros_like(centers)
+        np.add.at(sums, assign, x)
+        empty = np.bincount(assign, minlength=k) == 0
+        sums[empty] = x[rng.choice(len(x), int(empty.sum()))]
+        centers = unit_rows(sums)
+    return centers
+
+
+@dataclass
+class LoopDetector:
+    """Word histograms of the keyframes seen so far; :meth:`candidate_pairs` ranks them.
+
+    Keys are the caller's image keys (any hashable, e.g. COLMAP image ids); ``order`` maps
+    them to their position in the video."""
+
+    options: LoopOptions = field(default_factory=LoopOptions)
+    vocabulary: np.ndarray | None = None                          # [K,128] unit rows
+    histograms: dict = field(default_factory=dict)                # key -> [K] word counts
+    order: dict = field(default_factory=dict)                     # key -> keyframe ordinal
+
+    def add_images(self, descriptors: dict, order: dict) -> None:
+        """``descriptors``: key -> [n,128] SIFT descriptors (any scale) of new keyframes.
+        The vocabulary is clustered from the first keyframes added."""
+        opt = self.options
+        if self.vocabulary is None:
+            pool = np.concatenate([d for d in descriptors.values() if len(d)])
+            rng = np.random.default_rng(opt.seed)
+            if len(pool) > opt.sample:
+                pool = pool[rng.choice(len(pool), opt.sample, replace=False)]
+            self.vocabulary = spherical_kmeans(pool, opt.words, opt.iterations, opt.seed)
+        k = len(self.vocabulary)
+        for key, desc in descriptors.items():
+            words = np.argmax(unit_rows(desc) @ self.vocabulary.T, axis=1) if len(desc) else np.zeros(0, int)
+            self.histograms[key] = np.bincount(words, minlength=k).astype(np.float32)
+            self.order[key] = order[key]
+
+    def similarity(self, keys: list) -> np.ndarray:
+        """Cosine similarity [Q, len(self.histograms)] of tf-idf vectors, columns in the
+        order of ``self.histograms``."""
+        all_keys = list(self.histograms)
+        h = np.stack([self.histograms[c] for c in all_keys])
+        idf = np.log(len(all_keys) / (1.0 + (h > 0).sum(0)))
+        v = unit_rows(h / np.maximum(h.sum(1, keepdims=True), 1.0) * np.maximum(idf, 0.0))
+        rows = [all_keys.index(q) for q in keys]
+        return v[rows] @ v.T
+
+    def candidate_pairs(self, query_keys: list, min_gap: int, exclude=frozenset()) -> list[tuple]:
+        """For each query key at an ordinal divisible by ``period``: its ``candidates`` most
+        similar keyframes more than ``min_gap`` keyframes away, as (query, other) pairs, skipping
+        pairs in ``exclude`` (either order) and duplicates."""
+        opt = self.options
+        queries = [q for q in query_keys if self.order[q] % opt.period == 0]
+        if not queries or len(self.histograms) < 2:
+            return []
+        all_keys = list(self.histograms)
+        sims = self.similarity(queries)
+        ords = np.array([self.order[c] for c in all_keys])
+        pairs, seen = [], set(frozenset(p) for p in exclude)
+        for q, row in zip(queries, sims):
+            far = np.abs(ords - self.order[q]) > min_gap
+            ranked = [all_keys[i] for i in np.argsort(-row) if far[i]]
+            for other in ranked[:opt.candidates]:
+                key = frozenset((q, other))
+                if key not in seen:
+                    seen.add(key)
+                    pairs.append((q, other))
+        return pairs

@@ -1,0 +1,70 @@
+"""Loop detection: keyframes that revisit an earlier place are ranked by their own visual
+words and matched with it, beyond the sequential window."""
+import numpy as np
+
+from engine.geometry import se3
+from engine.ingest.frames import Frame
+from engine.synthetic import demo_capture_cameras, make_demo_scene
+from engine.tracking.loops import LoopDetector, LoopOptions, spherical_kmeans
+from engine.tracking.sfm import ColmapWorkspace, SfmOptions
+
+
+def test_spherical_kmeans_finds_separated_clusters():
+    rng = np.random.default_rng(0)
+    centers = np.eye(8, 16, dtype=np.float32)
+    x = np.concatenate([c + 0.05 * rng.standard_normal((50, 16)) for c in centers])
+    found = spherical_kmeans(x, 8, iterations=10, seed=1)
+    assert np.allclose(np.linalg.norm(found, axis=1), 1.0, atol=1e-5)
+    assert (found @ centers.T).max(0).min() > 0.98          # every true center has a found one
+
+
+def test_a_revisit_is_the_top_candidate_beyond_the_window():
+    """Images 0-1 and 10-11 see place A; the others see places of their own."""
+    rng = np.random.default_rng(0)
+    places = rng.standard_normal((12, 60, 32)).astype(np.float32)
+    place_of = [0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0]
+    desc = {i: places[p][rng.choice(60, 45, replace=False)] + 0.02 * rng.standard_normal((45, 32))
+            for i, p in enumerate(place_of)}
+    det = LoopDetector(LoopOptions(period=5, candidates=2, words=128, sample=10_000))
+    det.add_images({i: desc[i] for i in range(6)}, {i: i for i in range(6)})
+    first = det.candidate_pairs(list(range(6)), min_gap=3)
+    assert {q for q, _ in first} == {0, 5} and all(abs(q - o) > 3 for q, o in first)
+    det.add_images({i: desc[i] for i in range(6, 12)}, {i: i for i in range(6, 12)})
+    pairs = det.candidate_pairs(list(range(6, 12)), min_gap=3)
+    assert {q for q, _ in pairs} == {10}                     # ordinal 10 is the only new query
+    assert {o for _, o in pairs} == {0, 1}                   # ... and it finds where it was before
+    assert det.candidate_pairs([10], min_gap=3, exclude={(0, 10), (1, 10)}) != pairs
+
+
+def _there_and_back(n_out: int = 14, width: int = 320, height: int = 180):
+    """Frames filmed along an arc and back along it 10 cm higher: the last frames revisit the first."""
+    scene = make_demo_scene(0)
+    out = demo_capture_cameras(scene, n=n_out, width=width, height=height, arc_deg=80)
+    back = [c.with_pose(se3.make_transform(c.world_from_cam[:3, :3], c.center + np.array([0.0, -0.1, 0.0])))
+            for c in reversed(out)]
+    frames = []
+    for i, cam in enumerate(out + back):
+        rgb = (np.clip(scene.render(cam).rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+        frames.append(Frame(f"frame_{i:06d}", i, rgb))
+    return frames
+
+
+def test_video_revisit_is_matched_and_verified():
+    frames = _there_and_back()
+    n = len(frames)
+    ws = ColmapWorkspace(SfmOptions(sequential_overlap=4, loops=LoopOptions(period=4, candidates=3)), is_video=True)
+    try:
+        ws.extract_and_match(ws.add_frames(frames[:10]))
+        ws.extract_and_match(ws.add_frames(frames[10:]))
+        order = {a: i for i, a in enumerate(ws.names)}
+        loops = [(order[a], order[b]) for a, b in ws.loop_pairs]
+        assert loops and all(abs(i - j) > 4 for i, j in loops)
+        verified = ws.verified_pairs()
+        revisits = [(i, j) for i, j in loops if abs(i + j - (n - 1)) <= 2 and abs(i - j) > 8
+                    and frozenset((frames[i].name, frames[j].name)) in verified]
+        print("loop pairs", loops, "verified revisits", revisits)
+        assert len(revisits) >= 2, (loops, revisits)
+        result = ws.map()
+        assert len(result.registered) == n
+    finally:
+        ws.close()
