@@ -7,7 +7,8 @@ none can be downloaded) ranks every other keyframe by appearance: spherical k-me
 sample of descriptors, tf-idf weighted word histograms, cosine similarity. Every
 ``period``-th keyframe asks for its ``candidates`` most similar keyframes outside the
 sequential window; pycolmap matches and geometrically verifies those pairs like any others,
-so a wrong candidate costs one verification and adds nothing to the model.
+so a wrong candidate costs one verification; a loop pair kept needs more verified matches
+than a sequential one (``min_inliers``), as a look-alike place is the typical false loop.
 
 COLMAP's own loop detection needs a vocabulary tree file; building one from the video with
 ``pycolmap.VisualIndex`` took 2.6 s for 256 words on 66k descriptors (apple.mp4, 2 cores),
@@ -25,6 +26,8 @@ class LoopOptions:
     enabled: bool = True
     period: int = 5            # every period-th keyframe (in video order) queries for loops
     candidates: int = 5        # most similar keyframes matched per query
+    min_inliers: int = 40      # a loop pair needs this many verified matches (sequential pairs 15):
+                               # places that merely look alike verify with 15-27 (kitchen, 66-85 deg apart)
     words: int = 1024          # visual words (the vocabulary is the video's own; 256 ranked
                                # half as many verifiable pairs first on a 360-degree synthetic orbit)
     sample: int = 30_000       # descriptors the vocabulary is clustered from

@@ -240,7 +240,26 @@ class ColmapWorkspace:
         imported.match_list_path = str(pair_file)
         pycolmap.match_image_pairs(self.database, matching_options=matching_options, pairing_options=imported,
                                    device=pycolmap.Device.cpu)
+        self._drop_weak_loops(pairs)
         self.loop_pairs.extend(pairs)
+
+    def _drop_weak_loops(self, pairs: list[tuple[str, str]]) -> None:
+        """Mark loop pairs with fewer than ``loops.min_inliers`` verified matches as degenerate
+        (no inliers: the mapper ignores them; the matches stay, so no matcher retries them)."""
+        import pycolmap
+
+        rejected = pycolmap.TwoViewGeometry()
+        rejected.config = pycolmap.TwoViewGeometryConfiguration.DEGENERATE
+        db = pycolmap.Database.open(str(self.database))
+        try:
+            ids = {im.name: im.image_id for im in db.read_all_images()}
+            for a, b in pairs:
+                if not db.exists_two_view_geometry(ids[a], ids[b]):
+                    continue
+                if len(db.read_two_view_geometry(ids[a], ids[b]).inlier_matches) < self.options.loops.min_inliers:
+                    db.update_two_view_geometry(ids[a], ids[b], rejected)
+        finally:
+            db.close()
 
     def verified_pairs(self, min_inliers: int = 15) -> set[frozenset[str]]:
         """Frame-name pairs whose matches passed geometric verification with enough inliers."""

@@ -1,5 +1,7 @@
 """Loop detection: keyframes that revisit an earlier place are ranked by their own visual
 words and matched with it, beyond the sequential window."""
+from dataclasses import replace
+
 import numpy as np
 
 from engine.geometry import se3
@@ -66,5 +68,10 @@ def test_video_revisit_is_matched_and_verified():
         assert len(revisits) >= 2, (loops, revisits)
         result = ws.map()
         assert len(result.registered) == n
+        # a loop pair needs loops.min_inliers verified matches; below that the mapper never sees it
+        ws.options = replace(ws.options, loops=replace(ws.options.loops, min_inliers=10**6))
+        ws._drop_weak_loops(ws.loop_pairs)
+        verified = ws.verified_pairs()
+        assert not any(frozenset((ws.names[a], ws.names[b])) in verified for a, b in ws.loop_pairs)
     finally:
         ws.close()
