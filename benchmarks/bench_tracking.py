@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = (ROOT / ".." / "shared" / "data" / "real").resolve()
 CACHE = ROOT / "benchmarks" / "_cache"
-CASES = ("clip1080_ours", "clip1080_ours_sift1600", "clip1080_colmap_default", "synthetic_global", "synthetic_colmap_default", "synthetic_incremental", "fern_ours", "fern_ours_incremental", "fern_colmap_default", "fern_poses_holdout8",
+CASES = ("clip1080_ours", "clip1080_ours_sift1600", "clip1080_colmap_default", "synthetic_global", "synthetic_colmap_default", "synthetic_incremental", "orbit360_ours", "orbit360_noloops", "fern_ours", "fern_ours_incremental", "fern_colmap_default", "fern_poses_holdout8",
          "apple_ours", "apple_ours_incremental", "apple_colmap_default", "valley_ours", "valley_colmap_default")
 
 
@@ -201,6 +201,35 @@ def synthetic_clip_1080p(cache: Path = CACHE, seconds: float = 10.0, fps: int = 
     return path
 
 
+def synthetic_orbit360(cache: Path = CACHE, frames: int = 90) -> Path:
+    """A full 360-degree orbit of the synthetic room, 640x360 H.264 with exact cameras (cached):
+    its last frames see what its first ones saw, so tracking must close the loop."""
+    from engine.synthetic import demo_capture_cameras, make_demo_scene, write_demo_video
+
+    path = cache / f"synthetic_orbit360_{frames}.mp4"
+    if not path.exists():
+        scene = make_demo_scene(0)
+        cams = demo_capture_cameras(scene, frames + 1, 640, 360, arc_deg=360.0)[:-1]   # no repeated frame
+        tmp = path.with_name("partial_" + path.name)
+        write_demo_video(tmp, scene, cams, 24, processes=2)
+        tmp.with_name(tmp.stem + "_cameras.json").replace(path.with_name(path.stem + "_cameras.json"))
+        tmp.replace(path)
+    return path
+
+
+def _orbit360(loops: bool) -> dict:
+    """The 360-degree orbit through the default pipeline, loop detection on or off: pose errors
+    against the exact cameras."""
+    from engine.synthetic import read_demo_cameras
+    from engine.tracking.loops import LoopOptions
+
+    video = synthetic_orbit360()
+    gt = {c.name: c.world_from_cam for c in read_demo_cameras(video)}
+    out, res = _ours(video, sfm=None if loops else dict(loops=LoopOptions(enabled=False)))
+    out.update(_pose_stats({v.name: v.camera.world_from_cam for v in res.views}, gt))
+    return out
+
+
 def _clip1080(sample_views: int = 8, sfm: dict | None = None) -> dict:
     """The 10-s 1080p synthetic clip through the default pipeline: times, pose errors and
     dense depth (on ``sample_views`` evenly spaced keyframes) against the exact truth."""
@@ -248,6 +277,10 @@ def run_case(name: str, data: Path) -> dict:
         out.update(case=name, seconds=round(time.perf_counter() - t0, 1), peak_mb=round(_peak_mb()))
         return out
     fern = data / "llff_fern"
+    if name.startswith("orbit360"):
+        out = _orbit360(loops=name.endswith("_ours"))
+        out.update(case=name, seconds=round(time.perf_counter() - t0, 1), peak_mb=round(_peak_mb()))
+        return out
     if name.startswith("synthetic"):
         out = _synthetic(name.split("_")[1])
         out.update(case=name, seconds=round(time.perf_counter() - t0, 1), peak_mb=round(_peak_mb()))
