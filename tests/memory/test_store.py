@@ -25,11 +25,14 @@ def test_fusion_refines_instead_of_duplicating(capture):
 
 def test_one_point_per_voxel(capture):
     mem = capture.memory(0.05)
-    from engine.memory.voxels import voxel_keys
+    from engine.memory.voxels import voxel_centers, voxel_keys
 
     assert torch.unique(mem.keys).numel() == len(mem)
-    # every point lies in (or within float rounding of) the voxel it is keyed by
-    assert (voxel_keys(mem.rows.xyz, mem.voxel_size) == mem.keys).float().mean() > 0.99
+    # every point lies in (or within float rounding of) the voxel it is keyed by; the room's floor
+    # lies exactly on a voxel boundary, so counting equal keys (0.989-0.991) depends on rounding
+    offset = (mem.rows.xyz - voxel_centers(mem.keys, mem.voxel_size)).abs().max()
+    assert offset <= mem.voxel_size / 2 + 1e-5, offset
+    assert (voxel_keys(mem.rows.xyz, mem.voxel_size) == mem.keys).float().mean() > 0.95
 
 
 def test_memory_size_follows_volume_not_frames(capture):
