@@ -97,9 +97,25 @@ class StudioController(QObject):
                                       f"memory now {result.memory_points:,} points")
             self.project.mark_dirty()
             self.update_coverage()
+        elif name == "register photos":
+            self._photos_registered(result)
         elif name == "save":
             self.project.set_project(self.project.name, str(result), dirty=False)
             self.message.emit("info", f"saved project to {result}")
+
+    def register_photos(self, paths: list[str | Path]) -> int:
+        """Add photos to the open scene (render-and-match); the outcome arrives as a message."""
+        return self.submit("register photos", jobs.register_photos_job([Path(p) for p in paths]))
+
+    def _photos_registered(self, results) -> None:
+        added = [r.name for r in results if r.registered]
+        missed = [f"{r.name} ({r.reason})" for r in results if not r.registered]
+        if added:
+            self.project.mark_dirty()
+        text = f"registered {len(added)} of {len(results)} photos" + (f": {', '.join(added)}" if added else "")
+        if missed:
+            text += "; not registered: " + "; ".join(missed)
+        self.message.emit("info" if not missed else "warning", text)
 
     def _job_failed(self, job_id: int, name: str, error: str) -> None:
         self.jobs.finish(job_id, "failed")

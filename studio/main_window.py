@@ -283,7 +283,21 @@ class MainWindow(QMainWindow):
             self.show_message("error", "Only local files and folders can be dropped here.")
             return
         event.acceptProposedAction()
+        if all(Path(u).suffix.lower() in open_input.IMAGE_EXT and Path(u).is_file() for u in urls):
+            self.add_photos(urls)
+            return
         self.open_path(urls[0])
+
+    def add_photos(self, paths: list[str]) -> bool:
+        """Dropped photo files join the open scene (registered by render-and-match); without a
+        scene there is nothing to register them against."""
+        if self.ctl.project.points.num_alive == 0:
+            self.show_message("error", "Single photos are added to a tracked scene: open or track one first "
+                                       "(drop a folder of photos or a video to reconstruct a new scene).")
+            return False
+        self.ctl.register_photos(paths)
+        self.show_message("info", f"registering {len(paths)} photo(s) into the scene")
+        return True
 
     # ------------------------------------------------------------------ settings
     def _restore_settings(self) -> None:

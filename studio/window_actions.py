@@ -48,6 +48,8 @@ class WindowActions:
         self._act(f, "&Open…", self.open_dialog, "Ctrl+O")
         self._act(f, "Open &Folder / Project…", self.open_folder_dialog, "Ctrl+Shift+O")
         self._act(f, "Open &Demo Scene", self.open_demo)
+        self._act(f, "&Add Photos to Scene…", self.add_photos_dialog,
+                  tip="register new photos into the open scene (render-and-match against its memory)")
         self.recent_menu = f.addMenu("Open &Recent")
         self._refresh_recent()
         f.addSeparator()
@@ -115,6 +117,12 @@ class WindowActions:
                                               "Videos and paths (*.mp4 *.mov *.avi *.mkv *.webm *.json);;All files (*)")
         if path:
             self.win.open_path(path)
+
+    def add_photos_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self.win, "Add photos to the scene", "",
+                                                "Photos (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp)")
+        if paths:
+            self.win.add_photos(paths)
 
     def open_folder_dialog(self) -> None:
         path = QFileDialog.getExistingDirectory(self.win, "Open image folder, dataset or project")

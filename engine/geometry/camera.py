@@ -97,6 +97,11 @@ class Camera:
         p_cam = self.pixel_rays() * depth[..., None]
         return p_cam @ self.world_from_cam[:3, :3].T + self.world_from_cam[:3, 3]
 
+    def backproject_points(self, uv: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        """Image points uv [N,2] (pixels, centers at +0.5) with z-depth [N] -> points [N,3] world."""
+        rays = np.concatenate([np.asarray(uv, np.float64), np.ones((len(uv), 1))], 1) @ np.linalg.inv(self.K).T
+        return (rays * np.asarray(depth, np.float64)[:, None]) @ self.world_from_cam[:3, :3].T + self.world_from_cam[:3, 3]
+
     def to_dict(self) -> dict:
         return {"name": self.name, "width": self.width, "height": self.height,
                 "K": self.K.tolist(), "world_from_cam": self.world_from_cam.tolist()}

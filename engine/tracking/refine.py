@@ -66,7 +66,11 @@ def _reproj(camera: Camera, xyz: np.ndarray, uv: np.ndarray) -> np.ndarray:
     return np.where(z > 0, err, np.inf)
 
 
-def _pnp(camera: Camera, xyz: np.ndarray, uv: np.ndarray, options: RefineOptions):
+def solve_pnp(camera: Camera, xyz: np.ndarray, uv: np.ndarray, options: RefineOptions):
+    """PnP + RANSAC from ``camera``'s pose (its K is used): points xyz [N,3] world seen at uv
+    [N,2] (our pixel convention). Returns (camera at the new pose, inlier indices [M]) after a
+    Levenberg-Marquardt polish on the inliers, or (None, None) with fewer than
+    ``options.min_inliers`` inliers."""
     cfw = camera.cam_from_world
     rvec, _ = cv2.Rodrigues(cfw[:3, :3])
     tvec = cfw[:3, 3].reshape(3, 1).copy()
@@ -94,10 +98,9 @@ def refine_once(memory, camera: Camera, photo: np.ndarray, options: RefineOption
     keep = d > 0
     if keep.sum() < options.min_inliers:
         return RefineResult(camera, False, np.inf, np.inf, int(keep.sum()), 0)
-    rays = np.concatenate([ur[keep], np.ones((keep.sum(), 1))], 1) @ np.linalg.inv(camera.K).T
-    xyz = (rays * d[keep, None]) @ camera.world_from_cam[:3, :3].T + camera.world_from_cam[:3, 3]
+    xyz = camera.backproject_points(ur[keep], d[keep])
     uv = up[keep]
-    new, inl = _pnp(camera, xyz, uv, options)
+    new, inl = solve_pnp(camera, xyz, uv, options)
     if new is None:
         return RefineResult(camera, False, np.inf, np.inf, len(uv), 0)
     before = float(np.median(_reproj(camera, xyz[inl], uv[inl])))

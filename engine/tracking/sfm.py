@@ -1,10 +1,13 @@
-"""Camera tracking with pycolmap (SIFT, sequential or exhaustive matching, incremental or
-global mapping) on a growing workspace, so keyframes can be added chunk by chunk.
+"""Camera tracking with pycolmap (SIFT, sequential matching with loop detection or exhaustive
+matching, incremental or global mapping) on a growing workspace, so keyframes can be added
+chunk by chunk.
 
 The workspace is a temporary folder with ASCII image names (``img_00000.png``) mapped to
-frame names (images written at the size SIFT works on, cameras scaled back to frame size), a COLMAP database that grows with each chunk, and the last model. A later
-chunk re-runs the incremental mapper from the previous model (``input_path``): existing
-poses are kept and refined, new images are registered. Cameras come out undistorted to a
+frame names (images written at the size SIFT works on, cameras scaled back to frame size), a
+COLMAP database that grows with each chunk, and the last model. A later chunk re-runs the
+incremental mapper from the previous model (``input_path``; the global mapper re-solves):
+existing poses are kept and refined, new images are registered. Images that share a camera
+group (:meth:`ColmapWorkspace.camera_group`) share intrinsics. Cameras come out undistorted to a
 pinhole model (the distortion is returned and removed from the images by the caller).
 """
 from __future__ import annotations

@@ -325,3 +325,48 @@ def test_drop_a_video_tracks_it_and_the_memory_grows(qtbot, make_window, tmp_pat
     assert len(seen_points) >= 2 and max(seen_points) > seen_points[0]   # grew in steps (the end rebuilds)
     assert non_background_fraction(win.viewport.render_image()) > 0.05
     save_shot(win, artifacts / "09_video_tracked.png")
+
+
+def test_dropped_photos_join_the_scene_or_are_reported(qtbot, make_window, tmp_path, artifacts):
+    """Photo files dropped on an open scene are registered by render-and-match: one taken
+    between two captured views appears as a new camera; an unrelated one is reported."""
+    import cv2
+
+    from engine.synthetic import make_demo_scene
+    from tests.conftest import between_poses
+
+    win = make_window()
+    load_demo(qtbot, win, preset=None)
+    cams = list(win.ctl.project.cameras)
+    truth = between_poses(cams)[3].scaled(2.0)
+    rgb = (np.clip(make_demo_scene(0).render(truth).rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+    photo, holiday = tmp_path / "extra.png", tmp_path / "holiday.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(holiday), np.random.default_rng(0).integers(0, 255, (180, 320, 3), np.uint8))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photo)), QUrl.fromLocalFile(str(holiday))])
+    win.dropEvent(QDropEvent(QPointF(win.width() / 2, win.height() / 2), Qt.DropAction.CopyAction, mime,
+                             Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
+    wait_idle(qtbot, win)
+    assert len(win.ctl.project.cameras) == len(cams) + 1
+    new = win.ctl.project.cameras[-1]
+    assert new.name == "extra" and np.linalg.norm(new.center - truth.center) < 0.05
+    assert "registered 1 of 2" in win.banner.text and "holiday" in win.banner.text
+    assert win.ctl.project.dirty
+    before = win.viewport.render_image()
+    win.ctl.selection.select_view(len(cams))           # click the new camera: highlighted, photo shown
+    wait_idle(qtbot, win)
+    after = win.viewport.render_image()
+    assert (np.abs(after[..., :3].astype(int) - before[..., :3]).sum(-1) > 30).sum() > 50
+    assert win.preview.source == "captured"
+    save_shot(win, artifacts / "10_photos_registered.png")
+
+
+def test_a_photo_without_a_scene_is_a_clear_message(qtbot, make_window, tmp_path):
+    import cv2
+
+    win = make_window()
+    photo = tmp_path / "lonely.png"
+    cv2.imwrite(str(photo), np.zeros((90, 160, 3), np.uint8))
+    drop(win, photo)
+    assert "tracked scene" in win.banner.text and win.banner.level == "error"

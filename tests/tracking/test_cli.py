@@ -55,3 +55,25 @@ def test_import_with_holdout_then_render_the_held_out_views(tmp_path, capsys):
     assert sorted(p.stem for p in render_dir.glob("*.png")) == held
     img = cv2.imread(str(render_dir / "frame_000004.png"))
     assert img.shape == (90, 160, 3) and img.mean() > 20
+
+
+def test_register_adds_photos_to_a_project_and_reports_the_rest(tmp_path, capsys):
+    from tests.conftest import between_poses
+
+    cap = make_capture(n=12, width=320, height=180)
+    Project(root=tmp_path / "proj", views=cap.views, memory=cap.memory(0.01)).save()
+    truth = between_poses(cap.cameras)[3]
+    photos = tmp_path / "new photos ü"
+    photos.mkdir()
+    rgb = (np.clip(cap.scene.render(truth).rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+    cv2.imwrite(str(photos / "extra.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(photos / "holiday.png"), np.random.default_rng(0).integers(0, 255, (180, 320, 3), np.uint8))
+    assert main(["register", str(tmp_path / "proj"), str(photos), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["registered"] == ["extra"] and list(summary["unregistered"]) == ["holiday"]
+    project = Project.load(tmp_path / "proj")
+    assert len(project.views) == 13 and project.views[12].name == "extra"
+    assert np.linalg.norm(project.views[12].camera.center - truth.center) < 0.03
+    # a file that is not a photo is a clear error; nothing is written
+    assert main(["register", str(tmp_path / "proj"), str(tmp_path / "proj" / "project.json")]) == 2
+    assert "not a photo" in capsys.readouterr().err

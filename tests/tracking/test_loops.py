@@ -25,9 +25,9 @@ def test_a_revisit_is_the_top_candidate_beyond_the_window():
     rng = np.random.default_rng(0)
     places = rng.standard_normal((12, 60, 32)).astype(np.float32)
     place_of = [0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0]
-    desc = {i: places[p][rng.choice(60, 45, replace=False)] + 0.02 * rng.standard_normal((45, 32))
+    desc = {i: places[p][rng.choice(60, 100)] + 0.02 * rng.standard_normal((100, 32))
             for i, p in enumerate(place_of)}
-    det = LoopDetector(LoopOptions(period=5, candidates=2, words=128, sample=10_000))
+    det = LoopDetector(LoopOptions(period=5, candidates=2, words=128, min_keyframes=1, sample=10_000))
     det.add_images({i: desc[i] for i in range(6)}, {i: i for i in range(6)})
     first = det.candidate_pairs(list(range(6)), min_gap=3)
     assert {q for q, _ in first} == {0, 5} and all(abs(q - o) > 3 for q, o in first)
@@ -36,6 +36,18 @@ def test_a_revisit_is_the_top_candidate_beyond_the_window():
     assert {q for q, _ in pairs} == {10}                     # ordinal 10 is the only new query
     assert {o for _, o in pairs} == {0, 1}                   # ... and it finds where it was before
     assert det.candidate_pairs([10], min_gap=3, exclude={(0, 10), (1, 10)}) != pairs
+
+
+def test_featureless_keyframes_wait_for_a_vocabulary():
+    det = LoopDetector(LoopOptions(words=64, min_keyframes=1))
+    det.add_images({0: np.zeros((0, 128), np.uint8), 1: np.zeros((3, 128), np.uint8)}, {0: 0, 1: 1})
+    assert det.vocabulary is None and det.candidate_pairs([0, 1], min_gap=0) == []
+    rng = np.random.default_rng(0)
+    det.add_images({i: rng.integers(0, 255, (300, 128)).astype(np.uint8) for i in (2, 3)}, {2: 2, 3: 3})
+    assert det.vocabulary is not None and set(det.histograms) == {0, 1, 2, 3} and not det.pending
+    short = LoopDetector(LoopOptions(words=64, min_keyframes=20))      # a short video: no loops yet
+    short.add_images({i: rng.integers(0, 255, (300, 128)).astype(np.uint8) for i in range(10)}, {i: i for i in range(10)})
+    assert short.vocabulary is None and short.candidate_pairs(list(range(10)), min_gap=0) == []
 
 
 def _there_and_back(n_out: int = 14, width: int = 320, height: int = 180):
