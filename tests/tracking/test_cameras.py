@@ -36,7 +36,7 @@ def test_exif_focal_length_becomes_the_shared_camera_prior():
         assert len(cameras) == 1
         assert cameras[0].has_prior_focal_length
         s = sift_scale(160, 90, ws.options)
-        assert s == 4.0                                    # 160-px photos are enlarged to 640 px
+        assert s == 2.0                                    # 160-px photos are enlarged 2x for SIFT
         assert np.isclose(cameras[0].focal_length, cams[0].K[0, 0] * s, rtol=1e-3)
     finally:
         ws.close()
