@@ -147,12 +147,9 @@ def register_photos_job(paths: list[Path]):
     """Read photos (on the engine thread) and register them into the open scene with
     engine.tracking.localize; returns the engine's list of Registration."""
     def job(state, cancel):
-        from engine.ingest import load_input
-        from engine.tracking.localize import register_photos_job as engine_job
+        from engine.tracking.localize import read_photos, register_photos_job as engine_job
 
-        if state.memory is None or len(state.memory) == 0:
-            raise ValueError("photos can be added only to a scene with geometry: open or track one first")
-        frames = [frame for path in paths for frame in load_input(path).frames]
+        frames, _ = read_photos(paths)
         if not frames:
             raise ValueError("none of the dropped photos could be read")
         return (yield from engine_job(frames)(state, cancel))

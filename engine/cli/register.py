@@ -17,28 +17,14 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _read_photos(paths: list[Path]):
-    from engine.ingest import load_input
-    from engine.ingest.images import IMAGE_SUFFIXES
-
-    frames, warnings = [], []
-    for path in paths:
-        if path.is_file() and path.suffix.lower() not in IMAGE_SUFFIXES:
-            raise ValueError(f"{path}: not a photo ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        result = load_input(path)
-        frames += result.frames
-        warnings += result.warnings
-    return frames, warnings
-
-
 def run(args) -> int:
     from engine.cli import print_json_summary
     from engine.project import Project
     from engine.session import EngineState, run_job
-    from engine.tracking.localize import LocalizeOptions, register_photos_job
+    from engine.tracking.localize import LocalizeOptions, read_photos, register_photos_job
 
     project = Project.load(args.project)
-    frames, warnings = _read_photos(args.photos)
+    frames, warnings = read_photos(args.photos)
     if not frames:
         raise ValueError("no readable photos. " + " ".join(warnings))
     state = EngineState(memory=project.memory, views=project.views, project=project)

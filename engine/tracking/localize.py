@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from engine.geometry import Camera
-from engine.tracking.refine import RefineOptions, refine_pose, solve_pnp
+from engine.tracking.refine import RefineOptions, SiftFeatures, refine_pose, solve_pnp
 
 
 @dataclass(frozen=True)
@@ -63,28 +62,6 @@ def photo_intrinsics(width: int, height: int, focal_px: float | None, known: lis
     return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
 
 
-class _Features:
-    """SIFT keypoints (full-image pixels, our +0.5 convention) and descriptors at the working size."""
-
-    def __init__(self, image: np.ndarray, options: LocalizeOptions) -> None:
-        h, w = image.shape[:2]
-        s = min(1.0, options.working_side / max(w, h))
-        small = image if s == 1.0 else cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-        sift = cv2.SIFT_create(nfeatures=options.max_features)
-        kp, desc = sift.detectAndCompute(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), None)
-        self.uv = (np.array([k.pt for k in kp], dtype=np.float64).reshape(-1, 2) + 0.5) / s
-        self.desc = desc if desc is not None else np.zeros((0, 128), np.float32)
-
-    def match(self, other: "_Features", ratio: float) -> tuple[np.ndarray, np.ndarray]:
-        """(uv here [M,2], uv in other [M,2]) of ratio-test matches."""
-        if len(self.desc) < 2 or len(other.desc) < 2:
-            return np.zeros((0, 2)), np.zeros((0, 2))
-        pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(self.desc, other.desc, k=2)
-        good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < ratio * m[1].distance]
-        return (self.uv[[m.queryIdx for m in good]].reshape(-1, 2),
-                other.uv[[m.trainIdx for m in good]].reshape(-1, 2))
-
-
 class PhotoLocalizer:
     """Registers new photos against a project's captured views and geometry memory. View
     features are computed once, on first use."""
@@ -95,11 +72,11 @@ class PhotoLocalizer:
         if len(views) == 0:
             raise ValueError("photos can be registered only in a project with captured views")
         self.memory, self.views, self.options = memory, views, options
-        self._features: list[_Features] | None = None
+        self._features: list[SiftFeatures] | None = None
 
-    def view_features(self) -> list[_Features]:
+    def view_features(self) -> list[SiftFeatures]:
         if self._features is None:
-            self._features = [_Features(v.image, self.options) for v in self.views]
+            self._features = [SiftFeatures(v.image, self.options.max_features, self.options.working_side) for v in self.views]
         return self._features
 
     def register(self, name: str, image: np.ndarray, focal_px: float | None = None) -> Registration:
@@ -107,7 +84,7 @@ class PhotoLocalizer:
         opt = self.options
         h, w = image.shape[:2]
         K = photo_intrinsics(w, h, focal_px, self.views.cameras)
-        photo = _Features(image, opt)
+        photo = SiftFeatures(image, opt.max_features, opt.working_side)
         matches = [photo.match(f, opt.ratio) for f in self.view_features()]
         order = np.argsort([-len(m[0]) for m in matches])[:opt.candidates]
         best = Registration(name, None, None, 0, np.inf, "no captured view shares enough features with it")
@@ -151,6 +128,24 @@ class PhotoLocalizer:
             return Registration(name, None, view.name, len(inliers), error,
                                 f"reprojection error {error:.1f} px after refinement")
         return Registration(name, cam, view.name, len(inliers), error)
+
+
+def read_photos(paths) -> tuple[list, list[str]]:
+    """Frames (engine.ingest.Frame) and ingest warnings of photo files and folders of photos;
+    a file that is not a photo is a ValueError naming it."""
+    from pathlib import Path
+
+    from engine.ingest import load_input
+    from engine.ingest.images import IMAGE_SUFFIXES
+
+    frames, warnings = [], []
+    for path in map(Path, paths):
+        if path.is_file() and path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise ValueError(f"{path}: not a photo ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        result = load_input(path)
+        frames += result.frames
+        warnings += result.warnings
+    return frames, warnings
 
 
 def register_photos_job(frames, options: LocalizeOptions = LocalizeOptions(), depth_side: int = 400):

@@ -4,17 +4,17 @@ with it, so the mapper closes the loop instead of carrying the drift of the sequ
 Sequential matching only pairs keyframes that are near in time. Here a bag of visual words
 built from the video's own SIFT descriptors (no vocabulary file ships with the project and
 none can be downloaded) ranks every other keyframe by appearance: spherical k-means on a
-sample of descriptors, tf-idf weighted word histograms, cosine similarity. Detection starts once the video is longer than the sequential
-window can span (``min_keyframes``), so the first chunk's geometry is not delayed. Every
+sample of descriptors, tf-idf weighted word histograms, cosine similarity. Detection starts
+once the video is longer than the sequential window can span (``min_keyframes``), so the
+first chunk's geometry is not delayed. Every
 ``period``-th keyframe asks for its ``candidates`` most similar keyframes outside the
 sequential window; pycolmap matches and geometrically verifies those pairs like any others,
 so a wrong candidate costs one verification; a loop pair kept needs more verified matches
 than a sequential one (``min_inliers``), as a look-alike place is the typical false loop.
 
 COLMAP's own loop detection needs a vocabulary tree file; building one from the video with
-``pycolmap.VisualIndex`` took 2.6 s for 256 words on 66k descriptors (apple.mp4, 2 cores);
-this k-means takes ~0.5 s (1024 words, 15k descriptors). A two-level 32 x 32 tree was no
-faster in numpy and ranked fewer verifiable pairs first (0.72 vs 0.92 of the top 5).
+``pycolmap.VisualIndex`` took 2.6 s for 256 words on 66k descriptors (apple.mp4, 2 cores,
+measured once, ad hoc); this k-means takes 0.5-0.8 s (``benchmarks/bench_sfm_choices.py``).
 """
 from __future__ import annotations
 
@@ -29,12 +29,11 @@ class LoopOptions:
     period: int = 5            # every period-th keyframe (in video order) queries for loops
     candidates: int = 5        # most similar keyframes matched per query
     min_inliers: int = 40      # a loop pair needs this many verified matches (sequential pairs 15):
-                               # places that merely look alike verify with 15-27 (kitchen, 66-85 deg apart)
-    words: int = 1024          # visual words (the video's own; 256 ranked half as many verifiable
-                               # pairs first on a 360-degree synthetic orbit)
+                               # look-alike places verify with fewer (kitchen, bench_sfm_choices.py)
+    words: int = 1024          # visual words (the video's own; benchmarks/bench_sfm_choices.py
+                               # compares 256 and 1024 and the sample sizes)
     min_keyframes: int = 20    # no loops are looked for in shorter videos
-    sample: int = 15_000       # descriptors the vocabulary is clustered from (30k: 1.2 s instead
-                               # of 0.5 s for 0.92 instead of 0.82 of the top 5 verifiable)
+    sample: int = 15_000       # descriptors the vocabulary is clustered from
     iterations: int = 8        # k-means iterations
     seed: int = 0
 
@@ -108,10 +107,10 @@ class LoopDetector:
         rows = [all_keys.index(q) for q in keys]
         return v[rows] @ v.T
 
-    def candidate_pairs(self, query_keys: list, min_gap: int, exclude=frozenset()) -> list[tuple]:
+    def candidate_pairs(self, query_keys: list, min_gap: int) -> list[tuple]:
         """For each query key at an ordinal divisible by ``period``: its ``candidates`` most
-        similar keyframes more than ``min_gap`` keyframes away, as (query, other) pairs, skipping
-        pairs in ``exclude`` (either order) and duplicates."""
+        similar keyframes more than ``min_gap`` keyframes away, as (query, other) pairs, each
+        unordered pair once."""
         opt = self.options
         queries = [q for q in query_keys if q in self.histograms and self.order[q] % opt.period == 0]
         if not queries or len(self.histograms) < 2:
@@ -119,7 +118,7 @@ class LoopDetector:
         all_keys = list(self.histograms)
         sims = self.similarity(queries)
         ords = np.array([self.order[c] for c in all_keys])
-        pairs, seen = [], set(frozenset(p) for p in exclude)
+        pairs, seen = [], set()
         for q, row in zip(queries, sims):
             far = np.abs(ords - self.order[q]) > min_gap
             ranked = [all_keys[i] for i in np.argsort(-row) if far[i]]

@@ -45,19 +45,36 @@ def _gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
 
 
+class SiftFeatures:
+    """OpenCV SIFT of an image [H,W,3] (uint8 or float RGB): keypoints ``uv`` [N,2] in the
+    image's pixels (our +0.5 convention) and ``desc`` [N,128]. ``working_side``: detect on the
+    image shrunk to this longer side (keypoints are scaled back); ``mask``: [H,W] uint8 where
+    to detect (at the image's size, no shrinking then)."""
+
+    def __init__(self, image: np.ndarray, max_features: int, working_side: int | None = None,
+                 mask: np.ndarray | None = None) -> None:
+        h, w = image.shape[:2]
+        s = 1.0 if working_side is None or mask is not None else min(1.0, working_side / max(w, h))
+        small = image if s == 1.0 else cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        kp, desc = cv2.SIFT_create(nfeatures=max_features).detectAndCompute(_gray(small), mask)
+        self.uv = (np.array([k.pt for k in kp], dtype=np.float64).reshape(-1, 2) + 0.5) / s
+        self.desc = desc if desc is not None else np.zeros((0, 128), np.float32)
+
+    def match(self, other: "SiftFeatures", ratio: float) -> tuple[np.ndarray, np.ndarray]:
+        """(uv here [M,2], uv in other [M,2]) of the matches that pass Lowe's ratio test."""
+        if len(self.desc) < 2 or len(other.desc) < 2:
+            return np.zeros((0, 2)), np.zeros((0, 2))
+        pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(self.desc, other.desc, k=2)
+        good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < ratio * m[1].distance]
+        return (self.uv[[m.queryIdx for m in good]].reshape(-1, 2),
+                other.uv[[m.trainIdx for m in good]].reshape(-1, 2))
+
+
 def match_render_to_photo(render_rgb, render_mask, photo, options: RefineOptions):
     """SIFT + ratio test. Returns (render uv [M,2], photo uv [M,2]) in our pixel convention."""
-    sift = cv2.SIFT_create(nfeatures=options.max_features)
     mask = cv2.erode(render_mask.astype(np.uint8) * 255, np.ones((5, 5), np.uint8))
-    kr, dr = sift.detectAndCompute(_gray(render_rgb), mask)
-    kp, dp = sift.detectAndCompute(_gray(photo), None)
-    if dr is None or dp is None or len(kr) < 2 or len(kp) < 2:
-        return np.zeros((0, 2)), np.zeros((0, 2))
-    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(dr, dp, k=2)
-    good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < options.ratio * m[1].distance]
-    ur = np.array([kr[m.queryIdx].pt for m in good], dtype=np.float64).reshape(-1, 2) + 0.5
-    up = np.array([kp[m.trainIdx].pt for m in good], dtype=np.float64).reshape(-1, 2) + 0.5
-    return ur, up
+    render = SiftFeatures(render_rgb, options.max_features, mask=mask)
+    return render.match(SiftFeatures(photo, options.max_features), options.ratio)
 
 
 def _reproj(camera: Camera, xyz: np.ndarray, uv: np.ndarray) -> np.ndarray:

@@ -49,10 +49,8 @@ class SfmOptions:
     loops: LoopOptions = field(default_factory=LoopOptions)   # loop detection in sequential matching
     max_image_size: int = 800          # SIFT works on images at most this large
     upsample_below: int = 400          # frames smaller than this are enlarged 2x (bicubic) for SIFT:
-                                       # 320-px frames need it (0.04 instead of 0.10 deg on the synthetic
-                                       # video; SIFT's own upsampled octave gave 0.10), 504-px photos do
-                                       # not (fern 0.07 deg native, 0.11 enlarged to 640, 3x the work
-                                       # with the upsampled octave)
+                                       # 320-px frames need it, fern's 504-px photos do not
+                                       # (benchmarks/bench_sfm_choices.py, case sift_size)
     max_num_features: int = 2048
     tracks_per_view: int = 200         # global mapper: tracks kept per image for positioning and BA
                                        # (all others are re-triangulated after); 5x faster on 50 frames
@@ -136,8 +134,8 @@ class ColmapWorkspace:
 
     def camera_group(self, ascii_name: str) -> tuple:
         """Images of one group share a camera (intrinsics): a video's frames all; photos of the
-        same size and EXIF focal length (one camera at one zoom: shared intrinsics halved fern's
-        center error); with ``single_camera`` False every image has its own."""
+        same size and EXIF focal length (one camera at one zoom; bench_sfm_choices.py, case
+        cameras, measures fern both ways); with ``single_camera`` False every image has its own."""
         single = self.options.single_camera
         if single or (single is None and self.is_video):
             return ("all",)
@@ -265,23 +263,6 @@ class ColmapWorkspace:
                     db.update_two_view_geometry(ids[a], ids[b], rejected)
         finally:
             db.close()
-
-    def verified_pairs(self, min_inliers: int = 15) -> set[frozenset[str]]:
-        """Frame-name pairs whose matches passed geometric verification with enough inliers."""
-        import pycolmap
-
-        db = pycolmap.Database.open(str(self.database))
-        try:
-            names = {im.image_id: self.names[im.name] for im in db.read_all_images()}
-            pair_ids, geoms = db.read_two_view_geometries()
-        finally:
-            db.close()
-        out = set()
-        for pair_id, geom in zip(pair_ids, geoms):
-            if len(geom.inlier_matches) >= min_inliers:
-                a, b = pycolmap.pair_id_to_image_pair(pair_id)
-                out.add(frozenset((names[a], names[b])))
-        return out
 
     def panoramic_fraction(self) -> float:
         """Fraction of verified image pairs COLMAP explained by a homography only (pure rotation
