@@ -1,7 +1,7 @@
 # Two entry points for a fresh Debian 12 machine (run as root so system packages install):
 #   make run    the studio on the built-in demo scene (headless demo when there is no display)
 #   make test   the test suite (GUI tests under Xvfb)
-.PHONY: setup run demo test bench
+.PHONY: setup run demo test test-slow bench
 
 setup:
 	@bash scripts/setup_env.sh
@@ -14,6 +14,9 @@ demo: setup
 
 test: setup
 	QT_API=pyside6 .venv/bin/python -m pytest
+
+test-slow: setup
+	QT_API=pyside6 .venv/bin/python -m pytest -m slow
 
 bench: setup
 	.venv/bin/python benchmarks/bench_engine.py

@@ -57,12 +57,13 @@ def _pose_stats(est: dict, ref: dict) -> dict:
 
 def _ours(path: Path, mapper: str = "global", sfm: dict | None = None, **ingest) -> tuple[dict, object]:
     from engine.ingest import IngestOptions
-    from engine.session import EngineState, run_job
+    from engine.session import run_job
+    from engine.workflows import Workspace
     from engine.tracking.pipeline import TrackOptions, track_job
     from engine.tracking.sfm import SfmOptions
 
     opts = TrackOptions(ingest=IngestOptions(**ingest), sfm=SfmOptions(mapper=mapper, **(sfm or {})))
-    res = run_job(track_job(path, opts), EngineState())
+    res = run_job(track_job(path, opts), Workspace())
     n = len(res.registered) + len(res.unregistered)
     out = {"registered": f"{len(res.registered)}/{n}", "points": len(res.memory), "keyframes": n,
            **{k: round(v, 1) for k, v in res.timings.items()}}
@@ -133,16 +134,17 @@ def _holdout(data: Path) -> dict:
     from engine.generate.loop import LoopOptions, generate_path
     from engine.events import FrameGenerated
     from engine.metrics import psnr, ssim
-    from engine.session import EngineState, run_job
+    from engine.session import run_job
+    from engine.workflows import Workspace
     from engine.tracking.import_poses import import_poses
     from engine.tracking.posed import dense_job
 
     fern = data / "llff_fern"
     scene = import_poses(fern / "poses_bounds.npy", fern / "images_8", holdout=8)
-    state = EngineState()
+    state = Workspace()
     memory = run_job(dense_job(scene), state)
     out = {"registered": f"{len(scene.views)}/{len(scene.views)} (+{len(scene.holdout)} held out)",
-           "points": len(memory), "first_geometry_s": state.extras.get("first_geometry_s")}
+           "points": len(memory), "first_geometry_s": state.timings.get("first_geometry_s")}
     out.update(_depth_vs_sparse(scene.views, scene.points))
     cams = [v.camera for v in scene.holdout]
     scores = []

@@ -4,11 +4,9 @@ orbit camera path. Until tracking runs on it, the synthetic depth stands in for 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from engine.events import CamerasChanged, MemoryChanged, Progress
 from engine.ingest.views import CapturedView, ViewBank
 
 
@@ -50,26 +48,3 @@ def demo_orbit(views: ViewBank, options: DemoOptions):
                  num_keyframes=8, duration=options.path_frames / options.path_fps,
                  fov_y_deg=first.fov_y_deg, width=options.width, height=options.height,
                  fps=options.path_fps)
-
-
-def demo_job(root: Path | str | None = None, options: DemoOptions = DemoOptions()):
-    """Session job: builds the demo project into ``state`` (memory, views, project)."""
-    def job(state, cancel):
-        from engine.memory import GeometryMemory
-        from engine.project import Project
-
-        state.memory = GeometryMemory(options.voxel_size)
-        state.views = ViewBank()
-        state.project = Project(root=Path(root or "demo_project"), name="demo", views=state.views,
-                                memory=state.memory, info={"source": "synthetic demo scene"})
-        for i, (view, _) in enumerate(demo_views(options)):
-            cancel.raise_if_cancelled()
-            version = state.memory.version
-            vid = state.views.add(view)
-            state.memory.insert_depth(view.camera, view.depth, view.image, view=vid, stride=options.stride)
-            yield CamerasChanged(tuple(state.views.cameras))
-            yield MemoryChanged(state.memory.version, len(state.memory), state.memory.changes_since(version))
-            yield Progress((i + 1) / options.num_views, f"demo scene: view {i + 1}/{options.num_views}")
-        state.project.trajectories["orbit"] = demo_orbit(state.views, options)
-        return state.project
-    return job

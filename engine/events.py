@@ -53,6 +53,8 @@ class FrameGenerated(Event):
     segment_id: int
     frame_index: int
     frame: Any                 # engine.generate.GeneratedFrame (numpy)
+    color_u8: Any = None       # [H,W,3] uint8 of frame.color, made on the engine thread (viewers)
+    thumbnail: Any = None      # small [h,w,3] uint8 (timeline filmstrip)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,16 @@ class PreviewRendered(Event):
     request_id: int
     color: Any                 # [H,W,3] uint8
     coverage: float
+
+
+@dataclass(frozen=True)
+class Answered(Event):
+    """The answer to ``Session.request(fn)``: ``result`` is what ``fn(workspace)`` returned
+    (plain data), or None with ``error`` set when it raised."""
+
+    request_id: int
+    result: Any = None
+    error: str = ""
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ from engine.geometry import Camera
 from engine.ingest.views import CapturedView, ViewBank
 
 SCHEMA_VERSION = 1
+HOLDOUT_CAMERAS = "holdout_cameras.json"
+HOLDOUT_IMAGES = "holdout"
 
 
 class ProjectError(ValueError):
@@ -85,10 +87,6 @@ class SegmentRecord:
     reference_view_ids: list[int] = field(default_factory=list)
     status: str = "done"
 
-    @property
-    def folder(self) -> str:
-        return f"segments/seg_{self.segment_id:04d}"
-
 
 @dataclass
 class Project:
@@ -102,6 +100,7 @@ class Project:
     segments: list[SegmentRecord] = field(default_factory=list)
     info: dict = field(default_factory=dict)
     created: float = field(default_factory=time.time)
+    holdout: list[CapturedView] = field(default_factory=list)  # held-out views (imported datasets)
 
     # ------------------------------------------------------------------ save
     def save(self, root: Path | str | None = None) -> Path:
@@ -114,6 +113,9 @@ class Project:
         write_json_atomic(root / "cameras.json", {"frames": frames})
         if self.memory is not None:
             self.memory.save(root / "memory.npz")
+        if self.holdout:
+            self.write_holdout(self.holdout)
+            self.info.setdefault("holdout", {}).update(cameras=HOLDOUT_CAMERAS, images=HOLDOUT_IMAGES)
         paths = {}
         for name, traj in self.trajectories.items():
             rel = f"trajectories/{name}.json"
@@ -144,9 +146,15 @@ class Project:
         d.update(image=image_rel, depth=depth_rel)
         return d
 
-    def write_generated_frame(self, segment_id: int, frame_index: int, frame) -> Path:
+    # ------------------------------------------------------------------ generated frames
+    def segment_folder(self, segment_id: int, staging: bool = False) -> Path:
+        """Folder of a segment's frames; ``staging``: where a run writes them until complete."""
+        name = f"seg_{segment_id:04d}"
+        return self.root / "segments" / (f".staging_{name}" if staging else name)
+
+    def write_generated_frame(self, segment_id: int, frame_index: int, frame, staging: bool = False) -> Path:
         """Store one generated frame (PNG + npz of depth/confidence/invented); returns the PNG."""
-        folder = self.root / f"segments/seg_{segment_id:04d}"
+        folder = self.segment_folder(segment_id, staging)
         png = folder / f"frame_{frame_index:06d}.png"
         write_image(png, frame.color)
         write_atomic(folder / f"frame_{frame_index:06d}.npz", _npz_bytes(
@@ -154,11 +162,67 @@ class Project:
             invented=frame.invented, world_from_cam=frame.camera.world_from_cam, K=frame.camera.K))
         return png
 
+    def commit_segment_frames(self, segment_id: int) -> None:
+        """A completed segment's staged frames replace the segment's earlier frames."""
+        import shutil
+
+        staged, final = self.segment_folder(segment_id, True), self.segment_folder(segment_id)
+        if not staged.is_dir():
+            return
+        trash = final.with_name(f".trash_{final.name}")
+        shutil.rmtree(trash, ignore_errors=True)
+        if final.exists():
+            final.rename(trash)
+        staged.rename(final)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def remove_segment_frames(self, segment_id: int) -> None:
+        """Delete a segment's frames (committed and staged)."""
+        import shutil
+
+        for staging in (False, True):
+            shutil.rmtree(self.segment_folder(segment_id, staging), ignore_errors=True)
+
+    def write_pending_frames(self, pending: dict) -> None:
+        """Frames generated before the project had a folder: {segment_id: {index: frame}}."""
+        for segment_id, frames in pending.items():
+            for index, frame in frames.items():
+                self.write_generated_frame(segment_id, index, frame)
+
     def generated_frame_paths(self) -> list[Path]:
         """PNG paths of every generated frame, in trajectory order."""
+        return [png for _, _, png in self.generated_frames()]
+
+    def generated_frames(self, trajectory: str | None = None) -> list[tuple[int, int, Path]]:
+        """(segment id, frame index, PNG path) of every generated frame on disk (of one path, or
+        all), in trajectory order. The one reader of the segment folder layout."""
         out = []
         for seg in sorted(self.segments, key=lambda s: s.frame_start):
-            out += sorted((self.root / seg.folder).glob("frame_*.png"))
+            if trajectory is not None and seg.trajectory != trajectory:
+                continue
+            for png in sorted(self.segment_folder(seg.segment_id).glob("frame_*.png")):
+                try:
+                    out.append((seg.segment_id, int(png.stem.split("_")[1]), png))
+                except (IndexError, ValueError):
+                    continue
+        return out
+
+    # ------------------------------------------------------------------ holdout
+    def write_holdout(self, views) -> None:
+        """Held-out views of an imported dataset (never fused): cameras + images."""
+        write_json_atomic(self.root / HOLDOUT_CAMERAS, {"frames": [v.camera.to_dict() for v in views]})
+        for v in views:
+            write_image(self.root / HOLDOUT_IMAGES / f"{v.name}.png", v.image)
+
+    def read_holdout(self) -> list[CapturedView]:
+        """Held-out views (camera + image), [] when the project has none."""
+        path = self.root / HOLDOUT_CAMERAS
+        if not path.exists():
+            return []
+        out = []
+        for f in read_json(path).get("frames", []):
+            cam = Camera.from_dict(f)
+            out.append(CapturedView(cam, read_image(self.root / HOLDOUT_IMAGES / f"{cam.name}.png")))
         return out
 
     # ------------------------------------------------------------------ load

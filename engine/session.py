@@ -16,23 +16,14 @@ import queue
 import threading
 import traceback
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from engine.events import Event, JobCancelled, JobFailed, JobFinished, JobStarted, PreviewRendered
+from engine.events import Answered, Event, JobCancelled, JobFailed, JobFinished, JobStarted, PreviewRendered
 from engine.generate.protocol import Cancelled, CancelToken
+from engine.workflows.workspace import Workspace
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class EngineState:
-    """What the engine thread owns: the memory, the captured views, the open project."""
-
-    memory: Any = None       # engine.memory.GeometryMemory
-    views: Any = None        # engine.ingest.views.ViewBank
-    project: Any = None      # engine.project.Project
-    extras: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -47,8 +38,8 @@ class _Job:
 class Session:
     """Owns the engine thread. Thread-safe public methods; nothing here blocks on the GUI."""
 
-    def __init__(self, state: EngineState | None = None, name: str = "anyrecon-engine") -> None:
-        self.state = state or EngineState()
+    def __init__(self, state: Workspace | None = None, name: str = "anyrecon-engine") -> None:
+        self.state = state or Workspace()
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._subscribers: list[Callable[[Event], None]] = []
         self._lock = threading.Lock()
@@ -56,6 +47,7 @@ class Session:
         self._current: _Job | None = None
         self._pending: list[_Job] = []
         self._preview: tuple[int, Callable] | None = None
+        self._requests: list[tuple[int, Callable]] = []
         self._idle = threading.Event()
         self._idle.set()
         self._wake = threading.Event()
@@ -68,7 +60,7 @@ class Session:
             self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
 
-    def submit(self, name: str, fn: Callable[[EngineState, CancelToken], Any]) -> tuple[int, Future]:
+    def submit(self, name: str, fn: Callable[[Workspace, CancelToken], Any]) -> tuple[int, Future]:
         """Queue a job; returns (job id, future of its result)."""
         job = _Job(next(self._ids), name, fn, CancelToken(), Future())
         with self._lock:
@@ -77,13 +69,13 @@ class Session:
         self._queue.put(job)
         return job.job_id, job.future
 
-    def call(self, fn: Callable[[EngineState], Any], timeout: float | None = 60.0) -> Any:
+    def call(self, fn: Callable[[Workspace], Any], timeout: float | None = 60.0) -> Any:
         """Run ``fn(state)`` on the engine thread and wait for its result (CLI and tests only:
         the GUI never waits on the engine)."""
         _, fut = self.submit(getattr(fn, "__name__", "call"), lambda state, cancel: fn(state))
         return fut.result(timeout)
 
-    def request_preview(self, render: Callable[[EngineState], Any]) -> int:
+    def request_preview(self, render: Callable[[Workspace], Any]) -> int:
         """Latest wins: ``render(state)`` returns (color uint8 [H,W,3], coverage) and is emitted as
         PreviewRendered. A newer request replaces this one if it has not started yet."""
         request_id = next(self._ids)
@@ -91,6 +83,17 @@ class Session:
             self._preview = (request_id, render)
             self._idle.clear()
         self._queue.put(None)  # wake the thread if idle
+        return request_id
+
+    def request(self, fn: Callable[[Workspace], Any]) -> int:
+        """Ask the engine thread for ``fn(workspace)`` (a quick read, e.g. a view's image); the
+        answer arrives as an ``Answered`` event with the returned request id. Requests are
+        served in order, between the yields of a running job, never dropped."""
+        request_id = next(self._ids)
+        with self._lock:
+            self._requests.append((request_id, fn))
+            self._idle.clear()
+        self._queue.put(None)
         return request_id
 
     def cancel(self, job_id: int | None = None) -> None:
@@ -127,7 +130,18 @@ class Session:
             except Exception:  # a broken subscriber must not kill the engine
                 log.exception("event subscriber failed")
 
+    def _serve_requests(self) -> None:
+        with self._lock:
+            requests, self._requests = self._requests, []
+        for request_id, fn in requests:
+            try:
+                answer = Answered(request_id, fn(self.state), job_id=request_id)
+            except Exception as exc:  # a failed request is answered with its error, never fatal
+                answer = Answered(request_id, None, f"{type(exc).__name__}: {exc}", job_id=request_id)
+            self._emit(answer)
+
     def _serve_preview(self) -> None:
+        self._serve_requests()
         with self._lock:
             pending, self._preview = self._preview, None
         if pending is None:
@@ -149,7 +163,7 @@ class Session:
             if item is not None:
                 self._run_job(item)
             with self._lock:
-                if not self._pending and self._preview is None:
+                if not self._pending and self._preview is None and not self._requests:
                     self._idle.set()
         with self._lock:
             for job in self._pending:
@@ -197,7 +211,7 @@ class Session:
 _STOP: Any = object()
 
 
-def run_job(fn: Callable, state: EngineState, cancel: CancelToken | None = None,
+def run_job(fn: Callable, state: Workspace, cancel: CancelToken | None = None,
             on_event: Callable[[Event], None] | None = None) -> Any:
     """Run a job inline (headless tests, CLI): iterate its events, return its result."""
     result = fn(state, cancel or CancelToken())

@@ -99,7 +99,8 @@ class IdleExit:
                 self.code = 1
         ctl = self.win.ctl
         print(json.dumps({"screenshot": self.screenshot, "points": ctl.project.points.num_alive,
-                          "views": len(ctl.project.cameras), "keyframes": len(ctl.path.state.keyframes),
+                          "views": len(ctl.project.cameras),
+                          "view_names": [c.name for c in ctl.project.cameras], "keyframes": len(ctl.path.state.keyframes),
                           "generated_frames": len(ctl.segments.frames),
                           "segments_done": ctl.segments.count("done")}), flush=True)
         if self.exit:

@@ -12,7 +12,8 @@ import logging
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from engine import events as ev
-from engine.session import EngineState, Session
+from engine.session import Session
+from engine.workflows import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,10 @@ class EngineBridge(QObject):
 
     def __init__(self, session: Session | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.session = session or Session(EngineState())
+        self.session = session or Session(Workspace())
         self._in_flight: dict[int, str] = {}
         self._previews: set[int] = set()
+        self._answers: dict[int, object] = {}     # request id -> callback(result, error)
         self.latest_preview = 0
         self._incoming.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
         self._unsubscribe = self.session.subscribe(self._incoming.emit)
@@ -88,10 +90,20 @@ class EngineBridge(QObject):
             self.idleChanged.emit(False)
         return rid
 
+    def request(self, fn, callback) -> int:
+        """Ask the engine thread for ``fn(workspace)``; ``callback(result, error)`` runs on the
+        GUI thread when the answer arrives (the GUI never reads engine state itself)."""
+        was_idle = self.idle
+        rid = self.session.request(fn)
+        self._answers[rid] = callback
+        if was_idle:
+            self.idleChanged.emit(False)
+        return rid
+
     @property
     def idle(self) -> bool:
-        """No job and no preview this bridge asked for is still outstanding."""
-        return not self._in_flight and not self._previews
+        """No job, preview or request this bridge asked for is still outstanding."""
+        return not self._in_flight and not self._previews and not self._answers
 
     def jobs_named(self, name: str) -> list[int]:
         return [j for j, n in self._in_flight.items() if n == name]
@@ -115,6 +127,12 @@ class EngineBridge(QObject):
             self._preview_done(jid)
             if event.request_id == self.latest_preview:  # stale renders are dropped
                 self.previewRendered.emit(event.request_id, event.color, float(event.coverage))
+        elif isinstance(event, ev.Answered):
+            callback = self._answers.pop(event.request_id, None)
+            if callback is not None:
+                callback(event.result, event.error)
+            if self.idle:
+                self.idleChanged.emit(True)
         elif isinstance(event, ev.JobFailed) and jid in self._previews:
             self._preview_done(jid)
             self.previewFailed.emit(jid, event.error)

@@ -9,7 +9,8 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
-from studio import gen_jobs, jobs
+from engine import workflows
+from engine.workflows.scene import SceneLoaded, thumbnail
 from studio.models import (JobsModel, Playback, ProjectView, SegmentsModel, SegmentState, Selection,
                            TrajectoryEdits)
 from studio.models import trajectory_edits as edits
@@ -20,7 +21,7 @@ QUIET_JOBS = {"coverage", "autosave"}
 
 class StudioController(QObject):
     message = Signal(str, str)          # level, text: shown in the banner and the log
-    sceneLoaded = Signal(object)        # jobs.SceneLoaded
+    sceneLoaded = Signal(object)        # engine.workflows.SceneLoaded
     previewShown = Signal(float)        # latency seconds from playhead move to preview shown
     coverageChanged = Signal()
 
@@ -37,7 +38,7 @@ class StudioController(QObject):
         self.coverage: np.ndarray | None = None
         self.generate_job_id: int | None = None
         self.scene_job_id: int | None = None
-        self.segment_length = 10
+        self.segment_length = workflows.GenerateOptions().segment_length
         self.preview_latencies: list[float] = []
         self._preview_t0: float | None = None
         self._coverage_job: int | None = None
@@ -89,7 +90,7 @@ class StudioController(QObject):
             self._coverage_job = None
             self.coverage = np.asarray(result, dtype=np.float32)
             self.coverageChanged.emit()
-        elif isinstance(result, jobs.SceneLoaded):
+        elif isinstance(result, SceneLoaded):
             self._scene_loaded(result)
         elif job_id == self.generate_job_id:
             self.generate_job_id = None
@@ -105,9 +106,10 @@ class StudioController(QObject):
 
     def register_photos(self, paths: list[str | Path]) -> int:
         """Add photos to the open scene (render-and-match); the outcome arrives as a message."""
-        return self.submit("register photos", jobs.register_photos_job([Path(p) for p in paths]))
+        return self.submit("register photos", workflows.register_photos_job([Path(p) for p in paths]))
 
-    def _photos_registered(self, results) -> None:
+    def _photos_registered(self, result) -> None:
+        results, unreadable = result
         added = [r.name for r in results if r.registered]
         missed = [f"{r.name} ({r.reason})" for r in results if not r.registered]
         if added:
@@ -115,6 +117,9 @@ class StudioController(QObject):
         text = f"registered {len(added)} of {len(results)} photos" + (f": {', '.join(added)}" if added else "")
         if missed:
             text += "; not registered: " + "; ".join(missed)
+        if unreadable:
+            text += "; " + " ".join(unreadable)
+            missed.extend(unreadable)
         self.message.emit("info" if not missed else "warning", text)
 
     def _job_failed(self, job_id: int, name: str, error: str) -> None:
@@ -144,7 +149,7 @@ class StudioController(QObject):
         thumbs = self.project.thumbnails
         self.project.set_cameras(cameras, thumbs)
 
-    def _scene_loaded(self, result: jobs.SceneLoaded) -> None:
+    def _scene_loaded(self, result: SceneLoaded) -> None:
         self.undo.clear()
         self.project.set_project(result.name, result.root, dirty=result.root is None)
         traj = result.trajectories.get("main") or next(iter(result.trajectories.values()), None)
@@ -165,7 +170,7 @@ class StudioController(QObject):
             planned = [s for s in self.segments.segments.values() if s.segment_id not in loaded]
             self.segments.replace(sorted([*loaded.values(), *planned], key=lambda s: s.frame_start))
         for index, color in sorted(result.generated.items()):
-            self.segments.add_frame(index, color, jobs.thumbnail(color))
+            self.segments.add_frame(index, color, thumbnail(color))
         self.sceneLoaded.emit(result)
         self.message.emit("info", f"opened {result.name}: {result.num_views} views, {result.num_points:,} points"
                           + (f" ({result.note})" if result.note else ""))
@@ -176,9 +181,12 @@ class StudioController(QObject):
         self.segments.set_status(event.segment_id, "done", event.frame_start, event.frame_stop)
 
     def _frame_generated(self, event) -> None:
-        color = event.frame.color
-        color = (np.clip(color, 0, 1) * 255 + 0.5).astype(np.uint8) if color.dtype != np.uint8 else color
-        self.segments.add_frame(event.frame_index, color, jobs.thumbnail(color))
+        color, thumb = event.color_u8, event.thumbnail
+        if color is None:   # a job that does not make viewer images (not the generate workflow)
+            color = event.frame.color
+            color = (np.clip(color, 0, 1) * 255 + 0.5).astype(np.uint8) if color.dtype != np.uint8 else color
+            thumb = thumbnail(color)
+        self.segments.add_frame(event.frame_index, color, thumb)
         if event.frame_index == self.playback.frame:
             self.schedule_preview()
 
@@ -292,7 +300,7 @@ class StudioController(QObject):
         if self.playback.frame in self.segments.frames:
             self._emit_latency()
             return
-        self.bridge.request_preview(gen_jobs.preview_render(cam))
+        self.bridge.request_preview(workflows.preview_render(cam))
 
     def _preview_rendered(self, request_id: int, color, coverage: float) -> None:
         self.last_preview = (color, coverage)
@@ -310,7 +318,7 @@ class StudioController(QObject):
             self.cancel(self._coverage_job)
             self._coverage_job = None
         if cams and self.project.points.size:
-            self._coverage_job = self.submit("coverage", gen_jobs.coverage_job(cams))
+            self._coverage_job = self.submit("coverage", workflows.coverage_job(cams))
 
     # ------------------------------------------------------------------ generation
     def generate(self, only_segment: int | None = None) -> int | None:
@@ -324,7 +332,7 @@ class StudioController(QObject):
         if self.generate_job_id is not None:
             self.message.emit("warning", "a generation is already running")
             return None
-        opts = gen_jobs.GenerateOptions(segment_length=self.segment_length)
+        opts = workflows.GenerateOptions(segment_length=self.segment_length)
         if only_segment is None:
             self._replan_segments()
             only = None
@@ -336,7 +344,8 @@ class StudioController(QObject):
             self.segments.set_status(only_segment, "pending")
             only = {only_segment}
         name = "generate" if only is None else f"regenerate segment {only_segment}"
-        self.generate_job_id = self.submit(name, gen_jobs.generate_job(cams, "main", opts, only))
+        job = workflows.generate_job("main", self.path.trajectory(), opts, only)
+        self.generate_job_id = self.submit(name, job)
         return self.generate_job_id
 
     def cancel_generation(self) -> None:
@@ -347,7 +356,7 @@ class StudioController(QObject):
     def save_project(self, root: str | Path, autosave: bool = False) -> int:
         traj = self.path.trajectory()
         name = Path(root).name if not autosave else None
-        job = jobs.save_project_job(Path(root), traj, name, autosave)
+        job = workflows.save_project_job(Path(root), traj, "main", name, autosave)
         if autosave:
             return self.submit("autosave", job)
         return self.submit("save", job)

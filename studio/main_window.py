@@ -8,6 +8,7 @@ import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
+from engine.workflows.preview import view_image_request
 from studio import open_input
 from studio.autosave import Autosave
 from studio.controller import StudioController
@@ -172,9 +173,12 @@ class MainWindow(QMainWindow):
         self.viewport.set_selected_view(index)
         cams = self.ctl.project.cameras
         if 0 <= index < len(cams):
-            image = self.bridge.session.state.views[index].image if self.bridge.session.state.views else None
-            if image is not None:
-                self.preview.show_image(image, "captured", f"captured photo · {cams[index].name}")
+            name = cams[index].name
+
+            def show(answer, error) -> None:
+                if answer is not None and answer[1] is not None:
+                    self.preview.show_image(answer[1], "captured", f"captured photo · {name}")
+            self.bridge.request(view_image_request(index), show)
 
     def _splat_progress(self, event) -> None:
         if event.preview is not None:

@@ -38,19 +38,16 @@ def export_available() -> bool:
     return _has_module("engine.export") and (Path(__file__).parent.parent / "engine/export/__init__.py").exists()
 
 
-def _track_job_factory():
-    """engine.tracking's ``track_job(path) -> job`` (imported lazily: it pulls in pycolmap)."""
-    try:
-        from engine.tracking import track_job  # written by the tracking issue
-    except ImportError:
-        from engine.tracking.pipeline import track_job
-    return track_job
-
-
 def _tracking_job(path: Path, kind: str) -> Any:
-    from studio.jobs import tracked_scene_job
+    """The workflow that opens ``path``: posed datasets are imported (their cameras kept),
+    videos and photo folders are tracked."""
+    from engine.workflows import ImportOptions, import_dataset_job, open_capture_job
 
-    return tracked_scene_job(path, _track_job_factory())
+    if kind in ("colmap", "llff"):
+        return import_dataset_job(path)
+    if kind == "transforms":
+        return import_dataset_job(path / "transforms.json")
+    return open_capture_job(path)
 
 
 def _needs_tracking(path: Path, kind: str, what: str) -> OpenPlan:
@@ -66,7 +63,8 @@ def _needs_tracking(path: Path, kind: str, what: str) -> OpenPlan:
 def classify(path: str | Path, demo_ground_truth: bool = False) -> OpenPlan:
     """``demo_ground_truth``: open a synthetic demo video (one with ``<stem>_cameras.json``)
     with its exact cameras instead of tracking it (fast; tests and demos)."""
-    from studio.jobs import demo_video_job, load_project_job
+    from engine.workflows import open_project_job as load_project_job
+    from studio.jobs import demo_video_job
 
     path = Path(path)
     if not path.exists():
@@ -78,6 +76,8 @@ def classify(path: str | Path, demo_ground_truth: bool = False) -> OpenPlan:
             return _needs_tracking(path, "transforms", "importing a transforms.json dataset")
         if any((path / p).exists() for p in ("sparse", "cameras.bin", "cameras.txt")):
             return _needs_tracking(path, "colmap", "importing a COLMAP dataset")
+        if (path / "poses_bounds.npy").exists():
+            return _needs_tracking(path, "llff", "importing an LLFF dataset")
         images = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXT]
         if not images:
             return OpenPlan("error", path, None, f"Cannot open the folder {path.name}: it contains no images "

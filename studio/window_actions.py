@@ -198,15 +198,12 @@ class WindowActions:
     def train_splats(self, iterations: int | None = None) -> int | None:
         """Train (or resume) the project's Gaussian splats on the engine thread; progress and
         the held-out preview show as it goes. The checkpoint lives in the project folder."""
-        from engine.device import default_device
-        from engine.splat.job import splat_train_job
+        from engine.workflows import train_splats_job
 
-        if iterations is None:  # the H200 does 7k steps of fern in < 60 s; a CPU a few hundred
-            iterations = 7000 if default_device().type == "cuda" else 300
         if not self.win.ctl.project.root:
             self.win.show_message("error", "Save the project first (File > Save): splat checkpoints live in its folder.")
             return None
-        return self.win.ctl.submit("train splats", splat_train_job(iterations))
+        return self.win.ctl.submit("train splats", train_splats_job(iterations))
 
     def export_dialog(self) -> None:
         from studio.panels.export_dialog import ExportDialog

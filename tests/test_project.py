@@ -3,10 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from engine.generate.job import generate_job
-from engine.generate.loop import LoopOptions
 from engine.project import Project, ProjectError
-from engine.session import EngineState, run_job
+from engine.session import run_job
+from engine.workflows import GenerateOptions, Workspace, generate_job
 from engine.trajectory import Keyframe, Trajectory
 
 
@@ -21,9 +20,9 @@ def _project(tmp_path, capture, frames=4):
 
 def test_save_and_load_round_trip(tmp_path, capture):
     project = _project(tmp_path, capture)
-    state = EngineState(memory=project.memory, views=project.views, project=project)
+    state = Workspace(project=project, saved=True)
     project.save()
-    summary = run_job(generate_job("path", LoopOptions(segment_length=2)), state)
+    summary = run_job(generate_job("path", options=GenerateOptions(segment_length=2)), state)
     assert summary.frames == 4 and len(summary.segments) == 2
     project.save()
     loaded = Project.load(project.root)
@@ -45,11 +44,11 @@ def test_save_and_load_round_trip(tmp_path, capture):
 
 def test_regenerating_replaces_the_old_segments(tmp_path, capture):
     project = _project(tmp_path, capture)
-    state = EngineState(memory=project.memory, views=project.views, project=project)
+    state = Workspace(project=project, saved=True)
     project.save()
-    run_job(generate_job("path", LoopOptions(segment_length=2)), state)
+    run_job(generate_job("path", options=GenerateOptions(segment_length=2)), state)
     n = len(project.memory)
-    run_job(generate_job("path", LoopOptions(segment_length=2)), state)
+    run_job(generate_job("path", options=GenerateOptions(segment_length=2)), state)
     assert len(project.memory) == n
     assert sorted(s.segment_id for s in project.segments) == [0, 1]
     assert len(project.generated_frame_paths()) == 4

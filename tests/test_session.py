@@ -6,7 +6,8 @@ import pytest
 
 from engine.events import (FrameGenerated, JobCancelled, JobFailed, JobFinished, JobStarted,
                            PreviewRendered, Progress)
-from engine.session import EngineState, Session, run_job
+from engine.session import Session, run_job
+from engine.workflows import Workspace
 
 
 def _collect(session):
@@ -123,8 +124,8 @@ def test_close_reports_a_job_that_will_not_stop():
 def test_run_job_inline_for_headless_use():
     def job(state, cancel):
         yield Progress(1.0)
-        return state.extras.get("x")
+        return state.timings.get("x")
 
     seen = []
-    assert run_job(job, EngineState(extras={"x": 3}), on_event=seen.append) == 3
+    assert run_job(job, Workspace(timings={"x": 3.0}), on_event=seen.append) == 3
     assert len(seen) == 1

@@ -22,20 +22,21 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from engine.cli import print_json_summary
-    from engine.demo import DemoOptions, demo_job
+    from engine.demo import DemoOptions
     from engine.export import export
-    from engine.generate.job import generate_job
-    from engine.generate.loop import LoopOptions
     from engine.metrics import psnr, ssim
-    from engine.session import EngineState, run_job
+    from engine.session import run_job
     from engine.synthetic import make_demo_scene, write_demo_video
+    from engine.workflows import GenerateOptions, Workspace, demo_job, generate_job, save_project
 
     t0 = time.perf_counter()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     options = DemoOptions(num_views=args.views, width=args.width, height=args.height, path_frames=args.frames)
-    state = EngineState()
-    project = run_job(demo_job(out / "project", options), state)
+    state = Workspace()
+    run_job(demo_job(options), state)
+    project = state.project
+    save_project(state, out / "project")
     scene = make_demo_scene(options.seed)
     write_demo_video(out / "demo_capture.mp4", scene, state.views.cameras)
     print(f"demo scene: {len(state.views)} views, memory {len(state.memory):,} points")
@@ -51,8 +52,8 @@ def run(args) -> int:
             print(f"  segment {event.segment_id}: frames {event.frame_start}-{event.frame_stop - 1} "
                   f"in {event.seconds:.1f} s, +{event.points_added:,} generated points")
 
-    loop = LoopOptions(segment_length=args.segment_length, top_k=args.top_k)
-    summary = run_job(generate_job("orbit", loop, on_frame=score), state, on_event=show)
+    gen = GenerateOptions(segment_length=args.segment_length, top_k=args.top_k)
+    summary = run_job(generate_job("orbit", options=gen, on_frame=score), state, on_event=show)
     project.save()
     ply = export(project, "points-ply", out / "points.ply")
     video = export(project, "video", out / "orbit.mp4")

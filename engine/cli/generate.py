@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from engine.generate.registry import DEFAULT_GENERATOR, GENERATORS
+
 
 def register(sub) -> None:
     p = sub.add_parser("generate", help="generate novel views along a camera path, segment by segment")
@@ -14,7 +16,8 @@ def register(sub) -> None:
     p.add_argument("--name", default=None, help="trajectory name in the project (default: file stem / preset)")
     p.add_argument("--segment-length", type=int, default=40)
     p.add_argument("--top-k", type=int, default=4)
-    p.add_argument("--generator", default="ibr")
+    p.add_argument("--generator", default=DEFAULT_GENERATOR, choices=GENERATORS,
+                   help=f"novel-view generator (default {DEFAULT_GENERATOR})")
     p.add_argument("--frames", type=int, default=None, help="resample the path to this many frames")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
     p.set_defaults(func=run)
@@ -44,32 +47,32 @@ def _trajectory(args, project):
 def run(args) -> int:
     from engine.cli import print_json_summary
     from engine.events import SegmentFinished
-    from engine.generate.job import generate_job
-    from engine.generate.loop import LoopOptions
     from engine.project import Project
-    from engine.session import EngineState, run_job
+    from engine.session import run_job
+    from engine.workflows import GenerateOptions, Workspace, generate_job
 
     t0 = time.perf_counter()
+    options = GenerateOptions(generator=args.generator, segment_length=args.segment_length, top_k=args.top_k)
+    options.validate()
     project = Project.load(args.project)
     if project.memory is None:
         raise ValueError(f"{args.project}: the project has no geometry memory (track it first)")
     name, traj = _trajectory(args, project)
-    project.trajectories[name] = traj
-    state = EngineState(memory=project.memory, views=project.views, project=project)
+    ws = Workspace(project=project, saved=True)
 
     def show(event):
         if isinstance(event, SegmentFinished):
             print(f"  segment {event.segment_id}: frames {event.frame_start}-{event.frame_stop - 1} "
                   f"in {event.seconds:.1f} s, +{event.points_added:,} generated points", flush=True)
 
-    loop = LoopOptions(segment_length=args.segment_length, top_k=args.top_k)
-    summary = run_job(generate_job(name, loop, args.generator), state, on_event=show)
+    summary = run_job(generate_job(name, traj, options), ws, on_event=show)
     project.save()
     print(f"generated {summary.frames} frames of '{name}' in {summary.seconds:.1f} s; "
           f"memory {summary.points_before:,} -> {summary.points_after:,} points; saved {project.root}")
     if args.json:
         print_json_summary({"command": "generate", "project": str(project.root), "trajectory": name,
-                            "frames": summary.frames, "segments": len(summary.segments),
+                            "generator": summary.generator, "frames": summary.frames,
+                            "segments": len(summary.segments), "segment_ids": list(summary.segments),
                             "points_before": summary.points_before, "points_after": summary.points_after,
                             "generation_s": summary.seconds, "total_s": time.perf_counter() - t0})
     return 0

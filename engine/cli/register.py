@@ -20,16 +20,14 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from engine.cli import print_json_summary
     from engine.project import Project
-    from engine.session import EngineState, run_job
-    from engine.tracking.localize import LocalizeOptions, read_photos, register_photos_job
+    from engine.session import run_job
+    from engine.tracking.localize import LocalizeOptions
+    from engine.workflows import Workspace, register_photos_job
 
     project = Project.load(args.project)
-    frames, warnings = read_photos(args.photos)
-    if not frames:
-        raise ValueError("no readable photos. " + " ".join(warnings))
-    state = EngineState(memory=project.memory, views=project.views, project=project)
-    job = register_photos_job(frames, LocalizeOptions(max_error_px=args.max_error))
-    results = run_job(job, state)
+    ws = Workspace(project=project, saved=True)
+    job = register_photos_job(args.photos, LocalizeOptions(max_error_px=args.max_error))
+    results, warnings = run_job(job, ws)
     added = [r for r in results if r.registered]
     if added:
         project.save()

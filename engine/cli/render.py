@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from engine.generate.registry import DEFAULT_GENERATOR, GENERATORS
+
 import numpy as np
 
 
@@ -14,7 +16,8 @@ def register(subparsers) -> None:
     p.add_argument("project", type=Path)
     p.add_argument("--cameras", type=Path, required=True, help="cameras.json or transforms.json")
     p.add_argument("--out", type=Path, required=True, help="folder for the images")
-    p.add_argument("--generator", default="ibr", help="novel-view generator (default: ibr)")
+    p.add_argument("--generator", default=DEFAULT_GENERATOR, choices=GENERATORS,
+                   help=f"novel-view generator (default: {DEFAULT_GENERATOR})")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -51,7 +54,7 @@ def read_cameras(path: Path) -> list:
 def run(args) -> int:
     from engine.cli import print_json_summary
     from engine.events import FrameGenerated
-    from engine.generate import make_generator
+    from engine.generate.registry import GeneratorContext, make_generator
     from engine.generate.loop import LoopOptions, generate_path
     from engine.project import Project, write_image
 
@@ -59,8 +62,7 @@ def run(args) -> int:
     if project.memory is None or project.memory.is_empty:
         raise ValueError(f"{args.project}: the project has no geometry memory (run anyrecon track first)")
     cameras = read_cameras(args.cameras)
-    extra = {"project_root": project.root} if args.generator == "splat" else {}
-    generator = make_generator(args.generator, **extra)
+    generator = make_generator(args.generator, GeneratorContext(project_root=project.root))
     args.out.mkdir(parents=True, exist_ok=True)
     written = []
     options = LoopOptions(fuse_generated=False)

@@ -26,13 +26,13 @@ def run(args) -> int:
     from engine.device import resolve_device
     from engine.events import SplatTrainingProgress
     from engine.project import Project
-    from engine.session import EngineState, run_job
-    from engine.splat.job import splat_train_job
+    from engine.session import run_job
+    from engine.workflows import Workspace, default_iterations, train_splats_job
 
     t0 = time.perf_counter()
     device = resolve_device(args.device)
     project = Project.load(args.project, device=device)
-    iterations = args.iterations or (7000 if device.type == "cuda" else 300)
+    iterations = default_iterations(device) if args.iterations is None else args.iterations
     if iterations <= 0:
         raise ValueError(f"--iterations must be positive, got {iterations}")
 
@@ -44,9 +44,8 @@ def run(args) -> int:
             if event.message:
                 print(f"  note: {event.message}", flush=True)
 
-    job = splat_train_job(iterations, device=device, resume=not args.restart, scale=args.scale,
-                          holdout_every=args.holdout_every)
-    s = run_job(job, EngineState(memory=project.memory, views=project.views, project=project), on_event=show)
+    job = train_splats_job(iterations, resume=not args.restart, scale=args.scale, holdout_every=args.holdout_every)
+    s = run_job(job, Workspace(project=project, saved=True), on_event=show)
     fmt = lambda v: "n/a (no held-out views)" if v is None else f"{v:.2f} dB"  # noqa: E731
     print(f"{'resumed at' if s.resumed else 'started at'} step {s.step - s.steps_run}, trained {s.steps_run} steps "
           f"on {s.train_views} views ({s.device}, {s.backend}) in {s.seconds:.1f} s; {s.num_splats:,} Gaussians")

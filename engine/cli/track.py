@@ -41,17 +41,25 @@ def _progress(quiet: bool):
 
 def run(args) -> int:
     from engine.cli import print_json_summary
+    from engine.session import run_job
+    from engine.workflows import EngineSettings, Workspace, save_project
 
     t0 = time.perf_counter()
     if args.stride is not None and args.stride < 1:
         raise ValueError("--stride must be >= 1")
+    ws = Workspace(settings=EngineSettings(device=args.device))
+    job = _import(args) if args.poses else _track(args)
+    loaded = run_job(job, ws, on_event=_progress(args.json))
+    ws.project.name = args.out.name
+    save_project(ws, args.out)
+    summary = {"registered": loaded.num_views, "unregistered": list(loaded.unregistered),
+               "project": str(args.out), "views": loaded.num_views, "points": loaded.num_points,
+               "seconds": round(time.perf_counter() - t0, 2)}
+    tracking = ws.project.info.get("tracking")
+    if tracking:
+        summary.update(keyframes=tracking["keyframes"], timings=tracking["timings"])
     if args.poses:
-        project, summary = _import(args)
-    else:
-        project, summary = _track(args)
-    project.save(args.out)
-    summary.update(project=str(args.out), views=len(project.views), points=len(project.memory),
-                   seconds=round(time.perf_counter() - t0, 2))
+        summary.update(holdout=list(loaded.holdout), first_geometry_s=loaded.timings.get("first_geometry_s"))
     if args.json:
         print_json_summary(summary)
     else:
@@ -64,10 +72,9 @@ def run(args) -> int:
 
 def _track(args):
     from engine.ingest import IngestOptions
-    from engine.project import Project
-    from engine.session import EngineState, run_job
-    from engine.tracking.pipeline import TrackOptions, track_job
+    from engine.tracking.pipeline import TrackOptions
     from engine.tracking.sfm import SfmOptions
+    from engine.workflows import open_capture_job
 
     mvs = TrackOptions().mvs
     if args.mvs_side:
@@ -76,40 +83,12 @@ def _track(args):
                                              max_side=args.max_side),
                         sfm=SfmOptions(mapper=args.mapper), mvs=mvs, max_dense_views=args.max_dense_views,
                         device=args.device)
-    result = run_job(track_job(args.input, opts), EngineState(), on_event=_progress(args.json))
-    info = {"source": str(args.input), "tracking": {
-        "mapper": args.mapper, "registered": len(result.registered), "unregistered": result.unregistered,
-        "keyframes": len(result.registered) + len(result.unregistered),
-        "source_frames": result.num_source_frames, "timings": result.timings, "warnings": result.warnings}}
-    project = Project(root=args.out, name=args.out.name, views=result.views, memory=result.memory, info=info)
-    summary = {"registered": len(result.registered), "unregistered": result.unregistered,
-               "keyframes": info["tracking"]["keyframes"], "timings": result.timings}
-    return project, summary
+    return open_capture_job(args.input, opts)
 
 
 def _import(args):
-    from engine.project import Project, write_image, write_json_atomic
-    from engine.session import EngineState, run_job
-    from engine.tracking.import_poses import import_poses
-    from engine.tracking.mvs import MVSOptions
-    from engine.tracking.posed import dense_job
+    from engine.workflows import ImportOptions, import_dataset_job
 
     images = args.input if args.input.is_dir() and args.input.resolve() != args.poses.resolve() else None
-    scene = import_poses(args.poses, images=images, holdout=args.holdout, max_side=args.max_side)
-    state = EngineState()
-    memory = run_job(dense_job(scene, MVSOptions(max_side=args.mvs_side or 480, max_depths=96), device=args.device),
-                     state, on_event=_progress(args.json))
-    info = {"source": str(args.input), "poses": {"reference": str(args.poses), "kind": scene.kind}}
-    if scene.holdout:
-        info["holdout"] = {"every": args.holdout, "names": [v.name for v in scene.holdout],
-                           "cameras": "holdout_cameras.json", "images": "holdout"}
-    project = Project(root=args.out, name=args.out.name, views=scene.views, memory=memory, info=info)
-    if scene.holdout:
-        args.out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(args.out / "holdout_cameras.json",
-                          {"frames": [v.camera.to_dict() for v in scene.holdout]})
-        for v in scene.holdout:
-            write_image(args.out / "holdout" / f"{v.name}.png", v.image)
-    summary = {"registered": len(scene.views), "unregistered": [], "holdout": [v.name for v in scene.holdout],
-               "first_geometry_s": state.extras.get("first_geometry_s")}
-    return project, summary
+    return import_dataset_job(args.poses, ImportOptions(images=images, holdout=args.holdout, max_side=args.max_side,
+                                                        mvs_side=args.mvs_side or 480))

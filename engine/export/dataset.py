@@ -51,13 +51,12 @@ def captured_frames(project) -> list[DatasetFrame]:
 
 def generated_frames(project) -> list[DatasetFrame]:
     out = []
-    for seg in sorted(project.segments, key=lambda s: s.segment_id):
-        for png in sorted((project.root / seg.folder).glob("frame_*.png")):
-            with np.load(png.with_suffix(".npz")) as z:
-                invented = z["invented"].astype(bool)
-                name = f"gen_{seg.segment_id:04d}_{png.stem.split('_')[1]}"
-                cam = Camera(z["K"], invented.shape[1], invented.shape[0], z["world_from_cam"], name)
-            out.append(DatasetFrame(cam, png, invented, name, True))
+    for segment_id, index, png in sorted(project.generated_frames()):
+        with np.load(png.with_suffix(".npz")) as z:
+            invented = z["invented"].astype(bool)
+            name = f"gen_{segment_id:04d}_{index:06d}"
+            cam = Camera(z["K"], invented.shape[1], invented.shape[0], z["world_from_cam"], name)
+        out.append(DatasetFrame(cam, png, invented, name, True))
     return out
 
 

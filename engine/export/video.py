@@ -21,12 +21,7 @@ SOURCES = ("auto", "generated", "render")
 
 def generated_frame_paths(project, trajectory_name: str) -> list[Path]:
     """PNG paths of the generated frames of ``trajectory_name`` by frame index (gaps = None)."""
-    found: dict[int, Path] = {}
-    for seg in project.segments:
-        if seg.trajectory != trajectory_name:
-            continue
-        for png in (project.root / seg.folder).glob("frame_*.png"):
-            found[int(png.stem.split("_")[1])] = png
+    found = {index: png for _, index, png in project.generated_frames(trajectory_name)}
     return [found[i] for i in sorted(found)] if found and sorted(found) == list(range(len(found))) else []
 
 

@@ -1,28 +1,123 @@
-"""Static registry of novel-view generators, chosen by name."""
+"""Static registry of novel-view generators: one ``GeneratorSpec`` per backend.
+
+A spec names the backend, its options dataclass and a factory ``factory(options, context)``;
+the context carries what any backend may need (compute device, project folder, models folder),
+so callers never special-case a backend. ``GeneratorCache`` keeps built generators across jobs
+(a diffusion model loads its weights once per session, not once per Generate).
+
+Adding a backend is one module plus one ``GeneratorSpec`` line in ``_SPECS``.
+"""
 from __future__ import annotations
 
-from typing import Callable
+import os
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
 
-from engine.generate.ibr import IBRGenerator
-
-
-def _splat_generator(**options):
-    """engine.splat.generator.SplatGenerator, imported on use (it pulls in the splat trainer)."""
-    from engine.splat.generator import SplatGenerator
-
-    return SplatGenerator(**options)
+DEFAULT_GENERATOR = "ibr"
 
 
-GENERATORS: dict[str, Callable[..., object]] = {
-    "ibr": IBRGenerator,
-    "splat": _splat_generator,
+@dataclass(frozen=True)
+class GeneratorContext:
+    """device: torch device or its name (None: CUDA when present); project_root: the open
+    project's folder on disk (None when unsaved); models_dir: the user's local checkpoints."""
+
+    device: Any = None
+    project_root: Path | None = None
+    models_dir: Path | None = None
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        if self.models_dir is not None:
+            return Path(self.models_dir)
+        return Path(os.environ.get("ANYRECON_MODELS", Path.home() / ".anyrecon" / "models"))
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """name: registry key; summary: one line for --help and menus; options_type: the frozen
+    options dataclass; factory(options, context) -> a NovelViewGenerator."""
+
+    name: str
+    summary: str
+    options_type: type
+    factory: Callable[[Any, GeneratorContext], object]
+
+    def options_from(self, values: dict | None = None):
+        """The options dataclass from a plain dict (unknown keys raise ValueError naming them)."""
+        values = dict(values or {})
+        known = {f.name for f in fields(self.options_type)} if is_dataclass(self.options_type) else set()
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"generator {self.name!r} has no option(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known)) or 'none'}")
+        return self.options_type(**values)
+
+
+def _ibr_spec() -> GeneratorSpec:
+    from engine.generate.ibr import IBRGenerator, IBROptions
+
+    return GeneratorSpec("ibr", "forward-warped references, backward-sampled colours, push-pull fill",
+                         IBROptions, lambda o, ctx: IBRGenerator(o, device=ctx.device))
+
+
+def _splat_spec() -> GeneratorSpec:
+    """engine.splat.generator, imported on use (it pulls in the splat trainer)."""
+    from engine.splat.generator import SplatGenerator, SplatGeneratorOptions
+
+    return GeneratorSpec("splat", "Gaussian splats trained on the captured views (resumes the project's)",
+                         SplatGeneratorOptions,
+                         lambda o, ctx: SplatGenerator(o, device=ctx.device, project_root=ctx.project_root))
+
+
+# name -> spec builder (specs are built on first use: a backend's imports stay lazy)
+_SPECS: dict[str, Callable[[], GeneratorSpec]] = {
+    "ibr": _ibr_spec,
+    "splat": _splat_spec,
 }
+GENERATORS = tuple(_SPECS)
 
 
-def make_generator(name: str, **options):
-    """Build a generator by name (``ibr``, ...); unknown names list the valid ones."""
+def generator_spec(name: str) -> GeneratorSpec:
+    """The spec of ``name``; unknown names raise ValueError listing the valid ones."""
     try:
-        factory = GENERATORS[name]
+        return _SPECS[name]()
     except KeyError:
-        raise ValueError(f"unknown generator {name!r}; available: {', '.join(sorted(GENERATORS))}") from None
-    return factory(**options)
+        raise ValueError(f"unknown generator {name!r}; available: {', '.join(sorted(_SPECS))}") from None
+
+
+def make_generator(name: str, context: GeneratorContext | None = None, options=None, *, device=None):
+    """Build a generator by name. ``options``: its options dataclass or a dict of its fields;
+    ``device`` is a shortcut for a context with only a device."""
+    spec = generator_spec(name)
+    if options is None or isinstance(options, dict):
+        options = spec.options_from(options)
+    context = context or GeneratorContext()
+    if device is not None:
+        context = replace(context, device=device)
+    return spec.factory(options, context)
+
+
+@dataclass
+class GeneratorCache:
+    """Generators built so far, keyed by (name, options, context). Lives in the workspace."""
+
+    _built: dict[tuple, object] = field(default_factory=dict)
+    builds: int = 0   # how many generators this cache has built (tests and logs)
+
+    def get(self, name: str, context: GeneratorContext, options=None):
+        spec = generator_spec(name)
+        if options is None or isinstance(options, dict):
+            options = spec.options_from(options)
+        key = (name, options, str(context.device), context.project_root, context.models_dir)
+        if key not in self._built:
+            self._built[key] = spec.factory(options, context)
+            self.builds += 1
+        return self._built[key]
+
+    def invalidate(self, name: str | None = None) -> None:
+        """Forget built generators (all, or those of ``name``): e.g. after retraining splats."""
+        self._built = {k: v for k, v in self._built.items() if name is not None and k[0] != name}
+
+    def clear(self) -> None:
+        self._built.clear()

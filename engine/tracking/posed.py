@@ -50,7 +50,7 @@ def dense_job(scene: PosedScene, mvs: MVSOptions = MVSOptions(max_side=480, max_
             maps = [filtered_depth(dense, i) for i in done]
             if memory is None:
                 memory = GeometryMemory(voxel_size or auto_voxel_size(maps), dev)
-                state.extras["first_geometry_s"] = time.perf_counter() - t0
+                state.timings["first_geometry_s"] = time.perf_counter() - t0
             version = memory.version
             for dm in maps:
                 fuse_depth_map(memory, dm)

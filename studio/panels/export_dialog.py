@@ -44,11 +44,7 @@ class ExportDialog(QDialog):
             self.reject()
             return
 
-        def job(state, cancel):
-            from engine.export import export
+        from engine.workflows import export_job
 
-            if state.project is None or not state.extras.get("has_root", True):
-                raise ValueError("save the project first (File > Save): exports read the project folder")
-            return export(state.project, fmt, out)
-        self.win.ctl.submit(f"export {fmt}", job)
+        self.win.ctl.submit(f"export {fmt}", export_job(fmt, out))
         self.accept()

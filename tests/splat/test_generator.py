@@ -41,11 +41,12 @@ def test_splat_generator_in_the_loop(tiny_capture):
 
 
 def test_splat_generator_starts_from_the_trained_project(tiny_project):
-    from engine.session import EngineState, run_job
+    from engine.session import run_job
+    from engine.workflows import Workspace
     from engine.splat.checkpoint import load_trained_splats
     from engine.splat.job import splat_train_job
 
-    state = EngineState(memory=tiny_project.memory, views=tiny_project.views, project=tiny_project)
+    state = Workspace(project=tiny_project, saved=True)
     run_job(splat_train_job(30, device="cpu"), state)
     trained = load_trained_splats(tiny_project.root)
     targets = between_poses(tiny_project.views.cameras[2:4], lift=(0.0, -0.05, 0.1))

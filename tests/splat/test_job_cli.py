@@ -8,14 +8,15 @@ import pytest
 from engine.events import SplatTrainingProgress
 from engine.generate.protocol import CancelToken, Cancelled
 from engine.project import Project
-from engine.session import EngineState, run_job
+from engine.session import run_job
+from engine.workflows import Workspace
 from engine.splat.checkpoint import CHECKPOINT, SPLAT_PLY, load_checkpoint, load_trained_splats
 from engine.splat.job import splat_train_job
 
 
 def _state(root):
     project = Project.load(root, device="cpu")
-    return EngineState(memory=project.memory, views=project.views, project=project)
+    return Workspace(project=project, saved=True)
 
 
 def test_train_save_resume(tiny_project):

@@ -220,7 +220,7 @@ def test_drop_the_demo_video_and_points_appear(qtbot, make_window, tmp_path, art
     assert len(win.ctl.project.cameras) == 12
     assert non_background_fraction(win.viewport.render_image()) > 0.01
     win.ctl.selection.select_view(3)                    # click a frustum: its photo in the preview
-    assert win.preview.source == "captured"
+    qtbot.waitUntil(lambda: win.preview.source == "captured", timeout=5000)   # answered by the engine
     save_shot(win, artifacts / "00_video_dropped.png")
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from engine.geometry import se3
 from engine.ingest.frames import Frame
-from engine.session import EngineState, run_job
+from engine.session import run_job
+from engine.workflows import Workspace
 from engine.tracking.localize import LocalizeOptions, PhotoLocalizer, photo_intrinsics, register_photos_job
 from tests.conftest import between_poses, make_capture
 
@@ -57,7 +58,8 @@ def test_job_adds_what_registers_and_reports_the_rest(cap, memory):
     noise = np.random.default_rng(0).integers(0, 255, (180, 320, 3), dtype=np.uint8)
     frames = [Frame("extra", 0, _photo(cap, truth)), Frame("holiday", 1, noise),
               Frame(cap.views[0].name, 2, cap.views[0].image)]
-    state = EngineState(memory=memory, views=deepcopy(cap.views))
+    state = Workspace()
+    state.memory, state.views = memory, deepcopy(cap.views)
     events = []
     results = run_job(register_photos_job(frames, LocalizeOptions()), state, on_event=events.append)
     assert [r.registered for r in results] == [True, False, False]

@@ -8,7 +8,8 @@ import pytest
 from engine.events import CamerasChanged, MemoryChanged
 from engine.ingest import IngestOptions
 from engine.metrics import pose_errors_after_sim3
-from engine.session import EngineState, run_job
+from engine.session import run_job
+from engine.workflows import Workspace
 from engine.synthetic import read_demo_cameras
 from engine.tracking.mvs import MVSOptions
 from engine.tracking.pipeline import TrackOptions, chunk_bounds, track_job
@@ -21,7 +22,7 @@ FAST_MVS = MVSOptions(max_side=160, max_depths=48, num_neighbors=3)
 
 @pytest.fixture(scope="module")
 def tracked(demo_video):
-    events, state = [], EngineState()
+    events, state = [], Workspace()
     opts = TrackOptions(first_chunk=8, chunk_size=8, mvs=FAST_MVS)
     result = run_job(track_job(demo_video, opts), state, on_event=events.append)
     return result, events, state
@@ -70,7 +71,7 @@ def test_depth_maps_on_every_kth_keyframe_and_memory_depth_on_the_others(demo_vi
     from engine.synthetic import make_demo_scene
 
     opts = TrackOptions(first_chunk=8, chunk_size=8, mvs=FAST_MVS, max_dense_views=8)
-    result = run_job(track_job(demo_video, opts), EngineState())
+    result = run_job(track_job(demo_video, opts), Workspace())
     swept = set(np.unique(result.memory.snapshot().view).tolist())
     names = [v.name for v in result.views]
     assert {names[i] for i in swept} == {f"frame_{i:06d}" for i in range(0, 24, 3)}
@@ -93,7 +94,7 @@ def test_unrelated_photo_is_reported_and_the_rest_reconstructs(tmp_path):
     for v in cap.views:
         cv2.imwrite(str(tmp_path / f"{v.name}.png"), cv2.cvtColor(v.image, cv2.COLOR_RGB2BGR))
     cv2.imwrite(str(tmp_path / "zz_holiday.png"), textured(180, 320, seed=9))
-    result = run_job(track_job(tmp_path, TrackOptions(mvs=FAST_MVS)), EngineState())
+    result = run_job(track_job(tmp_path, TrackOptions(mvs=FAST_MVS)), Workspace())
     assert result.unregistered == ["zz_holiday"]
     assert len(result.registered) == 8 and len(result.memory) > 1000
 
@@ -101,7 +102,7 @@ def test_unrelated_photo_is_reported_and_the_rest_reconstructs(tmp_path):
 def test_identical_frames_fail_with_a_clear_message(tmp_path):
     path = write_video(tmp_path / "still.mp4", [textured(96, 160)] * 10)
     with pytest.raises(TrackingError, match="parallax"):
-        run_job(track_job(path, TrackOptions(mvs=FAST_MVS)), EngineState())
+        run_job(track_job(path, TrackOptions(mvs=FAST_MVS)), Workspace())
 
 
 def test_pure_rotation_fails_with_a_clear_message(tmp_path):
@@ -116,4 +117,4 @@ def test_pure_rotation_fails_with_a_clear_message(tmp_path):
         frames.append((np.clip(scene.render(cam).rgb, 0, 1) * 255 + 0.5).astype(np.uint8))
     path = write_video(tmp_path / "pan.mp4", frames)
     with pytest.raises(TrackingError, match="rotat|parallax"):
-        run_job(track_job(path, TrackOptions(ingest=IngestOptions(stride=1), mvs=FAST_MVS)), EngineState())
+        run_job(track_job(path, TrackOptions(ingest=IngestOptions(stride=1), mvs=FAST_MVS)), Workspace())

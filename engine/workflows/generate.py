@@ -1,0 +1,170 @@
+"""Generate a camera path through the open scene: the one implementation behind
+``anyrecon generate``, the studio's Generate / Regenerate segment, and batch runs.
+
+Everything is checked before anything is removed: the scene, the path, the generator (built,
+or taken from the workspace's cache) and the options. Then the path's earlier segments leave
+the memory, the closed loop runs (engine.generate.loop), and each finished segment's frames
+replace the earlier ones on disk only once they are complete (a staging folder per segment).
+An unsaved scene keeps its frames in ``workspace.pending_frames`` until its first save.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from engine.events import FrameGenerated, MemoryChanged, SegmentFinished, SegmentStarted
+from engine.generate.loop import LoopOptions, generate_path, plan_segments
+from engine.generate.registry import DEFAULT_GENERATOR
+from engine.project import SegmentRecord
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    """generator: registry name; generator_options: its options dataclass (None: defaults);
+    segment_length, top_k, context_frames: see engine.generate.loop.LoopOptions."""
+
+    generator: str = DEFAULT_GENERATOR
+    generator_options: object = None
+    segment_length: int = 40
+    top_k: int = 4
+    fuse_generated: bool = True
+
+    def loop_options(self) -> LoopOptions:
+        return LoopOptions(segment_length=self.segment_length, top_k=self.top_k, fuse_generated=self.fuse_generated)
+
+    def validate(self) -> None:
+        if self.segment_length < 1:
+            raise ValueError(f"segment length must be at least 1 frame, got {self.segment_length}")
+        if self.top_k < 1:
+            raise ValueError(f"top-k must be at least 1 reference view, got {self.top_k}")
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """What one Generate produced. ``segments``: ids generated in this run, in order."""
+
+    trajectory: str
+    generator: str
+    frames: int
+    segments: tuple[int, ...]
+    points_before: int
+    points_after: int
+    seconds: float
+    segment_seconds: dict = field(default_factory=dict)
+
+    @property
+    def memory_points(self) -> int:
+        return self.points_after
+
+
+def generate_job(trajectory_name: str, trajectory=None, options: GenerateOptions = GenerateOptions(),
+                 only_segments: set[int] | None = None, on_frame=None):
+    """Session job: generate ``trajectory_name`` (``trajectory`` replaces the stored path of that
+    name first, when given) segment by segment; returns a GenerateResult.
+
+    Segment ids continue after the segments of the project's other paths; ``only_segments``
+    regenerates those ids of this path alone. ``on_frame(index, frame)`` runs on the engine
+    thread for each generated frame (metrics in benchmarks)."""
+    options.validate()
+
+    def job(ws, cancel):
+        project = ws.require_scene("Generate")
+        if ws.memory.is_empty:
+            raise ValueError("cannot generate: the geometry memory is empty (track or import a scene first)")
+        traj = trajectory if trajectory is not None else project.trajectories.get(trajectory_name)
+        if traj is None:
+            raise ValueError(f"no camera path named {trajectory_name!r}; have: "
+                             f"{', '.join(project.trajectories) or 'none'}")
+        cameras = traj.sample()
+        own = {s.segment_id: s for s in project.segments if s.trajectory == trajectory_name}
+        first = _first_segment_id(project, trajectory_name, own, only_segments)
+        plans = plan_segments(len(cameras), options.segment_length, first)
+        if only_segments is not None:
+            missing = sorted(set(only_segments) - {p.segment_id for p in plans})
+            if missing:
+                raise ValueError(f"path {trajectory_name!r} has no segment {', '.join(map(str, missing))} "
+                                 f"(it has {', '.join(str(p.segment_id) for p in plans)})")
+        generator = ws.generators.get(options.generator, ws.generator_context(), options.generator_options)
+        # checked: from here on, earlier work of this path is replaced
+        project.trajectories[trajectory_name] = traj
+        t0, before, version = time.perf_counter(), len(ws.memory), ws.memory.version
+        replaced = set(own) if only_segments is None else set(only_segments)
+        for seg in sorted(replaced):
+            ws.memory.remove_segment(seg)
+            ws.pending_frames.pop(seg, None)
+        if ws.memory.version != version:
+            yield MemoryChanged(ws.memory.version, len(ws.memory), ws.memory.changes_since(version))
+        records = {k: v for k, v in own.items() if only_segments is not None and k not in replaced}
+        done, frames, seconds = [], 0, {}
+        events = generate_path(ws.memory, ws.views, cameras, generator, options.loop_options(), cancel,
+                               first, only_segments)
+        try:
+            for event in events:
+                if isinstance(event, SegmentStarted):
+                    records[event.segment_id] = SegmentRecord(event.segment_id, trajectory_name, event.frame_start,
+                                                              event.frame_stop, list(event.reference_view_ids),
+                                                              "running")
+                elif isinstance(event, FrameGenerated):
+                    _keep_frame(ws, event)
+                    event = _with_viewer_images(event)
+                    frames += 1
+                    if on_frame is not None:
+                        on_frame(event.frame_index, event.frame)
+                elif isinstance(event, SegmentFinished):
+                    records[event.segment_id].status = "done"
+                    if ws.saved:
+                        project.commit_segment_frames(event.segment_id)
+                    done.append(event.segment_id)
+                    seconds[event.segment_id] = event.seconds
+                yield event
+        finally:
+            _finish(ws, project, trajectory_name, records, replaced, done)
+        return GenerateResult(trajectory_name, options.generator, frames, tuple(done), before, len(ws.memory),
+                              time.perf_counter() - t0, seconds)
+    return job
+
+
+def _first_segment_id(project, name: str, own: dict, only_segments) -> int:
+    if only_segments is not None and own:
+        return min(own)
+    others = [s.segment_id for s in project.segments if s.trajectory != name]
+    return max(others, default=-1) + 1
+
+
+def _with_viewer_images(event: FrameGenerated) -> FrameGenerated:
+    """The frame as viewers show it (uint8 colour and a thumbnail), made here on the engine
+    thread so that the GUI thread never converts full-resolution float frames."""
+    import dataclasses
+
+    import numpy as np
+
+    from engine.workflows.scene import thumbnail
+
+    color = event.frame.color
+    color = color if color.dtype == np.uint8 else (np.clip(color, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return dataclasses.replace(event, color_u8=color, thumbnail=thumbnail(color))
+
+
+def _keep_frame(ws, event: FrameGenerated) -> None:
+    if ws.saved:
+        ws.project.write_generated_frame(event.segment_id, event.frame_index, event.frame, staging=True)
+    else:
+        ws.pending_frames.setdefault(event.segment_id, {})[event.frame_index] = event.frame
+
+
+def _finish(ws, project, name: str, records: dict, replaced: set, done: list) -> None:
+    """After the run (finished, cancelled or failed): the path's segments are the ones that
+    completed plus those not regenerated; replaced segments that did not complete are gone
+    (their points left the memory), and so are their frames."""
+    keep = {sid: r for sid, r in records.items() if r.status == "done"}
+    for sid in replaced - set(keep):
+        ws.pending_frames.pop(sid, None)
+        if ws.saved:
+            project.remove_segment_frames(sid)
+    for sid, r in records.items():
+        if r.status != "done":
+            ws.pending_frames.pop(sid, None)
+            if ws.saved:
+                project.remove_segment_frames(sid)
+    project.segments = [s for s in project.segments if s.trajectory != name] + \
+        sorted(keep.values(), key=lambda s: s.segment_id)

@@ -1,0 +1,86 @@
+"""Posed datasets dropped on the studio are imported with their own cameras (not tracked):
+a COLMAP folder (images/ + sparse/0/) and a transforms.json dataset, written by the test."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from engine.project import write_image
+from tests.conftest import make_capture
+from tests.studio.conftest import non_background_fraction, save_shot, wait_idle
+from tests.studio.test_window import drop
+
+
+@pytest.fixture(scope="module")
+def small_capture():
+    return make_capture(n=8, width=160, height=90, arc_deg=90.0)
+
+
+def _write_colmap_dataset(root, capture):
+    from engine.export.colmap import write_colmap_model
+
+    names = [f"img_{i:02d}.png" for i in range(len(capture.cameras))]
+    for name, view in zip(names, capture.views):
+        write_image(root / "images" / name, view.image)
+    snap = capture.memory(0.05).snapshot()
+    keep = slice(None, None, max(1, len(snap.xyz) // 500))       # a sparse model's few hundred points
+    write_colmap_model(root / "sparse" / "0", capture.cameras, names, snap.xyz[keep],
+                       (np.clip(snap.rgb[keep], 0, 1) * 255).astype(np.uint8), text=False)
+    return names
+
+
+def _write_transforms_dataset(root, capture):
+    from engine.export.transforms import write_transforms
+
+    paths = [f"images/frame_{i:02d}.png" for i in range(len(capture.cameras))]
+    for rel, view in zip(paths, capture.views):
+        write_image(root / rel, view.image)
+    write_transforms(root / "transforms.json", capture.cameras, paths)
+    return paths
+
+
+def _assert_imported(win, capture, names):
+    cams = win.ctl.project.cameras
+    assert [c.name for c in cams] == [n.rsplit("/", 1)[-1].rsplit(".", 1)[0] for n in names]
+    for got, truth in zip(cams, capture.cameras):     # the dataset's own poses, not re-tracked ones
+        assert np.allclose(got.world_from_cam, truth.world_from_cam, atol=1e-5)
+        assert np.allclose(got.K, truth.K, atol=1e-4)
+    assert win.ctl.project.points.size > 1000
+    assert non_background_fraction(win.viewport.render_image()) > 0.01
+
+
+def test_dropping_a_colmap_folder_imports_its_poses(qtbot, make_window, tmp_path, small_capture, artifacts):
+    names = _write_colmap_dataset(tmp_path / "scene", small_capture)
+    win = make_window()
+    drop(win, tmp_path / "scene")
+    qtbot.waitUntil(lambda: len(win.ctl.project.cameras) == len(names), timeout=120000)
+    wait_idle(qtbot, win, timeout_ms=120000)
+    _assert_imported(win, small_capture, names)
+    save_shot(win, artifacts / "10_colmap_dropped.png")
+
+
+def test_dropping_a_transforms_dataset_imports_its_poses(qtbot, make_window, tmp_path, small_capture):
+    paths = _write_transforms_dataset(tmp_path / "ns", small_capture)
+    win = make_window()
+    drop(win, tmp_path / "ns")
+    qtbot.waitUntil(lambda: len(win.ctl.project.cameras) == len(paths), timeout=120000)
+    wait_idle(qtbot, win, timeout_ms=120000)
+    _assert_imported(win, small_capture, paths)
+
+
+def test_the_studio_command_prints_every_view_of_a_dataset(tmp_path, small_capture):
+    names = _write_colmap_dataset(tmp_path / "scene", small_capture)
+    shot = tmp_path / "shot.png"
+    out = subprocess.run([sys.executable, "-m", "studio", str(tmp_path / "scene"), "--screenshot", str(shot),
+                          "--exit-when-idle", "--settings", str(tmp_path / "s.ini"),
+                          "--autosave-dir", str(tmp_path / "autosave")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["views"] == len(names)
+    assert summary["view_names"] == [n.rsplit(".", 1)[0] for n in names]
+    assert summary["points"] > 1000 and shot.exists()
