@@ -98,8 +98,17 @@ def generate_job(trajectory_name: str, trajectory=None, options: GenerateOptions
         done, frames, seconds = [], 0, {}
         events = generate_path(ws.memory, ws.views, cameras, generator, options.loop_options(), cancel,
                                first, only_segments)
+        growth = _CoalescedGrowth(ws.memory)
         try:
             for event in events:
+                if isinstance(event, MemoryChanged):
+                    event = growth.take(final=False)
+                    if event is None:
+                        continue
+                elif isinstance(event, SegmentFinished):
+                    flushed = growth.take(final=True)
+                    if flushed is not None:
+                        yield flushed
                 if isinstance(event, SegmentStarted):
                     records[event.segment_id] = SegmentRecord(event.segment_id, trajectory_name, event.frame_start,
                                                               event.frame_stop, list(event.reference_view_ids),
@@ -122,6 +131,23 @@ def generate_job(trajectory_name: str, trajectory=None, options: GenerateOptions
         return GenerateResult(trajectory_name, options.generator, frames, tuple(done), before, len(ws.memory),
                               time.perf_counter() - t0, seconds)
     return job
+
+
+class _CoalescedGrowth:
+    """One MemoryChanged per ``interval_s`` (and at each segment's end) instead of one per
+    fused frame: the viewer applies fewer, larger deltas."""
+
+    def __init__(self, memory, interval_s: float = 0.25) -> None:
+        self.memory, self.interval_s = memory, interval_s
+        self.version, self.last = memory.version, time.perf_counter()
+
+    def take(self, final: bool) -> MemoryChanged | None:
+        now = time.perf_counter()
+        if self.memory.version == self.version or (not final and now - self.last < self.interval_s):
+            return None
+        event = MemoryChanged(self.memory.version, len(self.memory), self.memory.changes_since(self.version))
+        self.version, self.last = self.memory.version, now
+        return event
 
 
 def _first_segment_id(project, name: str, own: dict, only_segments) -> int:
