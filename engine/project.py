@@ -3,7 +3,8 @@
 ```
 PROJECT/
   project.json        {"schema": 1, "app": "anyrecon-studio", "name", "created", "voxel_size",
-                       "trajectories": {name: relative path}, "segments": [segment records], "info": {}}
+                       "trajectories": {name: relative path}, "segments": [segment records], "info": {},
+                       "scene_frame": {"up": [3], "roi": {"world_from_box": 4x4, "half_extent": [3]}}}
   cameras.json        {"frames": [{"name", "image", "depth", "width", "height",
                                    "K": 3x3 pixels, "world_from_cam": 4x4 OpenCV axes}]}
   images/NAME.png     captured keyframes (RGB)
@@ -28,6 +29,7 @@ import numpy as np
 
 from engine.atomic_io import write_atomic
 from engine.geometry import Camera
+from engine.geometry.scene_frame import SceneFrame
 from engine.ingest.views import CapturedView, ViewBank
 
 SCHEMA_VERSION = 1
@@ -101,6 +103,7 @@ class Project:
     info: dict = field(default_factory=dict)
     created: float = field(default_factory=time.time)
     holdout: list[CapturedView] = field(default_factory=list)  # held-out views (imported datasets)
+    scene_frame: SceneFrame | None = None   # world up and region of interest (None: not estimated yet)
 
     # ------------------------------------------------------------------ save
     def save(self, root: Path | str | None = None) -> Path:
@@ -127,6 +130,8 @@ class Project:
                 "voxel_size": getattr(self.memory, "voxel_size", None),
                 "memory": "memory.npz" if self.memory is not None else None,
                 "trajectories": paths, "segments": [s.__dict__ for s in self.segments], "info": self.info}
+        if self.scene_frame is not None:
+            meta["scene_frame"] = self.scene_frame.to_dict()
         write_json_atomic(root / "project.json", meta)
         return root
 
@@ -255,6 +260,11 @@ class Project:
             except Exception as exc:
                 raise ProjectError(f"{root / rel}: {exc}") from exc
         project.segments = [SegmentRecord(**s) for s in meta.get("segments", [])]
+        if meta.get("scene_frame") is not None:
+            try:
+                project.scene_frame = SceneFrame.from_dict(meta["scene_frame"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ProjectError(f"{root / 'project.json'}: {exc}") from exc
         return project
 
 

@@ -36,6 +36,7 @@ class StudioController(QObject):
         self.jobs = JobsModel()
         self.undo = QUndoStack(self)
         self.coverage: np.ndarray | None = None
+        self.scene_up = np.array([0.0, -1.0, 0.0])   # world up of the open scene (its scene frame)
         self.generate_job_id: int | None = None
         self.scene_job_id: int | None = None
         self.segment_length = workflows.GenerateOptions().segment_length
@@ -151,6 +152,8 @@ class StudioController(QObject):
 
     def _scene_loaded(self, result: SceneLoaded) -> None:
         self.undo.clear()
+        if result.scene_frame is not None:
+            self.scene_up = result.scene_frame.up_vector
         self.project.set_project(result.name, result.root, dirty=result.root is None)
         traj = result.trajectories.get("main") or next(iter(result.trajectories.values()), None)
         self._loading_path = True

@@ -221,6 +221,7 @@ class MainWindow(QMainWindow):
         self.inspector.segment_length.blockSignals(True)
         self.inspector.segment_length.setValue(self.ctl.segment_length)
         self.inspector.segment_length.blockSignals(False)
+        self.viewport.set_world_up(self.ctl.scene_up)
         self._frame_scene()
         if result.root:
             self.actions_.add_recent(result.root)

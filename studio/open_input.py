@@ -41,7 +41,7 @@ def export_available() -> bool:
 def _tracking_job(path: Path, kind: str) -> Any:
     """The workflow that opens ``path``: posed datasets are imported (their cameras kept),
     videos and photo folders are tracked."""
-    from engine.workflows import ImportOptions, import_dataset_job, open_capture_job
+    from engine.workflows import import_dataset_job, open_capture_job
 
     if kind in ("colmap", "llff"):
         return import_dataset_job(path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
@@ -18,7 +17,6 @@ from studio import open_input
 from studio.models import trajectory_edits as edits
 
 MAX_RECENT = 8
-WORLD_UP = np.array([0.0, -1.0, 0.0])   # the synthetic/OpenCV world is y-down
 
 
 class WindowActions:
@@ -77,10 +75,9 @@ class WindowActions:
         e.addSeparator()
         self._act(e, "Add &Keyframe from View", self.add_keyframe, "K")
         self._act(e, "&Delete Keyframe", ctl.delete_selected, "Delete")
-        for key, delta, name in (("Shift+Left", (-1, 0, 0), "-x"), ("Shift+Right", (1, 0, 0), "+x"),
-                                 ("Shift+Up", WORLD_UP, "up"), ("Shift+Down", -WORLD_UP, "down"),
-                                 ("Shift+PgUp", (0, 0, 1), "+z"), ("Shift+PgDown", (0, 0, -1), "-z")):
-            self._act(None, f"Move keyframe {name}", lambda d=delta: self.nudge(d), key)
+        for key, name in (("Shift+Left", "left"), ("Shift+Right", "right"), ("Shift+Up", "up"),
+                          ("Shift+Down", "down"), ("Shift+PgUp", "forward"), ("Shift+PgDown", "back")):
+            self._act(None, f"Move keyframe {name}", lambda n=name: self.nudge(n), key)
         for key, axis, deg, name in (("Alt+Left", (0, 1, 0), -5.0, "pan left"), ("Alt+Right", (0, 1, 0), 5.0, "pan right"),
                                      ("Alt+Up", (1, 0, 0), 5.0, "tilt up"), ("Alt+Down", (1, 0, 0), -5.0, "tilt down")):
             self._act(None, f"Rotate keyframe ({name})", lambda a=axis, d=deg: ctl.rotate_selected(a, d), key)
@@ -107,9 +104,16 @@ class WindowActions:
         vp = self.win.viewport
         self.ctl.add_keyframe(vp.view_world_from_cam(), vp.fov_y_deg)
 
-    def nudge(self, direction) -> None:
+    def nudge(self, direction: str) -> None:
+        """Move the selected keyframes one step along the scene frame: up/down along its up,
+        left/right/forward/back along the two horizontal axes (world x / z for a y-down world)."""
+        from engine.trajectory.scene_summary import plane_basis
+
+        up = self.ctl.scene_up
+        e1, e2 = plane_basis(up)
+        vectors = {"left": -e1, "right": e1, "up": up, "down": -up, "forward": e2, "back": -e2}
         step = max(self.win.viewport.frustum_depth * 0.5, 0.02)
-        self.ctl.nudge_selected(np.asarray(direction, dtype=np.float64) * step)
+        self.ctl.nudge_selected(vectors[direction] * step)
 
     # ------------------------------------------------------------------ files
     def open_dialog(self) -> None:

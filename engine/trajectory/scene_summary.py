@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.geometry.scene_frame import DEFAULT_UP, up_from_cameras
+
 
 def unit_vector(v: np.ndarray) -> np.ndarray:
     """v [3] divided by its length; ValueError for a zero vector."""
@@ -78,25 +80,6 @@ class SceneSummary:
         return self.captured
 
 
-def _captured_up(captured: np.ndarray) -> np.ndarray:
-    """World up [3] from captured world_from_cam [N,4,4] (OpenCV), assuming little roll.
-
-    Upright cameras keep their right axis (+x) horizontal however they pan or tilt, so up
-    is the direction most perpendicular to all right axes (smallest eigenvector), signed
-    like the mean image-up (-y). When the right axes do not vary enough to define it, the
-    mean image-up made perpendicular to the mean right axis is used.
-    """
-    rights, mean_up = captured[:, :3, 0], -captured[:, :3, 1].mean(axis=0)
-    if np.linalg.norm(mean_up) < 0.5:
-        return np.array([0.0, -1.0, 0.0])
-    evals, evecs = np.linalg.eigh(rights.T @ rights / len(rights))
-    if evals[1] > 0.05:
-        up = evecs[:, 0]
-        return up if up @ mean_up > 0 else -up
-    mean_right = unit_vector(rights.mean(axis=0))
-    return unit_vector(mean_up - mean_right * (mean_up @ mean_right))
-
-
 def _look_target(captured: np.ndarray) -> np.ndarray:
     """Point [3] world closest (least squares) to all captured optical axes; in front of
     the cameras. Falls back to the mean camera center plus the mean view direction."""
@@ -141,7 +124,7 @@ def summarize_scene(points: np.ndarray | None = None, captured_world_from_cam: n
     cap = None
     if captured_world_from_cam is not None and len(captured_world_from_cam):
         cap = np.asarray(captured_world_from_cam, dtype=np.float64).reshape(-1, 4, 4)
-    up = _captured_up(cap) if cap is not None else np.array([0.0, -1.0, 0.0])
+    up = up_from_cameras(cap) if cap is not None else DEFAULT_UP.copy()
     pts = None if points is None else np.asarray(points, dtype=np.float64).reshape(-1, 3)
     if pts is not None and np.isfinite(pts).all(axis=1).any():
         center, radius, h = scene_orbit_params(pts, up)

@@ -22,6 +22,7 @@ class SceneLoaded:
     segments          [engine.project.SegmentRecord]
     generated         frame index of the main path -> color uint8 [h,w,3] (saved frames)
     view_thumbnails   one small uint8 [h,w,3] image per captured view, in view order
+    scene_frame       engine.geometry.scene_frame.SceneFrame: world up and region of interest
     holdout           names of held-out views (imported datasets)
     unregistered      names of frames tracking could not place
     timings           named durations, seconds
@@ -35,6 +36,7 @@ class SceneLoaded:
     segments: list = field(default_factory=list)
     generated: dict = field(default_factory=dict)
     view_thumbnails: tuple = ()
+    scene_frame: object = None
     holdout: tuple[str, ...] = ()
     unregistered: tuple[str, ...] = ()
     timings: dict = field(default_factory=dict)
@@ -54,9 +56,22 @@ def thumbnail(image: np.ndarray, height: int = 36) -> np.ndarray:
 
 def loaded_result(ws, note: str = "", **extra) -> SceneLoaded:
     project = ws.project
+    if project.scene_frame is None:
+        project.scene_frame = scene_frame_of(project)
     return SceneLoaded(project.name, str(project.root) if ws.saved else None, len(project.views), len(ws.memory),
                        dict(project.trajectories), list(project.segments),
-                       view_thumbnails=tuple(thumbnail(v.image) for v in project.views), note=note, **extra)
+                       view_thumbnails=tuple(thumbnail(v.image) for v in project.views),
+                       scene_frame=project.scene_frame, note=note, **extra)
+
+
+def scene_frame_of(project):
+    """The scene frame estimated from the project's cameras and (a sample of) its memory."""
+    from engine.geometry.scene_frame import estimate_scene_frame
+
+    cams = project.views.world_from_cams() if len(project.views) else None
+    points = project.memory.snapshot(max_points=100_000).xyz if project.memory is not None and len(project.memory) \
+        else None
+    return estimate_scene_frame(cams, points)
 
 
 def _announce(ws):

@@ -1,4 +1,8 @@
-"""The 3D viewport widget: a VisPy SceneCanvas with a turntable camera (world up = -y).
+"""The 3D viewport widget: a VisPy SceneCanvas with a turntable camera.
+
+Everything is drawn under one ``world`` node whose transform turns the scene's world up (the
+project's scene frame) onto the turntable's up axis (-y), so an arbitrary COLMAP world is
+shown upright; every method here takes and returns world coordinates.
 
 Adapters (one per model type) keep the visuals in sync with the Qt-free models:
 points (ProjectView), captured frusta (ProjectView), the path (TrajectoryEdits + coverage +
@@ -35,16 +39,18 @@ class Viewport3D(QWidget):
         self.view = self.canvas.central_widget.add_view()
         self.view.camera = scene.TurntableCamera(up="-y", fov=55.0, distance=6.0, elevation=20.0,
                                                  azimuth=180.0, center=(0.0, 0.9, 0.0))
-        self.points = GrowingPoints(parent=self.view.scene)
+        self.world = scene.Node(parent=self.view.scene)
+        self.display_from_world = np.eye(3)          # rotation world -> the turntable's frame
+        self.points = GrowingPoints(parent=self.world)
         self.captured = scene.visuals.Line(pos=np.zeros((2, 3)), color=(0.6, 0.7, 0.8, 0.9), connect="segments",
-                                           parent=self.view.scene)
+                                           parent=self.world)
         self.selected_view = scene.visuals.Line(pos=np.zeros((2, 3)), color=(1.0, 1.0, 0.3, 1.0),
-                                                connect="segments", width=2, parent=self.view.scene)
-        self.path = scene.visuals.Line(pos=np.zeros((2, 3)), color=(1, 1, 1, 1), width=3, parent=self.view.scene)
-        self.path_frusta = scene.visuals.Line(pos=np.zeros((2, 3)), connect="segments", parent=self.view.scene)
-        self.keyframes = scene.visuals.Markers(parent=self.view.scene)
+                                                connect="segments", width=2, parent=self.world)
+        self.path = scene.visuals.Line(pos=np.zeros((2, 3)), color=(1, 1, 1, 1), width=3, parent=self.world)
+        self.path_frusta = scene.visuals.Line(pos=np.zeros((2, 3)), connect="segments", parent=self.world)
+        self.keyframes = scene.visuals.Markers(parent=self.world)
         self.playhead = scene.visuals.Line(pos=np.zeros((2, 3)), color=(1.0, 0.85, 0.2, 1.0), connect="segments",
-                                           width=2, parent=self.view.scene)
+                                           width=2, parent=self.world)
         for vis in (self.captured, self.selected_view, self.path, self.path_frusta, self.playhead):
             vis.visible = False
         # the path, its keyframes and the playhead camera stay visible through walls: they are
@@ -60,7 +66,7 @@ class Viewport3D(QWidget):
         self.renderer = ""                   # the GL renderer's name, once the context exists
         self.canvas.events.initialize.connect(self._on_initialize)
         self.canvas.events.resize.connect(self._update_point_scale)
-        self.gizmo = TranslateGizmo(self.view.scene)
+        self.gizmo = TranslateGizmo(self.world)
         self.canvas.events.mouse_press.connect(self._on_press)
         self.canvas.events.mouse_move.connect(self._on_move)
         self.canvas.events.mouse_release.connect(self._on_release)
@@ -97,7 +103,8 @@ class Viewport3D(QWidget):
     def view_world_from_cam(self) -> np.ndarray:
         """The viewport camera as world_from_cam [4,4] with OpenCV axes."""
         gl = np.asarray(self.view.camera.transform.matrix, dtype=np.float64).T  # row-vector -> column
-        w = world_from_cam_opencv_from_opengl(gl)
+        w = world_from_cam_opencv_from_opengl(gl)               # display_from_cam
+        w[:3] = self.display_from_world.T @ w[:3]
         u, _, vt = np.linalg.svd(w[:3, :3])
         w[:3, :3] = u @ vt
         return w
@@ -109,7 +116,9 @@ class Viewport3D(QWidget):
     def look_from(self, eye: np.ndarray, center: np.ndarray) -> None:
         """Orbit camera at ``eye`` [3] looking at ``center`` [3] (world). For VisPy's turntable
         with up = -y, the eye sits at center + d * (-cos(el)cos(az), -sin(el), -cos(el)sin(az))."""
-        offset = np.asarray(eye, float) - np.asarray(center, float)
+        eye = self.display_from_world @ np.asarray(eye, float)
+        center = self.display_from_world @ np.asarray(center, float)
+        offset = eye - center
         dist = float(np.linalg.norm(offset))
         if dist < 1e-9:
             return
@@ -122,10 +131,25 @@ class Viewport3D(QWidget):
 
     def frame_points(self, lo: np.ndarray, hi: np.ndarray) -> None:
         """Aim the turntable at the middle of world bounds lo/hi [3]."""
-        center = 0.5 * (np.asarray(lo) + np.asarray(hi))
+        center = self.display_from_world @ (0.5 * (np.asarray(lo) + np.asarray(hi)))
         self.view.camera.center = tuple(float(v) for v in center)
         self.view.camera.distance = float(np.linalg.norm(np.asarray(hi) - np.asarray(lo))) * 0.75
         self.frustum_depth = max(0.05, 0.04 * float(np.linalg.norm(np.asarray(hi) - np.asarray(lo))))
+
+    def set_world_up(self, up) -> None:
+        """Show the world with ``up`` [3] (world) pointing up on screen."""
+        from vispy.visuals.transforms import MatrixTransform
+
+        from engine.geometry.scene_frame import DEFAULT_UP, rotation_taking
+
+        rot = rotation_taking(np.asarray(up, float), DEFAULT_UP)
+        if np.allclose(rot, self.display_from_world):
+            return
+        self.display_from_world = rot
+        matrix = np.eye(4)
+        matrix[:3, :3] = rot.T                                  # VisPy maps row vectors: p @ M
+        self.world.transform = MatrixTransform(matrix)
+        self.canvas.update()
 
     # ------------------------------------------------------------------ visuals
     def set_captured_cameras(self, cameras) -> None:
@@ -177,15 +201,16 @@ class Viewport3D(QWidget):
 
     # ------------------------------------------------------------------ picking
     def _screen(self, points: np.ndarray) -> np.ndarray:
-        tr = self.view.scene.node_transform(self.canvas.scene)
+        tr = self.world.node_transform(self.canvas.scene)
         mapped = tr.map(np.asarray(points, dtype=np.float64))
         screen = mapped[:, :2] / mapped[:, 3:4]
         # points behind the eye have no place on screen (NaN never wins a pick)
         return np.where(self._in_front(points)[:, None], screen, np.nan)
 
     def _in_front(self, points: np.ndarray) -> np.ndarray:
-        eye = self.view.camera.transform.map([0.0, 0.0, 0.0])[:3]
-        center = np.asarray(self.view.camera.center, dtype=np.float64)
+        world_from_display = self.display_from_world.T
+        eye = world_from_display @ self.view.camera.transform.map([0.0, 0.0, 0.0])[:3]
+        center = world_from_display @ np.asarray(self.view.camera.center, dtype=np.float64)
         forward = (center - eye) / max(np.linalg.norm(center - eye), 1e-9)
         return (np.asarray(points, dtype=np.float64) - eye) @ forward > 1e-3
 

@@ -84,3 +84,23 @@ def test_the_studio_command_prints_every_view_of_a_dataset(tmp_path, small_captu
     assert summary["views"] == len(names)
     assert summary["view_names"] == [n.rsplit(".", 1)[0] for n in names]
     assert summary["points"] > 1000 and shot.exists()
+
+
+def test_a_world_with_another_up_is_shown_upright(qtbot, make_window):
+    """A COLMAP world is not y-down in general: the viewport turns the scene frame's up to
+    screen-up, and still takes and returns world coordinates."""
+    win = make_window()
+    vp = win.viewport
+    up = np.array([0.0, 0.6, 0.8])
+    vp.set_world_up(up)
+    eye, center = np.array([2.0, -1.0, 0.5]), np.array([0.0, 0.0, 0.0])
+    vp.look_from(eye, center)
+    wfc = vp.view_world_from_cam()
+    assert np.allclose(wfc[:3, 3], eye, atol=1e-4)                       # world coordinates out
+    forward = (center - eye) / np.linalg.norm(center - eye)
+    assert wfc[:3, 2] @ forward > 0.999
+    image_up = -wfc[:3, 1]
+    assert image_up @ up > 0.5 and abs(wfc[:3, 0] @ up) < 1e-3           # upright: no roll about up
+    screen = vp._screen(np.array([center]))[0]                            # picking maps world points
+    size = np.array(vp.canvas.size, float)
+    assert np.allclose(screen, size / 2, atol=2.0)
