@@ -3,6 +3,9 @@
 Axes are OpenCV / COLMAP: +x right, +y down, +z forward. Pixel-center convention is
 defined once in :mod:`engine.geometry.conventions`: the center of pixel (row i, col j)
 is at image coordinates (u, v) = (j + 0.5, i + 0.5).
+
+The torch twin of ``project`` / ``backproject`` (for tensors on the compute device) is
+:mod:`engine.geometry.camera_torch`.
 """
 from __future__ import annotations
 

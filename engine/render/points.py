@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from engine.geometry import camera_torch
+
 _EMPTY = torch.iinfo(torch.int64).max
 
 
@@ -54,14 +56,7 @@ class RenderResult:
 
 def project_points(xyz: torch.Tensor, camera, near: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """points [N,3] world -> (u [N], v [N] image coords, z [N] depth); z <= near marks invalid."""
-    cfw = torch.as_tensor(camera.cam_from_world, dtype=torch.float32, device=xyz.device)
-    p = xyz @ cfw[:3, :3].T + cfw[:3, 3]
-    z = p[:, 2]
-    K = camera.K
-    safe_z = torch.where(z > near, z, torch.ones_like(z))
-    u = float(K[0, 0]) * p[:, 0] / safe_z + float(K[0, 1]) * p[:, 1] / safe_z + float(K[0, 2])
-    v = float(K[1, 1]) * p[:, 1] / safe_z + float(K[1, 2])
-    return u, v, z
+    return camera_torch.project(camera, xyz, near)
 
 
 def _center_keys(xyz, camera, radius_world, near, max_radius_px):

@@ -176,3 +176,14 @@ def test_cuda_matches_cpu(capture):
     common, ia, ib = np.intersect1d(cpu.keys.numpy(), gpu.keys.cpu().numpy(), return_indices=True)
     assert len(common) >= 0.98 * len(cpu)
     assert np.abs(a.xyz[ia] - b.xyz[ib]).max() < 0.03
+
+
+def test_backprojection_keeps_the_skew_term():
+    from engine.geometry import Camera, se3
+    from engine.memory.backproject import backproject_depth
+
+    K = np.array([[90.0, 12.0, 30.0], [0.0, 80.0, 21.0], [0, 0, 1]])
+    cam = Camera(K, 64, 40, se3.make_transform(se3.so3_exp([0.1, 0.3, -0.2]), [0.5, 0.1, -1.0]))
+    depth = np.random.default_rng(3).uniform(1.0, 2.0, (40, 64)).astype(np.float32)
+    pts = backproject_depth(cam, depth, np.zeros((40, 64, 3), np.uint8))
+    np.testing.assert_allclose(pts.xyz.numpy(), cam.backproject(depth).reshape(-1, 3), atol=1e-4)
