@@ -187,3 +187,51 @@ def test_backprojection_keeps_the_skew_term():
     depth = np.random.default_rng(3).uniform(1.0, 2.0, (40, 64)).astype(np.float32)
     pts = backproject_depth(cam, depth, np.zeros((40, 64, 3), np.uint8))
     np.testing.assert_allclose(pts.xyz.numpy(), cam.backproject(depth).reshape(-1, 3), atol=1e-4)
+
+
+def test_from_arrays_rebuilds_a_memory_that_fuses_on_like_the_original(capture):
+    mem = capture.memory(0.05)
+    mem.insert_points(np.ones((3, 3)) * 9, np.ones((3, 3)), segment=2)
+    s = mem.snapshot()
+    copy = GeometryMemory.from_arrays(mem.voxel_size, s.xyz, s.rgb, s.conf, s.normal, s.view, s.segment,
+                                      s.uid, mem.keys.numpy(), next_uid=mem.next_uid, version=mem.version,
+                                      device="cpu")
+    _snap_equal(copy.snapshot(), s)
+    assert copy.version == mem.version and copy.next_uid == mem.next_uid
+    # both keep fusing the same way: refined rows keep their uid, new rows continue the uids
+    extra = capture.views[4]
+    for m in (mem, copy):
+        m.insert_depth(extra.camera, extra.depth * 1.02, extra.image, view=4)
+        m.insert_points(np.full((2, 3), 20.0) + [[0, 0, 0], [1, 0, 0]], np.zeros((2, 3)))
+    _snap_equal(copy.snapshot(), mem.snapshot())
+
+
+def test_from_arrays_rejects_inconsistent_arrays():
+    xyz, ones = np.zeros((4, 3)), np.ones((4, 3))
+    cols = (ones, np.ones(4), np.zeros((4, 3)), np.zeros(4), np.full(4, -1))
+    with pytest.raises(ValueError, match="shape"):
+        GeometryMemory.from_arrays(0.1, xyz, ones[:3], *cols[1:])
+    with pytest.raises(ValueError, match="increasing"):
+        GeometryMemory.from_arrays(0.1, xyz, *cols, uid=[0, 2, 1, 3])
+    with pytest.raises(ValueError, match="reuse"):
+        GeometryMemory.from_arrays(0.1, xyz, *cols, uid=[0, 1, 2, 7], next_uid=5)
+    mem = GeometryMemory.from_arrays(0.1, xyz + np.arange(4)[:, None], *cols, uid=[0, 1, 2, 7])
+    assert mem.next_uid == 8 and mem.insert_points(np.full((1, 3), 9.0), np.ones((1, 3))).added == 1
+    assert mem.snapshot().uid.tolist() == [0, 1, 2, 7, 8]
+
+
+def test_journal_records_what_each_generated_insert_changed():
+    mem = GeometryMemory(1.0, device="cpu")
+    mem.insert_points([[0.5, 0.5, 0.5]], [[1.0, 0, 0]])              # captured, before: not journaled
+    assert mem.journal.entries == []
+    mem.insert_points([[0.6, 0.5, 0.5], [3.5, 0.5, 0.5]], [[0, 1.0, 0], [0, 0, 1.0]], segment=0)
+    mem.insert_points([[0.4, 0.5, 0.5]], [[0, 0, 1.0]])              # captured, after: journaled
+    e0, e1 = mem.journal.entries
+    assert (e0.segment, e1.segment) == (0, CAPTURED)
+    assert e0.changed_uids.tolist() == [0] and e0.appended_uids.tolist() == [1]
+    assert e0.changed_before.rgb.tolist() == [[1.0, 0, 0]] and e0.changed_before.conf.tolist() == [1.0]
+    assert len(e0.inputs) == 2 and e1.changed_uids.tolist() == [0] and e1.appended_uids.numel() == 0
+    assert float(e1.changed_before.conf[0]) == 2.0
+    mem.remove_segment(0)
+    assert [e.segment for e in mem.journal.entries] == [CAPTURED]
+    assert mem.snapshot().uid.tolist() == [0] and np.allclose(mem.snapshot().xyz, [[0.45, 0.5, 0.5]])
