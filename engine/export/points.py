@@ -56,7 +56,7 @@ def memory_points(memory, subset: str = "all") -> PointCloud:
         raise ExportError(f"unknown point subset {subset!r}; choose one of {', '.join(SUBSETS)}")
     if memory is None or memory.is_empty:
         raise ExportError("the geometry memory is empty: nothing to export (track or import a scene first)")
-    snap = memory.snapshot(include_hidden=True)
+    snap = memory.snapshot()
     keep = np.ones(len(snap), dtype=bool)
     if subset == "captured":
         keep = snap.segment < 0

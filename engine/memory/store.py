@@ -88,9 +88,6 @@ class GeometryMemory:
         self._keys_order: torch.Tensor | None = None
         self._removed: list[tuple[int, np.ndarray]] = []
         self.journal = Journal()
-        self.hidden_segments: set[int] = set()
-        self.show_captured = True
-        self.show_generated = True
 
     @classmethod
     def from_arrays(cls, voxel_size: float, xyz, rgb, conf, normal, view, segment, uid=None, keys=None, *,
@@ -150,9 +147,10 @@ class GeometryMemory:
         seg = self.rows.segment
         return sorted(int(s) for s in torch.unique(seg[seg >= 0]).tolist())
 
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Robust bounds (1st/99th percentile) [3], [3] of visible points; raises when empty."""
-        xyz = self.rows.xyz[self.visible_mask()]
+    def bounds(self, subset: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Robust bounds (1st/99th percentile) [3], [3] world of the points (or of ``subset``,
+        an [N] bool row mask); raises when there are none."""
+        xyz = self.rows.xyz if subset is None else self.rows.xyz[subset]
         if xyz.shape[0] == 0:
             raise ValueError("the geometry memory is empty")
         sample = xyz[:: max(1, xyz.shape[0] // 200_000)].double()
@@ -160,13 +158,16 @@ class GeometryMemory:
         hi = torch.quantile(sample, 0.99, dim=0).cpu().numpy()
         return lo, hi
 
-    def visible_mask(self) -> torch.Tensor:
-        """[N] bool: points not hidden by the provenance toggles."""
+    def provenance_mask(self, captured: bool = True, generated: bool = True,
+                        exclude_segments=()) -> torch.Tensor:
+        """[N] bool row mask: captured points (when ``captured``) and generated points (when
+        ``generated``) of segments not in ``exclude_segments``. A query, not a setting: pass it
+        as ``subset`` to ``render_memory`` or ``snapshot`` to draw or export a selection."""
         seg = self.rows.segment
-        mask = torch.where(seg < 0, torch.tensor(self.show_captured, device=self.device),
-                           torch.tensor(self.show_generated, device=self.device))
-        for s in self.hidden_segments:
-            mask &= seg != s
+        mask = torch.where(seg < 0, torch.tensor(bool(captured), device=self.device),
+                           torch.tensor(bool(generated), device=self.device))
+        for s in exclude_segments:
+            mask &= seg != int(s)
         return mask
 
     def point_radius(self) -> float:
@@ -341,11 +342,12 @@ class GeometryMemory:
         self.journal = Journal()
 
     # ------------------------------------------------------------------ plain-data views
-    def snapshot(self, max_points: int | None = None, include_hidden: bool = False) -> MemorySnapshot:
-        """Numpy copy of the memory, decimated to about max_points by a stable uid hash
-        (so the same points survive in later snapshots and deltas)."""
-        mask = torch.ones(len(self), dtype=torch.bool, device=self.device) if include_hidden \
-            else self.visible_mask()
+    def snapshot(self, max_points: int | None = None, subset: torch.Tensor | None = None) -> MemorySnapshot:
+        """Numpy copy of the memory (or of ``subset``, an [N] bool row mask, e.g. from
+        ``provenance_mask``), decimated to about max_points by a stable uid hash (so the
+        same points survive in later snapshots and deltas)."""
+        mask = (torch.ones(len(self), dtype=torch.bool, device=self.device) if subset is None
+                else torch.as_tensor(subset, dtype=torch.bool, device=self.device).clone())
         if max_points is not None and len(self) > max_points:
             mask &= _uid_keep(self.uid, max_points / max(1, int(mask.sum())))
         return self._snapshot_of(mask)

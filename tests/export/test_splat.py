@@ -105,7 +105,7 @@ def test_splats_from_memory_and_export(project, tmp_path):
     trimesh = pytest.importorskip("trimesh")
     mem = project.memory
     s = splats_from_memory(mem)
-    snap = mem.snapshot(include_hidden=True)
+    snap = mem.snapshot()
     assert len(s) == len(snap)
     np.testing.assert_allclose(s.means, snap.xyz)
     np.testing.assert_allclose(s.colors, snap.rgb, atol=1e-5)

@@ -62,7 +62,7 @@ def test_remove_segment_is_exact_and_replays_later_segments():
     mem = GeometryMemory(0.05, device="cpu")
     base = rng.random((20000, 3)).astype(np.float32)
     mem.insert_points(base, rng.random((20000, 3)))
-    before = mem.snapshot(include_hidden=True)
+    before = mem.snapshot()
     seg_b = rng.random((3000, 3)).astype(np.float32) + 0.9
     mem.insert_points(base[:3000] + 0.01, np.ones((3000, 3)), conf=np.full(3000, 0.3), segment=0)
     mem.insert_points(seg_b, np.zeros((3000, 3)), segment=1)
@@ -74,7 +74,7 @@ def test_remove_segment_is_exact_and_replays_later_segments():
     assert mem.segments() == [1]
     mem.remove_segment(1)
     # what remains is `before` exactly, plus the later captured points (replayed)
-    after = mem.snapshot(include_hidden=True)
+    after = mem.snapshot()
     alone = GeometryMemory(0.05, device="cpu")
     alone.insert_points(later, np.ones((500, 3)))
     assert len(after) == len(before) + len(alone)
@@ -88,11 +88,11 @@ def test_undo_of_latest_segment_restores_memory_exactly():
     rng = np.random.default_rng(1)
     mem = GeometryMemory(0.05, device="cpu")
     mem.insert_points(rng.random((10000, 3)), rng.random((10000, 3)))
-    before = mem.snapshot(include_hidden=True)
+    before = mem.snapshot()
     mem.insert_points(rng.random((4000, 3)) * 1.5, rng.random((4000, 3)), conf=np.full(4000, 0.2), segment=7)
     assert len(mem) > len(before)
     mem.remove_segment(7)
-    _snap_equal(mem.snapshot(include_hidden=True), before)
+    _snap_equal(mem.snapshot(), before)
 
 
 def test_deltas_report_added_and_removed_points():
@@ -108,17 +108,23 @@ def test_deltas_report_added_and_removed_points():
     assert set(delta.removed_uids) == set(mem.changes_since(v0).removed_uids) and len(delta.removed_uids) == 2
 
 
-def test_hide_by_provenance():
+def test_provenance_selection_is_a_query_not_a_setting():
     mem = GeometryMemory(0.1, device="cpu")
     mem.insert_points(np.zeros((1, 3)), np.ones((1, 3)))
     mem.insert_points(np.ones((1, 3)), np.ones((1, 3)), segment=0)
     mem.insert_points(np.full((1, 3), 2.0), np.ones((1, 3)), segment=1)
+    assert mem.snapshot().segment.tolist() == [CAPTURED, 0, 1]
+    assert mem.snapshot(subset=mem.provenance_mask(exclude_segments={1})).segment.tolist() == [CAPTURED, 0]
+    assert mem.snapshot(subset=mem.provenance_mask(generated=False)).segment.tolist() == [CAPTURED]
+    assert mem.snapshot(subset=mem.provenance_mask(captured=False)).segment.tolist() == [0, 1]
+    assert mem.provenance_mask(captured=False, generated=False).sum() == 0
+    # asking leaves the memory as it was: every point is still snapshotted and bounded
     assert len(mem.snapshot()) == 3
-    mem.hidden_segments.add(1)
-    assert set(mem.snapshot().segment) == {CAPTURED, 0}
-    mem.show_generated = False
-    assert set(mem.snapshot().segment) == {CAPTURED}
-    assert len(mem.snapshot(include_hidden=True)) == 3
+    lo, hi = mem.bounds()
+    assert lo[0] < 0.1 and hi[0] > 1.9
+    lo, hi = mem.bounds(mem.provenance_mask(generated=False))
+    assert np.allclose(lo, hi)
+    assert not hasattr(mem, "show_generated") and not hasattr(mem, "hidden_segments")
 
 
 def test_snapshot_decimation_is_stable():
@@ -138,7 +144,7 @@ def test_save_load_round_trip_and_errors(tmp_path, capture):
     path = tmp_path / "memory.npz"
     mem.save(path)
     loaded = GeometryMemory.load(path, device="cpu")
-    _snap_equal(loaded.snapshot(include_hidden=True), mem.snapshot(include_hidden=True))
+    _snap_equal(loaded.snapshot(), mem.snapshot())
     assert loaded.voxel_size == mem.voxel_size
     loaded.remove_segment(2)  # without a journal: drops the segment's points
     assert 2 not in loaded.segments()
