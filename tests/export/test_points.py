@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from engine.export import ExportError, ExportOptions, export
-from engine.export.ply import read_ply
+from engine.ply import read_ply
 from engine.export.points import read_points_ply
 
 
