@@ -10,17 +10,26 @@ def _snap_equal(a, b):
         assert np.array_equal(getattr(a, f), getattr(b, f)), f
 
 
-def test_fusion_refines_instead_of_duplicating(capture):
-    mem = GeometryMemory(0.03, device="cpu")
-    v = capture.views[0]
-    mem.insert_depth(v.camera, v.depth, v.image, view=0)
-    n1 = len(mem)
-    for _ in range(5):
-        stats = mem.insert_depth(v.camera, v.depth, v.image, view=0)
-        assert stats.added == 0 and stats.merged > 0
-    assert len(mem) == n1
-    # confidence accumulates where the surface was re-observed
-    assert float(mem.rows.conf.max()) > 5.0
+def test_fusion_merges_a_new_observation_into_its_voxel_weighted_by_confidence():
+    mem = GeometryMemory(0.1, device="cpu", max_confidence=10.0)
+    centers = (np.stack(np.meshgrid(np.arange(10), np.arange(10), [3]), -1).reshape(-1, 3) + 0.5) * 0.1
+    centers = centers[np.lexsort(centers.T[::-1])]   # x-major: the memory's row order (by voxel key)
+    red, blue = np.tile([1.0, 0, 0], (100, 1)), np.tile([0, 0, 1.0], (100, 1))
+    up = np.tile([0, -1.0, 0], (100, 1))
+    mem.insert_points(centers, red, conf=np.ones(100), normal=up)
+    shift = np.array([0.02, -0.03, 0.01])          # a second, different observation in the same voxels
+    stats = mem.insert_points(centers + shift, blue, conf=np.full(100, 3.0), normal=up, view=2)
+    assert (stats.added, stats.merged, len(mem)) == (0, 100, 100)
+    s = mem.snapshot()
+    np.testing.assert_allclose(s.xyz, centers + 0.75 * shift, atol=1e-6)
+    np.testing.assert_allclose(s.rgb, 0.25 * red + 0.75 * blue, atol=1e-6)
+    np.testing.assert_allclose(s.conf, 4.0)
+    assert (s.view == 2).all()                      # the first view that had one (none before)
+    mem.insert_points(centers, red, conf=np.full(100, 50.0))
+    np.testing.assert_allclose(mem.snapshot().conf, 10.0)   # capped at max_confidence
+    # one voxel further is a new point, not a merge
+    assert mem.insert_points(centers[:1] + [0.1, 0, 0], red[:1]).added == 0  # voxel (1,0,3) exists
+    assert mem.insert_points(centers[:1] + [0, 0, 0.1], red[:1]).added == 1  # voxel (0,0,4) is new
 
 
 def test_one_point_per_voxel(capture):
@@ -36,13 +45,26 @@ def test_one_point_per_voxel(capture):
 
 
 def test_memory_size_follows_volume_not_frames(capture):
-    mem = GeometryMemory(0.03, device="cpu")
-    counts = []
-    for rep in range(3):
-        for i, v in enumerate(capture.views):
-            mem.insert_depth(v.camera, v.depth, v.image, view=i)
-        counts.append(len(mem))
-    assert counts[2] == counts[0]
+    """Views from different cameras see the same surface: the memory keeps one point per
+    occupied voxel of everything observed, however many views observed it and in any order."""
+    from engine.memory.backproject import backproject_depth
+    from engine.memory.voxels import voxel_keys
+
+    lifted = [backproject_depth(v.camera, v.depth, v.image).xyz for v in capture.views]
+    occupied = torch.unique(voxel_keys(torch.cat(lifted), 0.05))
+    forward, backward = GeometryMemory(0.05, device="cpu"), GeometryMemory(0.05, device="cpu")
+    for i in range(len(capture.views)):
+        v, w = capture.views[i], capture.views[len(capture.views) - 1 - i]
+        forward.insert_depth(v.camera, v.depth, v.image, view=i)
+        backward.insert_depth(w.camera, w.depth, w.image, view=len(capture.views) - 1 - i)
+    assert len(forward) == len(backward) == occupied.numel()
+    assert torch.equal(torch.sort(forward.keys).values, occupied)
+    assert len(forward) < 0.5 * sum(len(x) for x in lifted)    # the views overlap a lot
+    half = GeometryMemory(0.05, device="cpu")
+    for i, v in enumerate(capture.views):
+        if i % 2 == 0:
+            half.insert_depth(v.camera, v.depth, v.image, view=i)
+    assert len(half) < len(forward)                # the odd views do add what only they saw
 
 
 def test_fused_points_lie_on_the_true_surface(capture):
