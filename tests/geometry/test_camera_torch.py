@@ -66,3 +66,13 @@ def test_points_behind_the_camera_are_flagged_by_z():
     assert (z <= 1e-3).all() and torch.isfinite(u).all() and torch.isfinite(v).all()
     with pytest.raises(ValueError, match="does not match"):
         ct.depth_to_camera_points(cam, torch.ones(10, 10))
+
+
+def test_backproject_at_reads_the_depth_of_the_containing_pixel():
+    cam = _cameras()[1]
+    depth = np.zeros((60, 80))
+    depth[10, 20], depth[30, 5] = 2.0, 3.0
+    uv = np.array([[20.9, 10.1], [5.5, 30.5], [40.0, 40.0], [-0.5, 3.0], [80.0, 59.0]])
+    xyz, keep = cam.backproject_at(uv, depth)
+    assert keep.tolist() == [True, True, False, False, False]
+    np.testing.assert_allclose(xyz, cam.backproject_points(uv[:2], [2.0, 3.0]))
