@@ -201,7 +201,7 @@ def train_variant(name: str, init, train, test, iterations: int, device, out: Pa
 
 def ply_check(trainer, camera, device) -> dict:
     """Exported PLY -> independent reader -> gsplat, vs the engine's torch rasterizer (PSNR)."""
-    from engine.export.splat_ply import write_splat_ply
+    from engine.splat.files import write_splat_ply
     from engine.splat.rasterize_torch import rasterize_torch
     import tempfile
 

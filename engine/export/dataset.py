@@ -28,7 +28,7 @@ import numpy as np
 from engine.export.colmap import write_colmap_model
 from engine.export.common import ExportError, staged_folder, write_file_atomic
 from engine.export.points import PointCloud, point_records
-from engine.export.ply import ply_bytes
+from engine.ply import ply_bytes
 from engine.export.transforms import write_transforms
 from engine.geometry import Camera
 

@@ -81,29 +81,36 @@ def _splats(project, o: ExportOptions):
     asked for; otherwise Gaussians initialised from the memory."""
     from dataclasses import replace
 
+    from engine.export.points import memory_points
     from engine.splat.checkpoint import load_trained_splats
-    from engine.splat.model import splats_from_memory
+    from engine.splat.model import splats_from_point_cloud
 
     if o.subset in (None, "all") and project.root is not None:
         trained = load_trained_splats(project.root)
         if trained is not None:
             return trained
-    return splats_from_memory(project.memory, replace(o.splat, sh_degree=o.sh_degree), o.subset)
+    cloud = memory_points(project.memory, o.subset)    # ExportError: empty memory, unknown subset
+    if len(cloud) == 0:
+        raise ExportError("no Gaussians to export")
+    return splats_from_point_cloud(cloud.xyz, cloud.rgb, cloud.normal, cloud.conf, project.memory.voxel_size,
+                                   replace(o.splat, sh_degree=o.sh_degree))
 
 
 def export_splat_ply(project, out: Path, o: ExportOptions) -> ExportResult:
-    from engine.export.splat_ply import write_splat_ply
+    from engine.export.common import write_file_atomic
+    from engine.splat.files import inria_ply_bytes
 
     splats = _splats(project, o)
-    write_splat_ply(out, splats)
+    write_file_atomic(out, inria_ply_bytes(splats))
     return ExportResult("splat-ply", out, (out,), len(splats), "gaussians")
 
 
 def export_splat(project, out: Path, o: ExportOptions) -> ExportResult:
-    from engine.export.splat_ply import write_splat
+    from engine.export.common import write_file_atomic
+    from engine.splat.files import splat_bytes
 
     splats = _splats(project, o)
-    write_splat(out, splats)
+    write_file_atomic(out, splat_bytes(splats))
     return ExportResult("splat", out, (out,), len(splats), "gaussians")
 
 

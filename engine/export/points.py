@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.export.common import ExportError, write_file_atomic
-from engine.export.ply import ply_bytes, read_ply
+from engine.ply import ply_bytes, read_ply
 
 SUBSETS = ("all", "captured", "generated")
 
@@ -51,12 +51,12 @@ class PointCloud:
 
 
 def memory_points(memory, subset: str = "all") -> PointCloud:
-    """Every point of ``memory`` (hidden ones included) of the chosen provenance subset."""
+    """Every point of ``memory`` of the chosen provenance subset (all, captured, generated)."""
     if subset not in SUBSETS:
         raise ExportError(f"unknown point subset {subset!r}; choose one of {', '.join(SUBSETS)}")
     if memory is None or memory.is_empty:
         raise ExportError("the geometry memory is empty: nothing to export (track or import a scene first)")
-    snap = memory.snapshot(include_hidden=True)
+    snap = memory.snapshot()
     keep = np.ones(len(snap), dtype=bool)
     if subset == "captured":
         keep = snap.segment < 0

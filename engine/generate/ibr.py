@@ -24,6 +24,7 @@ import torch
 from engine.device import resolve_device
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
 from engine.generate.pushpull import push_pull
+from engine.geometry import camera_torch
 from engine.memory.backproject import backproject_depth
 from engine.render.points import render_points, see_through
 
@@ -58,13 +59,7 @@ def _backward_sample(src: _WarpSource, x: torch.Tensor, band: torch.Tensor):
     import torch.nn.functional as F
 
     cam = src.camera
-    cfw = torch.as_tensor(cam.cam_from_world, dtype=torch.float32, device=x.device)
-    p = x @ cfw[:3, :3].T + cfw[:3, 3]
-    z = p[..., 2]
-    safe = torch.where(z > 1e-6, z, torch.ones_like(z))
-    K = cam.K
-    u = float(K[0, 0]) * p[..., 0] / safe + float(K[0, 1]) * p[..., 1] / safe + float(K[0, 2])
-    v = float(K[1, 1]) * p[..., 1] / safe + float(K[1, 2])
+    u, v, z = camera_torch.project(cam, x, near=1e-6)
     grid = torch.stack([2 * u / cam.width - 1, 2 * v / cam.height - 1], dim=-1)[None]
     color = F.grid_sample(src.image[None], grid, mode="bilinear", padding_mode="border",
                           align_corners=False)[0].permute(1, 2, 0)
@@ -82,8 +77,7 @@ def _warp_source(camera, image, depth, weight, device, footprint, invented=None,
     pts = backproject_depth(camera, depth, image, conf, None, 1, device)
     if pts.xyz.shape[0] == 0:
         return None
-    cfw = torch.as_tensor(camera.cam_from_world, dtype=torch.float32, device=device)
-    z = pts.xyz @ cfw[2, :3] + cfw[2, 3]
+    z = camera_torch.world_to_camera(camera, pts.xyz)[:, 2]
     radius = footprint * z / float(camera.K[1, 1])
     inv = None
     if invented is not None:
@@ -99,13 +93,7 @@ def _warp_source(camera, image, depth, weight, device, footprint, invented=None,
 def _target_rays(camera, device) -> tuple[torch.Tensor, torch.Tensor]:
     """World-frame ray directions [H,W,3] scaled so that a z-depth d gives the point
     center + d * ray (pixel centers at +0.5); and the center [3]. Built on the device."""
-    K_inv = torch.as_tensor(np.linalg.inv(camera.K), dtype=torch.float32, device=device)
-    wfc = torch.as_tensor(camera.world_from_cam, dtype=torch.float32, device=device)
-    u = torch.arange(camera.width, device=device, dtype=torch.float32) + 0.5
-    v = torch.arange(camera.height, device=device, dtype=torch.float32) + 0.5
-    vv, uu = torch.meshgrid(v, u, indexing="ij")
-    pix = torch.stack([uu, vv, torch.ones_like(uu)], dim=-1)
-    return pix @ (wfc[:3, :3] @ K_inv).T, wfc[:3, 3]
+    return camera_torch.pixel_rays(camera, device)
 
 
 class IBRGenerator:

@@ -3,6 +3,9 @@
 Axes are OpenCV / COLMAP: +x right, +y down, +z forward. Pixel-center convention is
 defined once in :mod:`engine.geometry.conventions`: the center of pixel (row i, col j)
 is at image coordinates (u, v) = (j + 0.5, i + 0.5).
+
+The torch twin of ``project`` / ``backproject`` (for tensors on the compute device) is
+:mod:`engine.geometry.camera_torch`.
 """
 from __future__ import annotations
 
@@ -101,6 +104,18 @@ class Camera:
         """Image points uv [N,2] (pixels, centers at +0.5) with z-depth [N] -> points [N,3] world."""
         rays = np.concatenate([np.asarray(uv, np.float64), np.ones((len(uv), 1))], 1) @ np.linalg.inv(self.K).T
         return (rays * np.asarray(depth, np.float64)[:, None]) @ self.world_from_cam[:3, :3].T + self.world_from_cam[:3, 3]
+
+    def backproject_at(self, uv: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lift image points uv [N,2] (pixels, centers at +0.5) with the z-depth map [H,W]
+        of this camera read at the pixel containing each (nearest, no interpolation).
+        Returns (points [M,3] world, keep [N] bool: inside the image with depth > 0)."""
+        uv = np.asarray(uv, np.float64).reshape(-1, 2)
+        ij = np.floor(uv).astype(int)
+        inside = (ij[:, 0] >= 0) & (ij[:, 0] < self.width) & (ij[:, 1] >= 0) & (ij[:, 1] < self.height)
+        d = np.zeros(len(uv))
+        d[inside] = depth[ij[inside, 1], ij[inside, 0]]
+        keep = d > 0
+        return self.backproject_points(uv[keep], d[keep]), keep
 
     def to_dict(self) -> dict:
         return {"name": self.name, "width": self.width, "height": self.height,

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from engine.geometry import camera_torch
+
 
 @dataclass
 class BackprojectedPoints:
@@ -21,15 +23,8 @@ def _to_tensor(a, device, dtype=torch.float32) -> torch.Tensor:
 
 
 def camera_points(camera, depth: torch.Tensor) -> torch.Tensor:
-    """z-depth [H,W] -> points [H,W,3] in camera coordinates (pixel centers at +0.5)."""
-    h, w = depth.shape
-    dev = depth.device
-    K = torch.as_tensor(camera.K, dtype=torch.float32, device=dev)
-    u = torch.arange(w, device=dev, dtype=torch.float32) + 0.5
-    v = torch.arange(h, device=dev, dtype=torch.float32) + 0.5
-    x = (u[None, :] - K[0, 2]) / K[0, 0] * depth
-    y = (v[:, None] - K[1, 2]) / K[1, 1] * depth
-    return torch.stack([x, y, depth], dim=-1)
+    """z-depth [H,W] -> points [H,W,3] in camera coordinates (pixel centers at +0.5, skew kept)."""
+    return camera_torch.depth_to_camera_points(camera, depth)
 
 
 def normals_from_points(p_cam: torch.Tensor) -> torch.Tensor:
@@ -67,8 +62,7 @@ def backproject_depth(camera, depth, image, confidence=None, mask=None, stride: 
         sub = torch.zeros_like(valid)
         sub[::stride, ::stride] = True
         valid &= sub
-    wfc = torch.as_tensor(camera.world_from_cam, dtype=torch.float32, device=device)
-    rot, trans = wfc[:3, :3], wfc[:3, 3]
-    xyz = p_cam[valid] @ rot.T + trans
+    rot = torch.as_tensor(camera.world_from_cam[:3, :3], dtype=torch.float32, device=device)
+    xyz = camera_torch.camera_to_world(camera, p_cam[valid])
     normal = normal_cam[valid] @ rot.T
     return BackprojectedPoints(xyz, img[valid][:, :3], conf[valid], normal)

@@ -5,26 +5,27 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from engine.memory.voxels import voxel_keys
+from engine.memory.rows import FIELDS
 
 MEMORY_SCHEMA = 1
 
 
 def save_memory(memory, path) -> None:
+    """Write ``memory``'s points, uids, voxel keys and counters to ``path`` (.npz)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp.npz")
     r = memory.rows
-    arrays = {f: getattr(r, f).cpu().numpy() for f in ("xyz", "rgb", "conf", "normal", "view", "segment")}
+    arrays = {f: getattr(r, f).cpu().numpy() for f in FIELDS}
     np.savez_compressed(
         tmp, uid=memory.uid.cpu().numpy(), keys=memory.keys.cpu().numpy(), schema=np.int64(MEMORY_SCHEMA),
-        voxel_size=np.float64(memory.voxel_size), next_uid=np.int64(memory._next_uid),
+        voxel_size=np.float64(memory.voxel_size), next_uid=np.int64(memory.next_uid),
         max_confidence=np.float64(memory.max_confidence), version=np.int64(memory.version), **arrays)
     os.replace(tmp, path)
 
 
 def load_memory(cls, path, device=None):
+    """The memory saved at ``path`` (``cls`` is GeometryMemory; built with ``cls.from_arrays``)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"memory file is missing: {path}")
@@ -34,15 +35,11 @@ def load_memory(cls, path, device=None):
             if schema > MEMORY_SCHEMA:
                 raise ValueError(f"{path}: memory schema {schema} is newer than this version "
                                  f"supports ({MEMORY_SCHEMA}); update AnyRecon Studio")
-            mem = cls(float(data["voxel_size"]), device, float(data["max_confidence"]))
-            for f in ("xyz", "rgb", "conf", "normal", "view", "segment"):
-                setattr(mem.rows, f, torch.as_tensor(data[f], device=mem.device))
-            mem.uid = torch.as_tensor(data["uid"], device=mem.device)
-            mem.keys = (torch.as_tensor(data["keys"], device=mem.device) if "keys" in data
-                        else voxel_keys(mem.rows.xyz, mem.voxel_size))
-            mem.version = int(data["version"])
-            mem.stamp = torch.full_like(mem.uid, mem.version)
-            mem._next_uid = int(data["next_uid"])
+            arrays = {f: data[f] for f in FIELDS}
+            mem = cls.from_arrays(float(data["voxel_size"]), **arrays, uid=data["uid"],
+                                  keys=data["keys"] if "keys" in data else None,
+                                  next_uid=int(data["next_uid"]), version=int(data["version"]),
+                                  max_confidence=float(data["max_confidence"]), device=device)
     except (OSError, KeyError, ValueError, EOFError) as exc:
         if isinstance(exc, ValueError) and "newer" in str(exc):
             raise

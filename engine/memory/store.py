@@ -10,9 +10,10 @@ refines that point (confidence-weighted average) instead of adding one, so the m
 with the scene's volume, not with the number of frames.
 
 Undo is exact: after the first generated insert, every insert is journaled (rows it
-changed with their old values, rows it appended, and its inputs). ``remove_segment(s)``
-rolls the journal back to just before segment ``s`` first touched the memory and replays
-every later insert that did not belong to ``s``. The journal lives in this session only.
+changed with their old values, rows it appended, and its inputs; plain data in
+``journal.py``). ``remove_segment(s)`` rolls the journal back to just before segment ``s``
+first touched the memory and replays every later insert that did not belong to ``s``. The
+journal lives in this session only (a loaded memory has none).
 """
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ import torch
 from engine.device import resolve_device
 from engine.memory import voxels
 from engine.memory.journal import Journal, JournalEntry
+from engine.memory.rows import FIELDS as _FIELDS, PointRows
 
 CAPTURED = -1
-_FIELDS = ("xyz", "rgb", "conf", "normal", "view", "segment")
 
 
 @dataclass(frozen=True)
@@ -67,29 +68,6 @@ class MemoryDelta:
     removed_uids: np.ndarray  # [R] int64
 
 
-@dataclass
-class _Rows:
-    xyz: torch.Tensor
-    rgb: torch.Tensor
-    conf: torch.Tensor
-    normal: torch.Tensor
-    view: torch.Tensor
-    segment: torch.Tensor
-
-    def index(self, idx: torch.Tensor) -> "_Rows":
-        return _Rows(*(getattr(self, f)[idx] for f in _FIELDS))
-
-    def clone(self) -> "_Rows":
-        return _Rows(*(getattr(self, f).clone() for f in _FIELDS))
-
-
-def _empty_rows(device: torch.device) -> _Rows:
-    f = dict(dtype=torch.float32, device=device)
-    i = dict(dtype=torch.int32, device=device)
-    return _Rows(torch.zeros(0, 3, **f), torch.zeros(0, 3, **f), torch.zeros(0, **f),
-                 torch.zeros(0, 3, **f), torch.zeros(0, **i), torch.zeros(0, **i))
-
-
 class GeometryMemory:
     """The persistent point store. Owned by the engine thread; never touched by the GUI."""
 
@@ -100,7 +78,7 @@ class GeometryMemory:
         self.voxel_size = float(voxel_size)
         self.device = resolve_device(device)
         self.max_confidence = float(max_confidence)
-        self.rows = _empty_rows(self.device)
+        self.rows = PointRows.empty(self.device)
         self.uid = torch.zeros(0, dtype=torch.int64, device=self.device)
         self.stamp = torch.zeros(0, dtype=torch.int64, device=self.device)
         self.keys = torch.zeros(0, dtype=torch.int64, device=self.device)  # voxel of each row
@@ -110,11 +88,53 @@ class GeometryMemory:
         self._keys_order: torch.Tensor | None = None
         self._removed: list[tuple[int, np.ndarray]] = []
         self.journal = Journal()
-        self.hidden_segments: set[int] = set()
-        self.show_captured = True
-        self.show_generated = True
+
+    @classmethod
+    def from_arrays(cls, voxel_size: float, xyz, rgb, conf, normal, view, segment, uid=None, keys=None, *,
+                    next_uid: int | None = None, version: int = 0, max_confidence: float = 50.0,
+                    device: str | torch.device | None = None) -> "GeometryMemory":
+        """A memory holding exactly these points (no fusion, no journal), e.g. read from a file.
+
+        xyz [N,3] world; rgb [N,3] in [0,1]; conf [N]; normal [N,3] (zeros where unknown);
+        view [N] captured view id (-1 none); segment [N] (-1 captured); uid [N] int64 stable
+        ids (default 0..N-1); keys [N] int64 voxel key of each row (default: computed from
+        xyz; pass the stored keys, since a fused point may sit a hair across its voxel's
+        border); next_uid the first uid a later insert gets (default max(uid) + 1); version
+        the memory's version (every row is stamped with it).
+        """
+        mem = cls(voxel_size, device, max_confidence)
+        dev = mem.device
+        xyz = torch.as_tensor(np.asarray(xyz), dtype=torch.float32, device=dev).reshape(-1, 3)
+        n = xyz.shape[0]
+
+        def col(a, dtype, shape):
+            t = torch.as_tensor(np.asarray(a), dtype=dtype, device=dev)
+            if tuple(t.shape) != shape:
+                raise ValueError(f"memory arrays disagree: expected shape {shape}, got {tuple(t.shape)}")
+            return t
+
+        f32, i32 = torch.float32, torch.int32
+        mem.rows = PointRows(xyz, col(rgb, f32, (n, 3)), col(conf, f32, (n,)), col(normal, f32, (n, 3)),
+                             col(view, i32, (n,)), col(segment, i32, (n,)))
+        mem.uid = (torch.arange(n, dtype=torch.int64, device=dev) if uid is None
+                   else col(uid, torch.int64, (n,)))
+        if n and not bool((mem.uid[1:] > mem.uid[:-1]).all()):
+            raise ValueError("memory uids must be strictly increasing by row")
+        mem.keys = voxels.voxel_keys(xyz, mem.voxel_size) if keys is None else col(keys, torch.int64, (n,))
+        mem.version = int(version)
+        mem.stamp = torch.full_like(mem.uid, mem.version)
+        last = int(mem.uid[-1]) + 1 if n else 0
+        mem._next_uid = last if next_uid is None else int(next_uid)
+        if mem._next_uid < last:
+            raise ValueError(f"next_uid {mem._next_uid} would reuse an existing uid (< {last})")
+        return mem
 
     # ------------------------------------------------------------------ basics
+    @property
+    def next_uid(self) -> int:
+        """The uid the next appended point gets (uids are never reused)."""
+        return self._next_uid
+
     def __len__(self) -> int:
         return int(self.uid.shape[0])
 
@@ -127,9 +147,10 @@ class GeometryMemory:
         seg = self.rows.segment
         return sorted(int(s) for s in torch.unique(seg[seg >= 0]).tolist())
 
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Robust bounds (1st/99th percentile) [3], [3] of visible points; raises when empty."""
-        xyz = self.rows.xyz[self.visible_mask()]
+    def bounds(self, subset: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Robust bounds (1st/99th percentile) [3], [3] world of the points (or of ``subset``,
+        an [N] bool row mask); raises when there are none."""
+        xyz = self.rows.xyz if subset is None else self.rows.xyz[subset]
         if xyz.shape[0] == 0:
             raise ValueError("the geometry memory is empty")
         sample = xyz[:: max(1, xyz.shape[0] // 200_000)].double()
@@ -137,13 +158,16 @@ class GeometryMemory:
         hi = torch.quantile(sample, 0.99, dim=0).cpu().numpy()
         return lo, hi
 
-    def visible_mask(self) -> torch.Tensor:
-        """[N] bool: points not hidden by the provenance toggles."""
+    def provenance_mask(self, captured: bool = True, generated: bool = True,
+                        exclude_segments=()) -> torch.Tensor:
+        """[N] bool row mask: captured points (when ``captured``) and generated points (when
+        ``generated``) of segments not in ``exclude_segments``. A query, not a setting: pass it
+        as ``subset`` to ``render_memory`` or ``snapshot`` to draw or export a selection."""
         seg = self.rows.segment
-        mask = torch.where(seg < 0, torch.tensor(self.show_captured, device=self.device),
-                           torch.tensor(self.show_generated, device=self.device))
-        for s in self.hidden_segments:
-            mask &= seg != s
+        mask = torch.where(seg < 0, torch.tensor(bool(captured), device=self.device),
+                           torch.tensor(bool(generated), device=self.device))
+        for s in exclude_segments:
+            mask &= seg != int(s)
         return mask
 
     def point_radius(self) -> float:
@@ -163,11 +187,10 @@ class GeometryMemory:
             return InsertStats(0, 0)
         if segment != CAPTURED or self.journal.active:
             self.journal.active = True
-            entry = JournalEntry(segment=segment, inputs=batch.clone())
-            stats = self._fuse(batch, entry)
+            stats, entry = self._fuse(batch, journal_as=segment)
             self.journal.entries.append(entry)
             return stats
-        return self._fuse(batch, None)
+        return self._fuse(batch)[0]
 
     def insert_depth(self, camera, depth, image, confidence=None, view: int = -1,
                      segment: int = CAPTURED, mask=None, stride: int = 1) -> InsertStats:
@@ -184,7 +207,7 @@ class GeometryMemory:
         pts = backproject_depth(camera, depth, image, confidence, mask, stride, self.device)
         return self.insert_points(pts.xyz, pts.rgb, pts.conf, pts.normal, view, segment)
 
-    def _as_rows(self, xyz, rgb, conf, normal, view, segment) -> _Rows:
+    def _as_rows(self, xyz, rgb, conf, normal, view, segment) -> PointRows:
         dev = self.device
         xyz = torch.as_tensor(xyz, dtype=torch.float32, device=dev).reshape(-1, 3)
         n = xyz.shape[0]
@@ -197,7 +220,7 @@ class GeometryMemory:
         view = torch.as_tensor(view, dtype=torch.int32, device=dev).expand(n).clone()
         seg = torch.full((n,), int(segment), dtype=torch.int32, device=dev)
         keep = torch.isfinite(xyz).all(1) & (conf > 0)
-        rows = _Rows(xyz, rgb.clamp(0, 1), conf, normal, view, seg)
+        rows = PointRows(xyz, rgb.clamp(0, 1), conf, normal, view, seg)
         return rows if bool(keep.all()) else rows.index(keep)
 
     def _sorted_keys(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -205,8 +228,9 @@ class GeometryMemory:
             self._keys_sorted, self._keys_order = torch.sort(self.keys)
         return self._keys_sorted, self._keys_order
 
-    def _fuse(self, batch: _Rows, entry: JournalEntry | None) -> InsertStats:
-        """Merge a batch into the store (one point per voxel), recording undo data in entry."""
+    def _fuse(self, batch: PointRows, journal_as: int | None = None) -> tuple[InsertStats, JournalEntry | None]:
+        """Merge a batch into the store (one point per voxel). With ``journal_as`` (the
+        insert's segment) also returns the journal entry that undoes it."""
         keys = voxels.voxel_keys(batch.xyz, self.voxel_size)
         uniq, inverse = torch.unique(keys, return_inverse=True)
         agg = _aggregate(batch, inverse, uniq.shape[0])
@@ -215,27 +239,27 @@ class GeometryMemory:
         hit = rows_hit >= 0
         self.version += 1
         target = rows_hit[hit]
-        if entry is not None:
-            entry.changed_uids = self.uid[target].clone()
-            entry.changed_before = self.rows.index(target)
+        if journal_as is not None:
+            changed_uids, changed_before = self.uid[target].clone(), self.rows.index(target)
         if target.numel():
             self._merge_into(target, agg.index(hit))
         new = agg.index(~hit)
         n_new = new.xyz.shape[0]
+        uids = torch.arange(self._next_uid, self._next_uid + n_new, device=self.device)
         if n_new:
-            uids = torch.arange(self._next_uid, self._next_uid + n_new, device=self.device)
             self._next_uid += n_new
             for f in _FIELDS:
                 setattr(self.rows, f, torch.cat([getattr(self.rows, f), getattr(new, f)]))
             self.uid = torch.cat([self.uid, uids])
             self.keys = torch.cat([self.keys, uniq[~hit]])
             self.stamp = torch.cat([self.stamp, torch.full_like(uids, self.version)])
-            if entry is not None:
-                entry.appended_uids = uids.clone()
             self._keys_sorted = None
-        return InsertStats(added=n_new, merged=int(target.numel()))
+        stats = InsertStats(added=n_new, merged=int(target.numel()))
+        if journal_as is None:
+            return stats, None
+        return stats, JournalEntry(journal_as, batch.clone(), changed_uids, changed_before, uids)
 
-    def _merge_into(self, target: torch.Tensor, obs: _Rows) -> None:
+    def _merge_into(self, target: torch.Tensor, obs: PointRows) -> None:
         r = self.rows
         c_old = r.conf[target]
         c_new = obs.conf
@@ -286,20 +310,44 @@ class GeometryMemory:
         if segment < 0:
             raise ValueError("captured points cannot be removed as a segment")
         before = len(self)
-        if not self.journal.remove_segment(self, segment):
+        first = self.journal.first_of(segment)
+        if first is None:
             self.remove_rows(self.rows.segment != segment)
+            return before - len(self)
+        later = self.journal.entries[first:]
+        for entry in reversed(later):
+            self._rollback(entry)
+        self.journal.entries = self.journal.entries[:first]
+        for entry in later:
+            if entry.segment != segment:
+                self.journal.entries.append(self._fuse(entry.inputs, journal_as=entry.segment)[1])
         return before - len(self)
+
+    def _rollback(self, entry: JournalEntry) -> None:
+        """Undo one journaled insert (it must be the latest one not yet rolled back)."""
+        if entry.appended_uids.numel():
+            rows = self.rows_of_uids(entry.appended_uids)
+            keep = torch.ones(len(self), dtype=torch.bool, device=self.device)
+            keep[rows[rows >= 0]] = False
+            self.remove_rows(keep)
+        if entry.changed_uids.numel():
+            rows = self.rows_of_uids(entry.changed_uids)
+            self.version += 1
+            for f in _FIELDS:
+                getattr(self.rows, f)[rows] = getattr(entry.changed_before, f)
+            self.stamp[rows] = self.version
 
     def clear(self) -> None:
         self.remove_rows(torch.zeros(len(self), dtype=torch.bool, device=self.device))
         self.journal = Journal()
 
     # ------------------------------------------------------------------ plain-data views
-    def snapshot(self, max_points: int | None = None, include_hidden: bool = False) -> MemorySnapshot:
-        """Numpy copy of the memory, decimated to about max_points by a stable uid hash
-        (so the same points survive in later snapshots and deltas)."""
-        mask = torch.ones(len(self), dtype=torch.bool, device=self.device) if include_hidden \
-            else self.visible_mask()
+    def snapshot(self, max_points: int | None = None, subset: torch.Tensor | None = None) -> MemorySnapshot:
+        """Numpy copy of the memory (or of ``subset``, an [N] bool row mask, e.g. from
+        ``provenance_mask``), decimated to about max_points by a stable uid hash (so the
+        same points survive in later snapshots and deltas)."""
+        mask = (torch.ones(len(self), dtype=torch.bool, device=self.device) if subset is None
+                else torch.as_tensor(subset, dtype=torch.bool, device=self.device).clone())
         if max_points is not None and len(self) > max_points:
             mask &= _uid_keep(self.uid, max_points / max(1, int(mask.sum())))
         return self._snapshot_of(mask)
@@ -335,7 +383,7 @@ class GeometryMemory:
         return load_memory(cls, path, device)
 
 
-def _aggregate(batch: _Rows, inverse: torch.Tensor, n: int) -> _Rows:
+def _aggregate(batch: PointRows, inverse: torch.Tensor, n: int) -> PointRows:
     """Confidence-weighted mean of the batch's points per voxel -> one row per voxel."""
     dev = batch.xyz.device
     w = batch.conf[:, None]
@@ -348,7 +396,7 @@ def _aggregate(batch: _Rows, inverse: torch.Tensor, n: int) -> _Rows:
     # the representative view / segment: the first observation of each voxel
     first = torch.full((n,), batch.xyz.shape[0], dtype=torch.int64, device=dev)
     first.scatter_reduce_(0, inverse, torch.arange(batch.xyz.shape[0], device=dev), "amin")
-    return _Rows(xyz, rgb, wsum, normal, batch.view[first], batch.segment[first])
+    return PointRows(xyz, rgb, wsum, normal, batch.view[first], batch.segment[first])
 
 
 def _uid_keep(uid: torch.Tensor, fraction: float) -> torch.Tensor:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from engine.geometry import camera_torch
+
 _EMPTY = torch.iinfo(torch.int64).max
 
 
@@ -54,14 +56,7 @@ class RenderResult:
 
 def project_points(xyz: torch.Tensor, camera, near: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """points [N,3] world -> (u [N], v [N] image coords, z [N] depth); z <= near marks invalid."""
-    cfw = torch.as_tensor(camera.cam_from_world, dtype=torch.float32, device=xyz.device)
-    p = xyz @ cfw[:3, :3].T + cfw[:3, 3]
-    z = p[:, 2]
-    K = camera.K
-    safe_z = torch.where(z > near, z, torch.ones_like(z))
-    u = float(K[0, 0]) * p[:, 0] / safe_z + float(K[0, 1]) * p[:, 1] / safe_z + float(K[0, 2])
-    v = float(K[1, 1]) * p[:, 1] / safe_z + float(K[1, 2])
-    return u, v, z
+    return camera_torch.project(camera, xyz, near)
 
 
 def _center_keys(xyz, camera, radius_world, near, max_radius_px):
@@ -164,18 +159,23 @@ def decode_keys(keys, rgb, conf=None, view=None, segment=None) -> RenderResult:
                         attr(conf, 0.0, torch.float32), attr(segment, -1, torch.int32))
 
 
-def render_memory(memory, camera, include_hidden: bool = False, max_radius_px: float = 3.0) -> RenderResult:
-    """Render the geometry memory's visible points into ``camera``.
+def render_memory(memory, camera, subset: torch.Tensor | None = None, max_radius_px: float = 3.0) -> RenderResult:
+    """Render the geometry memory's points (all of them, or ``subset``) into ``camera``.
 
-    ``point_index`` refers to rows of the memory (all rows, hidden ones included).
+    subset  None: every point. Else which rows to draw: an [N] bool mask over the memory's
+            rows (e.g. ``memory.provenance_mask(generated=False)``) or [M] int64 row numbers.
+            What to show is the caller's choice; the memory holds no display state. (A bool
+            here is the former ``include_hidden`` flag and draws every point.)
+    ``point_index`` refers to rows of the memory (all rows), whatever the subset.
     """
     if memory.is_empty:
         raise ValueError("cannot render: the geometry memory is empty")
     r = memory.rows
-    if include_hidden or (memory.show_captured and memory.show_generated and not memory.hidden_segments):
+    if subset is None or isinstance(subset, bool):
         return render_points(r.xyz, r.rgb, camera, memory.point_radius(), r.conf, r.view, r.segment,
                              max_radius_px=max_radius_px)
-    rows = torch.nonzero(memory.visible_mask()).squeeze(1)
+    subset = torch.as_tensor(subset, device=r.xyz.device)
+    rows = torch.nonzero(subset).squeeze(1) if subset.dtype == torch.bool else subset.long()
     out = render_points(r.xyz[rows], r.rgb[rows], camera, memory.point_radius(), r.conf[rows],
                         r.view[rows], r.segment[rows], max_radius_px=max_radius_px)
     out.point_index = torch.where(out.mask, rows[out.point_index.clamp(min=0)], out.point_index)

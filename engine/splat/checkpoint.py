@@ -26,8 +26,8 @@ VERSION = 1
 
 def save_checkpoint(trainer, root: str | Path) -> Path:
     """Write the trainer's state and its Gaussians under ``root``/splats/; returns the .pt path."""
-    from engine.export.splat_ply import write_splat_ply
-    from engine.project import write_atomic
+    from engine.atomic_io import write_atomic
+    from engine.splat.files import write_splat_ply
 
     root = Path(root)
     state = {"version": VERSION, "step": trainer.step, "scene_scale": trainer.scene_scale,
@@ -73,7 +73,7 @@ def restore_trainer(trainer, state: dict) -> None:
 
 def load_trained_splats(root: str | Path) -> GaussianSplats | None:
     """The trained Gaussians of a project (from splats/splats.ply), or None if never trained."""
-    from engine.export.splat_ply import read_splat_ply
+    from engine.splat.files import read_splat_ply
 
     path = Path(root) / SPLAT_PLY
     return read_splat_ply(path) if path.exists() else None

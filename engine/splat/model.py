@@ -133,26 +133,44 @@ def _quats_z_to(normals: np.ndarray) -> np.ndarray:
     return se3.quat_from_matrix(np.stack([t1, t2, n], axis=-1))
 
 
+#: provenance subsets of :func:`splats_from_memory`
+SUBSETS = ("all", "captured", "generated")
+
+
 def splats_from_memory(memory, options: SplatInitOptions = SplatInitOptions(),
                        subset: str = "all") -> GaussianSplats:
-    """Initial Gaussians, one per memory point (of ``subset``: all / captured / generated):
-    mean = the point, scale from neighbour spacing, flattened along known normals, opacity
-    from confidence, DC color from the point color."""
-    from engine.export.points import memory_points
+    """Initial Gaussians, one per memory point (of ``subset``: all / captured / generated);
+    see :func:`splats_from_point_cloud`. ValueError for an unknown subset or no points."""
+    if subset not in SUBSETS:
+        raise ValueError(f"unknown point subset {subset!r}; choose one of {', '.join(SUBSETS)}")
+    if memory is None or memory.is_empty:
+        raise ValueError("the geometry memory is empty: no points to start splats from")
+    snap = memory.snapshot(subset=memory.provenance_mask(captured=subset != "generated",
+                                                          generated=subset != "captured"))
+    if len(snap) == 0:
+        raise ValueError(f"the geometry memory has no {subset} points")
+    return splats_from_point_cloud(snap.xyz, snap.rgb, snap.normal, snap.conf, memory.voxel_size, options)
 
-    cloud = memory_points(memory, subset)
-    v = float(memory.voxel_size)
-    xyz = torch.as_tensor(cloud.xyz, dtype=torch.float32)
-    spacing = neighbour_spacing(xyz, v, options.k_neighbors).numpy()
+
+def splats_from_point_cloud(xyz: np.ndarray, rgb: np.ndarray, normal: np.ndarray, conf: np.ndarray,
+                            voxel_size: float, options: SplatInitOptions = SplatInitOptions()) -> GaussianSplats:
+    """Initial Gaussians, one per point of a memory-like cloud: xyz [N,3] world, rgb [N,3] in
+    [0,1], normal [N,3] world (zeros where unknown), conf [N] accumulated weight, at most one
+    point per voxel of ``voxel_size`` (meters). Mean = the point, scale from neighbour spacing,
+    flattened along known normals, opacity from confidence, DC color from the point color."""
+    v = float(voxel_size)
+    n = len(xyz)
+    xyz_t = torch.as_tensor(np.asarray(xyz), dtype=torch.float32)
+    spacing = neighbour_spacing(xyz_t, v, options.k_neighbors).numpy()
     s = np.clip(spacing, options.min_scale_voxels * v, options.max_scale_voxels * v)
     scales = np.repeat(s[:, None], 3, axis=1)
-    quats = np.tile(np.array([1.0, 0.0, 0.0, 0.0]), (len(cloud), 1))
-    nrm = np.linalg.norm(cloud.normal, axis=1)
+    quats = np.tile(np.array([1.0, 0.0, 0.0, 0.0]), (n, 1))
+    nrm = np.linalg.norm(normal, axis=1)
     has_n = nrm > 0.5
     if has_n.any():
-        quats[has_n] = _quats_z_to(cloud.normal[has_n] / nrm[has_n, None])
+        quats[has_n] = _quats_z_to(normal[has_n] / nrm[has_n, None])
         scales[has_n, 2] *= options.flatten
-    alpha = np.clip(1.0 - np.exp(-cloud.conf / options.confidence_scale), options.min_opacity, options.max_opacity)
-    sh = np.zeros((len(cloud), (options.sh_degree + 1) ** 2, 3), np.float32)
-    sh[:, 0] = (cloud.rgb - 0.5) / SH_C0
-    return GaussianSplats(cloud.xyz, np.log(scales), quats, np.log(alpha / (1.0 - alpha)), sh)
+    alpha = np.clip(1.0 - np.exp(-conf / options.confidence_scale), options.min_opacity, options.max_opacity)
+    sh = np.zeros((n, (options.sh_degree + 1) ** 2, 3), np.float32)
+    sh[:, 0] = (rgb - 0.5) / SH_C0
+    return GaussianSplats(xyz, np.log(scales), quats, np.log(alpha / (1.0 - alpha)), sh)

@@ -105,14 +105,9 @@ class PhotoLocalizer:
         opt = self.options
         view = self.views[vid]
         depth = render_memory(self.memory, view.camera).numpy().depth
-        ij = np.floor(uv_view).astype(int)
-        ok = (ij[:, 0] >= 0) & (ij[:, 0] < view.camera.width) & (ij[:, 1] >= 0) & (ij[:, 1] < view.camera.height)
-        d = np.zeros(len(uv_view))
-        d[ok] = depth[ij[ok, 1], ij[ok, 0]]
-        keep = d > 0
+        xyz, keep = view.camera.backproject_at(uv_view, depth)
         if keep.sum() < opt.min_inliers:
             return Registration(name, None, view.name, 0, np.inf, f"too few matches with depth in {view.name}")
-        xyz = view.camera.backproject_points(uv_view[keep], d[keep])
         h, w = image.shape[:2]
         guess = Camera(K, w, h, view.camera.world_from_cam, name=name)
         cam, inliers = solve_pnp(guess, xyz, uv_photo[keep], opt.refine)

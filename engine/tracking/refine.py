@@ -108,15 +108,10 @@ def refine_once(memory, camera: Camera, photo: np.ndarray, options: RefineOption
     """One render -> match -> PnP round (see module docstring)."""
     r = render_memory(memory, camera).numpy()
     ur, up = match_render_to_photo(r.color, r.mask, photo, options)
-    ij = np.floor(ur).astype(int)
-    ok = (ij[:, 0] >= 0) & (ij[:, 0] < camera.width) & (ij[:, 1] >= 0) & (ij[:, 1] < camera.height)
-    ur, up, ij = ur[ok], up[ok], ij[ok]
-    d = r.depth[ij[:, 1], ij[:, 0]] if len(ij) else np.zeros(0)
-    keep = d > 0
+    xyz, keep = camera.backproject_at(ur, r.depth)
     if keep.sum() < options.min_inliers:
         return RefineResult(camera, False, np.inf, np.inf, int(keep.sum()), 0)
-    xyz = camera.backproject_points(ur[keep], d[keep])
-    uv = up[keep]
+    uv = np.asarray(up).reshape(-1, 2)[keep]
     new, inl = solve_pnp(camera, xyz, uv, options)
     if new is None:
         return RefineResult(camera, False, np.inf, np.inf, len(uv), 0)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from engine.export import ExportError, ExportOptions, export
-from engine.export.ply import read_ply
+from engine.ply import read_ply
 from engine.export.points import read_points_ply
 
 
@@ -12,7 +12,7 @@ def test_points_ply_round_trip_with_three_readers(project, tmp_path):
     trimesh = pytest.importorskip("trimesh")
     out = tmp_path / "cloud.ply"
     res = export(project, "points-ply", out)
-    snap = project.memory.snapshot(include_hidden=True)
+    snap = project.memory.snapshot()
     assert res.count == len(snap) > 1000
 
     ply = read_ply(out)

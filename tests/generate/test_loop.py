@@ -95,13 +95,13 @@ def test_memory_growth_is_bounded_over_many_frames(capture):
 
 def test_undo_segment_restores_memory_exactly_and_regenerate(capture):
     mem = capture.memory(0.03)
-    before = mem.snapshot(include_hidden=True)
+    before = mem.snapshot()
     cams = [_yaw(capture.cameras[0], -40 - i) for i in range(6)]
     _run(mem, capture.views, cams, LoopOptions(segment_length=3))
     assert mem.segments() == [0, 1] and len(mem) > len(before)
     mem.remove_segment(1)
     mem.remove_segment(0)
-    after = mem.snapshot(include_hidden=True)
+    after = mem.snapshot()
     for f in ("xyz", "rgb", "conf", "normal", "view", "segment", "uid"):
         assert np.array_equal(getattr(after, f), getattr(before, f)), f
     # regenerate only segment 1: segment 0's points are not touched

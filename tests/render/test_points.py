@@ -62,12 +62,18 @@ def test_render_memory_reports_source_view_and_provenance(capture):
     assert r.coverage > 0.95
     views = set(np.unique(r.source_view[r.mask & (r.segment < 0)]))
     assert views <= set(range(len(capture.views))) and len(views) > 1
-    mem.show_captured = False
-    hidden = render_memory(mem, capture.cameras[5]).numpy()
+    generated_only = mem.provenance_mask(captured=False)
+    hidden = render_memory(mem, capture.cameras[5], subset=generated_only).numpy()
     assert hidden.mask.sum() < 20 and set(np.unique(hidden.segment[hidden.mask])) == {4}
-    # point_index refers to the memory's rows even when some rows are hidden
+    # point_index refers to the memory's rows even when only a subset is drawn
     rows = hidden.point_index[hidden.mask]
     assert (mem.rows.segment[torch.as_tensor(rows)] == 4).all()
+    # the same subset given as row numbers draws the same image; no subset (or the former
+    # include_hidden flag, positionally) draws every point again
+    by_rows = render_memory(mem, capture.cameras[5], torch.nonzero(generated_only).squeeze(1)).numpy()
+    assert np.array_equal(by_rows.point_index, hidden.point_index)
+    for again in (render_memory(mem, capture.cameras[5]), render_memory(mem, capture.cameras[5], True, 3.0)):
+        assert np.array_equal(again.numpy().point_index, r.point_index)
 
 
 def test_render_of_empty_memory_is_a_clear_error():

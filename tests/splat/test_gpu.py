@@ -72,7 +72,7 @@ def test_exported_ply_renders_the_same_in_gsplat(tmp_path, capture):
 
     from gsplat import rasterization
 
-    from engine.export.splat_ply import write_splat_ply
+    from engine.splat.files import write_splat_ply
     from engine.metrics import psnr
     from engine.splat.data import split_views
     from engine.splat.model import SplatInitOptions, splats_from_memory

@@ -1,4 +1,5 @@
-"""A small binary PLY writer and reader (no plyfile dependency).
+"""A small binary PLY writer and reader (no plyfile dependency), shared by the point-cloud
+exporters (engine.export) and the splat files (engine.splat.files).
 
 Writes ``binary_little_endian 1.0`` with one ``vertex`` element built from a numpy
 structured array (property order = field order) and an optional ``face`` element

@@ -1,4 +1,8 @@
-"""Gaussian splats as the INRIA 3DGS PLY and as the antimatter15 ``.splat`` file.
+"""Gaussian-splat files: the INRIA 3DGS PLY and the antimatter15 ``.splat`` file.
+
+The splat package owns these formats (training checkpoints write and read the PLY); the
+exporters in :mod:`engine.export` call the byte builders here and write with their own
+error handling. Writers here raise ``OSError`` as is; bad content is :class:`SplatFileError`.
 
 INRIA layout (graphdeco-inria/gaussian-splatting, ``GaussianModel.save_ply``): one
 ``vertex`` element, every property ``float``, binary little endian, in this order:
@@ -24,9 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.export.common import ExportError, write_file_atomic
-from engine.export.ply import ply_bytes, read_ply
+from engine.atomic_io import write_atomic
+from engine.ply import ply_bytes, read_ply
 from engine.splat.model import SH_C0, GaussianSplats
+
+
+class SplatFileError(ValueError):
+    """A splat file that cannot be written (no Gaussians) or read (malformed)."""
 
 
 def inria_property_names(sh_degree: int) -> list[str]:
@@ -48,11 +56,16 @@ def inria_records(splats: GaussianSplats) -> np.ndarray:
     return np.ascontiguousarray(cols.astype("<f4")).view(np.dtype([(p, "<f4") for p in names]))[:, 0]
 
 
+def inria_ply_bytes(splats: GaussianSplats) -> bytes:
+    """The bytes of the INRIA 3DGS binary PLY of ``splats`` (see the module docstring)."""
+    if len(splats) == 0:
+        raise SplatFileError("no Gaussians to write")
+    return ply_bytes(inria_records(splats))
+
+
 def write_splat_ply(path: str | Path, splats: GaussianSplats) -> Path:
     """Write the INRIA 3DGS binary PLY (see the module docstring), atomically."""
-    if len(splats) == 0:
-        raise ExportError("no Gaussians to export")
-    return write_file_atomic(path, ply_bytes(inria_records(splats)))
+    return write_atomic(path, inria_ply_bytes(splats))
 
 
 def read_splat_ply(path: str | Path) -> GaussianSplats:
@@ -63,7 +76,7 @@ def read_splat_ply(path: str | Path) -> GaussianSplats:
     rest_n = sum(1 for p in names if p.startswith("f_rest_"))
     k = rest_n // 3 + 1
     if k not in (1, 4, 9, 16) or rest_n % 3:
-        raise ExportError(f"{path}: {rest_n} f_rest properties do not form SH degree 0..3")
+        raise SplatFileError(f"{path}: {rest_n} f_rest properties do not form SH degree 0..3")
 
     def cols(keys):
         return np.stack([v[p] for p in keys], axis=1).astype(np.float32)
@@ -117,18 +130,23 @@ def splat_records(splats: GaussianSplats) -> np.ndarray:
     return rec
 
 
-def write_splat(path: str | Path, splats: GaussianSplats) -> Path:
-    """Write the 32-byte-per-Gaussian ``.splat`` file (see the module docstring), atomically."""
+def splat_bytes(splats: GaussianSplats) -> bytes:
+    """The bytes of the 32-byte-per-Gaussian ``.splat`` file (see the module docstring)."""
     if len(splats) == 0:
-        raise ExportError("no Gaussians to export")
-    return write_file_atomic(path, splat_records(splats).tobytes())
+        raise SplatFileError("no Gaussians to write")
+    return splat_records(splats).tobytes()
+
+
+def write_splat(path: str | Path, splats: GaussianSplats) -> Path:
+    """Write the ``.splat`` file, atomically."""
+    return write_atomic(path, splat_bytes(splats))
 
 
 def read_splat(path: str | Path) -> SplatRows:
     """Decode a ``.splat`` file."""
     raw = Path(path).read_bytes()
     if len(raw) % 32:
-        raise ExportError(f"{path}: {len(raw)} bytes is not a whole number of 32-byte splats")
+        raise SplatFileError(f"{path}: {len(raw)} bytes is not a whole number of 32-byte splats")
     rec = np.frombuffer(raw, dtype=SPLAT_DTYPE)
     return SplatRows(rec["position"].copy(), rec["scale"].copy(), rec["rgba"].copy(),
                      (rec["rot"].astype(np.float32) - 128.0) / 128.0)

@@ -1,0 +1,43 @@
+"""The per-point columns of the geometry memory, as one small dataclass of tensors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+#: column names, in storage order
+FIELDS = ("xyz", "rgb", "conf", "normal", "view", "segment")
+
+
+@dataclass
+class PointRows:
+    """N points on one device. xyz [N,3] float32 world; rgb [N,3] float32 linear [0,1];
+    conf [N] float32 accumulated weight; normal [N,3] float32 world, unit or zeros where
+    unknown; view [N] int32 captured view id (-1 none); segment [N] int32 (-1 captured)."""
+
+    xyz: torch.Tensor
+    rgb: torch.Tensor
+    conf: torch.Tensor
+    normal: torch.Tensor
+    view: torch.Tensor
+    segment: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.xyz.shape[0])
+
+    def index(self, idx: torch.Tensor) -> "PointRows":
+        """The rows selected by idx ([N] bool mask or [M] int64 row numbers)."""
+        return PointRows(*(getattr(self, f)[idx] for f in FIELDS))
+
+    def clone(self) -> "PointRows":
+        return PointRows(*(getattr(self, f).clone() for f in FIELDS))
+
+    def cat(self, other: "PointRows") -> "PointRows":
+        return PointRows(*(torch.cat([getattr(self, f), getattr(other, f)]) for f in FIELDS))
+
+    @classmethod
+    def empty(cls, device: torch.device) -> "PointRows":
+        f = dict(dtype=torch.float32, device=device)
+        i = dict(dtype=torch.int32, device=device)
+        return cls(torch.zeros(0, 3, **f), torch.zeros(0, 3, **f), torch.zeros(0, **f),
+                   torch.zeros(0, 3, **f), torch.zeros(0, **i), torch.zeros(0, **i))
