@@ -13,7 +13,6 @@ from pathlib import Path
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
-from studio import open_input
 from studio.models import trajectory_edits as edits
 
 MAX_RECENT = 8
@@ -57,9 +56,6 @@ class WindowActions:
         self._act(f, "Import Camera Path…", self.import_path_dialog)
         self._act(f, "Export Camera Path…", self.export_path_dialog)
         self.export_action = self._act(f, "&Export…", self.export_dialog)
-        if not open_input.export_available():
-            self.export_action.setEnabled(False)
-            self.export_action.setToolTip("exporters (engine.export) are not installed in this build")
         f.addSeparator()
         self._act(f, "&Quit", win.close, "Ctrl+Q")
         e = bar.addMenu("&Edit")
@@ -92,9 +88,6 @@ class WindowActions:
         self._act(g, "&Cancel", ctl.cancel_generation, "Esc")
         self.track_action = self._act(g, "Track Video…", self.open_dialog)
         self._act(g, "Train Gaussian &Splats", lambda: self.train_splats())
-        if not open_input.tracking_available():
-            self.track_action.setEnabled(False)
-            self.track_action.setToolTip("tracking (engine.tracking) is not installed in this build")
         v = bar.addMenu("&View")
         for dock in (win.preview_dock, win.inspector_dock, win.timeline_dock, win.jobs_dock):
             v.addAction(dock.toggleViewAction())
