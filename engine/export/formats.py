@@ -35,15 +35,19 @@ def _path_cameras(project, options: ExportOptions):
 def export_points(project, out: Path, o: ExportOptions) -> ExportResult:
     from engine.export.points import memory_points, write_points_ply
 
-    cloud = memory_points(project.memory, o.subset)
+    from engine.export.roi import crop_point_cloud, export_roi
+
+    cloud = crop_point_cloud(memory_points(project.memory, o.subset), export_roi(project, o.crop_to_roi))
     write_points_ply(out, cloud)
     return ExportResult("points-ply", out, (out,), len(cloud), "points")
 
 
 def _mesh(project, o: ExportOptions):
     from engine.export.mesh import build_mesh
+    from engine.export.roi import crop_mesh, export_roi
 
-    return build_mesh(project, o.mesh)
+    roi = export_roi(project, o.crop_to_roi)       # before the (slow) build: a bad crop fails fast
+    return crop_mesh(build_mesh(project, o.mesh), roi)
 
 
 def _atlas(project, mesh):
@@ -78,22 +82,35 @@ def export_mesh_ply(project, out: Path, o: ExportOptions) -> ExportResult:
 
 def _splats(project, o: ExportOptions):
     """The project's trained splats (``anyrecon splat``) when they exist and the whole scene is
-    asked for; otherwise Gaussians initialised from the memory."""
+    asked for; otherwise Gaussians initialised from the memory. Cropped to the region of
+    interest (see :mod:`engine.export.roi`); NaN / Inf Gaussians and SH degree > 3 are errors."""
     from dataclasses import replace
 
     from engine.export.points import memory_points
-    from engine.splat.checkpoint import load_trained_splats
+    from engine.export.roi import crop_splats, export_roi
+    from engine.splat.checkpoint import SPLAT_PLY, load_trained_splats
+    from engine.splat.files import SplatFileError, check_finite, splat_ply_sh_degree
     from engine.splat.model import splats_from_point_cloud
 
+    roi = export_roi(project, o.crop_to_roi)
     if o.subset in (None, "all") and project.root is not None:
-        trained = load_trained_splats(project.root)
-        if trained is not None:
-            return trained
+        try:
+            if (project.root / SPLAT_PLY).exists():
+                splat_ply_sh_degree(project.root / SPLAT_PLY)
+            trained = load_trained_splats(project.root)
+            if trained is not None:
+                return crop_splats(check_finite(trained, str(project.root / SPLAT_PLY)), roi)
+        except SplatFileError as exc:
+            raise ExportError(f"the trained splats cannot be exported: {exc}") from None
     cloud = memory_points(project.memory, o.subset)    # ExportError: empty memory, unknown subset
     if len(cloud) == 0:
         raise ExportError("no Gaussians to export")
-    return splats_from_point_cloud(cloud.xyz, cloud.rgb, cloud.normal, cloud.conf, project.memory.voxel_size,
-                                   replace(o.splat, sh_degree=o.sh_degree))
+    splats = splats_from_point_cloud(cloud.xyz, cloud.rgb, cloud.normal, cloud.conf, project.memory.voxel_size,
+                                     replace(o.splat, sh_degree=o.sh_degree))
+    try:
+        return crop_splats(check_finite(splats, "the memory's Gaussians"), roi)
+    except SplatFileError as exc:
+        raise ExportError(str(exc)) from None
 
 
 def export_splat_ply(project, out: Path, o: ExportOptions) -> ExportResult:
@@ -112,6 +129,41 @@ def export_splat(project, out: Path, o: ExportOptions) -> ExportResult:
     splats = _splats(project, o)
     write_file_atomic(out, splat_bytes(splats))
     return ExportResult("splat", out, (out,), len(splats), "gaussians")
+
+
+def _splat_file(project, out: Path, o: ExportOptions, fmt: str, to_bytes) -> ExportResult:
+    from engine.export.common import write_file_atomic
+
+    splats = _splats(project, o)
+    data = to_bytes(splats)                       # every byte built before the file is opened
+    write_file_atomic(out, data)
+    return ExportResult(fmt, out, (out,), len(splats), "gaussians", (f"SH degree {splats.sh_degree}",))
+
+
+def export_splat_spz(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.splat_web import spz_bytes
+
+    res = _splat_file(project, out, o, "splat-spz", lambda s: spz_bytes(s, o.spz_version))
+    return ExportResult(res.format, res.out, res.files, res.count, res.count_label,
+                        res.notes + (f"SPZ version {o.spz_version}",))
+
+
+def export_splat_sog(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.splat_web import sog_bytes
+
+    return _splat_file(project, out, o, "splat-sog", sog_bytes)
+
+
+def export_splat_compressed_ply(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.splat_web import compressed_ply_bytes
+
+    return _splat_file(project, out, o, "splat-compressed-ply", compressed_ply_bytes)
+
+
+def export_splat_glb(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.splat_gltf import splat_glb_bytes
+
+    return _splat_file(project, out, o, "splat-glb", splat_glb_bytes)
 
 
 def _captured_dataset(project, out: Path, o: ExportOptions, fmt: str, colmap: bool, transforms: bool):
