@@ -46,7 +46,12 @@ def _mesh(project, o: ExportOptions):
     from engine.export.mesh import build_mesh
     from engine.export.roi import crop_mesh, export_roi
 
-    roi = export_roi(project, o.crop_to_roi)       # before the (slow) build: a bad crop fails fast
+    roi = export_roi(project, o.crop_to_roi)
+    if roi is not None and project.memory is not None and not project.memory.is_empty:
+        from engine.export.points import memory_points
+        from engine.export.roi import crop_point_cloud
+
+        crop_point_cloud(memory_points(project.memory), roi)   # an empty crop fails before the (slow) build
     return crop_mesh(build_mesh(project, o.mesh), roi)
 
 
