@@ -139,3 +139,28 @@ def test_generate_cli_reads_glb_and_chan_paths(tmp_path):
     (tmp_path / "nocam.glb").write_bytes(b.glb_bytes())
     with pytest.raises(ValueError, match="nocam.glb: the file has no camera"):
         _trajectory(Namespace(trajectory=tmp_path / "nocam.glb", name=None), None)
+
+
+def _bpy_python():
+    import importlib.util
+    import os
+    import sys
+    env = os.environ.get("ANYRECON_BPY_PYTHON")
+    return env or (sys.executable if importlib.util.find_spec("bpy") is not None else None)
+
+
+@pytest.mark.skipif(_bpy_python() is None, reason="bpy not installed (set ANYRECON_BPY_PYTHON)")
+def test_round_trip_through_blenders_own_gltf_exporter(tmp_path):
+    """Our GLB -> Blender's importer -> Blender's exporter -> our importer: the same frames."""
+    import subprocess
+    from pathlib import Path
+    cams = _path()
+    src, dst = tmp_path / "ours.glb", tmp_path / "blender.glb"
+    src.write_bytes(camera_path_glb_bytes(cams, fps=6.0))
+    script = Path(__file__).parents[1] / "export" / "blender_roundtrip.py"
+    r = subprocess.run([_bpy_python(), str(script), str(src), str(dst), "6", str(len(cams))], capture_output=True, text=True,
+                       timeout=300, cwd=tmp_path)
+    assert r.returncode == 0 and dst.exists(), r.stdout[-2000:] + r.stderr[-2000:]
+    traj = read_trajectory_file(dst)
+    assert abs(traj.fps - 6.0) < 1e-3
+    _assert_same(traj, cams, check_size=False)
