@@ -99,12 +99,13 @@ def _splats(project, o: ExportOptions):
 
     roi = export_roi(project, o.crop_to_roi)
     if o.subset in (None, "all") and project.root is not None:
+        ply = Path(project.root) / SPLAT_PLY
         try:
-            if (project.root / SPLAT_PLY).exists():
-                splat_ply_sh_degree(project.root / SPLAT_PLY)
+            if ply.exists():
+                splat_ply_sh_degree(ply)
             trained = load_trained_splats(project.root)
             if trained is not None:
-                return crop_splats(check_finite(trained, str(project.root / SPLAT_PLY)), roi)
+                return crop_splats(check_finite(trained, str(ply)), roi)
         except SplatFileError as exc:
             raise ExportError(f"the trained splats cannot be exported: {exc}") from None
     cloud = memory_points(project.memory, o.subset)    # ExportError: empty memory, unknown subset
