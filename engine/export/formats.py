@@ -37,9 +37,13 @@ def export_points(project, out: Path, o: ExportOptions) -> ExportResult:
 
     from engine.export.roi import crop_point_cloud, export_roi
 
-    cloud = crop_point_cloud(memory_points(project.memory, o.subset), export_roi(project, o.crop_to_roi))
+    from engine.export.roi import crop_note
+
+    full = memory_points(project.memory, o.subset)
+    roi = export_roi(project, o.crop_to_roi)
+    cloud = crop_point_cloud(full, roi)
     write_points_ply(out, cloud)
-    return ExportResult("points-ply", out, (out,), len(cloud), "points")
+    return ExportResult("points-ply", out, (out,), len(cloud), "points", crop_note(roi, len(cloud), len(full)))
 
 
 def _mesh(project, o: ExportOptions):
@@ -85,19 +89,17 @@ def export_mesh_ply(project, out: Path, o: ExportOptions) -> ExportResult:
     return ExportResult("mesh-ply", out, (out,), mesh.num_faces, "faces")
 
 
-def _splats(project, o: ExportOptions):
+def _splats_uncropped(project, o: ExportOptions):
     """The project's trained splats (``anyrecon splat``) when they exist and the whole scene is
-    asked for; otherwise Gaussians initialised from the memory. Cropped to the region of
-    interest (see :mod:`engine.export.roi`); NaN / Inf Gaussians and SH degree > 3 are errors."""
+    asked for; otherwise Gaussians initialised from the memory. NaN / Inf Gaussians and SH
+    degree > 3 are ExportErrors."""
     from dataclasses import replace
 
     from engine.export.points import memory_points
-    from engine.export.roi import crop_splats, export_roi
     from engine.splat.checkpoint import SPLAT_PLY, load_trained_splats
     from engine.splat.files import SplatFileError, check_finite, splat_ply_sh_degree
     from engine.splat.model import splats_from_point_cloud
 
-    roi = export_roi(project, o.crop_to_roi)
     if o.subset in (None, "all") and project.root is not None:
         ply = Path(project.root) / SPLAT_PLY
         try:
@@ -105,7 +107,7 @@ def _splats(project, o: ExportOptions):
                 splat_ply_sh_degree(ply)
             trained = load_trained_splats(project.root)
             if trained is not None:
-                return crop_splats(check_finite(trained, str(ply)), roi)
+                return check_finite(trained, str(ply))
         except SplatFileError as exc:
             raise ExportError(f"the trained splats cannot be exported: {exc}") from None
     cloud = memory_points(project.memory, o.subset)    # ExportError: empty memory, unknown subset
@@ -114,9 +116,24 @@ def _splats(project, o: ExportOptions):
     splats = splats_from_point_cloud(cloud.xyz, cloud.rgb, cloud.normal, cloud.conf, project.memory.voxel_size,
                                      replace(o.splat, sh_degree=o.sh_degree))
     try:
-        return crop_splats(check_finite(splats, "the memory's Gaussians"), roi)
+        return check_finite(splats, "the memory's Gaussians")
     except SplatFileError as exc:
         raise ExportError(str(exc)) from None
+
+
+def _splats_and_note(project, o: ExportOptions):
+    """(splats cropped to the region of interest, the crop's note for the ExportResult)."""
+    from engine.export.roi import crop_note, crop_splats, export_roi
+
+    roi = export_roi(project, o.crop_to_roi)        # a missing / empty box fails before any work
+    full = _splats_uncropped(project, o)
+    splats = crop_splats(full, roi)
+    return splats, crop_note(roi, len(splats), len(full))
+
+
+def _splats(project, o: ExportOptions):
+    """The Gaussians every splat format exports (see the two functions above)."""
+    return _splats_and_note(project, o)[0]
 
 
 def export_splat_ply(project, out: Path, o: ExportOptions) -> ExportResult:
@@ -140,10 +157,10 @@ def export_splat(project, out: Path, o: ExportOptions) -> ExportResult:
 def _splat_file(project, out: Path, o: ExportOptions, fmt: str, to_bytes) -> ExportResult:
     from engine.export.common import write_file_atomic
 
-    splats = _splats(project, o)
+    splats, note = _splats_and_note(project, o)
     data = to_bytes(splats)                       # every byte built before the file is opened
     write_file_atomic(out, data)
-    return ExportResult(fmt, out, (out,), len(splats), "gaussians", (f"SH degree {splats.sh_degree}",))
+    return ExportResult(fmt, out, (out,), len(splats), "gaussians", (f"SH degree {splats.sh_degree}",) + note)
 
 
 def export_splat_spz(project, out: Path, o: ExportOptions) -> ExportResult:

@@ -49,6 +49,13 @@ def export_roi(project, crop_to_roi: bool | None) -> Roi | None:
     return Roi(box, half)
 
 
+def crop_note(roi: Roi | None, kept: int, total: int) -> tuple[str, ...]:
+    """The ExportResult note of a crop (empty when nothing was cropped)."""
+    if roi is None:
+        return ()
+    return (f"cropped to the region of interest: kept {kept} of {total} (--no-crop keeps all)",)
+
+
 def _kept(roi: Roi, points: np.ndarray, what: str) -> np.ndarray:
     mask = roi.contains(points)
     if not mask.any():

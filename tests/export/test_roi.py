@@ -47,6 +47,7 @@ def test_points_are_cropped_by_default_and_not_with_no_crop(roi_project, tmp_pat
     res = export(roi_project, "points-ply", tmp_path / "roi.ply")
     back = read_points_ply(tmp_path / "roi.ply")
     assert res.count == expect.sum() == len(back)
+    assert res.notes == (f"cropped to the region of interest: kept {res.count} of {len(full)} (--no-crop keeps all)",)
     assert _inside(roi_project, back.xyz).all()
     np.testing.assert_allclose(np.sort(back.xyz[:, 0]), np.sort(full.xyz[expect, 0]))
     res = export(roi_project, "points-ply", tmp_path / "all.ply", ExportOptions(crop_to_roi=False))
@@ -58,6 +59,7 @@ def test_splats_are_cropped(roi_project, tmp_path):
     full = memory_points(roi_project.memory)
     res = export(roi_project, "splat-glb", tmp_path / "roi.glb")
     assert res.count == _inside(roi_project, full.xyz).sum()
+    assert any(n.startswith("cropped to the region of interest: kept ") for n in res.notes)
     from engine.export.splat_gltf import read_splat_glb
     assert _inside(roi_project, read_splat_glb(res.out).splats.means).all()
 
