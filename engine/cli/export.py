@@ -24,12 +24,17 @@ def register(subparsers) -> None:
     p.add_argument("--voxel", type=float, help="mesh voxel size in meters (default: the memory's)")
     p.add_argument("--no-generated", action="store_true", help="mesh: leave generated frames out")
     p.add_argument("--texture", action="store_true", help="mesh-glb: embed a texture atlas baked from the views")
-    p.add_argument("--sh-degree", type=int, choices=(0, 1, 2, 3), default=0, help="splat-ply SH degree")
+    p.add_argument("--sh-degree", type=int, choices=(0, 1, 2, 3), default=0, help="splats from the memory: SH degree (trained splats keep theirs)")
     p.add_argument("--with-mesh", action="store_true", help="gltf-camera: include the mesh")
     p.add_argument("--source", choices=SOURCES, default="auto", help="video: generated frames or memory render")
     p.add_argument("--fps", type=float, help="video frame rate (default: the path's)")
     p.add_argument("--png-sequence", action="store_true", help="video: also write OUT_frames/*.png")
     p.add_argument("--first-frame", type=int, default=1, help="chan: number of the first frame")
+    p.add_argument("--spz-version", type=int, choices=(2, 3, 4), default=4, help="splat-spz: 4 (default) or 3 for older readers")
+    crop = p.add_mutually_exclusive_group()
+    crop.add_argument("--crop", dest="crop_to_roi", action="store_true", default=None,
+                      help="points, meshes, splats: keep only the region of interest (default when the project has one)")
+    crop.add_argument("--no-crop", dest="crop_to_roi", action="store_false", help="ignore the region of interest")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary")
     p.set_defaults(func=run)
 
@@ -43,7 +48,8 @@ def options_from_args(args: argparse.Namespace):
     return ExportOptions(subset=args.subset, trajectory=args.trajectory, num_frames=args.frames, mesh=mesh,
                          texture=args.texture, sh_degree=args.sh_degree, with_mesh=args.with_mesh,
                          video_source=args.source, fps=args.fps, png_sequence=args.png_sequence,
-                         first_frame=args.first_frame)
+                         first_frame=args.first_frame, spz_version=args.spz_version,
+                         crop_to_roi=args.crop_to_roi)
 
 
 def run(args: argparse.Namespace) -> int:

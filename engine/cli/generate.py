@@ -11,7 +11,8 @@ def register(sub) -> None:
     p = sub.add_parser("generate", help="generate novel views along a camera path, segment by segment")
     p.add_argument("project", type=Path)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--trajectory", type=Path, help="nerfstudio camera_path.json")
+    src.add_argument("--trajectory", type=Path,
+                     help="camera path file: nerfstudio camera_path.json, glTF/GLB animated camera (Blender), Nuke .chan")
     src.add_argument("--preset", help="orbit, spiral, dolly-in, dolly-out, through, beyond")
     p.add_argument("--name", default=None, help="trajectory name in the project (default: file stem / preset)")
     p.add_argument("--segment-length", type=int, default=40)
@@ -26,11 +27,11 @@ def register(sub) -> None:
 def _trajectory(args, project):
     from dataclasses import replace
 
-    from engine.trajectory.nerfstudio_path import read_camera_path
+    from engine.trajectory.camera_files import read_trajectory_file
     from engine.trajectory.presets import make_preset
 
     if args.trajectory is not None:
-        return args.name or args.trajectory.stem, read_camera_path(args.trajectory)
+        return args.name or args.trajectory.stem, read_trajectory_file(args.trajectory)
     if project.memory is None or project.memory.is_empty:
         raise ValueError(f"{project.root}: the project has no geometry memory to place a preset in")
     views = project.views

@@ -35,15 +35,28 @@ def _path_cameras(project, options: ExportOptions):
 def export_points(project, out: Path, o: ExportOptions) -> ExportResult:
     from engine.export.points import memory_points, write_points_ply
 
-    cloud = memory_points(project.memory, o.subset)
+    from engine.export.roi import crop_point_cloud, export_roi
+
+    from engine.export.roi import crop_note
+
+    full = memory_points(project.memory, o.subset)
+    roi = export_roi(project, o.crop_to_roi)
+    cloud = crop_point_cloud(full, roi)
     write_points_ply(out, cloud)
-    return ExportResult("points-ply", out, (out,), len(cloud), "points")
+    return ExportResult("points-ply", out, (out,), len(cloud), "points", crop_note(roi, len(cloud), len(full)))
 
 
 def _mesh(project, o: ExportOptions):
     from engine.export.mesh import build_mesh
+    from engine.export.roi import crop_mesh, export_roi
 
-    return build_mesh(project, o.mesh)
+    roi = export_roi(project, o.crop_to_roi)
+    if roi is not None and project.memory is not None and not project.memory.is_empty:
+        from engine.export.points import memory_points
+        from engine.export.roi import crop_point_cloud
+
+        crop_point_cloud(memory_points(project.memory), roi)   # an empty crop fails before the (slow) build
+    return crop_mesh(build_mesh(project, o.mesh), roi)
 
 
 def _atlas(project, mesh):
@@ -76,24 +89,51 @@ def export_mesh_ply(project, out: Path, o: ExportOptions) -> ExportResult:
     return ExportResult("mesh-ply", out, (out,), mesh.num_faces, "faces")
 
 
-def _splats(project, o: ExportOptions):
+def _splats_uncropped(project, o: ExportOptions):
     """The project's trained splats (``anyrecon splat``) when they exist and the whole scene is
-    asked for; otherwise Gaussians initialised from the memory."""
+    asked for; otherwise Gaussians initialised from the memory. NaN / Inf Gaussians and SH
+    degree > 3 are ExportErrors."""
     from dataclasses import replace
 
     from engine.export.points import memory_points
-    from engine.splat.checkpoint import load_trained_splats
+    from engine.splat.checkpoint import SPLAT_PLY, load_trained_splats
+    from engine.splat.files import SplatFileError, check_finite, splat_ply_sh_degree
     from engine.splat.model import splats_from_point_cloud
 
     if o.subset in (None, "all") and project.root is not None:
-        trained = load_trained_splats(project.root)
-        if trained is not None:
-            return trained
+        ply = Path(project.root) / SPLAT_PLY
+        try:
+            if ply.exists():
+                splat_ply_sh_degree(ply)
+            trained = load_trained_splats(project.root)
+            if trained is not None:
+                return check_finite(trained, str(ply))
+        except SplatFileError as exc:
+            raise ExportError(f"the trained splats cannot be exported: {exc}") from None
     cloud = memory_points(project.memory, o.subset)    # ExportError: empty memory, unknown subset
     if len(cloud) == 0:
         raise ExportError("no Gaussians to export")
-    return splats_from_point_cloud(cloud.xyz, cloud.rgb, cloud.normal, cloud.conf, project.memory.voxel_size,
-                                   replace(o.splat, sh_degree=o.sh_degree))
+    splats = splats_from_point_cloud(cloud.xyz, cloud.rgb, cloud.normal, cloud.conf, project.memory.voxel_size,
+                                     replace(o.splat, sh_degree=o.sh_degree))
+    try:
+        return check_finite(splats, "the memory's Gaussians")
+    except SplatFileError as exc:
+        raise ExportError(str(exc)) from None
+
+
+def _splats_and_note(project, o: ExportOptions):
+    """(splats cropped to the region of interest, the crop's note for the ExportResult)."""
+    from engine.export.roi import crop_note, crop_splats, export_roi
+
+    roi = export_roi(project, o.crop_to_roi)        # a missing / empty box fails before any work
+    full = _splats_uncropped(project, o)
+    splats = crop_splats(full, roi)
+    return splats, crop_note(roi, len(splats), len(full))
+
+
+def _splats(project, o: ExportOptions):
+    """The Gaussians every splat format exports (see the two functions above)."""
+    return _splats_and_note(project, o)[0]
 
 
 def export_splat_ply(project, out: Path, o: ExportOptions) -> ExportResult:
@@ -112,6 +152,41 @@ def export_splat(project, out: Path, o: ExportOptions) -> ExportResult:
     splats = _splats(project, o)
     write_file_atomic(out, splat_bytes(splats))
     return ExportResult("splat", out, (out,), len(splats), "gaussians")
+
+
+def _splat_file(project, out: Path, o: ExportOptions, fmt: str, to_bytes) -> ExportResult:
+    from engine.export.common import write_file_atomic
+
+    splats, note = _splats_and_note(project, o)
+    data = to_bytes(splats)                       # every byte built before the file is opened
+    write_file_atomic(out, data)
+    return ExportResult(fmt, out, (out,), len(splats), "gaussians", (f"SH degree {splats.sh_degree}",) + note)
+
+
+def export_splat_spz(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.splat_web import spz_bytes
+
+    res = _splat_file(project, out, o, "splat-spz", lambda s: spz_bytes(s, o.spz_version))
+    return ExportResult(res.format, res.out, res.files, res.count, res.count_label,
+                        res.notes + (f"SPZ version {o.spz_version}",))
+
+
+def export_splat_sog(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.splat_web import sog_bytes
+
+    return _splat_file(project, out, o, "splat-sog", sog_bytes)
+
+
+def export_splat_compressed_ply(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.splat_web import compressed_ply_bytes
+
+    return _splat_file(project, out, o, "splat-compressed-ply", compressed_ply_bytes)
+
+
+def export_splat_glb(project, out: Path, o: ExportOptions) -> ExportResult:
+    from engine.export.splat_gltf import splat_glb_bytes
+
+    return _splat_file(project, out, o, "splat-glb", splat_glb_bytes)
 
 
 def _captured_dataset(project, out: Path, o: ExportOptions, fmt: str, colmap: bool, transforms: bool):

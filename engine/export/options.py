@@ -23,6 +23,9 @@ class ExportOptions:
     video_source  video: auto | generated | render;  fps: None = the path's;  crf: x264 quality
     png_sequence  video: also write OUT_frames/ next to the mp4
     first_frame   chan: number of the first frame (Nuke starts at 1)
+    spz_version   splat-spz: 4 (ZSTD, the current default) or 3 / 2 for older readers
+    crop_to_roi   points, meshes, splats: keep what lies in the scene frame's region of interest;
+                  None = when the project has one (see engine.export.roi)
     """
 
     subset: str = "all"
@@ -38,6 +41,8 @@ class ExportOptions:
     crf: int = 18
     png_sequence: bool = False
     first_frame: int = 1
+    spz_version: int = 4
+    crop_to_roi: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -417,3 +417,69 @@ def K_from_open3d_intrinsic_matrix(intrinsic_matrix: np.ndarray) -> np.ndarray:
     out[0, 2] += 0.5
     out[1, 2] += 0.5
     return out
+
+
+# --------------------------------------------------------------------------- Gaussian splats
+
+#: Niantic's SPZ stores Gaussians in RUB (right, up, back: OpenGL / three.js), PLY files in
+#: RDF (right, down, front: OpenCV, our y-down worlds); spz's PackOptions ``from = RDF``
+#: flips y and z. The same proper rotation as glTF's: 180 degrees about x.
+spz_world_from_world = gltf_world_from_world
+
+#: Parity (x, y, z exponents mod 2) of each real SH basis function after the DC term, in the
+#: 3DGS / KHR_gaussian_splatting order (degree 1: y, z, x; degree 2: xy, yz, 3z2-1, xz,
+#: x2-y2; degree 3: y(3x2-y2), xyz, y(5z2-1), z(5z2-3), x(5z2-1), z(x2-y2), x(x2-3y2)).
+_SH_PARITY = np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0],
+                       [1, 1, 0], [0, 1, 1], [0, 0, 0], [1, 0, 1], [0, 0, 0],
+                       [0, 1, 0], [1, 1, 1], [0, 1, 0], [0, 0, 1], [1, 0, 0], [0, 0, 1], [1, 0, 0]])
+
+
+def _axis_flip_diagonal(flip: np.ndarray) -> np.ndarray:
+    d = np.diag(_as_transforms(flip)[:3, :3])
+    off = _as_transforms(flip)[:3, :3] - np.diag(d)
+    if np.abs(off).max() > 0 or not np.allclose(np.abs(d), 1.0) or np.prod(d) < 0:
+        raise ValueError("expected a proper axis flip: diag(+-1, +-1, +-1) with determinant +1")
+    return d
+
+
+def gaussians_in_flipped_world(flip: np.ndarray, means: np.ndarray, quats_wxyz: np.ndarray,
+                               sh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gaussians of one world expressed in ``flip @ world`` for a proper axis flip [4,4].
+
+    means [N,3] world units; quats_wxyz [N,4] (rotation local -> world, any norm);
+    sh [N,K,3] real SH coefficients (K = 1, 4, 9 or 16, 3DGS order). A 180-degree turn
+    about a world axis maps positions p -> D p, rotations R -> D R D (the quaternion's
+    vector part -> D v) and each SH basis function to +-itself (its parity under D), so
+    the exact coefficients are sign flips. Returns new float32 arrays.
+    """
+    d = _axis_flip_diagonal(flip)
+    means = np.asarray(means, np.float64) * d
+    q = np.array(quats_wxyz, np.float64)
+    q[:, 1:] *= d
+    sh = np.array(sh, np.float64)
+    k = sh.shape[1]
+    if k > 1:
+        signs = np.prod(np.where(_SH_PARITY[:k - 1] == 1, d[None, :], 1.0), axis=1)
+        sh[:, 1:] *= signs[None, :, None]
+    return means.astype(np.float32), q.astype(np.float32), sh.astype(np.float32)
+
+
+def gltf_gaussians_from_world(means, quats_wxyz, sh):
+    """Project-world Gaussians -> glTF's +Y-up world (KHR_gaussian_splatting), see
+    :func:`gaussians_in_flipped_world`; the same turn as every other glTF export."""
+    return gaussians_in_flipped_world(gltf_world_from_world, means, quats_wxyz, sh)
+
+
+def world_gaussians_from_gltf(means, quats_wxyz, sh):
+    """glTF-world Gaussians -> the project world (inverse of :func:`gltf_gaussians_from_world`)."""
+    return gaussians_in_flipped_world(gltf_world_from_world.T, means, quats_wxyz, sh)
+
+
+def spz_gaussians_from_world(means, quats_wxyz, sh):
+    """Project-world (RDF, like a 3DGS PLY) Gaussians -> SPZ's internal RUB frame."""
+    return gaussians_in_flipped_world(spz_world_from_world, means, quats_wxyz, sh)
+
+
+def world_gaussians_from_spz(means, quats_wxyz, sh):
+    """SPZ RUB Gaussians -> the project world (inverse of :func:`spz_gaussians_from_world`)."""
+    return gaussians_in_flipped_world(spz_world_from_world.T, means, quats_wxyz, sh)

@@ -150,3 +150,39 @@ def read_splat(path: str | Path) -> SplatRows:
     rec = np.frombuffer(raw, dtype=SPLAT_DTYPE)
     return SplatRows(rec["position"].copy(), rec["scale"].copy(), rec["rgba"].copy(),
                      (rec["rot"].astype(np.float32) - 128.0) / 128.0)
+
+
+# ------------------------------------------------------------------------------- checks
+def check_finite(splats: GaussianSplats, source: str = "the splats") -> GaussianSplats:
+    """``splats`` unchanged, or SplatFileError naming how many Gaussians hold NaN / Inf and where."""
+    fields = {"position": splats.means, "scale": splats.log_scales, "rotation": splats.quats,
+              "opacity": splats.opacity_logits[:, None], "colour (SH)": splats.sh.reshape(len(splats), -1)}
+    bad = {name: ~np.isfinite(v).all(axis=1) for name, v in fields.items()}
+    any_bad = np.logical_or.reduce(list(bad.values()))
+    if any_bad.any():
+        where = ", ".join(f"{name} ({int(m.sum())})" for name, m in bad.items() if m.any())
+        raise SplatFileError(f"{source}: {int(any_bad.sum())} of {len(splats)} Gaussians have NaN or infinite "
+                             f"values (first at row {int(np.argmax(any_bad))}; in {where}); remove them first "
+                             "(e.g. splat-transform --filter-nan) or retrain")
+    return splats
+
+
+def splat_ply_sh_degree(path: str | Path) -> int:
+    """The SH degree of an INRIA 3DGS PLY from its header alone; SplatFileError for anything
+    this project cannot hold (degree 4 and above, incomplete bands, not a PLY)."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    end = head.find(b"end_header")
+    if not head.startswith(b"ply") or end < 0:
+        raise SplatFileError(f"{path}: not a PLY file")
+    rest_n = sum(1 for line in head[:end].decode("ascii", "replace").splitlines()
+                 if line.startswith("property") and line.split()[-1].startswith("f_rest_"))
+    k = rest_n // 3 + 1
+    degree = int(round(np.sqrt(k))) - 1
+    if rest_n % 3 or (degree + 1) ** 2 != k:
+        raise SplatFileError(f"{path}: {rest_n} f_rest properties are not whole SH bands")
+    if degree > 3:
+        raise SplatFileError(f"{path}: SH degree {degree} ({rest_n} f_rest properties); splats here and in "
+                             "the web formats carry degree 0..3: drop the higher bands first "
+                             "(e.g. splat-transform -H 3)")
+    return degree

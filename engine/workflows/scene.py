@@ -65,13 +65,11 @@ def loaded_result(ws, note: str = "", **extra) -> SceneLoaded:
 
 
 def scene_frame_of(project):
-    """The scene frame estimated from the project's cameras and (a sample of) its memory."""
+    """The scene frame estimated from the project's cameras: its up. The region of interest
+    stays unset until the artist draws or fits one (exports crop only to a chosen box)."""
     from engine.geometry.scene_frame import estimate_scene_frame
 
-    cams = project.views.world_from_cams() if len(project.views) else None
-    points = project.memory.snapshot(max_points=100_000).xyz if project.memory is not None and len(project.memory) \
-        else None
-    return estimate_scene_frame(cams, points)
+    return estimate_scene_frame(project.views.world_from_cams() if len(project.views) else None)
 
 
 def _announce(ws):

@@ -128,5 +128,6 @@ def test_failed_folder_export_keeps_the_previous_one(project, tmp_path, monkeypa
 
 
 def test_every_format_is_registered():
-    assert list(EXPORTERS) == ["points-ply", "mesh-glb", "mesh-obj", "mesh-ply", "splat-ply", "splat", "colmap",
+    assert list(EXPORTERS) == ["points-ply", "mesh-glb", "mesh-obj", "mesh-ply", "splat-ply", "splat", "splat-spz",
+                               "splat-sog", "splat-compressed-ply", "splat-glb", "colmap",
                                "transforms", "camera-path", "gltf-camera", "chan", "video", "dataset"]
