@@ -268,6 +268,11 @@ class Project:
         source = self._disk[0] if self._disk else None
         same = source is not None and source == root.resolve()
         written: dict[str, np.ndarray] = {}
+        for i, v in enumerate(self.views):
+            try:
+                v.camera.validate()
+            except ValueError as exc:
+                raise ProjectError(f"{root / 'cameras.json'}: view {i} cannot be saved: {exc}") from exc
         with SaveTransaction(root) as txn:
             stems = unique_stems([v.name for v in self.views], "frame")
             frames = [self._save_view(txn, v, stem, written) for v, stem in zip(self.views, stems)]
@@ -649,13 +654,21 @@ def _load_views(root: Path, images: dict | None = None) -> ViewBank:
     for i, f in enumerate(frames):
         cam = _camera(f, cams_path, i)
         size = (cam.width, cam.height)
-        image = read_image(_inside(root, f.get("image"), cams_path, i), size)
+        try:
+            image = read_image(_inside(root, f.get("image"), cams_path, i), size)
+        except ProjectError as exc:
+            if cams_path.name in str(exc):
+                raise
+            raise ProjectError(f"{exc} (named by {cams_path}, frame {i})") from exc
         if images is not None:
             images[str(f["image"])] = image
         depth = conf = None
         if f.get("depth"):
             depth_path = _inside(root, f["depth"], cams_path, i)
-            z = _read_npz(depth_path, ("depth",), ("confidence",))
+            try:
+                z = _read_npz(depth_path, ("depth",), ("confidence",))
+            except ProjectError as exc:
+                raise ProjectError(f"{exc} (named by {cams_path}, frame {i})") from exc
             depth = z["depth"]
             conf = z["confidence"].astype(np.float32) if "confidence" in z else None
             for label, a in (("depth", depth), ("confidence", conf)):
