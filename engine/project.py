@@ -577,18 +577,22 @@ def _delete_unreferenced(txn: SaveTransaction, root: Path, folder: str, keep: se
 
 
 def _finite_json(obj, where: Path):
-    """``obj`` with every float checked finite (JSON has no NaN); ProjectError otherwise."""
-    def walk(o, key):
+    """``obj`` as strict JSON data (JSON has no NaN): a non-finite number in the free-form
+    ``info`` becomes null (a timing that was never measured); anywhere else it is a
+    ProjectError."""
+    def walk(o, key, lenient):
         if isinstance(o, float) and not np.isfinite(o):
+            if lenient:
+                return None
             raise ProjectError(f"{where}: {key} is {o}; refusing to write a non-finite number")
         if isinstance(o, dict):
-            return {k: walk(v, k) for k, v in o.items()}
+            return {k: walk(v, k, lenient or k == "info") for k, v in o.items()}
         if isinstance(o, (list, tuple)):
-            return [walk(v, key) for v in o]
+            return [walk(v, key, lenient) for v in o]
         if isinstance(o, np.generic):
-            return walk(o.item(), key)
+            return walk(o.item(), key, lenient)
         return o
-    return walk(obj, "value")
+    return walk(obj, "value", False)
 
 
 def _inside(root: Path, rel, source: Path, index: int | None = None) -> Path:

@@ -251,9 +251,13 @@ def test_nan_cameras_are_never_written_into_colmap_or_transforms(proj, tmp_path)
         with pytest.raises(ExportError, match="non-finite"):
             export(project, fmt, tmp_path / fmt)
         assert not (tmp_path / fmt).exists()
-    with pytest.raises(ProjectError, match="non-finite|NaN"):
-        project.info["bad"] = float("nan")
+    with pytest.raises(ProjectError, match=r"cameras\.json: view 0.*non-finite"):
         project.save()
+    project = Project.load(proj, device="cpu")
+    project.info["never measured"] = float("nan")
+    project.save()
+    meta = json.loads((proj / "project.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert meta["info"]["never measured"] is None
 
 
 def test_camera_paths_with_absurd_rates_or_sizes_are_refused_at_once(proj, tmp_path):

@@ -151,7 +151,10 @@ def test_case4_a_save_that_fails_before_project_json_keeps_memory_and_project_to
 
     before = signature(Project.load(old, device="cpu"))
     project = Project.load(old, device="cpu")
-    project.memory.remove_segment(0)
+    n = len(project.memory)
+    v = capture.views[7]
+    project.memory.insert_depth(v.camera, v.depth, v.image, view=project.views.add(v))
+    assert len(project.memory) > n
     project.segments = [s for s in project.segments if s.segment_id != 0]
     real = proj.write_json_atomic
 
