@@ -537,7 +537,7 @@ def _recover_folder(root: Path) -> None:
     """Complete or drop an interrupted save, put back the segment folders of a generation
     that died before it was saved, remove leftovers of dead processes."""
     seg = root / "segments"
-    folders = [root / d for d in ("images", "depth", "trajectories", HOLDOUT_IMAGES)]
+    folders = [root / d for d in ("images", "depth", "trajectories", HOLDOUT_IMAGES, "splats")]
     recover(root, folders)
     if not seg.is_dir() or seg.is_symlink():
         return
