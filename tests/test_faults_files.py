@@ -184,7 +184,7 @@ def test_hostile_and_non_ascii_names_are_written_inside_the_project(proj, captur
     from engine.geometry import Camera
     from engine.ingest.views import CapturedView, ViewBank
 
-    names = ["../../evil", "/tmp/abs_evil", ".hidden", "Ünïcødé 画像", "a/b\\c", "..", "", "Ünïcødé 画像"]
+    names = ["../../evil", str(tmp_path / "abs_evil"), ".hidden", "Ünïcødé 画像", "a/b\\c", "..", "", "Ünïcødé 画像"]
     views = ViewBank()
     for v, name in zip(capture.views, names):
         c = v.camera
@@ -199,7 +199,7 @@ def test_hostile_and_non_ascii_names_are_written_inside_the_project(proj, captur
     created = {p for p in tmp_path.parent.rglob("*")} - before
     allowed = (proj.resolve(), (tmp_path / "ds").resolve(), (tmp_path / "colmap").resolve())
     assert created and all(any(a == p.resolve() or a in p.resolve().parents for a in allowed) for p in created)
-    assert not Path("/tmp/abs_evil.png").exists()
+    assert not (tmp_path / "abs_evil.png").exists()
     loaded = Project.load(proj, device="cpu")
     assert [v.name for v in loaded.views] == names
     assert all(np.array_equal(a.image, b.image) for a, b in zip(loaded.views, views))
@@ -211,7 +211,7 @@ def test_render_cameras_named_outside_the_out_folder_stay_inside(proj, tmp_path)
     from engine.cli import main
 
     cams = json.loads((proj / "cameras.json").read_text())["frames"][:2]
-    cams[0]["name"], cams[1]["name"] = "../../../escaped", "/tmp/escaped_abs"
+    cams[0]["name"], cams[1]["name"] = "../../../escaped", str(tmp_path / "escaped_abs")
     cams = [dict(c, width=48, height=32, K=[[40, 0, 24], [0, 40, 16], [0, 0, 1]]) for c in cams]
     (tmp_path / "cams.json").write_text(json.dumps({"frames": cams}))
     out = tmp_path / "renders"
@@ -220,7 +220,7 @@ def test_render_cameras_named_outside_the_out_folder_stay_inside(proj, tmp_path)
     assert len(written) == 2 and all(p.parent == out and p.suffix == ".png" for p in written)
     assert "escaped" in written[0].name and "escaped_abs" in written[1].name
     assert not [p for p in tmp_path.parent.rglob("*escaped*") if out not in p.parents]
-    assert not Path("/tmp/escaped_abs.png").exists()
+    assert not (tmp_path / "escaped_abs.png").exists()
 
 
 # ---------------------------------------------------------------------------- impossible numbers
