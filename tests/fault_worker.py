@@ -61,7 +61,8 @@ def _traj(cams, a: int, b: int, frames: int):
 
 
 def build_old(root: Path, cap) -> None:
-    """The old state: 6 views, memory, path "path" generated in 2 segments of 2 frames."""
+    """The old state: 6 views, memory, a held-out view, path "path" generated in 2 segments
+    of 2 frames."""
     from engine.ingest.views import ViewBank
     from engine.memory import GeometryMemory
     from engine.project import Project
@@ -75,10 +76,28 @@ def build_old(root: Path, cap) -> None:
         memory.insert_depth(v.camera, v.depth, v.image, view=i)
     project = Project(root, name="old", views=views, memory=memory,
                       trajectories={"path": _traj(cap.cameras, 1, 3, 4)})
+    project.holdout = [list(cap.views)[-1]]
     project.save()
     ws = Workspace(project=project, saved=True)
     run_job(generate_job("path", options=GenerateOptions(segment_length=2)), ws)
     project.save()
+
+
+_BUILT: dict = {}
+
+
+def built_old(cap) -> Path:
+    """:func:`build_old` made once per test process (a temporary folder removed at exit);
+    tests copy it."""
+    if "old" not in _BUILT:
+        import atexit
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="anyrecon_faults_"))
+        atexit.register(shutil.rmtree, folder, True)
+        build_old(folder / "old", cap)
+        _BUILT["old"] = folder / "old"
+    return _BUILT["old"]
 
 
 def change(project, mode: str, cap, timing: dict) -> None:

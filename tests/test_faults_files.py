@@ -16,19 +16,14 @@ import numpy as np
 import pytest
 
 from engine.project import Project, ProjectError
-from tests.fault_worker import build_old, signature
+from tests.fault_worker import built_old, signature
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory, capture) -> Path:
     """A saved project with views, depth, memory, a path, two generated segments and a
     held-out view."""
-    root = tmp_path_factory.mktemp("faults") / "base"
-    build_old(root, capture)
-    project = Project.load(root, device="cpu")
-    project.holdout = [capture.views[9]]
-    project.save()
-    return root
+    return built_old(capture)
 
 
 @pytest.fixture()

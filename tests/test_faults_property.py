@@ -12,9 +12,15 @@ from pathlib import Path
 import pytest
 
 from engine.project import Project, ProjectError
-from tests.test_faults_files import base  # noqa: F401 - the module fixture
+from tests.fault_worker import built_old
 
 hypothesis = pytest.importorskip("hypothesis")
+
+
+@pytest.fixture(scope="module")
+def base(capture) -> Path:
+    return built_old(capture)
+
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 

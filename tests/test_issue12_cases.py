@@ -19,14 +19,12 @@ from engine.project import Project, ProjectError
 from engine.session import run_job
 from engine.trajectory.nerfstudio_path import write_camera_path
 from engine.workflows import GenerateOptions, Workspace, generate_job, save_project
-from tests.fault_worker import _traj, build_old, signature
+from tests.fault_worker import _traj, built_old, signature
 
 
 @pytest.fixture(scope="module")
 def _base(tmp_path_factory, capture) -> Path:
-    root = tmp_path_factory.mktemp("issue12") / "proj"
-    build_old(root, capture)
-    return root
+    return built_old(capture)
 
 
 @pytest.fixture()
