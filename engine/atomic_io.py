@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -49,3 +50,61 @@ def write_atomic(path: str | os.PathLike, data: bytes | Iterable[bytes]) -> Path
         finally:
             os.close(fd)
     return path
+
+
+_TEMP = re.compile(r"^\..+\.tmp-(\d+)(\.[^.]*)?$")
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Make the entries of a folder (renames into it) durable; a no-op where unsupported."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process of that id runs (it may be another program that reused the id)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def temp_owner(name: str) -> int | None:
+    """The process id in a temporary name made by :func:`temp_name` (or an exporter's
+    ``.NAME.tmp-PID``), None for any other name."""
+    m = _TEMP.match(name)
+    return int(m.group(1)) if m else None
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files in ``folder`` left by processes that died mid-write (a
+    live writer's files, and this process's, are kept). Returns what was removed."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for e in entries:
+        pid = temp_owner(e.name)
+        if pid is None or pid == os.getpid() or pid_alive(pid):
+            continue
+        try:
+            if e.is_file(follow_symlinks=False) or e.is_symlink():
+                os.unlink(e.path)
+                removed.append(Path(e.path))
+        except OSError:
+            continue
+    return removed

@@ -24,6 +24,7 @@ class StudioController(QObject):
     sceneLoaded = Signal(object)        # engine.workflows.SceneLoaded
     previewShown = Signal(float)        # latency seconds from playhead move to preview shown
     coverageChanged = Signal()
+    overwriteAsked = Signal(str, str)   # folder, why: a Save into a folder holding other work
 
     def __init__(self, bridge, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -37,6 +38,7 @@ class StudioController(QObject):
         self.undo = QUndoStack(self)
         self.coverage: np.ndarray | None = None
         self.scene_up = np.array([0.0, -1.0, 0.0])   # world up of the open scene (its scene frame)
+        self._saves: dict[int, str] = {}                 # save job id -> folder
         self.generate_job_id: int | None = None
         self.scene_job_id: int | None = None
         self.segment_length = workflows.GenerateOptions().segment_length
@@ -102,6 +104,7 @@ class StudioController(QObject):
         elif name == "register photos":
             self._photos_registered(result)
         elif name == "save":
+            self._saves.pop(job_id, None)
             self.project.set_project(self.project.name, str(result), dirty=False)
             self.message.emit("info", f"saved project to {result}")
 
@@ -125,6 +128,10 @@ class StudioController(QObject):
 
     def _job_failed(self, job_id: int, name: str, error: str) -> None:
         self.jobs.finish(job_id, "failed")
+        folder = self._saves.pop(job_id, None)
+        if folder is not None and "overwrite it" in error:
+            self.overwriteAsked.emit(folder, error.split(": ", 1)[-1])
+            return
         if job_id == self.generate_job_id:
             self.generate_job_id = None
             self.segments.mark_unfinished("failed")
@@ -356,10 +363,15 @@ class StudioController(QObject):
             self.cancel(self.generate_job_id)
 
     # ------------------------------------------------------------------ project files
-    def save_project(self, root: str | Path, autosave: bool = False) -> int:
+    def save_project(self, root: str | Path, autosave: bool = False, overwrite: bool = False) -> int:
+        """Save into ``root``; a folder holding another project or other files is refused by
+        the engine and ``overwriteAsked`` is emitted (the window asks; yes saves with
+        ``overwrite``). Nothing is replaced without that answer."""
         traj = self.path.trajectory()
         name = Path(root).name if not autosave else None
-        job = workflows.save_project_job(Path(root), traj, "main", name, autosave)
+        job = workflows.save_project_job(Path(root), traj, "main", name, autosave, overwrite)
         if autosave:
             return self.submit("autosave", job)
-        return self.submit("save", job)
+        job_id = self.submit("save", job)
+        self._saves[job_id] = str(root)
+        return job_id

@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         ctl.bridge.previewRendered.connect(self._preview_rendered)
         ctl.previewShown.connect(lambda _lat: self._show_generated_if_any())
         ctl.sceneLoaded.connect(self._scene_loaded)
+        ctl.overwriteAsked.connect(self._ask_overwrite)
         vp.keyframeClicked.connect(lambda i: ctl.selection.select_keyframes([i]))
         vp.keyframeDragged.connect(ctl.nudge_selected)
         self.bridge.splatProgress.connect(self._splat_progress)
@@ -226,6 +227,20 @@ class MainWindow(QMainWindow):
         if result.root:
             self.actions_.add_recent(result.root)
         self._redraw_path()
+
+    def confirm(self, title: str, text: str) -> bool:
+        """Ask the artist a yes/no question (tests replace this)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _ask_overwrite(self, folder: str, why: str) -> None:
+        if self.confirm("Replace folder?", f"{why}\n\nReplace what {folder} holds with this project?"):
+            self.ctl.save_project(folder, overwrite=True)
+        else:
+            self.show_message("warning", f"not saved: {folder} was left as it was")
 
     def _timeline_keyframe(self, index: int) -> None:
         self.ctl.selection.select_keyframes([index])

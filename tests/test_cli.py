@@ -19,7 +19,11 @@ def test_demo_then_generate_with_a_preset_and_a_trajectory_file(tmp_path, capsys
     for key in ("points_ply", "video", "project"):
         assert (tmp_path / "demo").exists() and __import__("pathlib").Path(summary[key]).exists()
     project = out / "project"
-    assert main(["generate", str(project), "--preset", "orbit", "--frames", "4", "--segment-length", "2", "--json"]) == 0
+    # the demo generated "orbit" already: replacing its frames needs --overwrite (issue 12)
+    assert main(["generate", str(project), "--preset", "orbit", "--frames", "4", "--segment-length", "2"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["generate", str(project), "--preset", "orbit", "--frames", "4", "--segment-length", "2", "--json",
+                 "--overwrite"]) == 0
     g = _last_json(capsys)
     assert g["trajectory"] == "orbit" and g["frames"] == 4 and g["segments"] == 2
     path_file = project / "trajectories" / "orbit.json"

@@ -6,16 +6,19 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.cli.checks import FRAMES, IMAGE_SIDE, SEGMENT_LENGTH, TOP_K, add_overwrite, int_range
+
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="build the demo scene, generate an orbit through it, export")
     p.add_argument("--out", required=True, type=Path, help="output folder (created)")
-    p.add_argument("--views", type=int, default=24, help="captured views (default 24)")
-    p.add_argument("--frames", type=int, default=80, help="frames of the generated orbit (default 80)")
-    p.add_argument("--width", type=int, default=480)
-    p.add_argument("--height", type=int, default=270)
-    p.add_argument("--segment-length", type=int, default=40)
-    p.add_argument("--top-k", type=int, default=4)
+    p.add_argument("--views", type=int_range(2, 1000), default=24, help="captured views (default 24)")
+    p.add_argument("--frames", type=FRAMES, default=80, help="frames of the generated orbit (default 80)")
+    p.add_argument("--width", type=IMAGE_SIDE, default=480)
+    p.add_argument("--height", type=IMAGE_SIDE, default=270)
+    p.add_argument("--segment-length", type=SEGMENT_LENGTH, default=40)
+    p.add_argument("--top-k", type=TOP_K, default=4)
+    add_overwrite(p, "a project in OUT/project")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
     p.set_defaults(func=run)
 
@@ -29,14 +32,17 @@ def run(args) -> int:
     from engine.synthetic import make_demo_scene, write_demo_video
     from engine.workflows import GenerateOptions, Workspace, demo_job, generate_job, save_project
 
+    from engine.project import check_destination
+
     t0 = time.perf_counter()
     out = args.out
+    check_destination(out / "project", overwrite=args.overwrite)
     out.mkdir(parents=True, exist_ok=True)
     options = DemoOptions(num_views=args.views, width=args.width, height=args.height, path_frames=args.frames)
     state = Workspace()
     run_job(demo_job(options), state)
     project = state.project
-    save_project(state, out / "project")
+    save_project(state, out / "project", overwrite=args.overwrite)
     scene = make_demo_scene(options.seed)
     write_demo_video(out / "demo_capture.mp4", scene, state.views.cameras)
     print(f"demo scene: {len(state.views)} views, memory {len(state.memory):,} points")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from engine.cli.checks import FPS, FRAMES, POSITIVE_FLOAT, int_range
+
 
 def register(subparsers) -> None:
     from engine.export import EXPORTERS
@@ -18,16 +20,16 @@ def register(subparsers) -> None:
     p.add_argument("--out", "-o", required=True, help="output file or folder (as the format needs)")
     p.add_argument("--subset", choices=SUBSETS, default="all", help="points: captured, generated or all")
     p.add_argument("--trajectory", help="camera path name (default: the first)")
-    p.add_argument("--frames", type=int, help="frames to sample along the path (default: duration x fps)")
+    p.add_argument("--frames", type=FRAMES, help="frames to sample along the path (default: duration x fps)")
     p.add_argument("--mesh-method", choices=METHODS, default="auto", help="TSDF of depth maps or Poisson of points")
-    p.add_argument("--target-faces", type=int, help="decimate the mesh to about this many triangles")
-    p.add_argument("--voxel", type=float, help="mesh voxel size in meters (default: the memory's)")
+    p.add_argument("--target-faces", type=int_range(4, 100_000_000), help="decimate the mesh to about this many triangles")
+    p.add_argument("--voxel", type=POSITIVE_FLOAT, help="mesh voxel size in meters (default: the memory's)")
     p.add_argument("--no-generated", action="store_true", help="mesh: leave generated frames out")
     p.add_argument("--texture", action="store_true", help="mesh-glb: embed a texture atlas baked from the views")
     p.add_argument("--sh-degree", type=int, choices=(0, 1, 2, 3), default=0, help="splats from the memory: SH degree (trained splats keep theirs)")
     p.add_argument("--with-mesh", action="store_true", help="gltf-camera: include the mesh")
     p.add_argument("--source", choices=SOURCES, default="auto", help="video: generated frames or memory render")
-    p.add_argument("--fps", type=float, help="video frame rate (default: the path's)")
+    p.add_argument("--fps", type=FPS, help="video frame rate (default: the path's)")
     p.add_argument("--png-sequence", action="store_true", help="video: also write OUT_frames/*.png")
     p.add_argument("--first-frame", type=int, default=1, help="chan: number of the first frame")
     p.add_argument("--spz-version", type=int, choices=(2, 3, 4), default=4, help="splat-spz: 4 (default) or 3 for older readers")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from engine.cli.checks import FRAMES, SEGMENT_LENGTH, TOP_K
 from engine.generate.registry import DEFAULT_GENERATOR, GENERATORS
 
 
@@ -15,11 +16,13 @@ def register(sub) -> None:
                      help="camera path file: nerfstudio camera_path.json, glTF/GLB animated camera (Blender), Nuke .chan")
     src.add_argument("--preset", help="orbit, spiral, dolly-in, dolly-out, through, beyond")
     p.add_argument("--name", default=None, help="trajectory name in the project (default: file stem / preset)")
-    p.add_argument("--segment-length", type=int, default=40)
-    p.add_argument("--top-k", type=int, default=4)
+    p.add_argument("--segment-length", type=SEGMENT_LENGTH, default=40)
+    p.add_argument("--top-k", type=TOP_K, default=4)
     p.add_argument("--generator", default=DEFAULT_GENERATOR, choices=GENERATORS,
                    help=f"novel-view generator (default {DEFAULT_GENERATOR})")
-    p.add_argument("--frames", type=int, default=None, help="resample the path to this many frames")
+    p.add_argument("--frames", type=FRAMES, default=None, help="resample the path to this many frames")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the frames already generated for a path of this name (refused otherwise)")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
     p.set_defaults(func=run)
 
@@ -48,7 +51,7 @@ def _trajectory(args, project):
 def run(args) -> int:
     from engine.cli import print_json_summary
     from engine.events import SegmentFinished
-    from engine.project import Project
+    from engine.project import Project, check_destination
     from engine.session import run_job
     from engine.workflows import GenerateOptions, Workspace, generate_job
 
@@ -59,6 +62,12 @@ def run(args) -> int:
     if project.memory is None:
         raise ValueError(f"{args.project}: the project has no geometry memory (track it first)")
     name, traj = _trajectory(args, project)
+    earlier = sorted(s.segment_id for s in project.segments if s.trajectory == name)
+    if earlier and not args.overwrite:
+        raise ValueError(f"{args.project}: path {name!r} already has generated segments "
+                         f"({', '.join(map(str, earlier))}); pass --overwrite to replace them, "
+                         f"or --name to generate it under another name")
+    check_destination(project.root, project.id)
     ws = Workspace(project=project, saved=True)
 
     def show(event):

@@ -6,13 +6,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from engine.cli.checks import float_range
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("register", help="add photos to a tracked project (render-and-match)",
                               description="Register new photos (files or folders) into a tracked project.")
     p.add_argument("project", type=Path)
     p.add_argument("photos", type=Path, nargs="+", help="photo files or folders of photos")
-    p.add_argument("--max-error", type=float, default=2.0, help="reprojection error allowed (pixels, default 2)")
+    p.add_argument("--max-error", type=float_range(0.0, 100.0), default=2.0, help="reprojection error allowed (pixels, default 2)")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
     p.set_defaults(func=run)
 

@@ -6,17 +6,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from engine.cli.checks import NON_NEGATIVE, float_range, int_range
+
 
 def register(sub) -> None:
     p = sub.add_parser("splat", help="train Gaussian splats on the captured views (resumes a checkpoint)")
     p.add_argument("project", type=Path)
-    p.add_argument("--iterations", type=int, default=None,
+    p.add_argument("--iterations", type=int_range(1, 10_000_000), default=None,
                    help="steps to run (default: 7000 on CUDA, 300 on the CPU)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--scale", type=float, default=None,
+    p.add_argument("--scale", type=float_range(0.0, 4.0), default=None,
                    help="training image scale (default: 1 on CUDA, at most 320 px wide on the CPU)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
-    p.add_argument("--holdout-every", type=int, default=8, help="hold out every N-th view for PSNR (0: none)")
+    p.add_argument("--holdout-every", type=NON_NEGATIVE, default=8, help="hold out every N-th view for PSNR (0: none)")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
     p.set_defaults(func=run)
 

@@ -7,6 +7,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from engine.cli.checks import IMAGE_SIDE, NON_NEGATIVE, POSITIVE, add_overwrite, int_range
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("track", help="track cameras and build the geometry memory",
@@ -14,16 +16,18 @@ def register(subparsers) -> None:
                                           "(--poses), and write a project.")
     p.add_argument("input", type=Path, help="video file, image folder, or (with --poses) the image folder")
     p.add_argument("--out", type=Path, required=True, help="project folder to write")
+    add_overwrite(p, "a project (or other files) in --out")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--stride", type=int, help="take every Nth frame exactly")
-    g.add_argument("--max-keyframes", type=int, default=150, help="keyframe target for videos (default 150)")
+    g.add_argument("--stride", type=POSITIVE, help="take every Nth frame exactly")
+    g.add_argument("--max-keyframes", type=int_range(2, 100_000), default=150,
+                   help="keyframe target for videos (default 150)")
     p.add_argument("--poses", type=Path, help="COLMAP model folder, transforms.json or poses_bounds.npy")
-    p.add_argument("--holdout", type=int, default=0, help="with --poses: keep every Nth view out (LLFF: 8)")
+    p.add_argument("--holdout", type=NON_NEGATIVE, default=0, help="with --poses: keep every Nth view out (LLFF: 8)")
     p.add_argument("--mapper", choices=("global", "incremental"), default="global")
-    p.add_argument("--max-side", type=int, default=1600, help="downscale larger frames (pixels)")
-    p.add_argument("--mvs-side", type=int, default=None,
+    p.add_argument("--max-side", type=IMAGE_SIDE, default=1600, help="downscale larger frames (pixels)")
+    p.add_argument("--mvs-side", type=IMAGE_SIDE, default=None,
                    help="dense depth working resolution (pixels; default 400 when tracking, 480 with --poses)")
-    p.add_argument("--max-dense-views", type=int, default=60,
+    p.add_argument("--max-dense-views", type=POSITIVE, default=60,
                    help="keyframes that get a depth map, evenly spread (the others are stereo sources)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: CUDA when present)")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
@@ -45,13 +49,14 @@ def run(args) -> int:
     from engine.workflows import EngineSettings, Workspace, save_project
 
     t0 = time.perf_counter()
-    if args.stride is not None and args.stride < 1:
-        raise ValueError("--stride must be >= 1")
+    from engine.project import check_destination
+
+    check_destination(args.out, overwrite=args.overwrite)      # before the long work
     ws = Workspace(settings=EngineSettings(device=args.device))
     job = _import(args) if args.poses else _track(args)
     loaded = run_job(job, ws, on_event=_progress(args.json))
     ws.project.name = args.out.name
-    save_project(ws, args.out)
+    save_project(ws, args.out, overwrite=args.overwrite)
     summary = {"registered": loaded.num_views, "unregistered": list(loaded.unregistered),
                "project": str(args.out), "views": loaded.num_views, "points": loaded.num_points,
                "seconds": round(time.perf_counter() - t0, 2)}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.export.common import write_file_atomic
+from engine.export.common import check_cameras, write_file_atomic
 from engine.geometry import Camera
 from engine.geometry.conventions import colmap_from_world_from_cam, world_from_cam_from_colmap
 
@@ -97,8 +97,12 @@ def write_colmap_model(folder: str | Path, cameras: list[Camera], image_names: l
     folder = Path(folder)
     if len(cameras) != len(image_names) or not cameras:
         raise ValueError("need one image name per camera and at least one camera")
+    check_cameras(cameras, f"COLMAP model {folder}")
     xyz = np.zeros((0, 3)) if points_xyz is None else np.asarray(points_xyz, np.float64).reshape(-1, 3)
     rgb = np.zeros((len(xyz), 3), np.uint8) if points_rgb is None else np.asarray(points_rgb, np.uint8)
+    finite = np.all(np.isfinite(xyz), axis=1)
+    if not finite.all():                        # a point without a position is no point
+        xyz, rgb = xyz[finite], rgb[finite]
     cam_rows, cam_ids = _camera_table(cameras)
     files = {}
     if text:

@@ -38,6 +38,19 @@ def describe_os_error(exc: OSError, path: Path) -> str:
     return f"cannot write {path}: {exc.strerror or exc}"
 
 
+def check_cameras(cameras, what: str = "export") -> None:
+    """ExportError naming the first camera with a non-finite number (NaN / infinity) or an
+    impossible size: such values would be written silently (COLMAP) or make invalid JSON."""
+    import numpy as np
+
+    for i, cam in enumerate(cameras):
+        if not (np.all(np.isfinite(cam.K)) and np.all(np.isfinite(cam.world_from_cam))):
+            raise ExportError(f"{what}: camera {i} ({cam.name or 'unnamed'}) has a non-finite number "
+                              f"(NaN or infinity) in its intrinsics or pose; nothing written")
+        if cam.width < 1 or cam.height < 1:
+            raise ExportError(f"{what}: camera {i} ({cam.name or 'unnamed'}) has size {cam.width}x{cam.height}")
+
+
 def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 

@@ -31,6 +31,7 @@ from engine.export.points import PointCloud, point_records
 from engine.ply import ply_bytes
 from engine.export.transforms import write_transforms
 from engine.geometry import Camera
+from engine.safepath import ensure_inside, unique_stems
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,13 +50,26 @@ def captured_frames(project) -> list[DatasetFrame]:
     return [DatasetFrame(v.camera, v.image, None, v.name or f"view_{i:06d}") for i, v in enumerate(project.views)]
 
 
+def _safe_names(frames: list[DatasetFrame]) -> list[DatasetFrame]:
+    """Frame names as safe, distinct file names (a camera named ``../../x`` or ``/etc/x``
+    becomes ``x``-like; nothing is written outside the dataset folder)."""
+    import dataclasses
+
+    stems = unique_stems([f.name for f in frames], "frame")
+    return [f if f.name == s else dataclasses.replace(f, name=s) for f, s in zip(frames, stems)]
+
+
 def generated_frames(project) -> list[DatasetFrame]:
     out = []
     for segment_id, index, png in sorted(project.generated_frames()):
-        with np.load(png.with_suffix(".npz")) as z:
-            invented = z["invented"].astype(bool)
-            name = f"gen_{segment_id:04d}_{index:06d}"
-            cam = Camera(z["K"], invented.shape[1], invented.shape[0], z["world_from_cam"], name)
+        try:
+            with np.load(png.with_suffix(".npz"), allow_pickle=False) as z:
+                invented = z["invented"].astype(bool)
+                name = f"gen_{segment_id:04d}_{index:06d}"
+                cam = Camera(z["K"], invented.shape[1], invented.shape[0], z["world_from_cam"], name)
+        except Exception as exc:   # BadZipFile, zlib.error, KeyError, ValueError...
+            raise ExportError(f"{png.with_suffix('.npz')}: damaged generated frame ({type(exc).__name__}: {exc})") \
+                from exc
         out.append(DatasetFrame(cam, png, invented, name, True))
     return out
 
@@ -70,7 +84,9 @@ def _png(image: np.ndarray) -> bytes:
 def _write_images(root: Path, frames: list[DatasetFrame], masks: bool) -> None:
     for fr in frames:
         data = fr.image.read_bytes() if isinstance(fr.image, Path) else _png(fr.image)
-        write_file_atomic(root / "images" / f"{fr.name}.png", data)
+        target = root / "images" / f"{fr.name}.png"
+        ensure_inside(root, target, "dataset export")
+        write_file_atomic(target, data)
         if masks:
             h, w = fr.camera.height, fr.camera.width
             m = np.zeros((h, w), bool) if fr.generated_mask is None else fr.generated_mask
@@ -82,6 +98,7 @@ def write_dataset(folder: str | Path, frames: list[DatasetFrame], points: PointC
     """Write the dataset folder (see the module docstring); returns every file written."""
     if not frames:
         raise ExportError("no frames to export")
+    frames = _safe_names(frames)
     names = [f.name for f in frames]
     if len(set(names)) != len(names):
         raise ExportError("frame names are not unique")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.export.common import write_text_atomic
+from engine.export.common import check_cameras, write_text_atomic
 from engine.geometry import Camera
 from engine.geometry.conventions import (intrinsics_from_nerfstudio, intrinsics_to_nerfstudio,
                                          nerfstudio_transform_matrix_from_world_from_cam,
@@ -31,6 +31,7 @@ def transforms_dict(cameras: list[Camera], file_paths: list[str], frame_extras: 
     """The transforms.json content for ``cameras`` whose images are at ``file_paths``."""
     if not cameras or len(cameras) != len(file_paths):
         raise ValueError("need one image path per camera and at least one camera")
+    check_cameras(cameras, "transforms.json")
     intr = [intrinsics_to_nerfstudio(c.K, c.width, c.height) for c in cameras]
     shared = all(i == intr[0] for i in intr)
     out: dict = {"camera_model": "PINHOLE"}
@@ -55,7 +56,7 @@ def write_transforms(path: str | Path, cameras: list[Camera], file_paths: list[s
                      frame_extras: list[dict] | None = None, ply_file_path: str | None = None) -> Path:
     """Write transforms.json atomically."""
     data = transforms_dict(cameras, file_paths, frame_extras, ply_file_path)
-    return write_text_atomic(path, json.dumps(data, indent=1))
+    return write_text_atomic(path, json.dumps(data, indent=1, allow_nan=False))
 
 
 def read_transforms(path: str | Path) -> list[Camera]:

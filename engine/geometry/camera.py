@@ -16,6 +16,9 @@ import numpy as np
 from engine.geometry import se3
 
 
+MAX_IMAGE_SIDE = 16384   # pixels: the largest camera side read from a file or an option
+
+
 def intrinsics_from_fov(fov_y_deg: float, width: int, height: int) -> np.ndarray:
     """K [3,3] in pixels for a vertical field of view, square pixels, centered principal point."""
     fy = 0.5 * height / np.tan(np.radians(fov_y_deg) / 2.0)
@@ -117,11 +120,41 @@ class Camera:
         keep = d > 0
         return self.backproject_points(uv[keep], d[keep]), keep
 
+    def validate(self) -> "Camera":
+        """Raise ValueError (naming the camera) unless every number is finite, the size is
+        1..MAX_IMAGE_SIDE pixels, the focal lengths are positive and the pose is rigid with a
+        last row [0, 0, 0, 1]. Returns self."""
+        who = f"camera {self.name!r}" if self.name else "camera"
+        if not (1 <= self.width <= MAX_IMAGE_SIDE and 1 <= self.height <= MAX_IMAGE_SIDE):
+            raise ValueError(f"{who}: image size {self.width}x{self.height} is not within 1..{MAX_IMAGE_SIDE} pixels")
+        if not (np.all(np.isfinite(self.K)) and np.all(np.isfinite(self.world_from_cam))):
+            raise ValueError(f"{who}: non-finite number (NaN or infinity) in K or world_from_cam")
+        if not (self.K[0, 0] > 0 and self.K[1, 1] > 0) or not np.allclose(self.K[2], [0, 0, 1]):
+            raise ValueError(f"{who}: K is not a pinhole intrinsic matrix (positive fx, fy; last row 0 0 1)")
+        R = self.world_from_cam[:3, :3]
+        if not np.allclose(self.world_from_cam[3], [0, 0, 0, 1]) or np.abs(R.T @ R - np.eye(3)).max() > 1e-3:
+            raise ValueError(f"{who}: world_from_cam is not a rigid transform")
+        return self
+
     def to_dict(self) -> dict:
         return {"name": self.name, "width": self.width, "height": self.height,
                 "K": self.K.tolist(), "world_from_cam": self.world_from_cam.tolist()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Camera":
-        return cls(K=np.array(d["K"]), width=d["width"], height=d["height"],
-                   world_from_cam=np.array(d["world_from_cam"]), name=d.get("name", ""))
+        """A camera read from a file, validated (:meth:`validate`); ValueError / KeyError /
+        TypeError for anything malformed."""
+        name = d.get("name", "")
+        if not isinstance(name, str):
+            raise TypeError(f"camera name must be text, got {type(name).__name__}")
+        for key in ("width", "height"):
+            if not isinstance(d[key], (int, np.integer)) or isinstance(d[key], bool):
+                raise TypeError(f"camera {name!r}: {key} must be an integer number of pixels, got {d[key]!r:.40}")
+        try:
+            K = np.array(d["K"], dtype=np.float64)
+            wfc = np.array(d["world_from_cam"], dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"camera {name!r}: K / world_from_cam are not numbers ({exc})") from None
+        if K.shape != (3, 3) or wfc.shape != (4, 4):
+            raise ValueError(f"camera {name!r}: K must be 3x3 and world_from_cam 4x4, got {K.shape}, {wfc.shape}")
+        return cls(K=K, width=d["width"], height=d["height"], world_from_cam=wfc, name=name).validate()

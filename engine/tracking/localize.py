@@ -14,6 +14,8 @@ of 1.2 x the larger side; the principal point is the image center.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -126,20 +128,47 @@ class PhotoLocalizer:
 
 
 def read_photos(paths) -> tuple[list, list[str]]:
-    """Frames (engine.ingest.Frame) and ingest warnings of photo files and folders of photos;
-    a file that is not a photo is a ValueError naming it."""
+    """Frames (engine.ingest.Frame) and warnings of photo files and folders of photos. What
+    can be read is read; each file that cannot (not a photo, corrupt, missing, a folder with
+    no photo) is one warning naming that file, never an error for the whole batch. Frame
+    names are distinct across the batch."""
     from pathlib import Path
 
-    from engine.ingest import load_input
-    from engine.ingest.images import IMAGE_SUFFIXES
+    from engine.ingest import IngestError
+    from engine.ingest.images import IMAGE_SUFFIXES, list_images, read_images
 
-    frames, warnings = [], []
+    frames, warnings, used = [], [], set()
     for path in map(Path, paths):
-        if path.is_file() and path.suffix.lower() not in IMAGE_SUFFIXES:
-            raise ValueError(f"{path}: not a photo ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        result = load_input(path)
-        frames += result.frames
-        warnings += result.warnings
+        if not path.exists():
+            warnings.append(f"{path}: does not exist")
+            continue
+        if path.is_dir():
+            try:
+                files = list_images(path)
+            except (IngestError, OSError) as exc:
+                warnings.append(str(exc))
+                continue
+            if not files:
+                warnings.append(f"{path}: no photos in this folder ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        elif path.suffix.lower() not in IMAGE_SUFFIXES:
+            warnings.append(f"{path}: not a photo ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            continue
+        else:
+            files = [path]
+        for file in files:
+            try:
+                result = read_images([file])
+            except (IngestError, OSError, ValueError) as exc:
+                warnings.append(f"{file}: cannot be read ({exc})" if str(file) not in str(exc) else str(exc))
+                continue
+            for frame in result.frames:
+                name, k = frame.name, 1
+                while name in used:
+                    k += 1
+                    name = f"{frame.name}_{k}"
+                used.add(name)
+                frames.append(frame if name == frame.name else dataclasses.replace(frame, name=name))
+            warnings += [w for w in result.warnings if "single photo" not in w]
     return frames, warnings
 
 

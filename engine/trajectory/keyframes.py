@@ -22,8 +22,11 @@ from functools import cached_property
 
 import numpy as np
 
-from engine.geometry.camera import Camera, intrinsics_from_fov
+from engine.geometry.camera import MAX_IMAGE_SIDE, Camera, intrinsics_from_fov
 from engine.trajectory.interpolate import PoseSpline, build_pose_spline
+
+MAX_FPS = 1000.0          # frames per second a path may ask for
+MAX_FRAMES = 100_000      # frames a path may be sampled into
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,11 +114,13 @@ class Trajectory:
         _check_times(self.times)
         if not -1.0 <= float(self.tension) <= 1.0:
             raise ValueError(f"tension must be in [-1, 1], got {self.tension}")
-        if not (np.isfinite(self.fps) and self.fps > 0):
-            raise ValueError(f"fps must be positive, got {self.fps}")
-        if int(self.width) < 1 or int(self.height) < 1:
-            raise ValueError(f"image size must be positive, got {self.width}x{self.height}")
+        if not (np.isfinite(self.fps) and 0 < self.fps <= MAX_FPS):
+            raise ValueError(f"fps must be in (0, {MAX_FPS}], got {self.fps}")
+        if not (1 <= int(self.width) <= MAX_IMAGE_SIDE and 1 <= int(self.height) <= MAX_IMAGE_SIDE):
+            raise ValueError(f"image size must be 1..{MAX_IMAGE_SIDE} pixels a side, got {self.width}x{self.height}")
         self._check_duration()
+        if self.resolved_duration * self.fps > MAX_FRAMES:
+            raise ValueError(f"{self.resolved_duration:g} s at {self.fps:g} fps is more than {MAX_FRAMES} frames")
 
     def _check_duration(self) -> None:
         dur, times = self.resolved_duration, self.times
@@ -164,8 +169,8 @@ class Trajectory:
         """Times [N] in seconds of the sampled frames (open: both ends included; loop: the
         end is left out because it equals the start)."""
         n = self.num_frames if num_frames is None else int(num_frames)
-        if n < 1:
-            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        if not 1 <= n <= MAX_FRAMES:
+            raise ValueError(f"num_frames must be 1..{MAX_FRAMES}, got {num_frames}")
         dur = self.resolved_duration
         if self.loop:
             return np.arange(n) * (dur / n)

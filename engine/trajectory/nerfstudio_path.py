@@ -31,14 +31,13 @@ times come from TIME properties, else from the transition seconds, else are spre
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from engine.atomic_io import write_atomic
 from engine.geometry.conventions import (world_from_cam_opencv_from_opengl,
                                          world_from_cam_opengl_from_opencv)
 from engine.trajectory.keyframes import Keyframe, Trajectory
@@ -94,25 +93,14 @@ def camera_path_dict(trajectory: Trajectory, num_frames: int | None = None) -> d
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """Write ``text`` to ``path`` atomically (engine.atomic_io, the one atomic writer)."""
+    write_atomic(path, text.encode("utf-8"))
 
 
 def write_camera_path(path: str | os.PathLike, trajectory: Trajectory, num_frames: int | None = None) -> Path:
     """Write ``trajectory`` as nerfstudio camera_path.json (keyframes + dense frames), atomically."""
     path = Path(path)
-    _atomic_write_text(path, json.dumps(camera_path_dict(trajectory, num_frames), indent=1))
+    _atomic_write_text(path, json.dumps(camera_path_dict(trajectory, num_frames), indent=1, allow_nan=False))
     return path
 
 
@@ -228,7 +216,7 @@ def trajectory_from_camera_path_dict(data: dict, source: str = "<camera path>") 
                           constant_speed=bool(ext.get("constant_speed", False)), duration=duration)
     except KeyError as exc:
         raise CameraPathFormatError(f"{source}: missing field {exc}") from None
-    except (TypeError, ValueError, IndexError) as exc:
+    except (TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
         raise CameraPathFormatError(f"{source}: {exc}") from None
 
 

@@ -104,3 +104,26 @@ def test_a_world_with_another_up_is_shown_upright(qtbot, make_window):
     screen = vp._screen(np.array([center]))[0]                            # picking maps world points
     size = np.array(vp.canvas.size, float)
     assert np.allclose(screen, size / 2, atol=2.0)
+
+
+def test_save_into_a_folder_holding_another_project_asks_first(qtbot, make_window, tmp_path):
+    """Nothing is replaced without the artist's yes: No leaves the folder as it was, Yes saves."""
+    from engine.project import Project
+    from tests.studio.conftest import load_demo
+
+    other = tmp_path / "theirs"
+    Project(other, name="theirs").save()
+    before = (other / "project.json").read_bytes()
+    win = make_window()
+    load_demo(qtbot, win, preset=None)
+    asked = []
+    win.confirm = lambda title, text: asked.append(text) or False
+    win.ctl.save_project(other)
+    wait_idle(qtbot, win)
+    assert asked and "theirs" in asked[0]
+    assert (other / "project.json").read_bytes() == before            # No: untouched
+    win.confirm = lambda title, text: True
+    win.ctl.save_project(other)
+    wait_idle(qtbot, win)
+    wait_idle(qtbot, win)
+    assert Project.load(other).name == "theirs" and len(Project.load(other).views) == len(win.ctl.project.cameras)
