@@ -4,14 +4,20 @@ to a depth for every pixel, with a confidence and a ``completed`` flag.
 Three steps, all in inverse depth ``w = 1/z`` (a plane in the camera is affine in pixels:
 ``w = a u + b v + c``, pixel centers at +0.5):
 
-1. **Segment planes.** The image is cut into segments bounded by its edges (Canny on the
-   blurred grey image, connected components of the non-edge pixels): a white wall, a table
-   top or a floor is one segment. Each large segment collects the matched pixels inside it
-   and on its boundary (the segment dilated by ``anchor_margin``: an untextured surface is
-   matched only along its edges) and fits a plane by RANSAC. A plane is kept when most
-   anchors agree, when they are not collinear (a single edge does not fix a plane) and when
-   it stays in front of the camera over the whole segment; it fills the segment's
-   unmatched pixels.
+1. **Segment planes.** The image is cut into segments bounded by its edges (Canny on each
+   colour channel, dilated by one pixel to close junction gaps; connected components of the
+   rest): a white wall, a table top or a floor is one segment. Each large segment is given
+   a plane from its border (the segment dilated by ``anchor_margin`` into the edge band):
+   candidates are RANSAC triplets of its anchors (matched pixels, and raw sweep winners above
+   ``weak_zncc`` at half weight: an untextured surface is matched only along its edges, where
+   the geometric filter rarely keeps a pixel) plus generic planes (fronto-parallel and tilted,
+   across the depth range), scored photometrically on the border's textured pixels against
+   the neighbour views and refined (engine.tracking.segment_stereo). A plane is kept when
+   that cost is low, when the border is not a single line (one edge does not fix a plane)
+   and when it stays in the depth range over the segment; it fills the segment's unmatched
+   pixels, and extends 3 px into the edge bands. Segments beyond the ``max_photometric``
+   largest, mostly matched ones, and views without neighbours use a RANSAC fit of the
+   anchors alone.
 2. **Edge-aware fill.** What is still empty (small or unsupported segments, edge pixels)
    is filled by an edge-aware weighted-least-squares solve of the membrane energy (Jacobi
    iterations, weights ``exp(-|dI|^2 / sigma^2)`` between 4-neighbours, known pixels fixed),
@@ -51,16 +57,16 @@ class CompletionOptions:
     weak_weight: float = 0.5         # their vote in RANSAC (matched pixels: 1)
     min_anchors: int = 12
     max_anchors: int = 600           # RANSAC subsample per segment
-    ransac_iters: int = 64
+    ransac_iters: int = 48
     plane_tol: float = 0.015         # relative inverse-depth residual of a plane inlier
     min_inlier_frac: float = 0.4
     min_spread_px: float = 2.0       # second principal std (pixels) of the inliers: not one line
     max_band: int = 400              # border pixels scored per segment plane candidate
-    refine_steps: tuple = (0.06, 0.03, 0.015, 0.008, 0.004, 0.002)   # relative jitter per refinement round
+    refine_steps: tuple = (0.12, 0.06, 0.03, 0.015, 0.008, 0.004)   # relative jitter per refinement round
     refine_starts: int = 3
     max_photometric: int = 48        # largest segments planed photometrically; others by anchors only
     max_matched_for_photo: float = 0.8   # a segment matched this much is planed from its anchors
-    max_band_cost: float = 0.5       # mean photometric cost (~1 - ZNCC) above which a plane is refused
+    max_band_cost: float = 0.75      # truncated border cost (0..1, segment_stereo) above which a plane is refused
     edge_sigma: float = 0.06         # grey difference scale of the fill's edge weights
     fill_iters: int = 40             # Jacobi iterations per pyramid level
     plane_conf: float = 0.35         # completed by a well-supported segment plane
@@ -216,9 +222,8 @@ def _photometric_plane(scorer: BandScorer, band: np.ndarray, origin: tuple[int, 
     by, bx = np.nonzero(band)
     if len(by) < options.min_anchors or _spread(by, bx) < options.min_spread_px:
         return None                                    # no texture, or only one straight edge
-    if len(by) > options.max_band:
-        pick = rng.choice(len(by), options.max_band, replace=False)
-        by, bx = by[pick], bx[pick]
+    pick = rng.permutation(len(by))[:options.max_band]
+    by, bx = by[pick], bx[pick]
     by, bx = by + origin[0], bx + origin[1]
     hyps = [triplet_planes(uv, aw, options.ransac_iters, rng), generic]
     fit = fit_plane(uv, aw, wt, options, rng)
@@ -227,7 +232,8 @@ def _photometric_plane(scorer: BandScorer, band: np.ndarray, origin: tuple[int, 
     hyps = np.concatenate(hyps)
     if not len(hyps):
         return None
-    costs = scorer.cost(hyps, by, bx)
+    few = slice(0, options.max_band // 3)               # (by, bx) are in random order: a subsample
+    costs = scorer.cost(hyps, by[few], bx[few])
     plane, cost = None, np.inf
     for i in np.argsort(costs)[:options.refine_starts]:      # a few starts: the cost is shallow
         p, c = refine_plane(scorer, hyps[i], float(costs[i]), by, bx, rng, options.refine_steps)
@@ -235,7 +241,7 @@ def _photometric_plane(scorer: BandScorer, band: np.ndarray, origin: tuple[int, 
             plane, cost = p, c
     if cost > options.max_band_cost:
         return None
-    return plane, float(np.clip((1.0 - cost - 0.3) / 0.5, 0.1, 1.0))
+    return plane, float(np.clip((1.0 - cost) / 0.6, 0.1, 1.0))
 
 
 def extend_planes(plane_w: np.ndarray, plane_c: np.ndarray, plane_p: np.ndarray, known: np.ndarray,
@@ -272,30 +278,41 @@ def _shifts(x: torch.Tensor) -> torch.Tensor:
 
 
 def edge_aware_fill(values: torch.Tensor, known: torch.Tensor, gray: torch.Tensor,
-                    options: CompletionOptions) -> torch.Tensor:
+                    options: CompletionOptions, min_side: int = 12) -> torch.Tensor:
     """Fill ``values`` [H,W] where ``known`` [H,W] bool is False by the edge-aware membrane
     solve (guide ``gray`` [H,W] in [0,1]); known pixels are returned unchanged. Needs at
-    least one known pixel."""
+    least one known pixel. Coarse-to-fine: each level starts from the solution of the level
+    below (confidence-weighted 2x2 pooling), the coarsest from the nearest known value."""
     h, w = values.shape
-    if h <= 4 or w <= 4 or known.all():
-        init = values
+    if known.all():
+        return values
+    if min(h, w) < 2 * min_side:
+        init = _nearest_known(values, known)
     else:
-        v2 = values * known
-        num = F.avg_pool2d(v2[None, None], 2, ceil_mode=True)[0, 0]
+        num = F.avg_pool2d((values * known)[None, None], 2, ceil_mode=True)[0, 0]
         den = F.avg_pool2d(known.float()[None, None], 2, ceil_mode=True)[0, 0]
         g2 = F.avg_pool2d(gray[None, None], 2, ceil_mode=True)[0, 0]
         k2 = den > 0
-        coarse = edge_aware_fill(torch.where(k2, num / den.clamp_min(1e-9), torch.zeros_like(num)), k2, g2, options)
-        up = F.interpolate(coarse[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+        coarse = edge_aware_fill(torch.where(k2, num / den.clamp_min(1e-9), torch.zeros_like(num)), k2, g2,
+                                 options, min_side)
+        up = F.interpolate(coarse[None, None], size=(h, w), mode="nearest")[0, 0]
         init = torch.where(known, values, up)
-    if known.all():
-        return values
     wts = _edge_weights(gray, options.edge_sigma)
     norm = wts.sum(0)
     x = init
     for _ in range(options.fill_iters):
         x = torch.where(known, values, (wts * _shifts(x)).sum(0) / norm)
     return x
+
+
+def _nearest_known(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Every unknown pixel takes the value of the nearest known one [H,W]."""
+    k = known.cpu().numpy()
+    _, lab = cv2.distanceTransformWithLabels((~k).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+    ky, kx = np.nonzero(k)
+    idx = torch.as_tensor(lab.astype(np.int64) - 1, device=values.device)
+    flat = values[torch.as_tensor(ky, device=values.device), torch.as_tensor(kx, device=values.device)]
+    return torch.where(known, values, flat[idx])
 
 
 def complete_depth(cam: Camera, image: np.ndarray, depth: np.ndarray, confidence: np.ndarray,

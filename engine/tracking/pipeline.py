@@ -6,7 +6,9 @@ mapper continues from the previous model; the global mapper re-solves everything
 aligned to the previous gauge by Sim(3)); later chunks grow with the model, so the global
 mapper's total work stays about twice that of one final solve. The new views that are
 depth references (at most ``max_dense_views`` evenly spread keyframes; the others serve as
-stereo sources) get a plane-sweep depth map, checked against the other maps and fused.
+stereo sources) get a depth map from the depth backend (``TrackOptions.depth_backend``,
+engine.tracking.depth_backend: plane sweep checked against the other maps, then completed),
+and it is fused.
 ``CamerasChanged`` and ``MemoryChanged`` are emitted after each chunk. At the end every map
 is re-filtered with the final poses and the memory is rebuilt from them (earlier chunks were
 fused with provisional poses); views without a map get the memory's depth rendered at them.

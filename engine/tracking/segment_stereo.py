@@ -7,7 +7,9 @@ a whole fixes the plane: every candidate plane ``w = a u + b v + c`` (inverse de
 centers at +0.5) warps the border's textured pixels into the neighbour views and is scored
 by the mean normalised squared difference ``0.5 (r^ - s^)^2`` (about 1 - ZNCC; the images
 are normalised as in the sweep, :func:`engine.tracking.mvs.local_normalize`). Per pixel the
-``best_k`` lowest neighbour costs are averaged (occlusion robust) and clipped at 1.
+``best_k`` lowest neighbour costs are averaged (occlusion robust) and truncated at ``trunc``
+(border pixels of occluders in front of the surface move differently: truncation keeps them
+from outvoting the surface's own edges); costs are reported divided by ``trunc`` (0..1).
 
 Candidates come from RANSAC triplets of the anchors (matched and weak sweep winners), then
 are refined by random perturbation of the inverse depth at three control points with a
@@ -27,22 +29,19 @@ class BandScorer:
     """Scores planes on pixel sets of one reference view against its neighbours."""
 
     def __init__(self, cam: Camera, image: np.ndarray, neighbours: list[tuple[Camera, np.ndarray]],
-                 mvs: MVSOptions = MVSOptions(), device="cpu", raw: bool = False, sigma: float = 0.05) -> None:
+                 mvs: MVSOptions = MVSOptions(), device="cpu", trunc: float = 0.25) -> None:
         k = mvs.window
-        self.scale = (1.0 / sigma ** 2) if raw else 0.5
-        self.raw = raw
-        g = to_gray(image, device)
-        r_hat, r_tex = local_normalize(g, k, mvs.min_texture)
-        self.r_hat, self.textured = (g[0, 0] if raw else r_hat[0, 0]), r_tex[0, 0]
+        self.trunc = trunc
+        r_hat, r_tex = local_normalize(to_gray(image, device), k, mvs.min_texture)
+        self.r_hat, self.textured = r_hat[0, 0], r_tex[0, 0]
         self.device = device
         self.K = cam.K
         self.best_k = max(1, min(mvs.best_k, len(neighbours)))
         self.srcs = []
         for src, im in neighbours:
             A, b = _src_projection(cam, src, device)
-            gs = to_gray(im, device)
-            n, t = local_normalize(gs, k, mvs.min_texture)
-            self.srcs.append((A, b, src, torch.cat([gs if raw else n, t.float()], 1)))
+            n, t = local_normalize(to_gray(im, device), k, mvs.min_texture)
+            self.srcs.append((A, b, src, torch.cat([n, t.float()], 1)))
 
     def cost(self, planes: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         """Mean cost [P] of planes [P,3] on pixels (ys, xs) [N] (ints, row / column)."""
@@ -62,11 +61,11 @@ class BandScorer:
             warped = F.grid_sample(smap, torch.stack([gx, gy], -1)[None], mode="bilinear",
                                    padding_mode="border", align_corners=False)[0]       # [2,P,N]
             ok = (z > 1e-6) & (gx.abs() <= 1) & (gy.abs() <= 1) & (warped[1] > 0.999)
-            per_src.append(torch.where(ok, (self.scale * (warped[0] - r) ** 2).clamp(max=1.0), 1.0))
+            per_src.append(torch.where(ok, (0.5 * (warped[0] - r) ** 2).clamp(max=self.trunc), self.trunc))
         stacked = torch.stack(per_src)
         if self.best_k < len(per_src):
             stacked = torch.topk(stacked, self.best_k, dim=0, largest=False).values
-        return stacked.mean((0, 2)).cpu().numpy()
+        return (stacked.mean((0, 2)) / self.trunc).cpu().numpy()
 
 
 def triplet_planes(uv: np.ndarray, w: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -83,7 +82,7 @@ def triplet_planes(uv: np.ndarray, w: np.ndarray, n: int, rng: np.random.Generat
 
 
 def refine_plane(scorer: BandScorer, plane: np.ndarray, cost: float, ys, xs, rng: np.random.Generator,
-                 steps=(0.03, 0.01, 0.003), per_step: int = 24) -> tuple[np.ndarray, float]:
+                 steps=(0.03, 0.01, 0.003), per_step: int = 16) -> tuple[np.ndarray, float]:
     """Random-perturbation refinement of one plane [3]: the inverse depth at three control
     points (corners of the pixels' bounding box) is jittered by a relative ``step``."""
     ctrl = np.array([[xs.min(), ys.min()], [xs.max(), ys.min()], [xs.min(), ys.max()]], np.float64) + 0.5
@@ -101,7 +100,8 @@ def refine_plane(scorer: BandScorer, plane: np.ndarray, cost: float, ys, xs, rng
     return plane, cost
 
 
-def generic_planes(K: np.ndarray, near: float, far: float, depths: int = 12, tilt_deg=(35.0, 70.0)) -> np.ndarray:
+def generic_planes(K: np.ndarray, near: float, far: float, depths: int = 12,
+                   tilt_deg=(15.0, 35.0, 70.0)) -> np.ndarray:
     """Planes [P,3] (``w = a u + b v + c``) covering the depth range: fronto-parallel ones and
     ones tilted by ``tilt_deg`` up, down, left and right, each through ``depths`` points of the
     optical axis spread uniformly in inverse depth (floors, walls and tables seen obliquely)."""
