@@ -26,8 +26,8 @@ Three steps, all in inverse depth ``w = 1/z`` (a plane in the camera is affine i
    fronto-parallel plane in the middle of its depth range at ``blind_conf``.
 3. **Verification.** Completed depths are warped into the neighbour views and scored with
    the sweep's ZNCC cost (:func:`engine.tracking.mvs.photo_cost`). Where the reference has
-   texture, a good match raises the confidence (the depth is as good as matched), a bad one
-   divides it; where it has none there is nothing to verify and the prior stays.
+   texture, a good match raises the confidence (to ``verified_conf`` x ZNCC: a matching
+   window does not pin the depth to 2% at working resolution), a bad one divides it; where it has none there is nothing to verify and the prior stays.
 
 Confidence of completed pixels is always below ``max_completed_conf`` (matched pixels keep
 theirs): fusion and the generators weigh completed surfaces lower. Nothing matching (a
@@ -72,7 +72,8 @@ class CompletionOptions:
     plane_conf: float = 0.35         # completed by a well-supported segment plane
     fill_conf: float = 0.12          # completed by the edge-aware fill (decays with distance)
     blind_conf: float = 0.02         # nothing matched in the whole view
-    max_completed_conf: float = 0.6
+    max_completed_conf: float = 0.35
+    verified_conf: float = 0.25       # confidence of a completed pixel its neighbours confirm (x ZNCC)
     verify_good: float = 0.7         # ZNCC of a completed pixel that confirms it
     verify_bad: float = 0.3          # ZNCC below which a textured completed pixel is doubted
     seed: int = 0
@@ -380,6 +381,6 @@ def _verify(cam, image, depth, conf, completed, neighbours, options: CompletionO
     good = check & (zncc >= options.verify_good)
     bad = check & (zncc < options.verify_bad)
     out = conf.copy()
-    out[good] = np.maximum(conf[good], options.max_completed_conf * zncc[good])
+    out[good] = np.maximum(conf[good], options.verified_conf * zncc[good])
     out[bad] = conf[bad] * 0.25
     return out

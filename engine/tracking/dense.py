@@ -188,15 +188,18 @@ def auto_voxel_size(depth_maps: Sequence[DepthMap], pixels: float = 1.5) -> floa
 
 
 def fuse_depth_map(memory, dm: DepthMap, stride: int = 1, completed_stride: int = 2,
-                   completed_min_conf: float = 0.05):
+                   completed_min_conf: float = 0.3, fuse_completed: bool = True):
     """Insert a depth map into the memory as captured points of view ``dm.view_id``: matched
     pixels at ``stride``, completed ones (weighted by their lower confidence) at
     ``max(stride, completed_stride)`` when their confidence reaches ``completed_min_conf``
-    (a blank wall's blind guess stays out of the memory). Returns the summed InsertStats."""
+    (well-supported segment planes and completed depth the neighbours confirm; the edge-aware
+    fill and a blank wall's blind guess stay out of the memory, where a wrong point would
+    hide true surfaces). ``fuse_completed=False`` inserts the matched pixels only. Returns the
+    summed InsertStats."""
     matched = dm.matched()
     stats = memory.insert_depth(dm.camera, dm.depth, dm.image, confidence=np.maximum(dm.confidence, 1e-3),
                                 view=dm.view_id, mask=matched, stride=stride)
-    if dm.completed is None:
+    if dm.completed is None or not fuse_completed:
         return stats
     fill = dm.completed & (dm.depth > 0) & (dm.confidence >= completed_min_conf)
     if not fill.any():

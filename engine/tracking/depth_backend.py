@@ -34,7 +34,8 @@ class DepthBackend(Protocol):
                  cancel=None) -> Iterator[DepthMap]:
         """Add views (full-resolution cameras and images by view id; all posed views, not only
         ``view_ids``) and yield a depth map for each of ``view_ids`` that gets one, as soon as it
-        is ready. ``points_xyz`` [N,3] world sparse points; ``near_far`` per-view depth bounds."""
+        is ready (provisional: for early geometry while streaming; :meth:`final_maps` is what
+        the views keep). ``points_xyz`` [N,3] world sparse points; ``near_far`` per-view bounds."""
 
     def update_poses(self, cameras: dict[int, Camera]) -> None:
         """New world_from_cam of views already added (same intrinsics)."""
@@ -47,6 +48,7 @@ class SweepBackend:
     """Plane sweep (engine.tracking.mvs) + geometric filtering (engine.tracking.dense)."""
 
     name = "sweep"
+    finish_streaming = True
 
     def __init__(self, mvs: MVSOptions = MVSOptions(), device="cpu") -> None:
         self.state = DenseState(mvs, device)
@@ -58,7 +60,8 @@ class SweepBackend:
 
     def estimate(self, view_ids, cameras, images, points_xyz=None, near_far=None, cancel=None) -> Iterator[DepthMap]:
         for vid in sweep_views(self.state, view_ids, cameras, images, points_xyz, near_far, cancel):
-            yield self._finish(filtered_depth(self.state, vid))
+            dm = filtered_depth(self.state, vid)
+            yield self._finish(dm) if self.finish_streaming else dm
 
     def update_poses(self, cameras: dict[int, Camera]) -> None:
         for i, cam in cameras.items():
@@ -79,9 +82,13 @@ class SweepBackend:
 
 class CompletingSweepBackend(SweepBackend):
     """The sweep, then completion of every map (engine.tracking.complete): every pixel gets a
-    depth; filled pixels are flagged ``completed`` and carry a lower confidence."""
+    depth; filled pixels are flagged ``completed`` and carry a lower confidence. Maps yielded
+    while streaming (:meth:`estimate`) are provisional and matched-only unless
+    ``finish_streaming``: the callers rebuild from :meth:`final_maps`, which completes them,
+    so each view is completed once."""
 
     name = "sweep+complete"
+    finish_streaming = False
 
     def __init__(self, mvs: MVSOptions = MVSOptions(), device="cpu",
                  completion: CompletionOptions = CompletionOptions()) -> None:

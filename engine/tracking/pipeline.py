@@ -42,6 +42,9 @@ class TrackOptions:
     sfm: SfmOptions = field(default_factory=SfmOptions)
     mvs: MVSOptions = field(default_factory=lambda: MVSOptions(max_side=400, max_depths=80, num_neighbors=3))
     depth_backend: str = DEFAULT_DEPTH_BACKEND   # engine.tracking.depth_backend.DEPTH_BACKENDS
+    fuse_completed: bool = False     # completed (filled, not matched) depth into the memory too; off:
+                                     # views keep complete depth, the memory only matched points
+                                     # (completed points raise the memory's depth error, RESULTS.md)
     first_chunk: int = 10            # keyframes in the first chunk (first geometry early); a photo
                                      # set matched exhaustively is mapped in one go (its name order
                                      # says nothing about overlap, and every pair is matched anyway)
@@ -170,7 +173,7 @@ class _Tracker:
             voxel = self.options.voxel_size or auto_voxel_size(depth_maps)
             self.memory = GeometryMemory(voxel, self.device)
         for dm in depth_maps:
-            fuse_depth_map(self.memory, dm, self.options.fuse_stride)
+            fuse_depth_map(self.memory, dm, self.options.fuse_stride, fuse_completed=self.options.fuse_completed)
 
     def register_leftovers(self, frames) -> list[str]:
         """Render-and-match PnP for frames the mapper did not register, starting from the

@@ -30,8 +30,10 @@ def scene_points(scene: PosedScene) -> np.ndarray | None:
 
 def dense_job(scene: PosedScene, mvs: MVSOptions = MVSOptions(max_side=480, max_depths=96),
               voxel_size: float | None = None, chunk: int = 8, device=None,
-              depth_backend: str = DEFAULT_DEPTH_BACKEND):
-    """Session job ``fn(state, cancel)`` fusing ``scene.views`` into a new memory; returns it."""
+              depth_backend: str = DEFAULT_DEPTH_BACKEND, fuse_completed: bool = False):
+    """Session job ``fn(state, cancel)`` fusing ``scene.views`` into a new memory; returns it.
+    Views get complete depth (``depth_backend``); the memory gets the matched pixels, and the
+    completed ones too (weighted lower, strided) with ``fuse_completed``."""
 
     def job(state, cancel):
         from engine.device import resolve_device
@@ -63,7 +65,7 @@ def dense_job(scene: PosedScene, mvs: MVSOptions = MVSOptions(max_side=480, max_
             raise ValueError("no view got a matched depth: the images do not match at the given poses")
         memory.clear()
         for dm in backend.final_maps(cancel):
-            fuse_depth_map(memory, dm)
+            fuse_depth_map(memory, dm, fuse_completed=fuse_completed)
             store_view_depth(views[dm.view_id], dm)
         yield MemoryChanged(memory.version, len(memory), None)
         state.views, state.memory = views, memory
