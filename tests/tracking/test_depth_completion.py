@@ -64,8 +64,9 @@ def test_completion_covers_every_pixel_and_recovers_the_flat_surfaces(room, room
         assert b.confidence[b.completed].max() <= CompletionOptions().max_completed_conf
     within = np.mean([_within(b, depths[b.view_id]).mean() for b in new])
     before = np.mean([(_within(a, depths[a.view_id]) & (a.depth > 0)).mean() for a in old])
-    # measured 0.59 (views 1 and 4: 0.82 and 0.36) against 0.03 matched; issue 13 asks 0.90
-    assert before < 0.05 and within > 0.5, (before, within)
+    # measured 0.84 (views 1 and 4: 0.98 and 0.69; view 4's back wall takes a slightly wrong
+    # plane) against 0.03 for the sweep alone; issue 13 asks 0.90
+    assert before < 0.05 and within > 0.75, (before, within)
 
 
 def test_blank_wall_gives_low_confidence_completed_depth():
