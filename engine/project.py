@@ -335,6 +335,8 @@ class Project:
             arrays = {"depth": view.depth.astype(np.float32)}
             if view.confidence is not None:
                 arrays["confidence"] = view.confidence.astype(np.float16)
+            if view.completed is not None:
+                arrays["completed"] = view.completed.astype(bool)
             write_atomic(txn.staged(depth_rel), _npz_bytes(**arrays))
         d = view.camera.to_dict()
         d.update(image=image_rel, depth=depth_rel)
@@ -676,18 +678,23 @@ def _load_views(root: Path, images: dict | None = None) -> ViewBank:
             raise ProjectError(f"{exc} (named by {cams_path}, frame {i})") from exc
         if images is not None:
             images[str(f["image"])] = image
-        depth = conf = None
+        depth = conf = completed = None
         if f.get("depth"):
             depth_path = _inside(root, f["depth"], cams_path, i)
             try:
-                z = _read_npz(depth_path, ("depth",), ("confidence",))
+                z = _read_npz(depth_path, ("depth",), ("confidence", "completed"))
             except ProjectError as exc:
                 raise ProjectError(f"{exc} (named by {cams_path}, frame {i})") from exc
             depth = z["depth"]
             conf = z["confidence"].astype(np.float32) if "confidence" in z else None
+            completed = z["completed"] if "completed" in z else None
             for label, a in (("depth", depth), ("confidence", conf)):
                 if a is not None and (a.shape != image.shape[:2] or a.dtype.kind != "f"):
                     raise ProjectError(f"{depth_path}: {label} is {a.dtype} {a.shape}, expected float "
                                        f"{image.shape[:2]} like its image")
-        bank.add(CapturedView(cam, image, depth, conf))
+            if completed is not None:
+                if completed.shape != image.shape[:2]:
+                    raise ProjectError(f"{depth_path}: completed is {completed.shape}, expected {image.shape[:2]}")
+                completed = completed.astype(bool)
+        bank.add(CapturedView(cam, image, depth, conf, completed))
     return bank

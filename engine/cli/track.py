@@ -11,6 +11,8 @@ from engine.cli.checks import IMAGE_SIDE, NON_NEGATIVE, POSITIVE, add_overwrite,
 
 
 def register(subparsers) -> None:
+    from engine.tracking.depth_backend import DEFAULT_DEPTH_BACKEND, DEPTH_BACKENDS
+
     p = subparsers.add_parser("track", help="track cameras and build the geometry memory",
                               description="Track a video / photo folder, or import known poses "
                                           "(--poses), and write a project.")
@@ -29,6 +31,9 @@ def register(subparsers) -> None:
                    help="dense depth working resolution (pixels; default 400 when tracking, 480 with --poses)")
     p.add_argument("--max-dense-views", type=POSITIVE, default=60,
                    help="keyframes that get a depth map, evenly spread (the others are stereo sources)")
+    p.add_argument("--depth-backend", choices=tuple(DEPTH_BACKENDS), default=DEFAULT_DEPTH_BACKEND,
+                   help="dense depth: 'sweep' (matched pixels) or 'sweep+complete' (every pixel, completed "
+                        "ones flagged and weighed lower)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: CUDA when present)")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
     p.set_defaults(func=run)
@@ -87,7 +92,7 @@ def _track(args):
     opts = TrackOptions(ingest=IngestOptions(max_keyframes=args.max_keyframes, stride=args.stride,
                                              max_side=args.max_side),
                         sfm=SfmOptions(mapper=args.mapper), mvs=mvs, max_dense_views=args.max_dense_views,
-                        device=args.device)
+                        device=args.device, depth_backend=args.depth_backend)
     return open_capture_job(args.input, opts)
 
 
@@ -96,4 +101,5 @@ def _import(args):
 
     images = args.input if args.input.is_dir() and args.input.resolve() != args.poses.resolve() else None
     return import_dataset_job(args.poses, ImportOptions(images=images, holdout=args.holdout, max_side=args.max_side,
-                                                        mvs_side=args.mvs_side or 480))
+                                                        mvs_side=args.mvs_side or 480,
+                                                        depth_backend=args.depth_backend))

@@ -151,6 +151,7 @@ class ImportOptions:
     max_side: int | None = 1600
     mvs_side: int = 480
     max_depths: int = 96
+    depth_backend: str | None = None  # engine.tracking.depth_backend.DEPTH_BACKENDS (None: its default)
 
 
 def import_dataset_job(reference: Path | str, options: ImportOptions = ImportOptions()):
@@ -171,7 +172,8 @@ def import_dataset_job(reference: Path | str, options: ImportOptions = ImportOpt
         scene = import_poses(reference, images=options.images, holdout=options.holdout, max_side=options.max_side)
         scratch = Workspace(settings=ws.settings)
         mvs = MVSOptions(max_side=options.mvs_side, max_depths=options.max_depths)
-        memory = yield from _forward(dense_job(scene, mvs, device=ws.settings.device)(scratch, cancel))
+        backend = {"depth_backend": options.depth_backend} if options.depth_backend else {}
+        memory = yield from _forward(dense_job(scene, mvs, device=ws.settings.device, **backend)(scratch, cancel))
         name = reference.name if reference.is_dir() else reference.parent.name
         info = {"source": str(options.images or reference), "poses": {"reference": str(reference), "kind": scene.kind}}
         if scene.holdout:
