@@ -49,14 +49,27 @@ def plan_segments(num_frames: int, segment_length: int, first_segment_id: int = 
             for i, s in enumerate(range(0, num_frames, segment_length))]
 
 
+def guidance_renderer(generator):
+    """How the memory is rendered for ``generator``: a generator whose ``guidance`` attribute
+    is ``"surface"`` gets hole-free surface renders (``engine.render.surface``), the others
+    the point render."""
+    if getattr(generator, "guidance", "points") == "surface":
+        from engine.render.surface import render_surface
+
+        return render_surface
+    return render_memory
+
+
 class LiveGuidance(Sequence):
     """The memory rendered into each target *when the generator asks for it*, so that a
     frame-by-frame generator sees what earlier frames of the same segment fused (the loop
     closes within a segment too). A generator that reads all of them first (a diffusion
-    model) gets the memory as it was at the segment's start. Each render is kept once made."""
+    model) gets the memory as it was at the segment's start. Each render is kept once made.
+    ``render(memory, camera)`` makes the render (default: the point render)."""
 
-    def __init__(self, memory, targets) -> None:
+    def __init__(self, memory, targets, render=render_memory) -> None:
         self.memory, self.targets = memory, list(targets)
+        self.render = render
         self._cache: dict[int, object] = {}
 
     def __len__(self) -> int:
@@ -68,7 +81,7 @@ class LiveGuidance(Sequence):
         if i < 0:
             i += len(self)
         if i not in self._cache:
-            self._cache[i] = render_memory(self.memory, self.targets[i])
+            self._cache[i] = self.render(self.memory, self.targets[i])
         return self._cache[i]
 
 
@@ -112,7 +125,7 @@ def run_segment(memory, views, cameras: Sequence, plan: SegmentPlan, generator, 
     targets = list(cameras[plan.frame_start:plan.frame_stop])
     retrieved = retrieve_views(memory, views, targets, options.top_k) if len(views) else []
     yield SegmentStarted(plan.segment_id, plan.frame_start, plan.frame_stop, tuple(r.view_id for r in retrieved))
-    guidance = LiveGuidance(memory, targets)
+    guidance = LiveGuidance(memory, targets, guidance_renderer(generator))
     if not retrieved and not any(bool(render_memory(memory, cam.scaled(0.25)).mask.any()) for cam in targets):
         raise ValueError(f"segment {plan.segment_id}: no target camera sees any part of the scene "
                          "(every point is behind or outside the cameras); move the path into the scene")

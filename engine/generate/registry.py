@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from engine.generate.ibr import IBRGenerator
+from engine.generate.surface import SurfaceGenerator
 
 
 def _splat_generator(**options):
@@ -16,6 +17,7 @@ def _splat_generator(**options):
 GENERATORS: dict[str, Callable[..., object]] = {
     "ibr": IBRGenerator,
     "splat": _splat_generator,
+    "surface": SurfaceGenerator,
 }
 
 
