@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DEFAULT_DATA = (ROOT / ".." / "shared" / "data" / "real").resolve()
 CACHE = ROOT / "benchmarks" / "_cache" / "real_views"
+TOP_K = None   # each generator's own (ibr 4, surface 6)
 TRACKED = {"kitchen": "vggsfm_kitchen", "office": "tum_fr3_office_superglue", "livingroom": "cut3r_livingroom"}
 
 
@@ -120,7 +121,7 @@ def generate_one(scene: Scene, generator, camera):
     from engine.events import FrameGenerated
     from engine.generate.loop import LoopOptions, generate_path
 
-    opts = LoopOptions(segment_length=1, fuse_generated=False)
+    opts = LoopOptions(segment_length=1, fuse_generated=False, top_k=TOP_K)
     for e in generate_path(scene.memory, scene.views, [camera], generator, opts):
         if isinstance(e, FrameGenerated):
             return e.frame

@@ -23,7 +23,8 @@ from engine.render.retrieval import retrieve_views
 @dataclass(frozen=True)
 class LoopOptions:
     segment_length: int = 40
-    top_k: int = 4
+    top_k: int | None = None            # references per segment; None: the generator's
+                                        # ``top_k`` attribute (surface: 6), else 4
     fuse_generated: bool = True
     fuse_below_confidence: float = 0.5  # memory confidence under which generated pixels fuse
     fuse_stride: int = 1
@@ -123,7 +124,8 @@ def run_segment(memory, views, cameras: Sequence, plan: SegmentPlan, generator, 
     """Generate one segment; yields events; leaves the last frames in ``context``."""
     t0 = time.perf_counter()
     targets = list(cameras[plan.frame_start:plan.frame_stop])
-    retrieved = retrieve_views(memory, views, targets, options.top_k) if len(views) else []
+    top_k = options.top_k if options.top_k is not None else int(getattr(generator, "top_k", 4))
+    retrieved = retrieve_views(memory, views, targets, top_k) if len(views) else []
     yield SegmentStarted(plan.segment_id, plan.frame_start, plan.frame_stop, tuple(r.view_id for r in retrieved))
     guidance = LiveGuidance(memory, targets, guidance_renderer(generator))
     if not retrieved and not any(bool(render_memory(memory, cam.scaled(0.25)).mask.any()) for cam in targets):

@@ -9,10 +9,10 @@ Per target frame (view-dependent texture mapping / unstructured lumigraph):
    retrieved reference (and the previous generated frame of the segment) and its color
    sampled bilinearly where the reference's own depth confirms that it sees the point:
    ``|z_ref - depth_ref(u,v)| <= depth_tolerance * z_ref (+ 2 voxels)`` where both depths
-   were measured; where either was completed (a guess), only a measured occluder in the
-   reference (nearer by ``unverified_tolerance``) vetoes the sample, which then counts
-   ``unverified_weight`` times; no test where the reference has no depth. Pixels that no
-   reference passes (depth off at an edge or a thin structure) take the same veto-only rule.
+   were measured; where either was completed (a guess), a measured reference depth must
+   agree within ``unverified_tolerance`` and a completed one is no evidence: the sample
+   counts ``unverified_weight`` times; no test where the reference has no depth. Pixels that
+   no reference passes strictly (depth off at an edge or a thin structure) take this rule.
 3. **Unstructured-lumigraph blending.** Penalty per reference = angle between the target's
    and the reference's rays to the point (degrees) + ``resolution_weight`` * (1 - d_min /
    d_max); the ``blend_k`` best visible references take ``w = (1 - p / p_k+1) / p`` (Buehler
@@ -38,13 +38,14 @@ from engine.device import resolve_device
 from engine.generate.fill import FillOptions, fill_holes
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
 from engine.generate.pushpull import push_pull
+from engine.generate.sweep import SweepOptions, sweep_guessed_depth
 from engine.render.surface import SurfaceRender, fill_surface, max_filter
 
 
 @dataclass(frozen=True)
 class SurfaceGeneratorOptions:
     max_references: int = 6
-    blend_k: int = 3
+    blend_k: int = 4
     resolution_weight: float = 10.0    # degrees of penalty for a 2x resolution mismatch ~ 5
     depth_tolerance: float = 0.02      # relative, against a measured reference depth
     depth_tolerance_voxels: float = 2.0  # ... plus this many memory voxels (its depth error)
@@ -52,8 +53,10 @@ class SurfaceGeneratorOptions:
     unverified_weight: float = 0.25
     border_px: float = 12.0            # samples feather out over this many pixels at a border
     memory_confidence_scale: float = 3.0
+    occluder_confidence: float = 0.3   # generated memory content at least this confident occludes
     use_previous_frame: bool = True
     warp_references: bool = True       # refine the surface with the references' measured depth
+    sweep: SweepOptions = field(default_factory=SweepOptions)
     fill: FillOptions = field(default_factory=FillOptions)
 
 
@@ -169,8 +172,10 @@ def sample_source(src: _Source, x: torch.Tensor, eye: torch.Tensor, opt: Surface
         ref_meas = src.measured[row, col]
         meas = ref_meas & ~target_guessed
         strict = inside & ((z - d_ref).abs() <= opt.depth_tolerance * z + abs_tol)
-        # where either depth is a guess, only a measured occluder in front vetoes
-        loose = inside & ~(ref_meas & (d_ref < z * (1 - opt.unverified_tolerance) - abs_tol))
+        # where either depth is a guess, a measured reference depth must still agree
+        # loosely (a reference that sees nearer is occluded, one that sees farther looked
+        # through the guessed point: free space); a completed one is no evidence
+        loose = inside & ~(ref_meas & ((z - d_ref).abs() > opt.unverified_tolerance * z + abs_tol))
         visible = torch.where(meas, strict, loose)
         verified = meas
         factor = torch.where(meas, factor, factor * opt.unverified_weight)
@@ -216,6 +221,7 @@ class SurfaceGenerator:
 
     name = "surface"
     guidance = "surface"   # the loop renders the memory as a surface for this generator
+    top_k = 6              # references the loop retrieves for it unless told otherwise
 
     def __init__(self, options: SurfaceGeneratorOptions = SurfaceGeneratorOptions(), device=None) -> None:
         self.options = options
@@ -267,7 +273,10 @@ class SurfaceGenerator:
             take = covered
             if guide is not None:
                 band = torch.clamp(self.options.depth_tolerance * warped, min=2 * voxel_size)
-                occluder = known & (guide.segment >= 0) & (depth < warped - band)
+                # observed generated content in front of what the references show occludes
+                # it; invented content (low confidence) never hides a measured surface
+                observed = guide.confidence >= self.options.occluder_confidence
+                occluder = known & (guide.segment >= 0) & observed & (depth < warped - band)
                 take = take & ~occluder
             depth = torch.where(take, warped, depth)
             known = known | take
@@ -294,6 +303,8 @@ class SurfaceGenerator:
         else:
             guessed = ~known
             depth = complete_inverse_depth(depth, known)
+            depth, _ = sweep_guessed_depth(depth, guessed, [s for s in sources if s.depth is not None],
+                                           target, target_rays, opt.sweep)
         rays, eye = target_rays(target, dev)
         x = eye + rays * depth[..., None]
         samples = [sample_source(s, x, eye, opt, guessed, opt.depth_tolerance_voxels * voxel_size) for s in sources]

@@ -172,18 +172,22 @@ def fill_surface(render: RenderResult, voxel_size: float, camera=None,
     h, w = depth.shape
     tol = options.see_through_tol_voxels * voxel_size
     drawn = mask & ~see_through_fast(depth, mask, abs_tol=tol)
-    from_prior = torch.zeros_like(drawn)
-    if prior is not None:
-        drawn &= ~(prior.mask & (depth > prior.depth * (1 + options.depth_band) + tol))
-        from_prior = prior.mask & ~drawn
-        render = _merge(render, drawn, prior, from_prior)
-        drawn = drawn | from_prior
     k = options.min_close_px
     if camera is not None and bool(drawn.any()):
-        z_med = float(render.depth[drawn].median())
+        z_med = float(depth[drawn].median())
         k = _odd(options.fill_voxels * float(camera.K[1, 1]) * voxel_size / max(z_med, 1e-6))
     k = int(np.clip(k, options.min_close_px, options.max_close_px))
     k = k if k % 2 else k + 1
+    from_prior = torch.zeros_like(drawn)
+    if prior is not None:
+        # behind the coarse surface = seen through a gap of it, but only inside the closing of
+        # the pixels that agree with it (a background pixel next to a silhouette stays)
+        behind = drawn & prior.mask & (depth > prior.depth * (1 + options.depth_band) + tol)
+        agree = drawn & ~behind
+        drawn = agree | (behind & ~closing(agree, k))
+        from_prior = prior.mask & ~drawn & closing(drawn, k)
+        render = _merge(render, drawn, prior, from_prior)
+        drawn = drawn | from_prior
     fillable = closing(drawn, k) & ~drawn
     if not bool(fillable.any()):
         return _surface(render, drawn, from_prior, None, None, options)
