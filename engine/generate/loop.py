@@ -26,7 +26,8 @@ class LoopOptions:
     top_k: int | None = None            # references per segment; None: the generator's
                                         # ``top_k`` attribute (surface: 6), else 4
     fuse_generated: bool = True
-    fuse_below_confidence: float = 0.5  # memory confidence under which generated pixels fuse
+    fuse_below_confidence: float | None = None  # memory confidence under which observed generated
+                                        # pixels fuse; None: the generator's own, else 0.5
     fuse_stride: int = 1
     invented_stride: int = 2            # invented pixels fuse on this pixel grid ...
     invented_gap_px: int = 2            # ... and only this far from what the memory shows
@@ -88,10 +89,12 @@ class LiveGuidance(Sequence):
 
 def reference_views(views, retrieved) -> list[ReferenceView]:
     return [ReferenceView(r.view_id, views[r.view_id].camera, views[r.view_id].image_float(),
-                          views[r.view_id].depth, max(r.gain, 1e-3)) for r in retrieved]
+                          views[r.view_id].depth, max(r.gain, 1e-3),
+                          completed=getattr(views[r.view_id], "completed", None)) for r in retrieved]
 
 
-def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, options: LoopOptions) -> int:
+def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, options: LoopOptions,
+                         fuse_below_confidence: float | None = None) -> int:
     """Back-project a generated frame where it adds information; returns points added.
 
     Observed pixels (warped from captured views) fuse where the memory was empty or unsure.
@@ -104,7 +107,9 @@ def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, 
     gmask = guide.mask.cpu().numpy()
     gconf = guide.confidence.cpu().numpy()
     valid = frame.depth > 0
-    observed = ((~gmask) | (gconf < options.fuse_below_confidence)) & ~frame.invented & valid
+    below = fuse_below_confidence if fuse_below_confidence is not None else options.fuse_below_confidence
+    below = 0.5 if below is None else below
+    observed = ((~gmask) | (gconf < below)) & ~frame.invented & valid
     k = 2 * options.invented_gap_px + 1
     near_memory = cv2.dilate(gmask.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
     grid = np.zeros_like(valid)
@@ -116,6 +121,12 @@ def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, 
     stats = memory.insert_depth(frame.camera, frame.depth, frame.color, confidence=np.maximum(frame.confidence, 1e-3),
                                 view=-1, segment=segment_id, mask=adds, stride=options.fuse_stride)
     return stats.added
+
+
+def _fuse_below(options: LoopOptions, generator) -> float:
+    if options.fuse_below_confidence is not None:
+        return options.fuse_below_confidence
+    return float(getattr(generator, "fuse_below_confidence", 0.5))
 
 
 def run_segment(memory, views, cameras: Sequence, plan: SegmentPlan, generator, options: LoopOptions,
@@ -138,7 +149,8 @@ def run_segment(memory, views, cameras: Sequence, plan: SegmentPlan, generator, 
         index = plan.frame_start + offset
         version = memory.version
         if options.fuse_generated:
-            added += fuse_generated_frame(memory, frame, guidance[offset], plan.segment_id, options)
+            added += fuse_generated_frame(memory, frame, guidance[offset], plan.segment_id, options,
+                                          _fuse_below(options, generator))
         yield FrameGenerated(plan.segment_id, index, frame)
         if memory.version != version:
             yield MemoryChanged(memory.version, len(memory), memory.changes_since(version))

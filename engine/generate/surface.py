@@ -54,6 +54,7 @@ class SurfaceGeneratorOptions:
     border_px: float = 12.0            # samples feather out over this many pixels at a border
     memory_confidence_scale: float = 3.0
     occluder_confidence: float = 0.3   # generated memory content at least this confident occludes
+    background_reach: int = 9         # guessed depth is never nearer than the known depth this close
     use_previous_frame: bool = True
     warp_references: bool = True       # refine the surface with the references' measured depth
     sweep: SweepOptions = field(default_factory=SweepOptions)
@@ -95,8 +96,12 @@ def complete_inverse_depth(depth: torch.Tensor, known: torch.Tensor, reach: int 
         return torch.zeros_like(depth)
     inv = torch.where(known, 1.0 / depth.clamp_min(1e-6), torch.zeros_like(depth))
     smooth = 1.0 / push_pull(inv[None], known.float())[0].clamp_min(1e-6)
+    if reach <= 1:
+        return torch.where(known, depth, smooth)
     kd = torch.where(known, depth, torch.zeros_like(depth))[None, None]
-    far = max_filter(kd, reach)[0, 0]
+    far = max_filter(kd, reach)
+    # smoothed, so that the bias does not print the filter's blocks into the texture
+    far = F.avg_pool2d(far, reach, stride=1, padding=reach // 2, count_include_pad=False)[0, 0]
     hole = torch.where(far > 0, torch.maximum(smooth, far), smooth)
     return torch.where(known, depth, hole)
 
@@ -107,18 +112,23 @@ def _image_tensor(image, device) -> torch.Tensor:
     return img[..., :3].permute(2, 0, 1).contiguous()
 
 
-def make_source(camera, image, depth, device, invented=None) -> _Source:
-    """A sampling source from a view: depth completed where missing (0 / non-finite)."""
+def make_source(camera, image, depth, device, invented=None, completed=None) -> _Source:
+    """A sampling source from a view: depth completed where missing (0 / non-finite).
+    ``completed`` [H,W] bool marks depth the tracker completed rather than matched: kept as
+    depth, but not counted as measured (it gets the loose visibility rule)."""
     center = torch.as_tensor(camera.center, dtype=torch.float32, device=device)
     img = _image_tensor(image, device)
     if depth is None:
         return _Source(camera, img, None, None, center)
     d = torch.as_tensor(np.nan_to_num(np.asarray(depth, np.float32), posinf=0.0, neginf=0.0), device=device)
-    measured = d > 0
-    if not bool(measured.any()):
+    has = d > 0
+    if not bool(has.any()):
         return _Source(camera, img, None, None, center)
+    measured = has
+    if completed is not None:
+        measured = has & ~torch.as_tensor(np.asarray(completed, bool), device=device)
     inv = None if invented is None else torch.as_tensor(np.asarray(invented), device=device)
-    return _Source(camera, img, complete_inverse_depth(d, measured), measured, center, inv)
+    return _Source(camera, img, complete_inverse_depth(d, has), measured, center, inv)
 
 
 def target_rays(camera, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -188,7 +198,7 @@ def sample_source(src: _Source, x: torch.Tensor, eye: torch.Tensor, opt: Surface
     d_t = ray_t.norm(dim=-1).clamp_min(1e-6)
     d_r = ray_r.norm(dim=-1).clamp_min(1e-6)
     cos = ((ray_t * ray_r).sum(-1) / (d_t * d_r)).clamp(-1, 1)
-    angle = torch.rad2deg(torch.arccos(cos))
+    angle = 57.29578 * torch.sqrt((2 * (1 - cos)).clamp_min(0))   # chord ~ angle, no arccos
     res = torch.minimum(d_t, d_r) / torch.maximum(d_t, d_r)
     penalty = angle + opt.resolution_weight * (1 - res) + 0.05
     inf = torch.full_like(penalty, float("inf"))
@@ -222,6 +232,10 @@ class SurfaceGenerator:
     name = "surface"
     guidance = "surface"   # the loop renders the memory as a surface for this generator
     top_k = 6              # references the loop retrieves for it unless told otherwise
+    # observed pixels fuse only where the memory has no surface: the captured photos are
+    # sampled again by later frames anyway, and re-fusing their colors on a slightly
+    # different depth over the captured surface stacks ghost layers (seen on fern's orbit)
+    fuse_below_confidence = 0.0
 
     def __init__(self, options: SurfaceGeneratorOptions = SurfaceGeneratorOptions(), device=None) -> None:
         self.options = options
@@ -234,7 +248,8 @@ class SurfaceGenerator:
         out, keep = [], {}
         for r in refs:
             key = (r.view_id, id(r.camera), id(r.depth))
-            src = self._sources.get(key) or make_source(r.camera, r.image, r.depth, self.device)
+            src = self._sources.get(key) or make_source(r.camera, r.image, r.depth, self.device,
+                                                        completed=r.completed)
             keep[key] = src
             out.append(src)
         self._sources = keep   # views of the last segment stay cached for the next
@@ -266,10 +281,12 @@ class SurfaceGenerator:
             guide = SurfaceRender(*(t.to(dev) if isinstance(t, torch.Tensor) else t
                                     for t in (getattr(guide, f) for f in guide.__dataclass_fields__)))
             depth, known = guide.depth, guide.mask & (guide.depth > 0)
+            # generated content fused with a guessed depth (low confidence) is a guess again
+            known &= ~((guide.segment >= 0) & (guide.confidence < self.options.occluder_confidence))
         else:
             depth, known = torch.zeros(h, w, device=dev), torch.zeros(h, w, dtype=torch.bool, device=dev)
         if self.options.warp_references:
-            warped, covered = warp_reference_depth(sources, target, voxel_size, self.options.depth_tolerance)
+            warped, covered = warp_reference_depth(sources, target, voxel_size)
             take = covered
             if guide is not None:
                 band = torch.clamp(self.options.depth_tolerance * warped, min=2 * voxel_size)
@@ -302,7 +319,7 @@ class SurfaceGenerator:
             guessed = torch.ones(h, w, dtype=torch.bool, device=dev)
         else:
             guessed = ~known
-            depth = complete_inverse_depth(depth, known)
+            depth = complete_inverse_depth(depth, known, opt.background_reach)
             depth, _ = sweep_guessed_depth(depth, guessed, [s for s in sources if s.depth is not None],
                                            target, target_rays, opt.sweep)
         rays, eye = target_rays(target, dev)
@@ -323,6 +340,9 @@ class SurfaceGenerator:
             verified = torch.zeros(h, w, device=dev)
         seen = weight > 0
         confidence = torch.where(seen, (0.35 + 0.6 * verified) * weight / (weight + 0.02), torch.zeros_like(weight))
+        # colors observed on a guessed surface: fused into the memory, they must neither
+        # occlude measured surfaces nor count as known depth later
+        confidence = torch.where(guessed, confidence.clamp(max=0.2), confidence)
         invented = torch.zeros(h, w, dtype=torch.bool, device=dev)
         if previous is not None and opt.use_previous_frame and not bool(seen.all()) and not no_depth:
             prev = make_source(previous.camera, previous.color, previous.depth, dev, previous.invented)
@@ -360,36 +380,26 @@ class SurfaceGenerator:
         return GeneratedFrame(target, color_np.astype(np.float32), depth_np.astype(np.float32), conf_np, inv_np)
 
 
-def warp_reference_depth(sources: list[_Source], target, voxel_size: float, rel_band: float):
-    """The references' measured depth forward-warped into ``target`` (z-buffered splats of
-    0.8 pixel radius): the nearest surface, averaged over the references within the band,
+def warp_reference_depth(sources: list[_Source], target, voxel_size: float):
+    """The references' measured depth forward-warped into ``target`` (one z-buffer of splats
+    of 0.8 source pixels radius over all references): the nearest measured surface per pixel,
     see-through pixels removed. Returns (depth [H,W], covered [H,W] bool)."""
     from engine.render.points import splat_keys
     from engine.render.surface import see_through_fast
 
     h, w = target.height, target.width
     empty = torch.iinfo(torch.int64).max
-    inf = float("inf")
-    depths = []
-    for s in sources:
-        if s.depth is None:
-            continue
-        xyz, radius = s.measured_points()
-        if xyz.shape[0] == 0:
-            continue
-        keys = splat_keys(xyz, target, radius, max_radius_px=2.0)
-        d = (keys >> 32).to(torch.int32).view(torch.float32)
-        depths.append(torch.where(keys != empty, d, torch.full_like(d, inf)))
-    if not depths:
+    pts = [s.measured_points() for s in sources if s.depth is not None]
+    pts = [p for p in pts if p[0].shape[0]]
+    if not pts:
         z = torch.zeros(h, w, device=target_device(sources))
         return z, z > 0
-    dd = torch.stack(depths)
-    zmin = dd.min(0).values
-    band = torch.clamp(rel_band * zmin, min=2 * voxel_size)
-    accept = torch.isfinite(dd) & (dd <= zmin + band)
-    n = accept.sum(0)
-    depth = torch.where(accept, dd, torch.zeros_like(dd)).sum(0) / n.clamp_min(1)
-    covered = n > 0
+    # one z-buffer over all references' points: the nearest measured surface per pixel
+    xyz = torch.cat([p[0] for p in pts])
+    radius = torch.cat([p[1] for p in pts])
+    keys = splat_keys(xyz, target, radius, max_radius_px=2.0)
+    covered = keys != empty
+    depth = torch.where(covered, (keys >> 32).to(torch.int32).view(torch.float32), torch.zeros(1, device=xyz.device))
     covered &= ~see_through_fast(depth, covered, abs_tol=2 * voxel_size)
     return torch.where(covered, depth, torch.zeros_like(depth)), covered
 
