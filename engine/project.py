@@ -139,6 +139,8 @@ class Project:
             arrays = {"depth": view.depth.astype(np.float32)}
             if view.confidence is not None:
                 arrays["confidence"] = view.confidence.astype(np.float16)
+            if view.completed is not None:
+                arrays["completed"] = view.completed.astype(bool)
             write_atomic(root / depth_rel, _npz_bytes(**arrays))
         d = view.camera.to_dict()
         d.update(image=image_rel, depth=depth_rel)
@@ -203,15 +205,16 @@ def _load_views(root: Path) -> ViewBank:
         for f in frames:
             cam = Camera.from_dict(f)
             image = read_image(root / f["image"])
-            depth = conf = None
+            depth = conf = completed = None
             if f.get("depth"):
                 try:
                     with np.load(root / f["depth"]) as z:
                         depth = z["depth"]
                         conf = z["confidence"].astype(np.float32) if "confidence" in z else None
+                        completed = z["completed"].astype(bool) if "completed" in z else None
                 except (OSError, KeyError, ValueError) as exc:
                     raise ProjectError(f"{root / f['depth']}: damaged or missing depth ({exc})") from exc
-            bank.add(CapturedView(cam, image, depth, conf))
+            bank.add(CapturedView(cam, image, depth, conf, completed))
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ProjectError):
             raise

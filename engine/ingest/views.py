@@ -16,12 +16,16 @@ class CapturedView:
     image       [H,W,3] uint8 RGB
     depth       [H,W] float32 z-depth in meters (0 / non-finite = unknown), or None
     confidence  [H,W] float32 per-pixel depth confidence in [0,1], or None
+    completed   [H,W] bool, True where the depth was completed (filled in between matched
+                pixels, engine.tracking.complete) rather than matched, or None (all matched
+                or unknown)
     """
 
     camera: Camera
     image: np.ndarray
     depth: np.ndarray | None = None
     confidence: np.ndarray | None = None
+    completed: np.ndarray | None = None
 
     @property
     def name(self) -> str:

@@ -33,17 +33,20 @@ class DenseState:
     images: dict[int, np.ndarray] = field(default_factory=dict)
     raw: dict[int, SweepResult] = field(default_factory=dict)
     neighbors: dict[int, list[int]] = field(default_factory=dict)
+    ranges: dict[int, tuple[float, float]] = field(default_factory=dict)   # sweep (near, far) per view
     score_ids: list[int] = field(default_factory=list)       # view id of each row of ``scores``
     scores: np.ndarray | None = None                          # [V,V] covisibility (mvs_select)
 
 
 @dataclass
 class DepthMap:
-    """A filtered depth map at working resolution (numpy).
+    """A filtered (and possibly completed) depth map at working resolution (numpy).
 
     camera      working-resolution camera
-    depth       [H,W] float32 z-depth (0 = filtered out)
+    depth       [H,W] float32 z-depth (0 = filtered out / unknown)
     confidence  [H,W] float32 in [0,1]
+    completed   [H,W] bool, True where the depth was filled in rather than matched
+                (engine.tracking.complete), or None (nothing completed)
     """
 
     view_id: int
@@ -51,9 +54,14 @@ class DepthMap:
     image: np.ndarray
     depth: np.ndarray
     confidence: np.ndarray
+    completed: np.ndarray | None = None
 
     def valid_fraction(self) -> float:
         return float((self.depth > 0).mean())
+
+    def matched(self) -> np.ndarray:
+        """[H,W] bool: pixels with a matched (not completed) depth."""
+        return (self.depth > 0) if self.completed is None else (self.depth > 0) & ~self.completed
 
 
 def working_view(camera: Camera, image: np.ndarray, max_side: int) -> tuple[Camera, np.ndarray]:
@@ -95,6 +103,7 @@ def sweep_views(state: DenseState, view_ids: Sequence[int], cameras: dict[int, C
             continue
         if not src:
             continue
+        state.ranges[vid] = (near, far)
         state.raw[vid] = plane_sweep(cam, state.images[vid], [state.cameras[j] for j in src],
                                      [state.images[j] for j in src], near, far, opt, state.device)
         yield vid
@@ -171,17 +180,30 @@ def filtered_depth(state: DenseState, vid: int) -> DepthMap:
 
 
 def auto_voxel_size(depth_maps: Sequence[DepthMap], pixels: float = 1.5) -> float:
-    """A memory voxel about ``pixels`` wide at the median depth of the maps (scene units)."""
-    vals = [float(np.median(d.depth[d.depth > 0]) / d.camera.K[0, 0]) for d in depth_maps if (d.depth > 0).any()]
+    """A memory voxel about ``pixels`` wide at the median matched depth of the maps (scene units)."""
+    vals = [float(np.median(d.depth[d.matched()]) / d.camera.K[0, 0]) for d in depth_maps if d.matched().any()]
     if not vals:
         raise ValueError("no valid depth to size the memory voxels")
     return pixels * float(np.median(vals))
 
 
-def fuse_depth_map(memory, dm: DepthMap, stride: int = 1):
-    """Insert a filtered depth map into the memory as captured points of view ``dm.view_id``."""
-    return memory.insert_depth(dm.camera, dm.depth, dm.image, confidence=np.maximum(dm.confidence, 1e-3),
-                               view=dm.view_id, mask=dm.depth > 0, stride=stride)
+def fuse_depth_map(memory, dm: DepthMap, stride: int = 1, completed_stride: int = 2,
+                   completed_min_conf: float = 0.05):
+    """Insert a depth map into the memory as captured points of view ``dm.view_id``: matched
+    pixels at ``stride``, completed ones (weighted by their lower confidence) at
+    ``max(stride, completed_stride)`` when their confidence reaches ``completed_min_conf``
+    (a blank wall's blind guess stays out of the memory). Returns the summed InsertStats."""
+    matched = dm.matched()
+    stats = memory.insert_depth(dm.camera, dm.depth, dm.image, confidence=np.maximum(dm.confidence, 1e-3),
+                                view=dm.view_id, mask=matched, stride=stride)
+    if dm.completed is None:
+        return stats
+    fill = dm.completed & (dm.depth > 0) & (dm.confidence >= completed_min_conf)
+    if not fill.any():
+        return stats
+    more = memory.insert_depth(dm.camera, dm.depth, dm.image, confidence=dm.confidence, view=dm.view_id,
+                               mask=fill, stride=max(stride, completed_stride))
+    return type(stats)(stats.added + more.added, stats.merged + more.merged)
 
 
 def memory_depth(memory, camera: Camera, max_side: int, confidence: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
@@ -204,3 +226,19 @@ def full_size_depth(dm: DepthMap, width: int, height: int) -> tuple[np.ndarray, 
         return dm.depth, dm.confidence
     return (cv2.resize(dm.depth, (width, height), interpolation=cv2.INTER_NEAREST),
             cv2.resize(dm.confidence, (width, height), interpolation=cv2.INTER_NEAREST))
+
+
+def full_size_completed(dm: DepthMap, width: int, height: int) -> np.ndarray | None:
+    """The ``completed`` flag [H,W] bool upsampled (nearest) to the view's image size, or None."""
+    if dm.completed is None:
+        return None
+    if (width, height) == (dm.camera.width, dm.camera.height):
+        return dm.completed
+    return cv2.resize(dm.completed.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+
+
+def store_view_depth(view, dm: DepthMap) -> None:
+    """Set a CapturedView's depth, confidence and completed flag from ``dm`` (full size)."""
+    w, h = view.camera.width, view.camera.height
+    view.depth, view.confidence = full_size_depth(dm, w, h)
+    view.completed = full_size_completed(dm, w, h)

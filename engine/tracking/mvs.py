@@ -112,9 +112,11 @@ def plane_sweep(ref: Camera, ref_image: np.ndarray, srcs: list[Camera], src_imag
     return _winner(volume, inv)
 
 
-def _plane_costs(A, b, src: Camera, src_map, wv, r_hat, k) -> torch.Tensor:
-    """1 - ZNCC (approx., from normalised images) [B,H,W] of one neighbour on planes ``wv``."""
-    uvw = A[None] + wv[:, None, None, None] * b                                # [B,H,W,3]
+def _plane_costs(A, b, src: Camera, src_map, wv, r_hat, k, per_pixel: bool = False) -> torch.Tensor:
+    """1 - ZNCC (approx., from normalised images) [B,H,W] of one neighbour on planes ``wv``
+    [B] inverse depths, or (``per_pixel``) on per-pixel inverse depths ``wv`` [B,H,W]."""
+    wv4 = wv[..., None] if per_pixel else wv[:, None, None, None]
+    uvw = A[None] + wv4 * b                                                    # [B,H,W,3]
     z = uvw[..., 2:3]
     uv = uvw[..., :2] / z.clamp_min(1e-6)
     grid = torch.stack([uv[..., 0] / src.width, uv[..., 1] / src.height], -1) * 2 - 1
@@ -143,3 +145,23 @@ def _winner(volume: torch.Tensor, inv: torch.Tensor) -> SweepResult:
     conf = (1.0 - c0).clamp(0, 1)
     conf = torch.where(interior, conf, torch.zeros_like(conf))   # a winner at the range end is unsure
     return SweepResult(depth, conf)
+
+
+def photo_cost(ref: Camera, ref_image: np.ndarray, srcs: list[Camera], src_images: list[np.ndarray],
+               depth: torch.Tensor, options: MVSOptions = MVSOptions(), device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """ZNCC [H,W] of a given per-pixel depth [H,W] (ref z, > 0) against the neighbours, with
+    the sweep's cost (mean of the ``best_k`` lowest; -1 where no neighbour sees the pixel),
+    and the reference's texture mask [H,W] bool. Used to verify completed depth."""
+    k = options.window
+    r_hat, r_tex = local_normalize(to_gray(ref_image, device), k, options.min_texture)
+    wv = (1.0 / depth.clamp_min(1e-9)).to(device)
+    costs = []
+    for src, im in zip(srcs, src_images):
+        A, b = _src_projection(ref, src, device)
+        n, t = local_normalize(to_gray(im, device), k, options.min_texture)
+        costs.append(_plane_costs(A, b, src, torch.cat([n, t.float()], 1), wv[None], r_hat, k, per_pixel=True)[0])
+    if not costs:
+        return torch.full_like(depth, -1.0), r_tex[0, 0]
+    kbest = max(1, min(options.best_k, len(costs)))
+    cost = torch.topk(torch.stack(costs), kbest, dim=0, largest=False).values.mean(0)
+    return 1.0 - cost, r_tex[0, 0]

@@ -6,7 +6,9 @@ mapper continues from the previous model; the global mapper re-solves everything
 aligned to the previous gauge by Sim(3)); later chunks grow with the model, so the global
 mapper's total work stays about twice that of one final solve. The new views that are
 depth references (at most ``max_dense_views`` evenly spread keyframes; the others serve as
-stereo sources) get a plane-sweep depth map, checked against the other maps and fused.
+stereo sources) get a depth map from the depth backend (``TrackOptions.depth_backend``,
+engine.tracking.depth_backend: plane sweep checked against the other maps, then completed),
+and it is fused.
 ``CamerasChanged`` and ``MemoryChanged`` are emitted after each chunk. At the end every map
 is re-filtered with the final poses and the memory is rebuilt from them (earlier chunks were
 fused with provisional poses); views without a map get the memory's depth rendered at them.
@@ -26,8 +28,8 @@ from engine.ingest import IngestOptions, load_input
 from engine.ingest.views import CapturedView, ViewBank
 from engine.tracking.align import align_to_previous
 from engine.tracking.colmap_io import undistort
-from engine.tracking.dense import (DenseState, auto_voxel_size, filtered_depth, full_size_depth, fuse_depth_map,
-                                  memory_depth, sweep_views)
+from engine.tracking.dense import auto_voxel_size, fuse_depth_map, memory_depth, store_view_depth
+from engine.tracking.depth_backend import DEFAULT_DEPTH_BACKEND, make_depth_backend
 from engine.tracking.mvs import MVSOptions
 from engine.tracking.sfm import ColmapWorkspace, SfmOptions, SfmResult, TrackingError
 
@@ -39,6 +41,7 @@ class TrackOptions:
     ingest: IngestOptions = field(default_factory=IngestOptions)
     sfm: SfmOptions = field(default_factory=SfmOptions)
     mvs: MVSOptions = field(default_factory=lambda: MVSOptions(max_side=400, max_depths=80, num_neighbors=3))
+    depth_backend: str = DEFAULT_DEPTH_BACKEND   # engine.tracking.depth_backend.DEPTH_BACKENDS
     first_chunk: int = 10            # keyframes in the first chunk (first geometry early); a photo
                                      # set matched exhaustively is mapped in one go (its name order
                                      # says nothing about overlap, and every pair is matched anyway)
@@ -103,7 +106,7 @@ class _Tracker:
         self.options = options
         self.device = resolve_device(options.device)
         self.ws = ColmapWorkspace(options.sfm, is_video)
-        self.dense = DenseState(options.mvs, self.device)
+        self.depth = make_depth_backend(options.depth_backend, options.mvs, self.device)
         self.frames: dict[str, object] = {}
         self.dense_every = 1                 # every k-th keyframe (source order) is a depth reference
         self.order: dict[str, int] = {}      # frame name -> keyframe ordinal
@@ -150,13 +153,12 @@ class _Tracker:
         return self.order.get(self.views[view_id].name, 0) % self.dense_every == 0
 
     def dense_chunk(self, new_ids: list[int], cancel):
-        """Sweep the new reference views; yields each one's filtered map as soon as it is ready."""
+        """Depth for the new reference views; yields each one's map as soon as it is ready."""
         cams = self.cameras_by_id()
         imgs = {i: self.views[i].image for i in cams}
         refs = [i for i in new_ids if self.is_reference(i)]
         t = time.perf_counter()
-        for vid in sweep_views(self.dense, refs, cams, imgs, self.last.points.xyz, None, cancel):
-            dm = filtered_depth(self.dense, vid)
+        for dm in self.depth.estimate(refs, cams, imgs, self.last.points.xyz, None, cancel):
             self.seconds["dense_s"] += time.perf_counter() - t
             yield dm
             t = time.perf_counter()
@@ -195,18 +197,17 @@ class _Tracker:
     def rebuild(self, cancel) -> list:
         """Re-filter every map with the final poses and rebuild the memory from them."""
         cams = self.cameras_by_id()
-        for i, cam in cams.items():
-            self.dense.cameras[i] = self.dense.cameras[i].with_pose(cam.world_from_cam)
-        maps = [filtered_depth(self.dense, i) for i in sorted(self.dense.raw)]
+        self.depth.update_poses(cams)
+        maps = self.depth.final_maps(cancel)
         if self.memory is not None:
             self.memory.clear()
         self.fuse(maps)
         for dm in maps:
-            v = self.views[dm.view_id]
-            v.depth, v.confidence = full_size_depth(dm, v.camera.width, v.camera.height)
+            store_view_depth(self.views[dm.view_id], dm)
+        with_depth = {dm.view_id for dm in maps}
         if self.memory is not None and len(self.memory):
             for i, cam in cams.items():
-                if i not in self.dense.raw:
+                if i not in with_depth:
                     v = self.views[i]
                     v.depth, v.confidence = memory_depth(self.memory, cam, self.options.mvs.max_side)
         return maps
@@ -275,7 +276,7 @@ def _chunk(tracker: _Tracker, frames, is_last: bool, warnings: list[str], timing
     new_ids = tracker.update_views(result)
     yield CamerasChanged(tuple(tracker.views.cameras))
     for dm in tracker.dense_chunk(new_ids, cancel):   # fused view by view: geometry appears early
-        if not (dm.depth > 0).any():
+        if not dm.matched().any():   # nothing matched: its (blind) completion waits for the rebuild
             continue
         version = tracker.memory.version if tracker.memory is not None else 0
         tracker.fuse([dm])

@@ -1,0 +1,113 @@
+"""Depth backends: posed views -> per-view depth maps with confidence (and a ``completed``
+flag), behind one small protocol chosen by name from a static registry.
+
+A backend keeps its own state across the chunks of a streaming job (later views are checked
+against earlier ones): callers add views with :meth:`DepthBackend.estimate` as poses become
+known, move them with :meth:`update_poses` (bundle adjustment), and ask for the final maps
+with :meth:`final_maps`. Maps are :class:`engine.tracking.dense.DepthMap` at the backend's
+working resolution (``DepthMap.camera``); callers store them into views with
+:func:`engine.tracking.dense.store_view_depth` and fuse them with ``fuse_depth_map``.
+
+Implementations:
+  "sweep"           today's plane sweep + multi-view geometric filter: matched pixels only
+  "sweep+complete"  the same, then every map completed (engine.tracking.complete): default
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator, Protocol, Sequence
+
+import numpy as np
+
+from engine.geometry import Camera
+from engine.tracking.complete import CompletionOptions, complete_depth
+from engine.tracking.dense import DenseState, DepthMap, filtered_depth, sweep_views
+from engine.tracking.mvs import MVSOptions
+
+DEFAULT_DEPTH_BACKEND = "sweep+complete"
+
+
+class DepthBackend(Protocol):
+    name: str
+
+    def estimate(self, view_ids: Sequence[int], cameras: dict[int, Camera], images: dict[int, np.ndarray],
+                 points_xyz: np.ndarray | None = None, near_far: dict[int, tuple[float, float]] | None = None,
+                 cancel=None) -> Iterator[DepthMap]:
+        """Add views (full-resolution cameras and images by view id; all posed views, not only
+        ``view_ids``) and yield a depth map for each of ``view_ids`` that gets one, as soon as it
+        is ready. ``points_xyz`` [N,3] world sparse points; ``near_far`` per-view depth bounds."""
+
+    def update_poses(self, cameras: dict[int, Camera]) -> None:
+        """New world_from_cam of views already added (same intrinsics)."""
+
+    def final_maps(self, cancel=None) -> list[DepthMap]:
+        """Every view's map recomputed with the current poses (views without depth left out)."""
+
+
+class SweepBackend:
+    """Plane sweep (engine.tracking.mvs) + geometric filtering (engine.tracking.dense)."""
+
+    name = "sweep"
+
+    def __init__(self, mvs: MVSOptions = MVSOptions(), device="cpu") -> None:
+        self.state = DenseState(mvs, device)
+
+    @property
+    def view_ids(self) -> list[int]:
+        """Views that have a depth map."""
+        return sorted(self.state.raw)
+
+    def estimate(self, view_ids, cameras, images, points_xyz=None, near_far=None, cancel=None) -> Iterator[DepthMap]:
+        for vid in sweep_views(self.state, view_ids, cameras, images, points_xyz, near_far, cancel):
+            yield self._finish(filtered_depth(self.state, vid))
+
+    def update_poses(self, cameras: dict[int, Camera]) -> None:
+        for i, cam in cameras.items():
+            if i in self.state.cameras:
+                self.state.cameras[i] = self.state.cameras[i].with_pose(cam.world_from_cam)
+
+    def final_maps(self, cancel=None) -> list[DepthMap]:
+        out = []
+        for i in self.view_ids:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            out.append(self._finish(filtered_depth(self.state, i)))
+        return out
+
+    def _finish(self, dm: DepthMap) -> DepthMap:
+        return dm
+
+
+class CompletingSweepBackend(SweepBackend):
+    """The sweep, then completion of every map (engine.tracking.complete): every pixel gets a
+    depth; filled pixels are flagged ``completed`` and carry a lower confidence."""
+
+    name = "sweep+complete"
+
+    def __init__(self, mvs: MVSOptions = MVSOptions(), device="cpu",
+                 completion: CompletionOptions = CompletionOptions()) -> None:
+        super().__init__(mvs, device)
+        self.completion = completion
+
+    def _finish(self, dm: DepthMap) -> DepthMap:
+        st = self.state
+        nbrs = [(st.cameras[j], st.images[j]) for j in st.neighbors.get(dm.view_id, [])]
+        near_far = st.ranges[dm.view_id]
+        raw = st.raw[dm.view_id]
+        c = complete_depth(dm.camera, dm.image, dm.depth, dm.confidence, near_far, nbrs, self.completion,
+                           st.options, st.device, (raw.depth.cpu().numpy(), raw.confidence.cpu().numpy()))
+        return DepthMap(dm.view_id, dm.camera, dm.image, c.depth, c.confidence, c.completed)
+
+
+DEPTH_BACKENDS: dict[str, Callable[..., DepthBackend]] = {
+    SweepBackend.name: SweepBackend,
+    CompletingSweepBackend.name: CompletingSweepBackend,
+}
+
+
+def make_depth_backend(name: str = DEFAULT_DEPTH_BACKEND, mvs: MVSOptions = MVSOptions(), device="cpu") -> DepthBackend:
+    """The depth backend registered as ``name`` (see :data:`DEPTH_BACKENDS`)."""
+    try:
+        factory = DEPTH_BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unknown depth backend {name!r}; known: {', '.join(sorted(DEPTH_BACKENDS))}") from None
+    return factory(mvs, device)
