@@ -9,7 +9,9 @@ Scenes (absent data is skipped):
 - ``synthetic``: the demo scene (``engine.demo``: 24 views 480x270, exact depth); every 8th
   view (0, 8, 16) held out, the memory fused from the others.
 - ``fern``: LLFF fern ``images_8`` with its reference poses (``poses_bounds.npy``), every 8th
-  view held out: ``anyrecon track images_8 --poses poses_bounds.npy --holdout 8``.
+  view held out, as ``anyrecon track images_8 --poses poses_bounds.npy --holdout 8`` does it,
+  with today's matched-only depth (backend ``sweep``); ``fern-complete``: the same with the
+  completed depth (backend ``sweep+complete``, engine/tracking/complete.py).
 - ``kitchen`` / ``office`` / ``livingroom``: tracked from scratch (``anyrecon track``, all
   frames); then every 8th keyframe (0, 8, ...) is held out: the memory is re-fused from the
   other keyframes' depth maps and only they are references. (Their poses and the other
@@ -76,21 +78,43 @@ def _cli(args: list[str]) -> None:
     print(f"  anyrecon {' '.join(args[:2])}... rc={rc} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
 
-def fern_scene(data: Path) -> Scene | None:
-    from engine.project import Project, read_image
+def import_posed(images: Path, poses: Path, root: Path, backend: str) -> None:
+    """What ``anyrecon track IMAGES --poses POSES --holdout 8`` does (engine/cli/track.py
+    ``_import``), with the depth backend named: ``sweep`` (matched depth only, the old
+    default) or ``sweep+complete`` (every pixel, completed ones flagged)."""
+    from engine.project import Project, write_image, write_json_atomic
+    from engine.session import EngineState, run_job
+    from engine.tracking.import_poses import import_poses
+    from engine.tracking.mvs import MVSOptions
+    from engine.tracking.posed import dense_job
+
+    t0 = time.perf_counter()
+    scene = import_poses(poses, images=images, holdout=8, max_side=1600)
+    memory = run_job(dense_job(scene, MVSOptions(max_side=480, max_depths=96), device="cpu", depth_backend=backend),
+                     EngineState())
+    project = Project(root=root, name=root.name, views=scene.views, memory=memory,
+                      info={"source": str(images), "depth_backend": backend})
+    project.save(root)
+    write_json_atomic(root / "holdout_cameras.json", {"frames": [v.camera.to_dict() for v in scene.holdout]})
+    for v in scene.holdout:
+        write_image(root / "holdout" / f"{v.name}.png", v.image)
+    print(f"  imported {images} ({backend}) in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+
+
+def fern_scene(data: Path, backend: str = "sweep") -> Scene | None:
     from engine.cli.render import read_cameras
+    from engine.project import Project, read_image
 
     src = data / "llff_fern"
     if not (src / "images_8").is_dir():
         return None
-    root = CACHE / "fern"
+    root = CACHE / ("fern" if backend == "sweep" else "fern-" + backend.replace("+", "-"))
     if not (root / "project.json").exists():
-        _cli(["track", str(src / "images_8"), "--poses", str(src / "poses_bounds.npy"), "--holdout", "8",
-              "--out", str(root), "--json"])
+        import_posed(src / "images_8", src / "poses_bounds.npy", root, backend)
     project = Project.load(root, device="cpu")
     cams = read_cameras(root / "holdout_cameras.json")
     hold = [(c, read_image(root / "holdout" / f"{c.name}.png").astype(np.float32) / 255.0) for c in cams]
-    return Scene("fern", project.memory, project.views, hold)
+    return Scene("fern" if backend == "sweep" else "fern (" + backend + ")", project.memory, project.views, hold)
 
 
 def tracked_scene(name: str, data: Path, max_side: int) -> Scene | None:
@@ -312,6 +336,8 @@ def main() -> None:
             scene = synthetic_scene()
         elif name == "fern":
             scene = fern_scene(args.data)
+        elif name == "fern-complete":
+            scene = fern_scene(args.data, "sweep+complete")
         elif name in TRACKED:
             scene = tracked_scene(name, args.data, args.max_side)
         else:

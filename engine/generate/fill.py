@@ -27,7 +27,7 @@ class FillOptions:
     patch_size: int = 3          # PatchMatch patch radius (patches are 2r+1 wide)
     thin_px: int = 3             # holes thinner than this go to Telea
     margin_px: int = 24          # source context around the holes' bounding box
-    max_work_pixels: int = 120_000  # larger boxes are inpainted at a lower scale
+    max_work_pixels: int = 60_000  # larger boxes are inpainted at a lower scale
     foreground_ratio: float = 0.9   # source pixels nearer than ratio * hole depth are excluded
 
 

@@ -46,6 +46,7 @@ from engine.render.surface import SurfaceRender, fill_surface, max_filter
 class SurfaceGeneratorOptions:
     max_references: int = 6
     blend_k: int = 4
+    consensus: float = 0.0             # color distance (RGB, [0,1]) of the outlier reweighting
     resolution_weight: float = 10.0    # degrees of penalty for a 2x resolution mismatch ~ 5
     depth_tolerance: float = 0.02      # relative, against a measured reference depth
     depth_tolerance_voxels: float = 2.0  # ... plus this many memory voxels (its depth error)
@@ -206,10 +207,12 @@ def sample_source(src: _Source, x: torch.Tensor, eye: torch.Tensor, opt: Surface
                    torch.where(loose, penalty, inf))
 
 
-def ulr_blend(samples: list[_Sample], k: int, fallback: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def ulr_blend(samples: list[_Sample], k: int, fallback: bool = False,
+              consensus: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Unstructured-lumigraph blend of samples -> (color [H,W,3], weight sum [H,W],
     verified share [H,W]). Only the k best (lowest penalty) visible samples per pixel count.
-    ``fallback`` blends by the fallback penalties (visibility only vetoed by occluders)."""
+    ``fallback`` blends by the fallback penalties (visibility only vetoed by occluders);
+    ``consensus`` > 0 reweights each sample by exp(-|c - blend|^2 / consensus^2) once."""
     pen = torch.stack([s.fallback_penalty if fallback else s.penalty for s in samples])  # [R,H,W]
     r = pen.shape[0]
     srt = torch.sort(pen, dim=0).values
@@ -220,8 +223,16 @@ def ulr_blend(samples: list[_Sample], k: int, fallback: bool = False) -> tuple[t
     wts = torch.clamp(1 - pen / thresh, min=0) / pen
     wts = torch.where(torch.isfinite(pen), wts, torch.zeros_like(wts))
     wts = wts * torch.stack([s.factor for s in samples])
+    cols = torch.stack([s.color for s in samples])            # [R,H,W,3]
     total = wts.sum(0)
-    color = (torch.stack([s.color for s in samples]) * wts[..., None]).sum(0) / total.clamp_min(1e-12)[..., None]
+    color = (cols * wts[..., None]).sum(0) / total.clamp_min(1e-12)[..., None]
+    if consensus > 0:
+        # one reweighting step: a sample far from the blend (an occlusion the depth test
+        # missed, a misregistered view) loses its weight instead of ghosting into the pixel
+        d2 = ((cols - color) ** 2).sum(-1)
+        wts = wts * torch.exp(-d2 / consensus ** 2)
+        total = wts.sum(0)
+        color = (cols * wts[..., None]).sum(0) / total.clamp_min(1e-12)[..., None]
     ver = (wts * torch.stack([s.verified.float() for s in samples])).sum(0) / total.clamp_min(1e-12)
     return color, total, ver
 
@@ -326,7 +337,7 @@ class SurfaceGenerator:
         x = eye + rays * depth[..., None]
         samples = [sample_source(s, x, eye, opt, guessed, opt.depth_tolerance_voxels * voxel_size) for s in sources]
         if samples:
-            color, weight, verified = ulr_blend(samples, opt.blend_k)
+            color, weight, verified = ulr_blend(samples, opt.blend_k, consensus=opt.consensus)
             if not bool((weight > 0).all()):
                 # no reference confirms the surface: the depth is off (an edge, a thin
                 # structure); take the references that are not clearly occluded, at low weight

@@ -99,8 +99,14 @@ def sweep_guessed_depth(depth: torch.Tensor, guessed: torch.Tensor, sources, tar
     med = torch.where(valid, cost, torch.full_like(cost, float("nan"))).nanmedian(0).values
     good = torch.isfinite(best) & (best < options.distinct * med) & (valid.sum(0) >= options.planes // 2)
     new_inv = torch.where(good, inv_h[arg], inv_c)
-    out_small = torch.zeros(hs * ws, device=depth.device)
-    out_small[idx] = torch.where(good, 1.0 / new_inv, torch.zeros_like(new_inv))
-    up = F.interpolate(out_small.view(1, 1, hs, ws), size=depth.shape, mode="nearest")[0, 0]
-    swept = guessed & (up > 0)
+    inv_small = torch.zeros(hs * ws, device=depth.device)
+    ok_small = torch.zeros(hs * ws, device=depth.device)
+    inv_small[idx] = torch.where(good, new_inv, torch.zeros_like(new_inv))
+    ok_small[idx] = good.float()
+    # bilinear in inverse depth, normalised by the chosen pixels (no blocks of the coarse grid)
+    num = F.interpolate((inv_small * ok_small).view(1, 1, hs, ws), size=depth.shape, mode="bilinear", align_corners=False)
+    den = F.interpolate(ok_small.view(1, 1, hs, ws), size=depth.shape, mode="bilinear", align_corners=False)
+    near = F.interpolate(ok_small.view(1, 1, hs, ws), size=depth.shape, mode="nearest")[0, 0] > 0.5
+    swept = guessed & near & (den[0, 0] > 1e-3)
+    up = 1.0 / (num / den.clamp_min(1e-6))[0, 0].clamp_min(1e-6)
     return torch.where(swept, up, depth), swept

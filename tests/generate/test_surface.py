@@ -142,3 +142,17 @@ def test_the_loop_gives_the_surface_generator_surface_guidance_and_its_reference
     list(generate_path(mem, capture.views, cam, IBRGenerator(device="cpu")))
     list(generate_path(mem, capture.views, cam, Spy(device="cpu"), LoopOptions(top_k=2)))
     assert seen == [SurfaceRender, SurfaceRender] and asked == [6, 4, 2]
+
+
+def test_completed_reference_depth_is_depth_but_not_a_measurement(capture):
+    """Depth the tracker completed (not matched) still places the reference's surface, but
+    it neither forward-warps as a measured surface nor gets the strict visibility test."""
+    from engine.generate.surface import make_source
+
+    v = capture.views[4]
+    completed = np.zeros(v.depth.shape, bool)
+    completed[:, :80] = True
+    src = make_source(v.camera, v.image, v.depth, "cpu", completed=completed)
+    assert (src.depth.numpy() > 0).all()
+    assert not src.measured.numpy()[:, :80].any() and src.measured.numpy()[:, 80:].all()
+    assert src.measured_points()[0].shape[0] == int((~completed).sum())
