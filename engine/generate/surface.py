@@ -58,6 +58,10 @@ class SurfaceGeneratorOptions:
     border_px: float = 12.0            # samples feather out over this many pixels at a border
     memory_confidence_scale: float = 3.0
     occluder_confidence: float = 0.3   # generated memory content at least this confident occludes
+    # memory surface weaker than this is only a hint (the guessed depth's start, which the
+    # sweep may move); the references' matched depth is always known. Fern held-out, matched
+    # only / completed depth: 0.3 -> 22.58 / 18.68 dB, 1.5 -> 22.85 / 20.10, inf -> 22.88 / 20.61
+    known_confidence: float = float("inf")
     background_reach: int = 9         # guessed depth is never nearer than the known depth this close
     use_previous_frame: bool = True
     warp_references: bool = True       # refine the surface with the references' measured depth
@@ -107,7 +111,8 @@ class SurfaceGenerator:
 
     # ------------------------------------------------------------------ one frame
     def _surface_depth(self, target, guide, sources, previous, voxel_size):
-        """(depth [H,W] complete or zeros, known [H,W] bool, guide SurfaceRender or None).
+        """(depth [H,W] or zeros, known [H,W] bool, guide SurfaceRender or None, hint [H,W]
+        bool: pixels whose depth is only a weak memory surface, kept as the guess's start).
 
         The references' measured depth, forward-warped, gives the precise surface (sharp
         silhouettes); the memory's surface render covers the rest, and wins where it holds
@@ -122,8 +127,13 @@ class SurfaceGenerator:
             depth, known = guide.depth, guide.mask & (guide.depth > 0)
             # generated content fused with a guessed depth (low confidence) is a guess again
             known &= ~((guide.segment >= 0) & (guide.confidence < self.options.occluder_confidence))
+            # a surface the memory holds only weakly (completed depth, one uncertain view) is
+            # a hint: it starts the guessed depth, which the sweep may still move
+            hint = known & (guide.confidence < self.options.known_confidence)
+            known &= ~hint
         else:
             depth, known = torch.zeros(h, w, device=dev), torch.zeros(h, w, dtype=torch.bool, device=dev)
+            hint = known.clone()
         if self.options.warp_references:
             warped, covered = warp_reference_depth(sources, target, voxel_size)
             take = covered
@@ -144,21 +154,22 @@ class SurfaceGenerator:
                 warped = warp_depth(prev, target, dev)
                 depth = torch.where(known, depth, warped)
                 known = known | (warped > 0)
-        return depth, known, guide
+        return depth, known, guide, hint & ~known
 
     def render_frame(self, target, guide, sources: list[Source], previous: GeneratedFrame | None,
                      voxel_size: float) -> GeneratedFrame:
         opt = self.options
         dev = self.device
         h, w = target.height, target.width
-        depth, known, guide = self._surface_depth(target, guide, sources, previous, voxel_size)
-        no_depth = not bool(known.any())
+        depth, known, guide, hint = self._surface_depth(target, guide, sources, previous, voxel_size)
+        no_depth = not bool((known | hint).any())
         if no_depth:
             depth = torch.full((h, w), _fallback_depth(sources, target), device=dev)
             guessed = torch.ones(h, w, dtype=torch.bool, device=dev)
         else:
             guessed = ~known
-            depth = complete_inverse_depth(depth, known, opt.background_reach)
+            start = known | hint
+            depth = torch.where(hint, depth, complete_inverse_depth(depth, start, opt.background_reach))
             depth, _ = sweep_guessed_depth(depth, guessed, [s for s in sources if s.depth is not None],
                                            target, target_rays, opt.sweep)
         rays, eye = target_rays(target, dev)
