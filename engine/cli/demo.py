@@ -17,7 +17,8 @@ def register(sub) -> None:
     p.add_argument("--width", type=IMAGE_SIDE, default=480)
     p.add_argument("--height", type=IMAGE_SIDE, default=270)
     p.add_argument("--segment-length", type=SEGMENT_LENGTH, default=40)
-    p.add_argument("--top-k", type=TOP_K, default=4)
+    p.add_argument("--top-k", type=TOP_K, default=None,
+                   help="captured views retrieved per segment (default: the generator's own; surface 6, ibr 4)")
     add_overwrite(p, "a project in OUT/project")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
     p.set_defaults(func=run)

@@ -17,7 +17,8 @@ def register(sub) -> None:
     src.add_argument("--preset", help="orbit, spiral, dolly-in, dolly-out, through, beyond")
     p.add_argument("--name", default=None, help="trajectory name in the project (default: file stem / preset)")
     p.add_argument("--segment-length", type=SEGMENT_LENGTH, default=40)
-    p.add_argument("--top-k", type=TOP_K, default=4)
+    p.add_argument("--top-k", type=TOP_K, default=None,
+                   help="captured views retrieved per segment (default: the generator's own; surface 6, ibr 4)")
     p.add_argument("--generator", default=DEFAULT_GENERATOR, choices=GENERATORS,
                    help=f"novel-view generator (default {DEFAULT_GENERATOR})")
     p.add_argument("--frames", type=FRAMES, default=None, help="resample the path to this many frames")

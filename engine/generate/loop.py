@@ -23,9 +23,11 @@ from engine.render.retrieval import retrieve_views
 @dataclass(frozen=True)
 class LoopOptions:
     segment_length: int = 40
-    top_k: int = 4
+    top_k: int | None = None            # references per segment; None: the generator's
+                                        # ``top_k`` attribute (surface: 6), else 4
     fuse_generated: bool = True
-    fuse_below_confidence: float = 0.5  # memory confidence under which generated pixels fuse
+    fuse_below_confidence: float | None = None  # memory confidence under which observed generated
+                                        # pixels fuse; None: the generator's own, else 0.5
     fuse_stride: int = 1
     invented_stride: int = 2            # invented pixels fuse on this pixel grid ...
     invented_gap_px: int = 2            # ... and only this far from what the memory shows
@@ -49,14 +51,27 @@ def plan_segments(num_frames: int, segment_length: int, first_segment_id: int = 
             for i, s in enumerate(range(0, num_frames, segment_length))]
 
 
+def guidance_renderer(generator):
+    """How the memory is rendered for ``generator``: a generator whose ``guidance`` attribute
+    is ``"surface"`` gets hole-free surface renders (``engine.render.surface``), the others
+    the point render."""
+    if getattr(generator, "guidance", "points") == "surface":
+        from engine.render.surface import render_surface
+
+        return render_surface
+    return render_memory
+
+
 class LiveGuidance(Sequence):
     """The memory rendered into each target *when the generator asks for it*, so that a
     frame-by-frame generator sees what earlier frames of the same segment fused (the loop
     closes within a segment too). A generator that reads all of them first (a diffusion
-    model) gets the memory as it was at the segment's start. Each render is kept once made."""
+    model) gets the memory as it was at the segment's start. Each render is kept once made.
+    ``render(memory, camera)`` makes the render (default: the point render)."""
 
-    def __init__(self, memory, targets) -> None:
+    def __init__(self, memory, targets, render=render_memory) -> None:
         self.memory, self.targets = memory, list(targets)
+        self.render = render
         self._cache: dict[int, object] = {}
 
     def __len__(self) -> int:
@@ -68,16 +83,18 @@ class LiveGuidance(Sequence):
         if i < 0:
             i += len(self)
         if i not in self._cache:
-            self._cache[i] = render_memory(self.memory, self.targets[i])
+            self._cache[i] = self.render(self.memory, self.targets[i])
         return self._cache[i]
 
 
 def reference_views(views, retrieved) -> list[ReferenceView]:
     return [ReferenceView(r.view_id, views[r.view_id].camera, views[r.view_id].image_float(),
-                          views[r.view_id].depth, max(r.gain, 1e-3)) for r in retrieved]
+                          views[r.view_id].depth, max(r.gain, 1e-3),
+                          completed=getattr(views[r.view_id], "completed", None)) for r in retrieved]
 
 
-def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, options: LoopOptions) -> int:
+def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, options: LoopOptions,
+                         fuse_below_confidence: float | None = None) -> int:
     """Back-project a generated frame where it adds information; returns points added.
 
     Observed pixels (warped from captured views) fuse where the memory was empty or unsure.
@@ -90,7 +107,9 @@ def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, 
     gmask = guide.mask.cpu().numpy()
     gconf = guide.confidence.cpu().numpy()
     valid = frame.depth > 0
-    observed = ((~gmask) | (gconf < options.fuse_below_confidence)) & ~frame.invented & valid
+    below = fuse_below_confidence if fuse_below_confidence is not None else options.fuse_below_confidence
+    below = 0.5 if below is None else below
+    observed = ((~gmask) | (gconf < below)) & ~frame.invented & valid
     k = 2 * options.invented_gap_px + 1
     near_memory = cv2.dilate(gmask.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
     grid = np.zeros_like(valid)
@@ -104,15 +123,22 @@ def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, 
     return stats.added
 
 
+def _fuse_below(options: LoopOptions, generator) -> float:
+    if options.fuse_below_confidence is not None:
+        return options.fuse_below_confidence
+    return float(getattr(generator, "fuse_below_confidence", 0.5))
+
+
 def run_segment(memory, views, cameras: Sequence, plan: SegmentPlan, generator, options: LoopOptions,
                 context: list[GeneratedFrame], cancel: CancelToken | None, total_frames: int,
                 started_at: float, frames_done_before: int = 0) -> Iterator:
     """Generate one segment; yields events; leaves the last frames in ``context``."""
     t0 = time.perf_counter()
     targets = list(cameras[plan.frame_start:plan.frame_stop])
-    retrieved = retrieve_views(memory, views, targets, options.top_k) if len(views) else []
+    top_k = options.top_k if options.top_k is not None else int(getattr(generator, "top_k", 4))
+    retrieved = retrieve_views(memory, views, targets, top_k) if len(views) else []
     yield SegmentStarted(plan.segment_id, plan.frame_start, plan.frame_stop, tuple(r.view_id for r in retrieved))
-    guidance = LiveGuidance(memory, targets)
+    guidance = LiveGuidance(memory, targets, guidance_renderer(generator))
     if not retrieved and not any(bool(render_memory(memory, cam.scaled(0.25)).mask.any()) for cam in targets):
         raise ValueError(f"segment {plan.segment_id}: no target camera sees any part of the scene "
                          "(every point is behind or outside the cameras); move the path into the scene")
@@ -123,7 +149,8 @@ def run_segment(memory, views, cameras: Sequence, plan: SegmentPlan, generator, 
         index = plan.frame_start + offset
         version = memory.version
         if options.fuse_generated:
-            added += fuse_generated_frame(memory, frame, guidance[offset], plan.segment_id, options)
+            added += fuse_generated_frame(memory, frame, guidance[offset], plan.segment_id, options,
+                                          _fuse_below(options, generator))
         yield FrameGenerated(plan.segment_id, index, frame)
         if memory.version != version:
             yield MemoryChanged(memory.version, len(memory), memory.changes_since(version))

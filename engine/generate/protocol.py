@@ -48,13 +48,16 @@ class CancelToken:
 @dataclass(frozen=True)
 class ReferenceView:
     """A retrieved captured view. image [H,W,3] float32 [0,1]; depth [H,W] float32 z-depth
-    in meters (0 = unknown) or None; weight = its retrieval gain (>= 0)."""
+    in meters (0 = unknown) or None; weight = its retrieval gain (>= 0); completed [H,W] bool,
+    True where the depth was completed (filled between matched pixels) rather than matched,
+    or None (all matched or unknown)."""
 
     view_id: int
     camera: Camera
     image: np.ndarray
     depth: np.ndarray | None
     weight: float = 1.0
+    completed: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

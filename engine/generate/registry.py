@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-DEFAULT_GENERATOR = "ibr"
+DEFAULT_GENERATOR = "surface"
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,16 @@ def _splat_spec() -> GeneratorSpec:
                          lambda o, ctx: SplatGenerator(o, device=ctx.device, project_root=ctx.project_root))
 
 
+def _surface_spec() -> GeneratorSpec:
+    from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions
+
+    return GeneratorSpec("surface", "captured photos sampled onto the memory's surface, PatchMatch fill (default)",
+                         SurfaceGeneratorOptions, lambda o, ctx: SurfaceGenerator(o, device=ctx.device))
+
+
 # name -> spec builder (specs are built on first use: a backend's imports stay lazy)
 _SPECS: dict[str, Callable[[], GeneratorSpec]] = {
+    "surface": _surface_spec,
     "ibr": _ibr_spec,
     "splat": _splat_spec,
 }

@@ -21,12 +21,13 @@ from engine.project import SegmentRecord
 @dataclass(frozen=True)
 class GenerateOptions:
     """generator: registry name; generator_options: its options dataclass (None: defaults);
-    segment_length, top_k, context_frames: see engine.generate.loop.LoopOptions."""
+    segment_length, top_k (None: the generator's own), fuse_generated: see
+    engine.generate.loop.LoopOptions."""
 
     generator: str = DEFAULT_GENERATOR
     generator_options: object = None
     segment_length: int = 40
-    top_k: int = 4
+    top_k: int | None = None
     fuse_generated: bool = True
 
     def loop_options(self) -> LoopOptions:
@@ -35,7 +36,7 @@ class GenerateOptions:
     def validate(self) -> None:
         if self.segment_length < 1:
             raise ValueError(f"segment length must be at least 1 frame, got {self.segment_length}")
-        if self.top_k < 1:
+        if self.top_k is not None and self.top_k < 1:
             raise ValueError(f"top-k must be at least 1 reference view, got {self.top_k}")
 
 

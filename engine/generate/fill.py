@@ -1,0 +1,153 @@
+"""Hole filling for generated frames: exemplar-based inpainting that continues texture.
+
+What no reference saw is filled from the frame itself:
+- thin holes (gone after a ``thin_px`` opening: cracks, single pixels) by OpenCV's Telea
+  inpaint, which is exact enough at that scale and takes milliseconds;
+- larger holes by PatchMatch (Barnes et al. 2009; ``pypatchmatch``, MIT), run on the
+  bounding box of the holes plus a margin, at ``work_scale`` when the box is large. When a
+  depth map is given, pixels clearly nearer than the hole's own (background-biased) depth
+  are kept out of the source (``global_mask``), so a disocclusion continues the background
+  behind an object, not the object.
+- ``method="pushpull"`` is the fast preview fallback (smooth, smeared); ``"telea"`` uses
+  Telea everywhere. If the PatchMatch library cannot load, ``patchmatch`` falls back to
+  Telea and says so in ``FillResult.method``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_PATCHMATCH = None
+
+
+@dataclass(frozen=True)
+class FillOptions:
+    method: str = "patchmatch"   # patchmatch | telea | pushpull
+    patch_size: int = 3          # PatchMatch patch radius (patches are 2r+1 wide)
+    thin_px: int = 3             # holes thinner than this go to Telea
+    margin_px: int = 24          # source context around the holes' bounding box
+    max_work_pixels: int = 60_000  # larger boxes are inpainted at a lower scale
+    foreground_ratio: float = 0.9   # source pixels nearer than ratio * hole depth are excluded
+
+
+@dataclass(frozen=True)
+class FillResult:
+    color: np.ndarray   # [H,W,3] float32 in [0,1]
+    method: str         # what actually filled the large holes
+
+
+def patchmatch_module():
+    """The ``patchmatch`` module when its native library loads, else None."""
+    global _PATCHMATCH
+    if _PATCHMATCH is None:
+        try:
+            import patchmatch
+
+            _PATCHMATCH = patchmatch if patchmatch.patchmatch_available else False
+            if _PATCHMATCH:
+                patchmatch.set_random_seed(0)
+        except ImportError:
+            _PATCHMATCH = False
+    return _PATCHMATCH or None
+
+
+def _to_u8(color: np.ndarray) -> np.ndarray:
+    return (np.clip(color, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _telea(img_u8: np.ndarray, holes: np.ndarray, radius: int = 3) -> np.ndarray:
+    import cv2
+
+    return cv2.inpaint(img_u8, holes.astype(np.uint8), radius, cv2.INPAINT_TELEA)
+
+
+def _push_pull_fill(color: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    import torch
+
+    from engine.generate.pushpull import push_pull
+
+    known = torch.as_tensor(~holes, dtype=torch.float32)
+    out = push_pull(torch.as_tensor(color).permute(2, 0, 1), known).permute(1, 2, 0).numpy()
+    return np.where(holes[..., None], out, color).astype(np.float32)
+
+
+def fill_holes(color: np.ndarray, holes: np.ndarray, depth: np.ndarray | None = None,
+               options: FillOptions = FillOptions()) -> FillResult:
+    """Fill ``holes`` [H,W] bool of ``color`` [H,W,3] float in [0,1]; known pixels are kept.
+
+    depth  [H,W] z-depth (meters, > 0 everywhere it is known or guessed, holes included):
+           used to keep nearer surfaces out of the PatchMatch source.
+    """
+    import cv2
+
+    color = np.asarray(color, np.float32)
+    holes = np.asarray(holes, bool)
+    if not holes.any():
+        return FillResult(color, "none")
+    if holes.all():
+        return FillResult(np.full_like(color, 0.5), "constant")
+    if options.method == "pushpull":
+        return FillResult(_push_pull_fill(color, holes), "pushpull")
+    img = _to_u8(np.where(holes[..., None], 0.0, color))
+    k = np.ones((options.thin_px, options.thin_px), np.uint8)
+    large = cv2.dilate(cv2.erode(holes.astype(np.uint8), k), k) > 0
+    large &= holes
+    method = "telea"
+    pm = patchmatch_module() if options.method == "patchmatch" else None
+    if large.any() and pm is not None:
+        img = _patchmatch_box(pm, img, large, depth, options)
+        method = "patchmatch"
+    rest = holes if method == "telea" else holes & ~large
+    if rest.any():
+        img = _telea(img, rest)
+    out = img.astype(np.float32) / 255.0
+    return FillResult(np.where(holes[..., None], out, color).astype(np.float32), method)
+
+
+def _patchmatch_box(pm, img: np.ndarray, large: np.ndarray, depth, options: FillOptions) -> np.ndarray:
+    """PatchMatch on the holes' bounding box (+ margin), downscaled when large."""
+    import cv2
+
+    h, w = large.shape
+    rows, cols = np.nonzero(large)
+    m = options.margin_px
+    r0, r1 = max(0, rows.min() - m), min(h, rows.max() + 1 + m)
+    c0, c1 = max(0, cols.min() - m), min(w, cols.max() + 1 + m)
+    crop = img[r0:r1, c0:c1]
+    hole = large[r0:r1, c0:c1]
+    exclude = None
+    if depth is not None:
+        d = depth[r0:r1, c0:c1]
+        hole_depth = np.median(d[hole]) if (d[hole] > 0).any() else 0.0
+        if hole_depth > 0:
+            exclude = (~hole) & (d > 0) & (d < options.foreground_ratio * hole_depth)
+            if exclude.mean() > 0.7:  # keep enough source
+                exclude = None
+    ch, cw = hole.shape
+    scale = min(1.0, float(np.sqrt(options.max_work_pixels / max(ch * cw, 1))))
+    if scale < 1.0:
+        size = (max(8, int(cw * scale)), max(8, int(ch * scale)))
+        small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        small_hole = cv2.resize(hole.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        small_hole |= cv2.resize(hole.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+        small_ex = None if exclude is None else cv2.resize(exclude.astype(np.uint8), size,
+                                                           interpolation=cv2.INTER_NEAREST) > 0
+        filled = _pm_call(pm, small, small_hole, small_ex, options)
+        filled = cv2.resize(filled, (cw, ch), interpolation=cv2.INTER_LINEAR)
+    else:
+        filled = _pm_call(pm, crop, hole, exclude, options)
+    out = img.copy()
+    out[r0:r1, c0:c1] = np.where(hole[..., None], filled, crop)
+    return out
+
+
+def _pm_call(pm, img, hole, exclude, options: FillOptions) -> np.ndarray:
+    if exclude is not None:
+        exclude = exclude & ~hole
+        if not exclude.any():
+            exclude = None
+    if exclude is None:
+        return pm.inpaint(img, hole.astype(np.uint8), patch_size=options.patch_size)
+    return pm.inpaint(img, hole.astype(np.uint8), global_mask=exclude.astype(np.uint8),
+                      patch_size=options.patch_size)

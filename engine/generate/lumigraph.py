@@ -1,0 +1,244 @@
+"""Sampling captured views backward onto a target surface (view-dependent texture mapping).
+
+The pieces of the surface generator (engine/generate/surface.py) that know nothing of
+segments: a view as a sampling *source* (image, depth completed where missing, which depth
+was measured), the target's rays, one source sampled at the target's surface points with its
+visibility test and penalty, the unstructured-lumigraph blend of all sources, and the
+references' measured depth forward-warped into the target. Torch, any device.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.generate.pushpull import push_pull
+from engine.render.surface import max_filter
+
+
+@dataclass
+class Source:
+    """A view sampled backward: a captured reference or the previous generated frame."""
+
+    camera: object
+    image: torch.Tensor           # [3,H,W] float in [0,1]
+    depth: torch.Tensor | None    # [H,W] z-depth, complete (> 0) where known or completed
+    measured: torch.Tensor | None  # [H,W] bool, depth measured (not completed)
+    center: torch.Tensor          # [3] world
+    invented: torch.Tensor | None = None  # [H,W] bool (previous frame only)
+    points: tuple | None = None   # (xyz [N,3] world, radius [N] world) of measured pixels, lazily
+
+    def measured_points(self):
+        """World points [N,3] of the measured depth pixels and their splat radius [N]."""
+        if self.points is None:
+            from engine.memory.backproject import camera_points
+
+            p_cam = camera_points(self.camera, torch.where(self.measured, self.depth, torch.zeros_like(self.depth)))
+            p_cam = p_cam[self.measured]
+            wfc = torch.as_tensor(self.camera.world_from_cam, dtype=torch.float32, device=p_cam.device)
+            xyz = p_cam @ wfc[:3, :3].T + wfc[:3, 3]
+            self.points = (xyz, 0.8 * p_cam[:, 2] / float(self.camera.K[1, 1]))
+        return self.points
+
+
+def complete_inverse_depth(depth: torch.Tensor, known: torch.Tensor, reach: int = 9) -> torch.Tensor:
+    """Depth [H,W] everywhere: known pixels kept; holes take a push-pull of inverse depth,
+    never nearer than the farthest known depth within ``reach`` pixels (no membranes across
+    silhouettes: a disocclusion shows the background)."""
+    if bool(known.all()):
+        return depth
+    if not bool(known.any()):
+        return torch.zeros_like(depth)
+    inv = torch.where(known, 1.0 / depth.clamp_min(1e-6), torch.zeros_like(depth))
+    smooth = 1.0 / push_pull(inv[None], known.float())[0].clamp_min(1e-6)
+    if reach <= 1:
+        return torch.where(known, depth, smooth)
+    kd = torch.where(known, depth, torch.zeros_like(depth))[None, None]
+    far = max_filter(kd, reach)
+    # smoothed, so that the bias does not print the filter's blocks into the texture
+    far = F.avg_pool2d(far, reach, stride=1, padding=reach // 2, count_include_pad=False)[0, 0]
+    hole = torch.where(far > 0, torch.maximum(smooth, far), smooth)
+    return torch.where(known, depth, hole)
+
+
+def _image_tensor(image, device) -> torch.Tensor:
+    img = torch.as_tensor(np.asarray(image), device=device)
+    img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
+    return img[..., :3].permute(2, 0, 1).contiguous()
+
+
+def make_source(camera, image, depth, device, invented=None, completed=None) -> Source:
+    """A sampling source from a view: depth completed where missing (0 / non-finite).
+    ``completed`` [H,W] bool marks depth the tracker completed rather than matched: kept as
+    depth, but not counted as measured (it gets the loose visibility rule)."""
+    center = torch.as_tensor(camera.center, dtype=torch.float32, device=device)
+    img = _image_tensor(image, device)
+    if depth is None:
+        return Source(camera, img, None, None, center)
+    d = torch.as_tensor(np.nan_to_num(np.asarray(depth, np.float32), posinf=0.0, neginf=0.0), device=device)
+    has = d > 0
+    if not bool(has.any()):
+        return Source(camera, img, None, None, center)
+    measured = has
+    if completed is not None:
+        measured = has & ~torch.as_tensor(np.asarray(completed, bool), device=device)
+    inv = None if invented is None else torch.as_tensor(np.asarray(invented), device=device)
+    return Source(camera, img, complete_inverse_depth(d, has), measured, center, inv)
+
+
+def target_rays(camera, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """World ray directions [H,W,3] scaled so that z-depth d gives center + d * ray (pixel
+    centers at +0.5), and the camera center [3] world."""
+    K_inv = torch.as_tensor(np.linalg.inv(camera.K), dtype=torch.float32, device=device)
+    wfc = torch.as_tensor(camera.world_from_cam, dtype=torch.float32, device=device)
+    u = torch.arange(camera.width, device=device, dtype=torch.float32) + 0.5
+    v = torch.arange(camera.height, device=device, dtype=torch.float32) + 0.5
+    vv, uu = torch.meshgrid(v, u, indexing="ij")
+    pix = torch.stack([uu, vv, torch.ones_like(uu)], dim=-1)
+    return pix @ (wfc[:3, :3] @ K_inv).T, wfc[:3, 3]
+
+
+@dataclass
+class Sample:
+    color: torch.Tensor     # [H,W,3]
+    penalty: torch.Tensor   # [H,W] degrees (inf where not visible)
+    factor: torch.Tensor    # [H,W] extra weight (border feather, unverified)
+    verified: torch.Tensor  # [H,W] bool
+    invented: torch.Tensor | None = None
+    fallback_penalty: torch.Tensor | None = None  # [H,W] for pixels no reference passes
+
+
+def sample_source(src: Source, x: torch.Tensor, eye: torch.Tensor, opt, target_guessed: torch.Tensor,
+                  abs_tol: float = 0.0) -> Sample:
+    """Sample ``src`` at the projections of surface points x [H,W,3] world seen from eye [3].
+
+    opt             SurfaceGeneratorOptions (depth_tolerance, unverified_tolerance,
+                    unverified_weight, border_px, resolution_weight)
+    target_guessed  [H,W] bool: target pixels whose depth is a guess (loose test)
+    abs_tol         meters added to the strict depth test (the memory's depth error)"""
+    cam = src.camera
+    cfw = torch.as_tensor(cam.cam_from_world, dtype=torch.float32, device=x.device)
+    p = x @ cfw[:3, :3].T + cfw[:3, 3]
+    z = p[..., 2]
+    safe = torch.where(z > 1e-6, z, torch.ones_like(z))
+    K = cam.K
+    u = float(K[0, 0]) * p[..., 0] / safe + float(K[0, 1]) * p[..., 1] / safe + float(K[0, 2])
+    v = float(K[1, 1]) * p[..., 1] / safe + float(K[1, 2])
+    w, h = cam.width, cam.height
+    grid = torch.stack([2 * u / w - 1, 2 * v / h - 1], dim=-1)[None]
+    color = F.grid_sample(src.image[None], grid, mode="bilinear", padding_mode="border",
+                          align_corners=False)[0].permute(1, 2, 0)
+    inside = (z > 1e-6) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    col = torch.floor(u).long().clamp(0, w - 1)
+    row = torch.floor(v).long().clamp(0, h - 1)
+    factor = torch.ones_like(z)
+    inv = None
+    if src.depth is None:
+        visible, verified = inside, torch.zeros_like(inside)
+        loose = inside
+        factor = factor * opt.unverified_weight
+    else:
+        d_ref = src.depth[row, col]
+        ref_meas = src.measured[row, col]
+        meas = ref_meas & ~target_guessed
+        strict = inside & ((z - d_ref).abs() <= opt.depth_tolerance * z + abs_tol)
+        # where either depth is a guess, a measured reference depth must still agree
+        # loosely (a reference that sees nearer is occluded, one that sees farther looked
+        # through the guessed point: free space); a completed one is no evidence
+        loose = inside & ~(ref_meas & ((z - d_ref).abs() > opt.unverified_tolerance * z + abs_tol))
+        visible = torch.where(meas, strict, loose)
+        verified = meas
+        factor = torch.where(meas, factor, factor * opt.unverified_weight)
+        if src.invented is not None:
+            inv = src.invented[row, col]
+    edge = torch.minimum(torch.minimum(u, w - u), torch.minimum(v, h - v))
+    factor = factor * (edge / opt.border_px).clamp(0.05, 1.0)
+    ray_t = x - eye
+    ray_r = x - src.center
+    d_t = ray_t.norm(dim=-1).clamp_min(1e-6)
+    d_r = ray_r.norm(dim=-1).clamp_min(1e-6)
+    cos = ((ray_t * ray_r).sum(-1) / (d_t * d_r)).clamp(-1, 1)
+    angle = 57.29578 * torch.sqrt((2 * (1 - cos)).clamp_min(0))   # chord ~ angle, no arccos
+    res = torch.minimum(d_t, d_r) / torch.maximum(d_t, d_r)
+    penalty = angle + opt.resolution_weight * (1 - res) + 0.05
+    inf = torch.full_like(penalty, float("inf"))
+    return Sample(color, torch.where(visible, penalty, inf), factor, verified & visible, inv,
+                   torch.where(loose, penalty, inf))
+
+
+def ulr_blend(samples: list[Sample], k: int, fallback: bool = False,
+              consensus: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Unstructured-lumigraph blend of samples -> (color [H,W,3], weight sum [H,W],
+    verified share [H,W]). Only the k best (lowest penalty) visible samples per pixel count.
+    ``fallback`` blends by the fallback penalties (visibility only vetoed by occluders);
+    ``consensus`` > 0 reweights each sample by exp(-|c - blend|^2 / consensus^2) once."""
+    pen = torch.stack([s.fallback_penalty if fallback else s.penalty for s in samples])  # [R,H,W]
+    r = pen.shape[0]
+    srt = torch.sort(pen, dim=0).values
+    thresh = srt[k] if r > k else torch.full_like(srt[0], float("inf"))
+    # with fewer than k+1 visible the threshold is the worst visible one, stretched
+    worst = torch.where(torch.isfinite(srt), srt, torch.zeros_like(srt)).max(0).values
+    thresh = torch.where(torch.isfinite(thresh), thresh, 2.0 * worst + 1.0)
+    wts = torch.clamp(1 - pen / thresh, min=0) / pen
+    wts = torch.where(torch.isfinite(pen), wts, torch.zeros_like(wts))
+    wts = wts * torch.stack([s.factor for s in samples])
+    cols = torch.stack([s.color for s in samples])            # [R,H,W,3]
+    total = wts.sum(0)
+    color = (cols * wts[..., None]).sum(0) / total.clamp_min(1e-12)[..., None]
+    if consensus > 0:
+        # one reweighting step: a sample far from the blend (an occlusion the depth test
+        # missed, a misregistered view) loses its weight instead of ghosting into the pixel
+        d2 = ((cols - color) ** 2).sum(-1)
+        wts = wts * torch.exp(-d2 / consensus ** 2)
+        total = wts.sum(0)
+        color = (cols * wts[..., None]).sum(0) / total.clamp_min(1e-12)[..., None]
+    ver = (wts * torch.stack([s.verified.float() for s in samples])).sum(0) / total.clamp_min(1e-12)
+    return color, total, ver
+
+
+def warp_reference_depth(sources: list[Source], target, voxel_size: float):
+    """The references' measured depth forward-warped into ``target`` (one z-buffer of splats
+    of 0.8 source pixels radius over all references): the nearest measured surface per pixel,
+    see-through pixels removed. Returns (depth [H,W], covered [H,W] bool)."""
+    from engine.render.points import splat_keys
+    from engine.render.surface import see_through_fast
+
+    h, w = target.height, target.width
+    empty = torch.iinfo(torch.int64).max
+    pts = [s.measured_points() for s in sources if s.depth is not None]
+    pts = [p for p in pts if p[0].shape[0]]
+    if not pts:
+        z = torch.zeros(h, w, device=target_device(sources))
+        return z, z > 0
+    # one z-buffer over all references' points: the nearest measured surface per pixel
+    xyz = torch.cat([p[0] for p in pts])
+    radius = torch.cat([p[1] for p in pts])
+    keys = splat_keys(xyz, target, radius, max_radius_px=2.0)
+    covered = keys != empty
+    depth = torch.where(covered, (keys >> 32).to(torch.int32).view(torch.float32), torch.zeros(1, device=xyz.device))
+    covered &= ~see_through_fast(depth, covered, abs_tol=2 * voxel_size)
+    return torch.where(covered, depth, torch.zeros_like(depth)), covered
+
+
+def target_device(sources):
+    return sources[0].image.device if sources else torch.device("cpu")
+
+
+def warp_depth(prev: Source, target, device) -> torch.Tensor:
+    """The previous frame's complete depth carried to ``target`` by a z-buffered point render
+    at quarter resolution, upsampled (nearest); 0 where nothing lands."""
+    from engine.memory.backproject import camera_points
+    from engine.render.points import render_points
+
+    small = target.scaled(0.25)
+    stride = 2
+    p_cam = camera_points(prev.camera, prev.depth)[::stride, ::stride].reshape(-1, 3)
+    wfc = torch.as_tensor(prev.camera.world_from_cam, dtype=torch.float32, device=device)
+    xyz = p_cam @ wfc[:3, :3].T + wfc[:3, 3]
+    rgb = torch.zeros_like(xyz)
+    radius = 2.0 * stride * p_cam[:, 2] / float(prev.camera.K[1, 1])
+    r = render_points(xyz, rgb, small, radius, max_radius_px=2.0)
+    d = F.interpolate(r.depth[None, None], size=(target.height, target.width), mode="nearest")[0, 0]
+    return d

@@ -1,0 +1,112 @@
+"""Photo-consistent depth for the target pixels whose depth is only a guess.
+
+Where the memory has no surface, the surface generator completes the target's depth by a
+push-pull of inverse depth: right on flat, untextured areas (where the depth hardly changes
+the sampled color), wrong on textured background that MVS filtered out, which then ghosts
+(each reference contributes its own shifted copy). This module runs a small plane sweep on
+those pixels only, at ``scale`` of the target's resolution: ``planes`` inverse depths
+spanning the known depths of the frame; per plane, the color variance across the references
+that see the point, box-filtered over ``window`` pixels, plus a pull towards the completed
+depth (``prior_weight`` per full depth range). A pixel takes the best plane only where the
+best cost is clearly below the median cost over the planes (``distinct``): textureless
+pixels keep the completed depth.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    enabled: bool = True
+    planes: int = 24
+    scale: float = 0.5
+    window: int = 5
+    prior_weight: float = 0.002
+    distinct: float = 0.6
+    min_pixels: int = 64
+
+
+def _project(cam, x: torch.Tensor):
+    cfw = torch.as_tensor(cam.cam_from_world, dtype=torch.float32, device=x.device)
+    p = x @ cfw[:3, :3].T + cfw[:3, 3]
+    z = p[..., 2]
+    safe = torch.where(z > 1e-6, z, torch.ones_like(z))
+    K = cam.K
+    u = float(K[0, 0]) * p[..., 0] / safe + float(K[0, 1]) * p[..., 1] / safe + float(K[0, 2])
+    v = float(K[1, 1]) * p[..., 1] / safe + float(K[1, 2])
+    inside = (z > 1e-6) & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
+    return u, v, inside
+
+
+def _colors(src, x: torch.Tensor):
+    """Colors [P,3] of src's image at world points x [P,3], and inside [P] bool."""
+    u, v, inside = _project(src.camera, x)
+    grid = torch.stack([2 * u / src.camera.width - 1, 2 * v / src.camera.height - 1], dim=-1)[None, None]
+    c = F.grid_sample(src.image[None], grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return c[0, :, 0].T, inside
+
+
+def sweep_guessed_depth(depth: torch.Tensor, guessed: torch.Tensor, sources, target, rays_fn,
+                        options: SweepOptions = SweepOptions()) -> tuple[torch.Tensor, torch.Tensor]:
+    """depth [H,W] complete (meters); guessed [H,W] bool. Returns (depth [H,W] with the guessed
+    pixels re-estimated where the photos agree, swept [H,W] bool: pixels that changed)."""
+    none = torch.zeros_like(guessed)
+    known = ~guessed
+    if not options.enabled or len(sources) < 2 or int(guessed.sum()) < options.min_pixels or not bool(known.any()):
+        return depth, none
+    small = target.scaled(options.scale)
+    hs, ws = small.height, small.width
+    g_small = F.interpolate(guessed[None, None].float(), size=(hs, ws), mode="nearest")[0, 0] > 0.5
+    d_small = F.interpolate(depth[None, None], size=(hs, ws), mode="nearest")[0, 0]
+    idx = torch.nonzero(g_small.view(-1)).squeeze(1)
+    if idx.numel() < options.min_pixels:
+        return depth, none
+    kd = depth[known]
+    kd = kd[:: max(1, kd.numel() // 20000)]
+    inv_far = 1.0 / float(torch.quantile(kd, 0.99))
+    inv_near = 1.0 / float(torch.quantile(kd, 0.01))
+    span = max(inv_near - inv_far, 1e-6)
+    inv_h = torch.linspace(max(inv_far - 0.1 * span, 0.05 * inv_far), inv_near + 0.1 * span, options.planes,
+                           device=depth.device)
+    rays, eye = rays_fn(small, depth.device)
+    rays_p = rays.view(-1, 3)[idx]
+    inv_c = 1.0 / d_small.view(-1)[idx].clamp_min(1e-6)
+    big = torch.full((options.planes, hs * ws), 0.0, device=depth.device)
+    wts = torch.zeros_like(big)
+    for j, ih in enumerate(inv_h.tolist()):
+        x = eye + rays_p / ih
+        cols, ins = zip(*(_colors(s, x) for s in sources))
+        c = torch.stack(cols)                       # [R,P,3]
+        m = torch.stack(ins).float()[..., None]     # [R,P,1]
+        n = m.sum(0)
+        mean = (c * m).sum(0) / n.clamp_min(1)
+        var = ((c - mean) ** 2 * m).sum(0).sum(-1) / n[:, 0].clamp_min(1)
+        ok = (n[:, 0] >= 2).float()
+        big[j, idx] = var * ok
+        wts[j, idx] = ok
+    k = options.window
+    num = F.avg_pool2d(big.view(1, options.planes, hs, ws), k, stride=1, padding=k // 2, count_include_pad=False)
+    den = F.avg_pool2d(wts.view(1, options.planes, hs, ws), k, stride=1, padding=k // 2, count_include_pad=False)
+    cost = (num / den.clamp_min(1e-6))[0].view(options.planes, -1)[:, idx]
+    valid = den[0].view(options.planes, -1)[:, idx] > 0.5
+    prior = options.prior_weight * (inv_h[:, None] - inv_c[None]).abs() / span
+    total = torch.where(valid, cost + prior, torch.full_like(cost, float("inf")))
+    best, arg = total.min(0)
+    med = torch.where(valid, cost, torch.full_like(cost, float("nan"))).nanmedian(0).values
+    good = torch.isfinite(best) & (best < options.distinct * med) & (valid.sum(0) >= options.planes // 2)
+    new_inv = torch.where(good, inv_h[arg], inv_c)
+    inv_small = torch.zeros(hs * ws, device=depth.device)
+    ok_small = torch.zeros(hs * ws, device=depth.device)
+    inv_small[idx] = torch.where(good, new_inv, torch.zeros_like(new_inv))
+    ok_small[idx] = good.float()
+    # bilinear in inverse depth, normalised by the chosen pixels (no blocks of the coarse grid)
+    num = F.interpolate((inv_small * ok_small).view(1, 1, hs, ws), size=depth.shape, mode="bilinear", align_corners=False)
+    den = F.interpolate(ok_small.view(1, 1, hs, ws), size=depth.shape, mode="bilinear", align_corners=False)
+    near = F.interpolate(ok_small.view(1, 1, hs, ws), size=depth.shape, mode="nearest")[0, 0] > 0.5
+    swept = guessed & near & (den[0, 0] > 1e-3)
+    up = 1.0 / (num / den.clamp_min(1e-6))[0, 0].clamp_min(1e-6)
+    return torch.where(swept, up, depth), swept
