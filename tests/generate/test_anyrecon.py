@@ -140,6 +140,9 @@ def test_whole_path_two_chained_segments(tiny):
     again = list(gen.generate(_request(0, 3)))
     assert np.array_equal(again[0].color, first[0].color)
     assert cache.get("anyrecon", ctx, OPTIONS) is gen and cache.builds == 1
+    # model offload (weights parked in host memory between segments) gives the same frames
+    gen.enable_offload()
+    assert np.array_equal(next(iter(gen.generate(_request(0, 3)))).color, first[0].color)
     # second start: the merged/converted cache and the text context are reused; T5 not needed
     (root / mf.WAN_DIR / mf.T5_FILE).rename(root / "t5-away.pth")
     try:
@@ -206,3 +209,23 @@ def test_models_command_lists_found_missing_and_licenses(tiny, tmp_path, capsys)
     assert main(["models", "--models-dir", str(root)]) == 0
     out = capsys.readouterr().out
     assert "anyrecon: ready" in out
+
+
+def test_closed_loop_with_tiny_weights(tiny, capture):
+    """The generator inside engine.generate.loop on the synthetic capture: every frame comes
+    back at its camera's size, holes are marked invented, and the loop fuses what it adds."""
+    from tests.conftest import between_poses
+
+    from engine.events import FrameGenerated, SegmentFinished
+    from engine.generate.loop import LoopOptions, generate_path
+
+    root, _ = tiny
+    gen = make_generator("anyrecon", GeneratorContext(device="cpu", models_dir=root), OPTIONS)
+    mem = capture.memory(0.05)
+    cams = between_poses(capture.cameras)[:4]
+    events = list(generate_path(mem, capture.views, cams, gen,
+                                LoopOptions(segment_length=2, top_k=2, context_frames=gen.context_frames)))
+    frames = [e.frame for e in events if isinstance(e, FrameGenerated)]
+    assert len(frames) == 4 and len([e for e in events if isinstance(e, SegmentFinished)]) == 2
+    assert all(f.color.shape == (c.height, c.width, 3) for f, c in zip(frames, cams))
+    assert gen.last_condition["prefix"] == 2 + 2          # 2 retrieved views + the first segment's 2 frames

@@ -60,12 +60,15 @@ class AnyReconOptions:
     compile: bool = False
     attention_head_dim: int = 128
     invented_confidence: float = 0.2
+    attention: str = "default"   # DiT attention kernel: "default" (torch picks), "cudnn", "flash"
 
     def validate(self) -> None:
         if self.width % 16 or self.height % 16:
             raise ValueError(f"anyrecon resolution must be a multiple of 16, got {self.width}x{self.height}")
         if not 1 <= self.max_references <= 10:
             raise ValueError("max_references must be in 1..10")
+        if self.attention not in ("default", "cudnn", "flash"):
+            raise ValueError(f"attention must be default, cudnn or flash, got {self.attention!r}")
         if self.offload not in ("auto", "none", "model"):
             raise ValueError(f"offload must be auto, none or model, got {self.offload!r}")
 
@@ -107,7 +110,27 @@ class AnyReconGenerator:
                                f"runs on {self.device.type}. Choose another generator (ibr, splat).")
         self.dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         self._loaded = False
+        self._offloaded = None
         self.last_condition: dict | None = None   # shapes and masks of the last segment (logs, tests)
+
+    @classmethod
+    def from_modules(cls, options: AnyReconOptions, dit, vae, clip, text_context: torch.Tensor, device,
+                     offload: bool = False) -> "AnyReconGenerator":
+        """A generator around modules already built (benchmarks with random full-size weights)."""
+        self = cls.__new__(cls)
+        self.options, self.files, self.device = options, None, torch.device(device)
+        self.dtype = next(p.dtype for n, p in dit.named_parameters() if "blocks.0.attn1.to_q" in n)
+        self.dit, self.vae, self.clip, self.text_context = dit, vae, clip, text_context
+        self.offload, self._loaded, self.last_condition, self._offloaded = False, True, None, None
+        if offload:
+            self.enable_offload()
+        return self
+
+    @property
+    def context_frames(self) -> int:
+        """How many frames of the previous segment this generator conditions on (the loop's
+        ``LoopOptions.context_frames`` should hand on at least this many)."""
+        return self.options.context_frames
 
     # ---- loading -------------------------------------------------------------------------
     def _offload(self) -> bool:
@@ -134,15 +157,21 @@ class AnyReconGenerator:
         home = torch.device("cpu") if self.offload else self.device
         self.dit = W.build_transformer(W.load_safetensors(shards, "cpu" if self.offload else self.device),
                                        home, self.dtype, self.options.attention_head_dim)
+        self._offloaded = None
         if self.offload:
-            for p in self.dit.parameters():
-                p.data = p.data.pin_memory()
+            self.enable_offload()
         self.vae = W.build_vae(W.load_safetensors([vae_file], self.device), self.device, torch.float32)
         self.clip = ClipVision(mf.load_state_dict(f.path(mf.CLIP_FILE))).to(self.device, torch.float32)
         if self.options.compile:
             for block in self.dit.blocks:
                 block.compile()
         self._loaded = True
+
+    def enable_offload(self) -> None:
+        """Model CPU offload of the DiT: its weights live in pinned CPU memory and are copied
+        to the GPU for the denoising steps only (frozen weights: nothing is copied back)."""
+        self._offloaded = _Offloaded(self.dit, self.device)
+        self.offload = True
 
     def _text_context(self) -> torch.Tensor:
         """[L, D] float32, from the cache or computed once from the T5 weights and cached."""
@@ -225,21 +254,28 @@ class AnyReconGenerator:
         gen = torch.Generator("cpu").manual_seed(o.seed)
         x = torch.randn((1, c, n, h, w), generator=gen).to(self.device)
         y = y.to(self.dtype)
-        if self.offload:
-            self.dit.to(self.device)
+        if self._offloaded is not None:
+            self._offloaded.upload(self.device)
         try:
-            sig = flow_sigmas(o.steps, o.shift)
-            for s, s_next in zip(sig[:-1], sig[1:]):
-                if cancel is not None:
-                    cancel.raise_if_cancelled()
-                t = torch.full((1,), s * 1000.0, device=self.device)
-                v = self.dit(torch.cat([x.to(self.dtype), y], 1), t, text, image_tokens, return_dict=False)[0]
-                x = x + (s_next - s) * v.float()
+            with _attention_kernel(o.attention if self.device.type == "cuda" else "default"):
+                x = self._denoise(x, y, text, image_tokens, cancel)
         finally:
-            if self.offload:
-                self.dit.to("cpu")
-                torch.cuda.empty_cache()
+            if self._offloaded is not None:
+                self._offloaded.release()
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
         return x[0].permute(1, 0, 2, 3)
+
+    def _denoise(self, x, y, text, image_tokens, cancel):
+        o = self.options
+        sig = flow_sigmas(o.steps, o.shift)
+        for s, s_next in zip(sig[:-1], sig[1:]):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            t = torch.full((1,), s * 1000.0, device=self.device)
+            v = self.dit(torch.cat([x.to(self.dtype), y], 1), t, text, image_tokens, return_dict=False)[0]
+            x = x + (s_next - s) * v.float()
+        return x
 
     def generate(self, request: SegmentRequest, cancel: CancelToken | None = None) -> Iterator[GeneratedFrame]:
         self.load()
@@ -269,6 +305,41 @@ class AnyReconGenerator:
         return GeneratedFrame(camera, color.permute(1, 2, 0).cpu().numpy().astype(np.float32),
                               depth.cpu().numpy().astype(np.float32), conf.cpu().numpy().astype(np.float32),
                               (~mask).cpu().numpy())
+
+
+class _Offloaded:
+    """Parameters of ``module`` kept in (pinned) CPU memory; buffers stay on ``device``."""
+
+    def __init__(self, module: torch.nn.Module, device: torch.device) -> None:
+        pin = device.type == "cuda"
+        self.params = [(p, (p.data.cpu().pin_memory() if pin else p.data.cpu())) for p in module.parameters()]
+        for m in module.modules():
+            for k, b in m._buffers.items():
+                if b is not None:
+                    m._buffers[k] = b.to(device)
+        self.release()
+
+    def upload(self, device) -> None:
+        for p, host in self.params:
+            p.data = host.to(device, non_blocking=True)
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def release(self) -> None:
+        for p, host in self.params:
+            p.data = host
+
+
+def _attention_kernel(name: str):
+    """Restrict torch's scaled-dot-product attention to one kernel for the DiT (the VAE's
+    float32 attention keeps torch's choice: it runs outside this context)."""
+    import contextlib
+
+    if name == "default":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel({"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION}[name])
 
 
 def _pad(context: torch.Tensor) -> torch.Tensor:

@@ -200,8 +200,8 @@ def build_transformer(sd: dict | None, device, dtype, attention_head_dim: int = 
     config = dict(config or dit_config(sd, attention_head_dim))
     with torch.device("meta"):
         model = WanTransformer3DModel(**config)
-    if sd is None:
-        model.to_empty(device=device)
+    if sd is None:                      # bf16 storage straight away (no 56 GB fp32 copy)
+        _place(model, "meta", dtype).to_empty(device=device)
     else:
         missing, unexpected = model.load_state_dict(sd, strict=False, assign=True)
         if missing or unexpected:
