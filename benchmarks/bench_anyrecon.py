@@ -45,7 +45,7 @@ def build(device):
     with torch.device(device):
         vae = AutoencoderKLWan().eval().requires_grad_(False)
     dim, layers, patch = 1280, 32, 14
-    r = lambda *s: torch.randn(*s, device=device, generator=g) * 0.02  # noqa: E731
+    r = lambda *s: torch.randn(*s, device=device, generator=g) * 0.02
     clip = {"visual.patch_embedding.weight": r(dim, 3, patch, patch), "visual.cls_embedding": r(1, 1, dim),
             "visual.pos_embedding": r(1, 257, dim), "visual.pre_norm.weight": 1 + r(dim), "visual.pre_norm.bias": r(dim)}
     for i in range(layers):
@@ -66,7 +66,7 @@ def request(n_frames: int, n_refs: int, n_context: int, width: int, height: int,
 
     cam = Camera(np.array([[500.0, 0, width / 2], [0, 500.0, height / 2], [0, 0, 1]]), width, height)
     rng = np.random.default_rng(0)
-    img = lambda: rng.random((height, width, 3), dtype=np.float32)  # noqa: E731
+    img = lambda: rng.random((height, width, 3), dtype=np.float32)
     refs = [ReferenceView(i, cam, img(), None) for i in range(n_refs)]
     ctx = [GeneratedFrame(cam, img(), np.ones((height, width), np.float32), np.ones((height, width), np.float32),
                           np.zeros((height, width), bool)) for _ in range(n_context)]
@@ -75,7 +75,7 @@ def request(n_frames: int, n_refs: int, n_context: int, width: int, height: int,
     for i in range(n_targets):
         mask = torch.ones(height, width, dtype=torch.bool, device=device)
         mask[:, width * 3 // 4:] = False
-        full = lambda v, dt: torch.full((height, width), v, dtype=dt, device=device)  # noqa: E731
+        full = lambda v, dt: torch.full((height, width), v, dtype=dt, device=device)
         guides.append(RenderResult(torch.rand(height, width, 3, device=device), full(2.0, torch.float32), mask,
                                    full(-1, torch.int32), full(-1, torch.int64), full(0.8, torch.float32),
                                    full(-1, torch.int32)))

@@ -124,7 +124,7 @@ def to_original_vae(sd: dict) -> dict:
 
 def tiny_clip(seed: int = 2, dim: int = IMAGE_DIM, patch: int = 4, size: int = 16, layers: int = 3) -> dict:
     g = torch.Generator().manual_seed(seed)
-    r = lambda *s: torch.randn(*s, generator=g) * 0.1  # noqa: E731
+    r = lambda *s: torch.randn(*s, generator=g) * 0.1
     n = (size // patch) ** 2
     sd = {"visual.patch_embedding.weight": r(dim, 3, patch, patch), "visual.cls_embedding": r(1, 1, dim),
           "visual.pos_embedding": r(1, n + 1, dim), "visual.pre_norm.weight": 1 + r(dim),
@@ -141,7 +141,7 @@ def tiny_clip(seed: int = 2, dim: int = IMAGE_DIM, patch: int = 4, size: int = 1
 
 def tiny_t5(seed: int = 3, dim: int = TEXT_DIM, layers: int = 2, vocab: int = 8) -> dict:
     g = torch.Generator().manual_seed(seed)
-    r = lambda *s: torch.randn(*s, generator=g) * 0.2  # noqa: E731
+    r = lambda *s: torch.randn(*s, generator=g) * 0.2
     sd = {"token_embedding.weight": r(vocab, dim), "norm.weight": 1 + r(dim)}
     for i in range(layers):
         p = f"blocks.{i}."

@@ -10,14 +10,19 @@ import torch
 pytest.importorskip("diffusers")
 pytest.importorskip("safetensors")
 
-from engine.generate.anyrecon import AnyReconGenerator, AnyReconOptions, files as mf, flow_sigmas  # noqa: E402
-from engine.generate.anyrecon import weights as W  # noqa: E402
-from engine.generate.protocol import ReferenceView, SegmentRequest  # noqa: E402
-from engine.generate.registry import (GeneratorCache, GeneratorContext, available_generators,  # noqa: E402
-                                      make_generator)
-from engine.geometry import Camera  # noqa: E402
-from engine.render.points import RenderResult  # noqa: E402
-from tests.generate.anyrecon_tiny import HEAD_DIM, LORA_MODULES, write_tiny_models  # noqa: E402
+from engine.generate.anyrecon import AnyReconGenerator, AnyReconOptions, flow_sigmas
+from engine.generate.anyrecon import files as mf
+from engine.generate.anyrecon import weights as W
+from engine.generate.protocol import ReferenceView, SegmentRequest
+from engine.generate.registry import (
+    GeneratorCache,
+    GeneratorContext,
+    available_generators,
+    make_generator,
+)
+from engine.geometry import Camera
+from engine.render.points import RenderResult
+from tests.generate.anyrecon_tiny import HEAD_DIM, LORA_MODULES, write_tiny_models
 
 OPTIONS = AnyReconOptions(width=32, height=32, attention_head_dim=HEAD_DIM, vae_batch=4)
 
@@ -41,7 +46,7 @@ def _guide(cam, seed, hole_cols):
     color = torch.rand(h, w, 3, generator=g) * mask[..., None]
     depth = torch.where(mask, 2.0 + torch.rand(h, w, generator=g), torch.zeros(h, w))
     conf = mask.float() * 0.8
-    full = lambda v, dt: torch.full((h, w), v, dtype=dt)  # noqa: E731
+    full = lambda v, dt: torch.full((h, w), v, dtype=dt)
     return RenderResult(color, depth, mask, full(-1, torch.int32), full(-1, torch.int64), conf, full(-1, torch.int32))
 
 
@@ -69,7 +74,6 @@ def test_lora_merge_and_conversion_match_direct_computation(tiny):
                  "self_attn.o": "attn1.to_out.0", "cross_attn.q": "attn2.to_q", "cross_attn.k": "attn2.to_k",
                  "cross_attn.v": "attn2.to_v", "cross_attn.o": "attn2.to_out.0", "cross_attn.k_img": "attn2.add_k_proj",
                  "cross_attn.v_img": "attn2.add_v_proj", "ffn.0": "ffn.net.0.proj", "ffn.2": "ffn.net.2"}
-    x = torch.randn(5, 64)
     lora_keys = set()
     for i in range(2):
         for m in LORA_MODULES:
@@ -99,7 +103,6 @@ def test_lora_merge_and_conversion_match_direct_computation(tiny):
                torch.randn(1, 512, 32, generator=g), torch.randn(1, 5, 48, generator=g))
         torch.testing.assert_close(dit(*inp, return_dict=False)[0], reference(*inp, return_dict=False)[0],
                                    rtol=1e-4, atol=1e-4)
-    del x
     # the VAE converted from Wan2.1_VAE.pth's layout encodes like the reference
     vae = W.build_vae(W.load_safetensors([W.cached_vae(files.path(mf.VAE_FILE), files.cache_dir)]), "cpu")
     img = torch.rand(2, 3, 1, 16, 16) * 2 - 1
@@ -108,7 +111,7 @@ def test_lora_merge_and_conversion_match_direct_computation(tiny):
 
 
 def test_whole_path_two_chained_segments(tiny):
-    root, ref = tiny
+    root, _ = tiny
     cache = GeneratorCache()
     ctx = GeneratorContext(device="cpu", models_dir=root)
     assert "anyrecon" in available_generators(ctx)
@@ -160,7 +163,7 @@ def test_text_context_is_the_single_end_token_through_t5(tiny):
     t5 = ref["t5"]
     # direct computation with full (one-token) attention: softmax over one key is 1
     x = t5["token_embedding.weight"][T5_END_TOKEN][None]
-    rms = lambda v, w: v * torch.rsqrt(v.pow(2).mean(-1, keepdim=True) + 1e-6) * w  # noqa: E731
+    rms = lambda v, w: v * torch.rsqrt(v.pow(2).mean(-1, keepdim=True) + 1e-6) * w
     for i in range(2):
         p = f"blocks.{i}."
         h = rms(x, t5[p + "norm1.weight"])
@@ -214,10 +217,9 @@ def test_models_command_lists_found_missing_and_licenses(tiny, tmp_path, capsys)
 def test_closed_loop_with_tiny_weights(tiny, capture):
     """The generator inside engine.generate.loop on the synthetic capture: every frame comes
     back at its camera's size, holes are marked invented, and the loop fuses what it adds."""
-    from tests.conftest import between_poses
-
     from engine.events import FrameGenerated, SegmentFinished
     from engine.generate.loop import LoopOptions, generate_path
+    from tests.conftest import between_poses
 
     root, _ = tiny
     gen = make_generator("anyrecon", GeneratorContext(device="cpu", models_dir=root), OPTIONS)

@@ -40,7 +40,7 @@ class ClipVision:
         self.heads = max(1, self.dim // head_dim)
         self.layers = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("transformer."))
 
-    def to(self, device=None, dtype=None) -> "ClipVision":
+    def to(self, device=None, dtype=None) -> ClipVision:
         self.w = {k: v.to(device=device, dtype=dtype) for k, v in self.w.items()}
         return self
 

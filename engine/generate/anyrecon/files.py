@@ -146,7 +146,7 @@ def load_state_dict(path: Path | str, device: str = "cpu") -> dict:
             sd = torch.load(str(path), map_location=device, weights_only=True, mmap=True)
         except RuntimeError:  # legacy (non-zip) files cannot be memory-mapped
             sd = torch.load(str(path), map_location=device, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - re-raised with the file named
+    except Exception as exc:
         raise ValueError(f"{path}: cannot be read as tensors only (weights_only=True); "
                          f"convert it to safetensors: {exc}") from exc
     for key in ("state_dict", "module", "model"):

@@ -23,9 +23,9 @@ the render's confidence where it saw something, ``invented_confidence`` in holes
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -115,7 +115,7 @@ class AnyReconGenerator:
 
     @classmethod
     def from_modules(cls, options: AnyReconOptions, dit, vae, clip, text_context: torch.Tensor, device,
-                     offload: bool = False) -> "AnyReconGenerator":
+                     offload: bool = False) -> AnyReconGenerator:
         """A generator around modules already built (benchmarks with random full-size weights)."""
         self = cls.__new__(cls)
         self.options, self.files, self.device = options, None, torch.device(device)
