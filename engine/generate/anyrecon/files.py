@@ -149,9 +149,11 @@ def load_state_dict(path: Path | str, device: str = "cpu") -> dict:
     except Exception as exc:
         raise ValueError(f"{path}: cannot be read as tensors only (weights_only=True); "
                          f"convert it to safetensors: {exc}") from exc
-    for key in ("state_dict", "module", "model"):
-        if isinstance(sd, dict) and key in sd and isinstance(sd[key], dict) and len(sd) <= 3:
-            sd = sd[key]
+    for key in ("state_dict", "module", "model"):   # training checkpoints wrap the tensors
+        inner = sd.get(key) if isinstance(sd, dict) else None
+        if isinstance(inner, dict) and any(isinstance(v, torch.Tensor) for v in inner.values()):
+            sd = inner
+            break
     if not isinstance(sd, dict):
         raise ValueError(f"{path}: expected a dict of tensors, got {type(sd).__name__}")
     return sd

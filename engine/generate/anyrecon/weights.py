@@ -22,8 +22,7 @@ from engine.generate.anyrecon.files import load_state_dict
 
 log = logging.getLogger(__name__)
 
-_LORA_KEY = re.compile(r"^(?:base_model\.model\.|model\.diffusion_model\.|diffusion_model\.|model\.)?"
-                       r"(?P<module>.+)\.lora_(?P<ab>[AB])(?:\.default)?\.weight$")
+_LORA_KEY = re.compile(r"(?:^|\.)(?P<module>blocks\.\d+\..+?)\.lora_(?P<ab>[AB])(?:\.default)?\.weight$")
 # modules kept in float32 when the transformer runs in bf16 (as diffusers' loader does)
 KEEP_FP32 = ("time_embedder", "scale_shift_table", "norm1", "norm2", "norm3")
 
@@ -33,7 +32,7 @@ def lora_pairs(lora_sd: dict) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     factor are ignored; an A without its B (or the reverse) raises ValueError naming it."""
     halves: dict[str, dict[str, torch.Tensor]] = {}
     for key, value in lora_sd.items():
-        m = _LORA_KEY.match(key)
+        m = _LORA_KEY.search(key)   # any prefix (base_model.model., pipe.dit., ...) is dropped
         if m is None:
             continue
         halves.setdefault(m["module"] + ".weight", {})[m["ab"]] = value
@@ -50,15 +49,16 @@ def merge_lora(state_dict: dict, pairs: dict) -> set[str]:
     """In place: ``W += B @ A`` for every pair whose base key is in ``state_dict``.
     Returns the merged keys (a shard holds only some of them)."""
     merged = set()
+    actual = {k.removeprefix("model.diffusion_model."): k for k in state_dict}
     for key, (a, b) in pairs.items():
-        if key not in state_dict:
+        if key not in actual:
             continue
-        w = state_dict[key]
+        w = state_dict[actual[key]]
         if tuple(w.shape) != (b.shape[0], a.shape[1]):
             raise ValueError(f"LoRA for {key}: B@A is {b.shape[0]}x{a.shape[1]}, the weight is "
                              f"{tuple(w.shape)} (a LoRA for another model?)")
         delta = b.to(torch.float32) @ a.to(torch.float32)
-        state_dict[key] = (w.to(torch.float32) + delta.to(w.device)).to(w.dtype)
+        state_dict[actual[key]] = (w.to(torch.float32) + delta.to(w.device)).to(w.dtype)
         merged.add(key)
     return merged
 
