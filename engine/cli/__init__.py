@@ -9,7 +9,7 @@ import logging
 import sys
 
 # Static list of sub-command modules (engine/cli/<name>.py); missing ones are skipped.
-COMMANDS = ("demo", "generate", "track", "register", "render", "export", "splat", "batch")
+COMMANDS = ("demo", "generate", "track", "register", "render", "export", "splat", "batch", "models")
 
 
 def build_parser() -> argparse.ArgumentParser:

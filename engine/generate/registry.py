@@ -42,6 +42,11 @@ class GeneratorSpec:
     summary: str
     options_type: type
     factory: Callable[[Any, GeneratorContext], object]
+    check: Callable[[GeneratorContext], list] | None = None  # -> missing files ([] = usable)
+
+    def missing(self, context: GeneratorContext | None = None) -> list[str]:
+        """Files this backend needs that are not there (weight-free backends: none)."""
+        return list(self.check(context or GeneratorContext())) if self.check is not None else []
 
     def options_from(self, values: dict | None = None):
         """The options dataclass from a plain dict (unknown keys raise ValueError naming them)."""
@@ -77,11 +82,23 @@ def _surface_spec() -> GeneratorSpec:
                          SurfaceGeneratorOptions, lambda o, ctx: SurfaceGenerator(o, device=ctx.device))
 
 
+def _anyrecon_spec() -> GeneratorSpec:
+    """engine.generate.anyrecon: Wan2.1-I2V-14B + AnyRecon LoRA from the models folder
+    (imports torch only; diffusers when the weights load)."""
+    from engine.generate.anyrecon import AnyReconGenerator, AnyReconOptions, missing_files
+
+    return GeneratorSpec("anyrecon", "AnyRecon video diffusion (Wan2.1-I2V-14B + LoRA, 4 steps; needs the model files)",
+                         AnyReconOptions,
+                         lambda o, ctx: AnyReconGenerator(o, ctx.resolved_models_dir, device=ctx.device),
+                         check=lambda ctx: missing_files(ctx.resolved_models_dir))
+
+
 # name -> spec builder (specs are built on first use: a backend's imports stay lazy)
 _SPECS: dict[str, Callable[[], GeneratorSpec]] = {
     "surface": _surface_spec,
     "ibr": _ibr_spec,
     "splat": _splat_spec,
+    "anyrecon": _anyrecon_spec,
 }
 GENERATORS = tuple(_SPECS)
 
@@ -94,6 +111,13 @@ def generator_spec(name: str) -> GeneratorSpec:
         raise ValueError(f"unknown generator {name!r}; available: {', '.join(sorted(_SPECS))}") from None
 
 
+def available_generators(context: GeneratorContext | None = None) -> tuple[str, ...]:
+    """Names of the generators usable now: weight-free ones always, learned ones only when
+    their files are found under ``context``'s models folder (menus list only these)."""
+    context = context or GeneratorContext()
+    return tuple(name for name in _SPECS if not generator_spec(name).missing(context))
+
+
 def make_generator(name: str, context: GeneratorContext | None = None, options=None, *, device=None):
     """Build a generator by name. ``options``: its options dataclass or a dict of its fields;
     ``device`` is a shortcut for a context with only a device."""
@@ -103,7 +127,17 @@ def make_generator(name: str, context: GeneratorContext | None = None, options=N
     context = context or GeneratorContext()
     if device is not None:
         context = replace(context, device=device)
+    _require_files(spec, context)
     return spec.factory(options, context)
+
+
+def _require_files(spec: GeneratorSpec, context: GeneratorContext) -> None:
+    """FileNotFoundError naming every missing file of ``spec`` (never a download)."""
+    missing = spec.missing(context)
+    if missing:
+        raise FileNotFoundError(f"generator {spec.name!r} cannot start: missing under "
+                                f"{context.resolved_models_dir}: {', '.join(missing)} "
+                                f"(see `anyrecon models`; nothing is downloaded)")
 
 
 @dataclass
@@ -119,6 +153,7 @@ class GeneratorCache:
             options = spec.options_from(options)
         key = (name, options, str(context.device), context.project_root, context.models_dir)
         if key not in self._built:
+            _require_files(spec, context)
             self._built[key] = spec.factory(options, context)
             self.builds += 1
         return self._built[key]

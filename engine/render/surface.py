@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.render.points import RenderResult, render_memory, see_through
+from engine.render.points import RenderResult, render_memory
 
 
 @dataclass(frozen=True)

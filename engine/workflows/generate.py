@@ -30,8 +30,11 @@ class GenerateOptions:
     top_k: int | None = None
     fuse_generated: bool = True
 
-    def loop_options(self) -> LoopOptions:
-        return LoopOptions(segment_length=self.segment_length, top_k=self.top_k, fuse_generated=self.fuse_generated)
+    def loop_options(self, generator=None) -> LoopOptions:
+        """The loop's options; the generator says how many previous frames it chains on."""
+        context = max(1, int(getattr(generator, "context_frames", 1)))
+        return LoopOptions(segment_length=self.segment_length, top_k=self.top_k, fuse_generated=self.fuse_generated,
+                           context_frames=context)
 
     def validate(self) -> None:
         if self.segment_length < 1:
@@ -97,7 +100,7 @@ def generate_job(trajectory_name: str, trajectory=None, options: GenerateOptions
             yield MemoryChanged(ws.memory.version, len(ws.memory), ws.memory.changes_since(version))
         records = {k: v for k, v in own.items() if only_segments is not None and k not in replaced}
         done, frames, seconds = [], 0, {}
-        events = generate_path(ws.memory, ws.views, cameras, generator, options.loop_options(), cancel,
+        events = generate_path(ws.memory, ws.views, cameras, generator, options.loop_options(generator), cancel,
                                first, only_segments)
         growth = _CoalescedGrowth(ws.memory)
         try:
