@@ -42,6 +42,7 @@ class StudioController(QObject):
         self.generate_job_id: int | None = None
         self.scene_job_id: int | None = None
         self.segment_length = workflows.GenerateOptions().segment_length
+        self.generator = workflows.GenerateOptions().generator   # registry name (inspector's choice)
         self.preview_latencies: list[float] = []
         self._preview_t0: float | None = None
         self._coverage_job: int | None = None
@@ -342,7 +343,7 @@ class StudioController(QObject):
         if self.generate_job_id is not None:
             self.message.emit("warning", "a generation is already running")
             return None
-        opts = workflows.GenerateOptions(segment_length=self.segment_length)
+        opts = workflows.GenerateOptions(generator=self.generator, segment_length=self.segment_length)
         if only_segment is None:
             self._replan_segments()
             only = None

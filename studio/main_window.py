@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
-from engine.workflows.preview import view_image_request
+from engine.workflows.preview import generator_choices, view_image_request
 from studio import open_input
 from studio.autosave import Autosave
 from studio.controller import StudioController
@@ -123,6 +123,8 @@ class MainWindow(QMainWindow):
         insp.cancelRequested.connect(ctl.cancel_generation)
         insp.regenerateRequested.connect(lambda s: ctl.generate(only_segment=s))
         insp.segment_length.valueChanged.connect(self._segment_length)
+        insp.generatorChosen.connect(lambda name: setattr(ctl, "generator", name))
+        self.bridge.request(generator_choices, lambda choices, _err: insp.set_generators(choices or [], ctl.generator))
         self.jobs_panel.cancelRequested.connect(ctl.cancel)
         self._film_timer = QTimer(self)
         self._film_timer.setSingleShot(True)

@@ -27,6 +27,7 @@ class Inspector(QWidget):
     presetRequested = Signal(str)
     displayChanged = Signal(str, object)      # "size", "captured", "generated", "color"
     generateRequested = Signal()
+    generatorChosen = Signal(str)             # registry name of the novel-view generator
     cancelRequested = Signal()
     regenerateRequested = Signal(int)
 
@@ -113,8 +114,13 @@ class Inspector(QWidget):
         form = QFormLayout(box)
         self.segment_length = QSpinBox()
         self.segment_length.setRange(2, 200)
-        self.segment_length.setValue(10)
+        self.segment_length.setValue(40)
         form.addRow("Segment length", self.segment_length)
+        self.generator = QComboBox()
+        self.generator.setObjectName("generatorChoice")
+        self.generator.currentIndexChanged.connect(
+            lambda i: self.generatorChosen.emit(self.generator.itemData(i)) if i >= 0 else None)
+        form.addRow("Generator", self.generator)
         row = QHBoxLayout()
         self.generate = QPushButton("Generate")
         self.generate.setObjectName("generateButton")
@@ -133,6 +139,17 @@ class Inspector(QWidget):
         row2.addWidget(self.regenerate)
         form.addRow(row2)
         return box
+
+    def set_generators(self, choices, current: str) -> None:
+        """Fill the generator list with (name, summary) pairs; the tooltip says what each does."""
+        self.generator.blockSignals(True)
+        self.generator.clear()
+        for name, summary in choices:
+            self.generator.addItem(name, name)
+            self.generator.setItemData(self.generator.count() - 1, summary, Qt.ItemDataRole.ToolTipRole)
+        index = self.generator.findData(current)
+        self.generator.setCurrentIndex(max(index, 0))
+        self.generator.blockSignals(False)
 
     def refresh(self, state, selected: int) -> None:
         """Show TrajectoryState ``state`` with keyframe ``selected`` (-1 none)."""
