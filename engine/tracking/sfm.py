@@ -58,6 +58,34 @@ class SfmOptions:
     single_camera: bool | None = None  # None: one camera for a video, one per group of same-size photos
                                        # with the same EXIF focal (see ColmapWorkspace.camera_group)
     num_threads: int = -1
+    seed: int | None = 0               # RANSAC / mapper random seed: the same input gives the same
+                                       # cameras on one machine (None: a random seed per run)
+
+
+def seed_options(options, seed: int | None) -> None:
+    """Set every ``random_seed`` field in a pycolmap options object and its nested options
+    (RANSAC, rotation averaging, global positioning, triangulation, ...); -1 when ``seed`` is None."""
+    value = -1 if seed is None else int(seed)
+    for name in dir(options):
+        if name.startswith("_"):
+            continue
+        try:
+            attr = getattr(options, name)
+        except Exception:  # noqa: BLE001 - some pybind properties raise on read
+            continue
+        if name == "random_seed":
+            setattr(options, name, value)
+        elif hasattr(attr, "summary") and not callable(attr) and type(attr).__module__.startswith("pycolmap"):
+            seed_options(attr, seed)
+
+
+def verification_options(options: "SfmOptions"):
+    """Two-view geometry (RANSAC) options, seeded."""
+    import pycolmap
+
+    vopt = pycolmap.TwoViewGeometryOptions()
+    seed_options(vopt, options.seed)
+    return vopt
 
 
 def sift_scale(width: int, height: int, options: SfmOptions) -> float:
@@ -96,6 +124,7 @@ class ColmapWorkspace:
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)   # ascii name -> frame (w, h)
     focals: dict[str, float] = field(default_factory=dict)      # ascii name -> EXIF focal (px)
     camera_ids: dict[tuple, int] = field(default_factory=dict)  # camera group -> COLMAP camera id
+    rig_ids: dict[tuple, int] = field(default_factory=dict)     # camera group -> COLMAP rig id
     loops: LoopDetector | None = None
     loop_pairs: list[tuple[str, str]] = field(default_factory=list)  # (ascii, ascii) pairs matched as loops
     model_dir: Path | None = None
@@ -158,26 +187,48 @@ class ColmapWorkspace:
         for name in new_names:
             groups.setdefault(self.camera_group(name), []).append(name)
         for key, names in groups.items():
-            reader = pycolmap.ImageReaderOptions()
-            reader.camera_model = opt.camera_model
-            if key in self.camera_ids:
-                reader.existing_camera_id = self.camera_ids[key]
-            pycolmap.extract_features(self.database, self.root / "images", image_names=names,
-                                      camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
-                                      extraction_options=ext, device=pycolmap.Device.cpu)
-            if key not in self.camera_ids:
-                self.camera_ids[key] = self._camera_id_of(names[0])
+            self._extract_group(key, names, ext)
         self._apply_focal_priors(new_names)
         self._match(new_names)
 
-    def _camera_id_of(self, ascii_name: str) -> int:
+    def _extract_group(self, key: tuple, names: list[str], extraction_options) -> None:
+        """Extract SIFT for one camera group into a scratch database, then copy images,
+        keypoints and descriptors into the workspace database in name order: the extractor's
+        threads write images in the order they finish, and the mappers' results depend on
+        image ids (issue 14 item 5: the same input gives the same cameras)."""
         import pycolmap
 
-        db = pycolmap.Database.open(str(self.database))
+        scratch = self.root / "extract.db"
+        scratch.unlink(missing_ok=True)
+        reader = pycolmap.ImageReaderOptions()
+        reader.camera_model = self.options.camera_model
+        pycolmap.extract_features(scratch, self.root / "images", image_names=names,
+                                  camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
+                                  extraction_options=extraction_options, device=pycolmap.Device.cpu)
+        src = pycolmap.Database.open(str(scratch))
+        dst = pycolmap.Database.open(str(self.database))
         try:
-            return int(db.read_image_with_name(ascii_name).camera_id)
+            if key not in self.camera_ids:
+                camera = src.read_all_cameras()[0]
+                self.camera_ids[key] = int(dst.write_camera(camera))
+                camera = dst.read_camera(self.camera_ids[key])
+                rig = pycolmap.Rig()
+                rig.add_ref_sensor(camera.sensor_id)
+                self.rig_ids[key] = int(dst.write_rig(rig))
+            camera = dst.read_camera(self.camera_ids[key])
+            for name in sorted(names):
+                old = src.read_image_with_name(name)
+                image_id = int(dst.write_image(pycolmap.Image(name=name, camera_id=camera.camera_id)))
+                frame = pycolmap.Frame()
+                frame.rig_id = self.rig_ids[key]
+                frame.add_data_id(pycolmap.data_t(camera.sensor_id, image_id))
+                dst.write_frame(frame)
+                dst.write_keypoints(image_id, src.read_keypoints(old.image_id))
+                dst.write_descriptors(image_id, src.read_descriptors(old.image_id))
         finally:
-            db.close()
+            src.close()
+            dst.close()
+        scratch.unlink(missing_ok=True)
 
     def _apply_focal_priors(self, new_names: list[str]) -> None:
         """Cameras of photos with an EXIF focal length start from it (a prior the mapper
@@ -209,15 +260,21 @@ class ColmapWorkspace:
         if mode == "auto":
             mode = "sequential" if self.is_video or len(self.names) > opt.exhaustive_max else "exhaustive"
         mopt = pycolmap.FeatureMatchingOptions()
-        mopt.num_threads = opt.num_threads
+        # COLMAP's RANSAC draws from a per-thread generator: which pair a thread verifies
+        # depends on scheduling, so only one thread gives the same pairs run after run
+        mopt.num_threads = 1 if opt.seed is not None else opt.num_threads
+        vopt = verification_options(opt)
+        if opt.seed is not None:
+            pycolmap.set_random_seed(opt.seed)
         if mode == "exhaustive":
-            pycolmap.match_exhaustive(self.database, matching_options=mopt, device=pycolmap.Device.cpu)
+            pycolmap.match_exhaustive(self.database, matching_options=mopt, verification_options=vopt,
+                                      device=pycolmap.Device.cpu)
             return
         pairing = pycolmap.SequentialPairingOptions()
         pairing.overlap = opt.sequential_overlap
         pairing.quadratic_overlap = True
         pycolmap.match_sequential(self.database, matching_options=mopt, pairing_options=pairing,
-                                  device=pycolmap.Device.cpu)
+                                  verification_options=vopt, device=pycolmap.Device.cpu)
         if opt.loops.enabled:
             self._match_loops(new_names, mopt)
 
@@ -242,6 +299,7 @@ class ColmapWorkspace:
         imported = pycolmap.ImportedPairingOptions()
         imported.match_list_path = str(pair_file)
         pycolmap.match_image_pairs(self.database, matching_options=matching_options, pairing_options=imported,
+                                   verification_options=verification_options(self.options),
                                    device=pycolmap.Device.cpu)
         self._drop_weak_loops(pairs)
         self.loop_pairs.extend(pairs)
@@ -290,13 +348,17 @@ class ColmapWorkspace:
         quiet_pycolmap()
         out = self.root / f"sparse_{self.num_models}"
         out.mkdir(exist_ok=True)
+        if self.options.seed is not None:
+            pycolmap.set_random_seed(self.options.seed)
         if self.options.mapper == "global":
             gopt = pycolmap.GlobalPipelineOptions()
+            seed_options(gopt, self.options.seed)
             gopt.num_threads = self.options.num_threads
             gopt.mapper.track_required_tracks_per_view = self.options.tracks_per_view
             models = pycolmap.global_mapping(self.database, self.root / "images", out, gopt)
         else:
             iopt = pycolmap.IncrementalPipelineOptions()
+            seed_options(iopt, self.options.seed)
             iopt.num_threads = self.options.num_threads
             iopt.min_model_size = 3
             models = pycolmap.incremental_mapping(self.database, self.root / "images", out, iopt,
