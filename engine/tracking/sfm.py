@@ -23,6 +23,7 @@ import numpy as np
 
 from engine.geometry import Camera
 from engine.tracking.colmap_io import SparsePoints, colmap_model_from_reconstruction
+from engine.tracking.consistency import ConsistencyOptions, PairRotation, inconsistent_pairs
 from engine.tracking.loops import LoopDetector, LoopOptions
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ class SfmOptions:
     single_camera: bool | None = None  # None: one camera for a video, one per group of same-size photos
                                        # with the same EXIF focal (see ColmapWorkspace.camera_group)
     num_threads: int = -1
+    consistency: ConsistencyOptions | None = field(default_factory=ConsistencyOptions)
+                                       # video: drop verified pairs that contradict the chain of
+                                       # short-baseline rotations (engine.tracking.consistency)
     seed: int | None = 0               # RANSAC / mapper random seed: the same input gives the same
                                        # cameras on one machine (None: a random seed per run)
 
@@ -85,6 +89,7 @@ def verification_options(options: "SfmOptions"):
 
     vopt = pycolmap.TwoViewGeometryOptions()
     seed_options(vopt, options.seed)
+    vopt.compute_relative_pose = True     # cam2_from_cam1 for the cycle-consistency check
     return vopt
 
 
@@ -127,6 +132,8 @@ class ColmapWorkspace:
     rig_ids: dict[tuple, int] = field(default_factory=dict)     # camera group -> COLMAP rig id
     loops: LoopDetector | None = None
     loop_pairs: list[tuple[str, str]] = field(default_factory=list)  # (ascii, ascii) pairs matched as loops
+    dropped_pairs: dict[tuple[str, str], float] = field(default_factory=dict)  # (ascii, ascii) -> degrees
+                                                                     # off the sequential chain
     model_dir: Path | None = None
     num_models: int = 0
 
@@ -277,6 +284,8 @@ class ColmapWorkspace:
                                   verification_options=vopt, device=pycolmap.Device.cpu)
         if opt.loops.enabled:
             self._match_loops(new_names, mopt)
+        if opt.consistency is not None:
+            self._drop_inconsistent_pairs()
 
     def _match_loops(self, new_names: list[str], matching_options) -> None:
         """Match the loop candidates of the new keyframes (see engine.tracking.loops)."""
@@ -321,6 +330,55 @@ class ColmapWorkspace:
                     db.update_two_view_geometry(ids[a], ids[b], rejected)
         finally:
             db.close()
+
+    def pair_rotations(self) -> list[PairRotation]:
+        """Every verified pair with a relative pose, as keyframe ordinals (workspace order)."""
+        import pycolmap
+
+        ordinal = {n: i for i, n in enumerate(self.names)}
+        cfg = pycolmap.TwoViewGeometryConfiguration
+        usable = (cfg.CALIBRATED, cfg.UNCALIBRATED, cfg.PLANAR, cfg.PANORAMIC, cfg.PLANAR_OR_PANORAMIC)
+        db = pycolmap.Database.open(str(self.database))
+        try:
+            names = {im.image_id: im.name for im in db.read_all_images()}
+            pair_ids, geoms = db.read_two_view_geometries()
+        finally:
+            db.close()
+        out = []
+        for pid, g in zip(pair_ids, geoms):
+            if g.config not in usable or g.cam2_from_cam1 is None:
+                continue
+            i1, i2 = pycolmap.pair_id_to_image_pair(pid)
+            a, b = ordinal[names[i1]], ordinal[names[i2]]
+            R = np.asarray(g.cam2_from_cam1.rotation.matrix())            # cam_2 from cam_1
+            if a > b:
+                a, b, R = b, a, R.T
+            out.append(PairRotation(a, b, R, len(g.inlier_matches)))
+        return out
+
+    def _drop_inconsistent_pairs(self) -> None:
+        """Mark verified pairs that contradict the sequential rotation chain as degenerate
+        (see :mod:`engine.tracking.consistency`); only for videos (order = time)."""
+        import pycolmap
+
+        if not self.is_video:
+            return
+        bad = inconsistent_pairs(self.pair_rotations(), self.options.consistency)
+        if not bad:
+            return
+        ascii_names = list(self.names)
+        rejected = pycolmap.TwoViewGeometry()
+        rejected.config = pycolmap.TwoViewGeometryConfiguration.DEGENERATE
+        db = pycolmap.Database.open(str(self.database))
+        try:
+            ids = {im.name: im.image_id for im in db.read_all_images()}
+            for p, err in bad:
+                a, b = ascii_names[p.a], ascii_names[p.b]
+                db.update_two_view_geometry(ids[a], ids[b], rejected)
+                self.dropped_pairs[(a, b)] = err
+        finally:
+            db.close()
+        log.info("dropped %d verified pairs that contradict the sequential rotations", len(bad))
 
     def panoramic_fraction(self) -> float:
         """Fraction of verified image pairs COLMAP explained by a homography only (pure rotation
