@@ -46,6 +46,8 @@ class ConsistencyOptions:
     max_step_deg: float = 45.0     # impossible: more rotation than this per keyframe step
     jump_factor: float = 6.0       # impossible: a step this many times the neighbours' median step
     window: int = 4                # neighbours (each side) whose steps set the local median
+    max_skip: int = 3              # keyframes in a row that may be left out; after more, the
+                                   # sequence is cut there (two places, not one flipped frame)
 
 
 def chain_rotations(pairs: list[PairRotation], chain_gap: int = 2) -> dict[int, tuple[int, np.ndarray]]:
@@ -128,7 +130,7 @@ def consistent_keyframes(world_from_cam: np.ndarray, ordinals: np.ndarray,
     """[N] bool: keyframes to keep. The sequence is cut at impossible steps; the longest run
     is kept and grown both ways one keyframe at a time, a keyframe joining when its step from
     the last kept one is possible (so a lone flipped frame is left out and its neighbours
-    rejoin); the rest (a flipped frame, the smaller side of a cut between two places) is not
+    rejoin) until more than ``max_skip`` keyframes in a row were left out; the rest (a flipped frame, the smaller side of a cut between two places) is not
     kept."""
     n = len(world_from_cam)
     keep = np.zeros(n, dtype=bool)
@@ -156,10 +158,14 @@ def consistent_keyframes(world_from_cam: np.ndarray, ordinals: np.ndarray,
 
     last = b - 1
     for j in range(b, n):
+        if j - last > options.max_skip + 1:
+            break
         if possible(last, j):
             keep[j], last = True, j
     last = a
     for j in range(a - 1, -1, -1):
+        if last - j > options.max_skip + 1:
+            break
         if possible(last, j):
             keep[j], last = True, j
     return keep
