@@ -89,7 +89,6 @@ def verification_options(options: "SfmOptions"):
 
     vopt = pycolmap.TwoViewGeometryOptions()
     seed_options(vopt, options.seed)
-    vopt.compute_relative_pose = True     # cam2_from_cam1 for the cycle-consistency check
     return vopt
 
 
@@ -136,6 +135,7 @@ class ColmapWorkspace:
                                                                      # off the sequential chain
     model_dir: Path | None = None
     num_models: int = 0
+    _rotations: dict = field(default_factory=dict)   # (pair id, inliers, config) -> PairRotation | None
 
     def __post_init__(self) -> None:
         (self.root / "images").mkdir(parents=True, exist_ok=True)
@@ -332,28 +332,43 @@ class ColmapWorkspace:
             db.close()
 
     def pair_rotations(self) -> list[PairRotation]:
-        """Every verified pair with a relative pose, as keyframe ordinals (workspace order)."""
+        """Every verified pair's relative rotation (decomposed from its E, F or H with the
+        database cameras, as the mappers do; cached per pair), as keyframe ordinals
+        (workspace order). Not stored by the matcher: its ``compute_relative_pose`` also
+        re-labels rotation-only pairs as planar, which the pure-rotation check reads."""
         import pycolmap
 
         ordinal = {n: i for i, n in enumerate(self.names)}
         cfg = pycolmap.TwoViewGeometryConfiguration
         usable = (cfg.CALIBRATED, cfg.UNCALIBRATED, cfg.PLANAR, cfg.PANORAMIC, cfg.PLANAR_OR_PANORAMIC)
+        out = []
         db = pycolmap.Database.open(str(self.database))
         try:
-            names = {im.image_id: im.name for im in db.read_all_images()}
+            images = {im.image_id: im for im in db.read_all_images()}
+            cameras = {c.camera_id: c for c in db.read_all_cameras()}
+            keypoints: dict[int, np.ndarray] = {}
             pair_ids, geoms = db.read_two_view_geometries()
+            for pid, g in zip(pair_ids, geoms):
+                if g.config not in usable or len(g.inlier_matches) < 8:
+                    continue
+                key = (int(pid), len(g.inlier_matches), int(g.config))
+                if key not in self._rotations:
+                    i1, i2 = pycolmap.pair_id_to_image_pair(pid)
+                    for i in (i1, i2):
+                        if i not in keypoints:
+                            keypoints[i] = np.asarray(db.read_keypoints(i))[:, :2].astype(np.float64)
+                    m = np.asarray(g.inlier_matches)
+                    ok = pycolmap.estimate_two_view_geometry_pose(
+                        cameras[images[i1].camera_id], keypoints[i1][m[:, 0]],
+                        cameras[images[i2].camera_id], keypoints[i2][m[:, 1]], g)
+                    R = np.asarray(g.cam2_from_cam1.rotation.matrix()) if ok else None   # cam_2 from cam_1
+                    a, b = ordinal[images[i1].name], ordinal[images[i2].name]
+                    self._rotations[key] = None if R is None else (PairRotation(a, b, R, len(m)) if a < b
+                                                                   else PairRotation(b, a, R.T, len(m)))
+                if self._rotations[key] is not None:
+                    out.append(self._rotations[key])
         finally:
             db.close()
-        out = []
-        for pid, g in zip(pair_ids, geoms):
-            if g.config not in usable or g.cam2_from_cam1 is None:
-                continue
-            i1, i2 = pycolmap.pair_id_to_image_pair(pid)
-            a, b = ordinal[names[i1]], ordinal[names[i2]]
-            R = np.asarray(g.cam2_from_cam1.rotation.matrix())            # cam_2 from cam_1
-            if a > b:
-                a, b, R = b, a, R.T
-            out.append(PairRotation(a, b, R, len(g.inlier_matches)))
         return out
 
     def _drop_inconsistent_pairs(self) -> None:
