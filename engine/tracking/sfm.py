@@ -83,6 +83,22 @@ def seed_options(options, seed: int | None) -> None:
             seed_options(attr, seed)
 
 
+def set_threads(options, num_threads: int) -> None:
+    """Set every ``num_threads`` field in a pycolmap options object and its nested options
+    (mapper, bundle adjustment, Ceres solver, ...)."""
+    for name in dir(options):
+        if name.startswith("_"):
+            continue
+        try:
+            attr = getattr(options, name)
+        except Exception:  # noqa: BLE001 - some pybind properties raise on read
+            continue
+        if name == "num_threads":
+            setattr(options, name, num_threads)
+        elif hasattr(attr, "summary") and not callable(attr) and type(attr).__module__.startswith("pycolmap"):
+            set_threads(attr, num_threads)
+
+
 def verification_options(options: "SfmOptions"):
     """Two-view geometry (RANSAC) options, seeded."""
     import pycolmap
@@ -346,12 +362,16 @@ class ColmapWorkspace:
         try:
             images = {im.image_id: im for im in db.read_all_images()}
             cameras = {c.camera_id: c for c in db.read_all_cameras()}
+            if self.model_dir is not None:       # the last solve's intrinsics: far closer than
+                rec = pycolmap.Reconstruction(str(self.model_dir))   # the 1.2 x side focal guess
+                cameras.update({cid: cam for cid, cam in rec.cameras.items() if cid in cameras})
             keypoints: dict[int, np.ndarray] = {}
             pair_ids, geoms = db.read_two_view_geometries()
             for pid, g in zip(pair_ids, geoms):
                 if g.config not in usable or len(g.inlier_matches) < 8:
                     continue
-                key = (int(pid), len(g.inlier_matches), int(g.config))
+                cam_key = tuple(np.round(cameras[images[pycolmap.pair_id_to_image_pair(pid)[0]].camera_id].params, 1))
+                key = (int(pid), len(g.inlier_matches), int(g.config), cam_key)
                 if key not in self._rotations:
                     i1, i2 = pycolmap.pair_id_to_image_pair(pid)
                     for i in (i1, i2):
@@ -373,10 +393,14 @@ class ColmapWorkspace:
 
     def _drop_inconsistent_pairs(self) -> None:
         """Mark verified pairs that contradict the sequential rotation chain as degenerate
-        (see :mod:`engine.tracking.consistency`); only for videos (order = time)."""
+        (see :mod:`engine.tracking.consistency`); only for videos (order = time), and only once
+        a model exists: rotations decomposed with COLMAP's first focal guess (1.2 x the image
+        side) are off by about the rotation itself and made sound pairs look inconsistent
+        (the demo video: 12 deg error on 11-deg steps, vs 0.1-0.5 deg with the solved focal).
+        The first chunk is short and has no loop pairs; the next chunk re-checks its pairs."""
         import pycolmap
 
-        if not self.is_video:
+        if not self.is_video or self.model_dir is None:
             return
         bad = inconsistent_pairs(self.pair_rotations(), self.options.consistency)
         if not bad:
@@ -414,6 +438,11 @@ class ColmapWorkspace:
         """Drop the current model (the next :meth:`map` starts from scratch)."""
         self.model_dir = None
 
+    def mapper_threads(self) -> int:
+        """One thread when seeded: the solvers' multi-threaded sums differ in their last bits
+        from run to run, and inlier thresholds can turn that into 1e-4 differences in poses."""
+        return 1 if self.options.seed is not None else self.options.num_threads
+
     def map(self) -> SfmResult:
         """Run the mapper (continuing from the previous model if any); keep the largest model."""
         import pycolmap
@@ -426,13 +455,13 @@ class ColmapWorkspace:
         if self.options.mapper == "global":
             gopt = pycolmap.GlobalPipelineOptions()
             seed_options(gopt, self.options.seed)
-            gopt.num_threads = self.options.num_threads
+            set_threads(gopt, self.mapper_threads())
             gopt.mapper.track_required_tracks_per_view = self.options.tracks_per_view
             models = pycolmap.global_mapping(self.database, self.root / "images", out, gopt)
         else:
             iopt = pycolmap.IncrementalPipelineOptions()
             seed_options(iopt, self.options.seed)
-            iopt.num_threads = self.options.num_threads
+            set_threads(iopt, self.mapper_threads())
             iopt.min_model_size = 3
             models = pycolmap.incremental_mapping(self.database, self.root / "images", out, iopt,
                                                   input_path=str(self.model_dir) if self.model_dir else "")
