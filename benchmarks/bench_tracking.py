@@ -4,6 +4,7 @@ Each case runs in its own subprocess (peak memory = that process's max RSS) and 
 JSON line; the parent prints a table. Cases whose data is absent are skipped.
 
     .venv/bin/python benchmarks/bench_tracking.py [--data DIR] [--cases a,b] [--out results.json]
+        [--max-keyframes N]   (video cases of ours: fewer keyframes, e.g. apple on a small machine)
 """
 from __future__ import annotations
 
@@ -19,8 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = (ROOT / ".." / "shared" / "data" / "real").resolve()
 CACHE = ROOT / "benchmarks" / "_cache"
+MAX_KEYFRAMES = 0      # --max-keyframes (0: the ingest default)
 CASES = ("clip1080_ours", "clip1080_ours_sift1600", "clip1080_colmap_default", "synthetic_global", "synthetic_colmap_default", "synthetic_incremental", "orbit360_ours", "orbit360_noloops", "fern_ours", "fern_ours_incremental", "fern_colmap_default", "fern_poses_holdout8",
-         "apple_ours", "apple_ours_incremental", "apple_colmap_default", "valley_ours", "valley_colmap_default")
+         "apple_ours", "apple_ours_incremental", "apple_colmap_default", "valley_ours", "valley_colmap_default",
+         "symmetric_ours", "symmetric_nocheck", "symmetric_colmap_default")
+#: Video cases get an ``impossible_steps`` column: consecutive keyframes (name order) whose
+#: relative rotation exceeds 45 degrees per keyframe or whose center jumps far beyond the
+#: neighbours' steps (engine.tracking.consistency.impossible_steps).
 
 
 def _peak_mb() -> float:
@@ -55,6 +61,24 @@ def _pose_stats(est: dict, ref: dict) -> dict:
             "rot_med_deg_centers_only": c.median_rotation_deg}
 
 
+def _impossible(poses: dict) -> int:
+    """Impossible steps between consecutive keyframes of ``poses`` (name -> world_from_cam;
+    video frame names sort in time order; gaps in the frame numbers widen the allowed step)."""
+    import re
+
+    import numpy as np
+
+    from engine.tracking.consistency import impossible_steps
+
+    names = sorted(poses)
+    if len(names) < 2:
+        return 0
+    nums = [re.findall(r"\d+", n) for n in names]
+    idx = np.array([int(x[-1]) if x else i for i, x in enumerate(nums)])
+    gaps = np.diff(idx) / max(1, int(np.median(np.diff(idx))))
+    return int(len(impossible_steps(np.stack([poses[n] for n in names]), gaps)))
+
+
 def _ours(path: Path, mapper: str = "global", sfm: dict | None = None, **ingest) -> tuple[dict, object]:
     from engine.ingest import IngestOptions
     from engine.session import run_job
@@ -67,6 +91,8 @@ def _ours(path: Path, mapper: str = "global", sfm: dict | None = None, **ingest)
     n = len(res.registered) + len(res.unregistered)
     out = {"registered": f"{len(res.registered)}/{n}", "points": len(res.memory), "keyframes": n,
            **{k: round(v, 1) for k, v in res.timings.items()}}
+    if path.is_file():
+        out["impossible_steps"] = _impossible({v.name: v.camera.world_from_cam for v in res.views})
     return out, res
 
 
@@ -219,6 +245,52 @@ def synthetic_orbit360(cache: Path = CACHE, frames: int = 90) -> Path:
     return path
 
 
+def _symmetric(variant: str, frames: int = 48) -> dict:
+    """Issue 14's reproduction (engine/synthetic_symmetric.py): a handheld orbit around a can
+    with a 4-fold label on one repeated tile, 256x192, exact cameras. ``variant``: "ours",
+    "nocheck" (no cycle-consistency check, no impossible-step filter) or "colmap" (COLMAP's
+    plain default on every frame). Pose errors, impossible steps, dense depth vs truth."""
+    import numpy as np
+
+    from engine.metrics import depth_errors, pose_errors_after_sim3
+    from engine.synthetic import read_demo_cameras
+    from engine.synthetic_symmetric import SymmetricScene, write_symmetric_video
+
+    with tempfile.TemporaryDirectory() as tmp:
+        video = write_symmetric_video(Path(tmp) / "can.mp4", n=frames)
+        gt = {c.name: c for c in read_demo_cameras(video)}
+        ref = {n: c.world_from_cam for n, c in gt.items()}
+        if variant == "colmap":
+            out, poses = _colmap_default(_video_frames_dir(video, Path(tmp)))
+            out.update(_pose_stats(poses, ref), impossible_steps=_impossible(poses))
+            return out
+        if variant == "nocheck":
+            from engine.ingest import IngestOptions
+            from engine.session import run_job
+            from engine.tracking.pipeline import TrackOptions, track_job
+            from engine.tracking.sfm import SfmOptions
+            from engine.workflows import Workspace
+
+            res = run_job(track_job(video, TrackOptions(sfm=SfmOptions(consistency=None), steps=None)), Workspace())
+            n = len(res.registered) + len(res.unregistered)
+            out = {"registered": f"{len(res.registered)}/{n}", "points": len(res.memory),
+                   **{k: round(v, 1) for k, v in res.timings.items()},
+                   "impossible_steps": _impossible({v.name: v.camera.world_from_cam for v in res.views})}
+        else:
+            out, res = _ours(video)
+    est = {v.name: v.camera.world_from_cam for v in res.views}
+    out.update(_pose_stats(est, ref))
+    names = sorted(est)
+    scale = pose_errors_after_sim3(np.stack([est[n] for n in names]), np.stack([ref[n] for n in names])).sim3_scale
+    scene = SymmetricScene(0)
+    views = [v for v in res.views if v.depth is not None and (v.depth > 0).any()]
+    within = [depth_errors(v.depth * scale, scene.render(gt[v.name]).depth, v.depth > 0).within_2pct for v in views]
+    out["depth_within_2pct"] = float(np.mean(within)) if within else 0.0
+    out["depth_valid_frac"] = float(np.mean([(v.depth > 0).mean() for v in views])) if views else 0.0
+    out["warnings"] = len(res.warnings)
+    return out
+
+
 def _orbit360(loops: bool) -> dict:
     """The 360-degree orbit through the default pipeline, loop detection on or off: pose errors
     against the exact cameras."""
@@ -283,6 +355,10 @@ def run_case(name: str, data: Path) -> dict:
         out = _orbit360(loops=name.endswith("_ours"))
         out.update(case=name, seconds=round(time.perf_counter() - t0, 1), peak_mb=round(_peak_mb()))
         return out
+    if name.startswith("symmetric"):
+        out = _symmetric(name.split("_")[1])
+        out.update(case=name, seconds=round(time.perf_counter() - t0, 1), peak_mb=round(_peak_mb()))
+        return out
     if name.startswith("synthetic"):
         out = _synthetic(name.split("_")[1])
         out.update(case=name, seconds=round(time.perf_counter() - t0, 1), peak_mb=round(_peak_mb()))
@@ -305,11 +381,13 @@ def run_case(name: str, data: Path) -> dict:
         if not video.exists():
             return {"case": name, "skipped": f"{folder} absent"}
         if "_ours" in name:
-            out, _ = _ours(video, "incremental" if name.endswith("_incremental") else "global")
+            ingest = {"max_keyframes": MAX_KEYFRAMES} if MAX_KEYFRAMES else {}
+            out, _ = _ours(video, "incremental" if name.endswith("_incremental") else "global", **ingest)
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 frames = _video_frames_dir(video, Path(tmp))
-                out, _ = _colmap_default(frames)
+                out, poses = _colmap_default(frames)
+                out["impossible_steps"] = _impossible(poses)
     out.update(case=name, seconds=round(time.perf_counter() - t0, 1), peak_mb=round(_peak_mb()))
     return out
 
@@ -320,7 +398,10 @@ def main() -> int:
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--case", help=argparse.SUPPRESS)    # child mode
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--max-keyframes", type=int, default=0, help="real video cases of ours: keyframe target")
     args = ap.parse_args()
+    global MAX_KEYFRAMES
+    MAX_KEYFRAMES = args.max_keyframes
     sys.path.insert(0, str(ROOT))
     if args.case:
         print(json.dumps(run_case(args.case, args.data), default=float), flush=True)
@@ -330,7 +411,8 @@ def main() -> int:
         return 0
     rows = []
     for case in args.cases.split(","):
-        proc = subprocess.run([sys.executable, __file__, "--case", case, "--data", str(args.data)],
+        proc = subprocess.run([sys.executable, __file__, "--case", case, "--data", str(args.data),
+                               "--max-keyframes", str(args.max_keyframes)],
                               capture_output=True, text=True)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
         row = json.loads(lines[-1]) if lines else {"case": case, "failed": proc.stderr.strip().splitlines()[-1:]}

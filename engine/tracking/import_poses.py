@@ -4,6 +4,11 @@ change goes through :mod:`engine.geometry.conventions`.
 
 ``holdout=N`` keeps every N-th view (indices 0, N, 2N, ... in name order: the LLFF
 protocol) out of the view bank; those views are returned separately for evaluation.
+
+LLFF rows are in the order LLFF's ``imgs2poses`` wrote them: Python ``sorted()`` of the image
+file names (byte order: ``IMG_10`` before ``IMG_2``), or the order of ``view_imgs.txt`` /
+``image_names_pose_order.txt`` next to ``poses_bounds.npy`` when one exists. Never the natural
+order the image folder is listed in elsewhere (see :func:`llff_image_order`).
 """
 from __future__ import annotations
 
@@ -79,9 +84,10 @@ def split_holdout(scene: PosedScene, views: list[CapturedView], holdout: int) ->
 
 
 def _load_view(path: Path, K: np.ndarray, size: tuple[int, int], world_from_cam: np.ndarray, name: str,
-               dist: np.ndarray | None, max_side: int | None) -> CapturedView:
-    """Read, resize to the model's aspect if needed, undistort, downscale; K follows."""
-    rgb = read_image_file(path)
+               dist: np.ndarray | None, max_side: int | None, rgb: np.ndarray | None = None) -> CapturedView:
+    """Read (unless ``rgb`` is given), resize to the model's aspect if needed, undistort,
+    downscale; K follows."""
+    rgb = read_image_file(path) if rgb is None else rgb
     h, w = rgb.shape[:2]
     if (w, h) != size:
         K = rescale_K(K, size, (w, h))
@@ -154,6 +160,58 @@ def _import_transforms(ref: Path, images: Path | None, max_side):
     return views, None, {}
 
 
+#: Files that list the images of ``poses_bounds.npy`` in row order (LLFF writes ``view_imgs.txt``).
+LLFF_ORDER_FILES = ("image_names_pose_order.txt", "view_imgs.txt")
+
+
+def llff_image_order(images: Path, ref_dir: Path, num_rows: int) -> list[Path]:
+    """The image files of ``images`` in ``poses_bounds.npy`` row order.
+
+    With an order file (:data:`LLFF_ORDER_FILES`) in ``ref_dir`` or ``images``, its names, matched
+    by file name or by stem (``images_4`` holds PNGs of the full-size JPGs LLFF listed). Otherwise
+    ``sorted()`` of the names LLFF saw: those of ``ref_dir/images`` when it holds the same stems
+    (the downscaled folders may change the extension), else of ``images`` itself. Raises
+    ValueError, saying what differs, when the count does not match ``num_rows``.
+    """
+    paths = list_images(images)
+    for folder in (ref_dir, images):
+        order_file = next((folder / f for f in LLFF_ORDER_FILES if (folder / f).is_file()), None)
+        if order_file is not None:
+            break
+    if order_file is not None:
+        listed = [ln.strip() for ln in order_file.read_text().splitlines() if ln.strip()]
+        by_name = {p.name: p for p in paths}
+        by_stem = {p.stem: p for p in paths}
+        missing = [n for n in listed if n not in by_name and Path(n).stem not in by_stem]
+        if missing:
+            raise ValueError(f"{order_file}: {len(missing)} listed image(s) missing from {images} "
+                             f"(first: {missing[0]})")
+        ordered = [by_name.get(n) or by_stem[Path(n).stem] for n in listed]
+        source = f"{order_file.name} lists {len(listed)} images"
+    else:
+        original = {}
+        if (ref_dir / "images").is_dir() and (ref_dir / "images").resolve() != images.resolve():
+            original = {p.stem: p.name for p in list_images(ref_dir / "images")}
+            if set(original) != {p.stem for p in paths}:
+                original = {}
+        ordered = sorted(paths, key=lambda p: original.get(p.stem, p.name))
+        source = f"{images} holds {len(paths)} images"
+    if len(ordered) != num_rows:
+        raise ValueError(f"{source} but poses_bounds.npy has {num_rows} rows: the rows cannot be "
+                         f"matched to the images (LLFF rows follow sorted() of the image names)")
+    return ordered
+
+
+def check_llff_size(path: Path, size: tuple[int, int], row_size: tuple[float, float], row: int) -> None:
+    """Refuse an image whose shape is not the row's (W, H) scaled by one factor (LLFF's
+    downscaled folders keep the aspect ratio; a rotated or cropped image would get a wrong K)."""
+    (w, h), (w0, h0) = size, row_size
+    if abs(w / w0 - h / h0) > 0.01 * max(w / w0, h / h0) + 1.0 / min(w0, h0):
+        raise ValueError(f"{path.name}: image is {w}x{h} but poses_bounds.npy row {row} says {w0:.0f}x{h0:.0f} "
+                         f"(not the same shape at any scale): the images do not belong to these poses, "
+                         f"or are rotated")
+
+
 def _import_llff(ref: Path, images: Path | None, max_side):
     npy = ref if ref.suffix.lower() == ".npy" else ref / "poses_bounds.npy"
     rows = np.load(npy)
@@ -165,14 +223,14 @@ def _import_llff(ref: Path, images: Path | None, max_side):
         if not folders:
             raise ValueError(f"{npy.parent}: no images, images_4 or images_8 folder")
         images = folders[0]
-    paths = list_images(images)
-    if len(paths) != len(rows):
-        raise ValueError(f"{images}: {len(paths)} images but {len(rows)} poses in {npy.name}")
+    paths = llff_image_order(images, npy.parent, len(cams.width))
     views, near_far = [], {}
     for i, path in enumerate(paths):
         w0, h0, f = cams.width[i], cams.height[i], cams.focal[i]
+        rgb = read_image_file(path)
+        check_llff_size(path, (rgb.shape[1], rgb.shape[0]), (w0, h0), i)
         K = np.array([[f, 0, w0 / 2.0], [0, f, h0 / 2.0], [0, 0, 1.0]])
-        v = _load_view(path, K, (int(w0), int(h0)), cams.world_from_cam[i], path.stem, None, max_side)
+        v = _load_view(path, K, (int(w0), int(h0)), cams.world_from_cam[i], path.stem, None, max_side, rgb)
         views.append(v)
         near_far[v.name] = (float(cams.near[i]), float(cams.far[i]))
     points = None

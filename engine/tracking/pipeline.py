@@ -1,9 +1,11 @@
 """The streaming tracking job: keyframes -> cameras -> dense depth -> geometry memory,
 chunk by chunk, so cameras and geometry appear while the video is still being processed.
 
-Per chunk: new keyframes are added to the COLMAP workspace and mapped (the incremental
-mapper continues from the previous model; the global mapper re-solves everything and is
-aligned to the previous gauge by Sim(3)); later chunks grow with the model, so the global
+Per chunk: new keyframes are added to the pose backend (engine.tracking.pose_backend; the
+pycolmap workspace by default) and mapped (the incremental mapper continues from the previous
+model; the global mapper re-solves everything and is aligned to the previous gauge by Sim(3));
+in a video, keyframes after a physically impossible step are left out of the solve and
+reported (engine.tracking.consistency); later chunks grow with the model, so the global
 mapper's total work stays about twice that of one final solve. The new views that are
 depth references (at most ``max_dense_views`` evenly spread keyframes; the others serve as
 stereo sources) get a depth map from the depth backend (``TrackOptions.depth_backend``,
@@ -27,11 +29,13 @@ from engine.geometry import Camera
 from engine.ingest import IngestOptions, load_input
 from engine.ingest.views import CapturedView, ViewBank
 from engine.tracking.align import align_to_previous
+from engine.tracking.consistency import ConsistencyOptions, consistent_keyframes
 from engine.tracking.colmap_io import undistort
 from engine.tracking.dense import auto_voxel_size, fuse_depth_map, memory_depth, store_view_depth
 from engine.tracking.depth_backend import DEFAULT_DEPTH_BACKEND, make_depth_backend
 from engine.tracking.mvs import MVSOptions
-from engine.tracking.sfm import ColmapWorkspace, SfmOptions, SfmResult, TrackingError
+from engine.tracking.pose_backend import make_pose_backend, without_views
+from engine.tracking.sfm import SfmOptions, SfmResult, TrackingError
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,10 @@ class TrackOptions:
     voxel_size: float | None = None  # memory voxel (scene units); None = ~1.5 px at median depth
     fuse_stride: int = 1
     register_leftovers: bool = True  # try render-and-match PnP on frames the mapper left out
+    pose_backend: str = "colmap"     # engine.tracking.pose_backend.POSE_BACKENDS
+    steps: ConsistencyOptions | None = field(default_factory=ConsistencyOptions)
+                                     # video: keyframes after a physically impossible step are
+                                     # left out of each solve and reported (None: keep all)
     device: str | None = None
 
 
@@ -108,7 +116,9 @@ class _Tracker:
 
         self.options = options
         self.device = resolve_device(options.device)
-        self.ws = ColmapWorkspace(options.sfm, is_video)
+        self.backend = make_pose_backend(options.pose_backend, options.sfm, is_video)
+        self.is_video = is_video
+        self.impossible: dict[str, str] = {}   # frame name -> why its pose was not kept
         self.depth = make_depth_backend(options.depth_backend, options.mvs, self.device)
         self.frames: dict[str, object] = {}
         self.dense_every = 1                 # every k-th keyframe (source order) is a depth reference
@@ -129,12 +139,29 @@ class _Tracker:
     def _map_chunk(self, frames) -> SfmResult:
         for f in frames:
             self.frames[f.name] = f
-        self.ws.extract_and_match(self.ws.add_frames(frames))
-        result = self.ws.map()
+        self.backend.add_frames(frames)
+        result = self.drop_impossible(self.backend.solve())
         if self.last is not None:
             result = align_to_previous(result, self.last)
         self.last = result
         return result
+
+    def drop_impossible(self, result: SfmResult) -> SfmResult:
+        """Video: leave out keyframes whose step from their neighbours no handheld camera makes
+        (engine.tracking.consistency.consistent_keyframes); they are reported, not kept."""
+        if not self.is_video or self.options.steps is None or len(result.registered) < 3:
+            return result
+        names = sorted(result.registered, key=lambda n: self.order.get(n, 0))
+        wfc = np.stack([result.cameras[n].world_from_cam for n in names])
+        keep = consistent_keyframes(wfc, np.array([self.order.get(n, 0) for n in names]), self.options.steps)
+        dropped = [n for n, k in zip(names, keep) if not k]
+        for n in dropped:
+            self.impossible[n] = ("its pose jumped impossibly far from its neighbours' in this solve: "
+                                  + ("kept at its earlier pose" if n in self.ids else "left out"))
+        for n in names:
+            if n not in dropped:
+                self.impossible.pop(n, None)
+        return without_views(result, dropped)
 
     def update_views(self, result: SfmResult) -> list[int]:
         """Register new views / move existing ones; returns the ids of new views."""
@@ -248,7 +275,7 @@ def _run(input_path, options: TrackOptions, state, cancel):
             yield from _chunk(tracker, frames[a:b], b >= len(frames), ingest.warnings, timings, t0, cancel)
         yield from _finish(tracker, frames, ingest.warnings, cancel)
     finally:
-        tracker.ws.close()
+        tracker.backend.close()
     timings.update(tracker.seconds)
     timings["total_s"] = time.perf_counter() - t0
     registered = list(tracker.ids)
@@ -269,12 +296,12 @@ def _chunk(tracker: _Tracker, frames, is_last: bool, warnings: list[str], timing
         if tracker.last is not None:   # keep what we have; these frames stay unregistered
             log.warning("keyframes %s-%s could not be mapped: %s", frames[0].name, frames[-1].name, exc)
         return                         # (with no model yet, the next chunk retries with more frames)
-    if tracker.memory is None and is_pure_rotation(result, tracker.ws.panoramic_fraction()):
+    if tracker.memory is None and is_pure_rotation(result, tracker.backend.panoramic_fraction()):
         if is_last:
             raise TrackingError("the camera only rotates (no translation, no parallax): poses of a "
                                 "pure rotation cannot give depth; move the camera sideways while filming")
         tracker.last = None            # too little motion yet: retry with the next chunk added
-        tracker.ws.forget_model()
+        tracker.backend.forget_model()
         return
     new_ids = tracker.update_views(result)
     yield CamerasChanged(tuple(tracker.views.cameras))
@@ -295,6 +322,9 @@ def _finish(tracker: _Tracker, frames, warnings: list[str], cancel):
     t = time.perf_counter()
     tracker.rebuild(cancel)
     tracker.seconds["dense_s"] += time.perf_counter() - t
+    warnings.extend(tracker.backend.notes())
+    for name, why in tracker.impossible.items():
+        warnings.append(f"{name}: {why}")
     if tracker.options.register_leftovers and len(tracker.ids) < len(frames):
         for name in tracker.register_leftovers(frames):
             warnings.append(f"{name}: registered by render-and-match (no depth map)")

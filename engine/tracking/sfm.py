@@ -23,6 +23,7 @@ import numpy as np
 
 from engine.geometry import Camera
 from engine.tracking.colmap_io import SparsePoints, colmap_model_from_reconstruction
+from engine.tracking.consistency import ConsistencyOptions, PairRotation, inconsistent_pairs
 from engine.tracking.loops import LoopDetector, LoopOptions
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,53 @@ class SfmOptions:
     single_camera: bool | None = None  # None: one camera for a video, one per group of same-size photos
                                        # with the same EXIF focal (see ColmapWorkspace.camera_group)
     num_threads: int = -1
+    consistency: ConsistencyOptions | None = field(default_factory=ConsistencyOptions)
+                                       # video: drop verified pairs that contradict the chain of
+                                       # short-baseline rotations (engine.tracking.consistency)
+    seed: int | None = 0               # RANSAC / mapper random seed: the same input gives the same
+                                       # cameras on one machine (None: a random seed per run)
+
+
+def seed_options(options, seed: int | None) -> None:
+    """Set every ``random_seed`` field in a pycolmap options object and its nested options
+    (RANSAC, rotation averaging, global positioning, triangulation, ...); -1 when ``seed`` is None."""
+    value = -1 if seed is None else int(seed)
+    for name in dir(options):
+        if name.startswith("_"):
+            continue
+        try:
+            attr = getattr(options, name)
+        except Exception:  # noqa: BLE001 - some pybind properties raise on read
+            continue
+        if name == "random_seed":
+            setattr(options, name, value)
+        elif hasattr(attr, "summary") and not callable(attr) and type(attr).__module__.startswith("pycolmap"):
+            seed_options(attr, seed)
+
+
+def set_threads(options, num_threads: int) -> None:
+    """Set every ``num_threads`` field in a pycolmap options object and its nested options
+    (mapper, bundle adjustment, Ceres solver, ...)."""
+    for name in dir(options):
+        if name.startswith("_"):
+            continue
+        try:
+            attr = getattr(options, name)
+        except Exception:  # noqa: BLE001 - some pybind properties raise on read
+            continue
+        if name == "num_threads":
+            setattr(options, name, num_threads)
+        elif hasattr(attr, "summary") and not callable(attr) and type(attr).__module__.startswith("pycolmap"):
+            set_threads(attr, num_threads)
+
+
+def verification_options(options: "SfmOptions"):
+    """Two-view geometry (RANSAC) options, seeded."""
+    import pycolmap
+
+    vopt = pycolmap.TwoViewGeometryOptions()
+    seed_options(vopt, options.seed)
+    return vopt
 
 
 def sift_scale(width: int, height: int, options: SfmOptions) -> float:
@@ -96,10 +144,14 @@ class ColmapWorkspace:
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)   # ascii name -> frame (w, h)
     focals: dict[str, float] = field(default_factory=dict)      # ascii name -> EXIF focal (px)
     camera_ids: dict[tuple, int] = field(default_factory=dict)  # camera group -> COLMAP camera id
+    rig_ids: dict[tuple, int] = field(default_factory=dict)     # camera group -> COLMAP rig id
     loops: LoopDetector | None = None
     loop_pairs: list[tuple[str, str]] = field(default_factory=list)  # (ascii, ascii) pairs matched as loops
+    dropped_pairs: dict[tuple[str, str], float] = field(default_factory=dict)  # (ascii, ascii) -> degrees
+                                                                     # off the sequential chain
     model_dir: Path | None = None
     num_models: int = 0
+    _rotations: dict = field(default_factory=dict)   # (pair id, inliers, config) -> PairRotation | None
 
     def __post_init__(self) -> None:
         (self.root / "images").mkdir(parents=True, exist_ok=True)
@@ -158,26 +210,48 @@ class ColmapWorkspace:
         for name in new_names:
             groups.setdefault(self.camera_group(name), []).append(name)
         for key, names in groups.items():
-            reader = pycolmap.ImageReaderOptions()
-            reader.camera_model = opt.camera_model
-            if key in self.camera_ids:
-                reader.existing_camera_id = self.camera_ids[key]
-            pycolmap.extract_features(self.database, self.root / "images", image_names=names,
-                                      camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
-                                      extraction_options=ext, device=pycolmap.Device.cpu)
-            if key not in self.camera_ids:
-                self.camera_ids[key] = self._camera_id_of(names[0])
+            self._extract_group(key, names, ext)
         self._apply_focal_priors(new_names)
         self._match(new_names)
 
-    def _camera_id_of(self, ascii_name: str) -> int:
+    def _extract_group(self, key: tuple, names: list[str], extraction_options) -> None:
+        """Extract SIFT for one camera group into a scratch database, then copy images,
+        keypoints and descriptors into the workspace database in name order: the extractor's
+        threads write images in the order they finish, and the mappers' results depend on
+        image ids (issue 14 item 5: the same input gives the same cameras)."""
         import pycolmap
 
-        db = pycolmap.Database.open(str(self.database))
+        scratch = self.root / "extract.db"
+        scratch.unlink(missing_ok=True)
+        reader = pycolmap.ImageReaderOptions()
+        reader.camera_model = self.options.camera_model
+        pycolmap.extract_features(scratch, self.root / "images", image_names=names,
+                                  camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
+                                  extraction_options=extraction_options, device=pycolmap.Device.cpu)
+        src = pycolmap.Database.open(str(scratch))
+        dst = pycolmap.Database.open(str(self.database))
         try:
-            return int(db.read_image_with_name(ascii_name).camera_id)
+            if key not in self.camera_ids:
+                camera = src.read_all_cameras()[0]
+                self.camera_ids[key] = int(dst.write_camera(camera))
+                camera = dst.read_camera(self.camera_ids[key])
+                rig = pycolmap.Rig()
+                rig.add_ref_sensor(camera.sensor_id)
+                self.rig_ids[key] = int(dst.write_rig(rig))
+            camera = dst.read_camera(self.camera_ids[key])
+            for name in sorted(names):
+                old = src.read_image_with_name(name)
+                image_id = int(dst.write_image(pycolmap.Image(name=name, camera_id=camera.camera_id)))
+                frame = pycolmap.Frame()
+                frame.rig_id = self.rig_ids[key]
+                frame.add_data_id(pycolmap.data_t(camera.sensor_id, image_id))
+                dst.write_frame(frame)
+                dst.write_keypoints(image_id, src.read_keypoints(old.image_id))
+                dst.write_descriptors(image_id, src.read_descriptors(old.image_id))
         finally:
-            db.close()
+            src.close()
+            dst.close()
+        scratch.unlink(missing_ok=True)
 
     def _apply_focal_priors(self, new_names: list[str]) -> None:
         """Cameras of photos with an EXIF focal length start from it (a prior the mapper
@@ -209,17 +283,25 @@ class ColmapWorkspace:
         if mode == "auto":
             mode = "sequential" if self.is_video or len(self.names) > opt.exhaustive_max else "exhaustive"
         mopt = pycolmap.FeatureMatchingOptions()
-        mopt.num_threads = opt.num_threads
+        # COLMAP's RANSAC draws from a per-thread generator: which pair a thread verifies
+        # depends on scheduling, so only one thread gives the same pairs run after run
+        mopt.num_threads = 1 if opt.seed is not None else opt.num_threads
+        vopt = verification_options(opt)
+        if opt.seed is not None:
+            pycolmap.set_random_seed(opt.seed)
         if mode == "exhaustive":
-            pycolmap.match_exhaustive(self.database, matching_options=mopt, device=pycolmap.Device.cpu)
+            pycolmap.match_exhaustive(self.database, matching_options=mopt, verification_options=vopt,
+                                      device=pycolmap.Device.cpu)
             return
         pairing = pycolmap.SequentialPairingOptions()
         pairing.overlap = opt.sequential_overlap
         pairing.quadratic_overlap = True
         pycolmap.match_sequential(self.database, matching_options=mopt, pairing_options=pairing,
-                                  device=pycolmap.Device.cpu)
+                                  verification_options=vopt, device=pycolmap.Device.cpu)
         if opt.loops.enabled:
             self._match_loops(new_names, mopt)
+        if opt.consistency is not None:
+            self._drop_inconsistent_pairs()
 
     def _match_loops(self, new_names: list[str], matching_options) -> None:
         """Match the loop candidates of the new keyframes (see engine.tracking.loops)."""
@@ -242,6 +324,7 @@ class ColmapWorkspace:
         imported = pycolmap.ImportedPairingOptions()
         imported.match_list_path = str(pair_file)
         pycolmap.match_image_pairs(self.database, matching_options=matching_options, pairing_options=imported,
+                                   verification_options=verification_options(self.options),
                                    device=pycolmap.Device.cpu)
         self._drop_weak_loops(pairs)
         self.loop_pairs.extend(pairs)
@@ -264,6 +347,78 @@ class ColmapWorkspace:
         finally:
             db.close()
 
+    def pair_rotations(self) -> list[PairRotation]:
+        """Every verified pair's relative rotation (decomposed from its E, F or H with the
+        database cameras, as the mappers do; cached per pair), as keyframe ordinals
+        (workspace order). Not stored by the matcher: its ``compute_relative_pose`` also
+        re-labels rotation-only pairs as planar, which the pure-rotation check reads."""
+        import pycolmap
+
+        ordinal = {n: i for i, n in enumerate(self.names)}
+        cfg = pycolmap.TwoViewGeometryConfiguration
+        usable = (cfg.CALIBRATED, cfg.UNCALIBRATED, cfg.PLANAR, cfg.PANORAMIC, cfg.PLANAR_OR_PANORAMIC)
+        out = []
+        db = pycolmap.Database.open(str(self.database))
+        try:
+            images = {im.image_id: im for im in db.read_all_images()}
+            cameras = {c.camera_id: c for c in db.read_all_cameras()}
+            if self.model_dir is not None:       # the last solve's intrinsics: far closer than
+                rec = pycolmap.Reconstruction(str(self.model_dir))   # the 1.2 x side focal guess
+                cameras.update({cid: cam for cid, cam in rec.cameras.items() if cid in cameras})
+            keypoints: dict[int, np.ndarray] = {}
+            pair_ids, geoms = db.read_two_view_geometries()
+            for pid, g in zip(pair_ids, geoms):
+                if g.config not in usable or len(g.inlier_matches) < 8:
+                    continue
+                cam_key = tuple(np.round(cameras[images[pycolmap.pair_id_to_image_pair(pid)[0]].camera_id].params, 1))
+                key = (int(pid), len(g.inlier_matches), int(g.config), cam_key)
+                if key not in self._rotations:
+                    i1, i2 = pycolmap.pair_id_to_image_pair(pid)
+                    for i in (i1, i2):
+                        if i not in keypoints:
+                            keypoints[i] = np.asarray(db.read_keypoints(i))[:, :2].astype(np.float64)
+                    m = np.asarray(g.inlier_matches)
+                    ok = pycolmap.estimate_two_view_geometry_pose(
+                        cameras[images[i1].camera_id], keypoints[i1][m[:, 0]],
+                        cameras[images[i2].camera_id], keypoints[i2][m[:, 1]], g)
+                    R = np.asarray(g.cam2_from_cam1.rotation.matrix()) if ok else None   # cam_2 from cam_1
+                    a, b = ordinal[images[i1].name], ordinal[images[i2].name]
+                    self._rotations[key] = None if R is None else (PairRotation(a, b, R, len(m)) if a < b
+                                                                   else PairRotation(b, a, R.T, len(m)))
+                if self._rotations[key] is not None:
+                    out.append(self._rotations[key])
+        finally:
+            db.close()
+        return out
+
+    def _drop_inconsistent_pairs(self) -> None:
+        """Mark verified pairs that contradict the sequential rotation chain as degenerate
+        (see :mod:`engine.tracking.consistency`); only for videos (order = time), and only once
+        a model exists: rotations decomposed with COLMAP's first focal guess (1.2 x the image
+        side) are off by about the rotation itself and made sound pairs look inconsistent
+        (the demo video: 12 deg error on 11-deg steps, vs 0.1-0.5 deg with the solved focal).
+        The first chunk is short and has no loop pairs; the next chunk re-checks its pairs."""
+        import pycolmap
+
+        if not self.is_video or self.model_dir is None:
+            return
+        bad = inconsistent_pairs(self.pair_rotations(), self.options.consistency)
+        if not bad:
+            return
+        ascii_names = list(self.names)
+        rejected = pycolmap.TwoViewGeometry()
+        rejected.config = pycolmap.TwoViewGeometryConfiguration.DEGENERATE
+        db = pycolmap.Database.open(str(self.database))
+        try:
+            ids = {im.name: im.image_id for im in db.read_all_images()}
+            for p, err in bad:
+                a, b = ascii_names[p.a], ascii_names[p.b]
+                db.update_two_view_geometry(ids[a], ids[b], rejected)
+                self.dropped_pairs[(a, b)] = err
+        finally:
+            db.close()
+        log.info("dropped %d verified pairs that contradict the sequential rotations", len(bad))
+
     def panoramic_fraction(self) -> float:
         """Fraction of verified image pairs COLMAP explained by a homography only (pure rotation
         or a planar scene): 1.0 for a rotation-only capture."""
@@ -283,6 +438,11 @@ class ColmapWorkspace:
         """Drop the current model (the next :meth:`map` starts from scratch)."""
         self.model_dir = None
 
+    def mapper_threads(self) -> int:
+        """One thread when seeded: the solvers' multi-threaded sums differ in their last bits
+        from run to run, and inlier thresholds can turn that into 1e-4 differences in poses."""
+        return 1 if self.options.seed is not None else self.options.num_threads
+
     def map(self) -> SfmResult:
         """Run the mapper (continuing from the previous model if any); keep the largest model."""
         import pycolmap
@@ -290,14 +450,18 @@ class ColmapWorkspace:
         quiet_pycolmap()
         out = self.root / f"sparse_{self.num_models}"
         out.mkdir(exist_ok=True)
+        if self.options.seed is not None:
+            pycolmap.set_random_seed(self.options.seed)
         if self.options.mapper == "global":
             gopt = pycolmap.GlobalPipelineOptions()
-            gopt.num_threads = self.options.num_threads
+            seed_options(gopt, self.options.seed)
+            set_threads(gopt, self.mapper_threads())
             gopt.mapper.track_required_tracks_per_view = self.options.tracks_per_view
             models = pycolmap.global_mapping(self.database, self.root / "images", out, gopt)
         else:
             iopt = pycolmap.IncrementalPipelineOptions()
-            iopt.num_threads = self.options.num_threads
+            seed_options(iopt, self.options.seed)
+            set_threads(iopt, self.mapper_threads())
             iopt.min_model_size = 3
             models = pycolmap.incremental_mapping(self.database, self.root / "images", out, iopt,
                                                   input_path=str(self.model_dir) if self.model_dir else "")

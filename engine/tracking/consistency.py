@@ -1,0 +1,171 @@
+"""What a video knows that a photo set does not: consecutive keyframes are close in time, so
+their cameras are close too (issue 14 item 2).
+
+Before mapping, :func:`inconsistent_pairs` chains the relative rotations of short-baseline
+sequential pairs (keyframe i to i+1, i+2) into rotations of every keyframe and drops any
+verified pair (a loop candidate or a wide sequential pair) whose own relative rotation
+contradicts that chain: on a symmetric object or a floor of repeated tiles, a pair of views a
+quarter or half turn apart can verify with hundreds of inliers and a wrong rotation, and
+rotation averaging would follow it. After mapping, :func:`impossible_steps` finds steps
+between consecutive keyframes no handheld camera makes (a rotation above
+``max_step_deg`` per keyframe, or a jump far beyond the neighbours' motion) and
+:func:`consistent_keyframes` keeps the largest run of keyframes that moves plausibly; the
+others are reported, never kept with a flipped pose.
+
+Rotations are ``cam_from_world`` 3x3 matrices (OpenCV axes); a pair's rotation is
+``cam_b_from_cam_a``. Keyframe ordinals are positions in video order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def rotation_angle_deg(R: np.ndarray) -> float:
+    """Angle of the rotation matrix ``R`` [3,3], degrees in [0, 180]."""
+    c = (np.trace(R) - 1.0) / 2.0
+    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+
+
+@dataclass(frozen=True)
+class PairRotation:
+    """A verified pair: keyframe ordinals ``a`` < ``b``, ``R`` = cam_b_from_cam_a [3,3], inliers."""
+
+    a: int
+    b: int
+    R: np.ndarray
+    inliers: int
+
+
+@dataclass(frozen=True)
+class ConsistencyOptions:
+    chain_gap: int = 2             # pairs at most this many keyframes apart build the chain
+    max_error_deg: float = 20.0    # a pair contradicting the chain by more is dropped ...
+    error_per_link_deg: float = 0.5   # ... plus this much per chain link (the chain drifts)
+    max_step_deg: float = 45.0     # impossible: more rotation than this per keyframe step
+    jump_factor: float = 6.0       # impossible: a step this many times the neighbours' median step
+    window: int = 4                # neighbours (each side) whose steps set the local median
+    max_skip: int = 3              # keyframes in a row that may be left out; after more, the
+                                   # sequence is cut there (two places, not one flipped frame)
+
+
+def chain_rotations(pairs: list[PairRotation], chain_gap: int = 2) -> dict[int, tuple[int, np.ndarray]]:
+    """Rotations of the keyframes from short-baseline pairs only, walking in video order:
+    keyframe b takes its rotation from the pair (a, b), b - a <= ``chain_gap``, whose a is
+    already placed and that has the most inliers. A keyframe with no such pair starts a new
+    chain. Returns ordinal -> (chain id, cam_from_chain rotation [3,3])."""
+    by_b: dict[int, list[PairRotation]] = {}
+    for p in pairs:
+        if 0 < p.b - p.a <= chain_gap:
+            by_b.setdefault(p.b, []).append(p)
+    ordinals = sorted({p.a for p in pairs} | {p.b for p in pairs})
+    out: dict[int, tuple[int, np.ndarray]] = {}
+    chain = -1
+    for k in ordinals:
+        links = [p for p in by_b.get(k, []) if p.a in out]
+        if not links:
+            chain += 1
+            out[k] = (chain, np.eye(3))
+            continue
+        best = max(links, key=lambda p: p.inliers)
+        cid, Ra = out[best.a]
+        out[k] = (cid, best.R @ Ra)
+    return out
+
+
+def inconsistent_pairs(pairs: list[PairRotation], options: ConsistencyOptions = ConsistencyOptions()
+                       ) -> list[tuple[PairRotation, float]]:
+    """Pairs wider than ``chain_gap`` whose rotation differs from the chain's by more than
+    ``max_error_deg + error_per_link_deg * (b - a)``, with that difference in degrees.
+    Pairs whose ends lie on different chains cannot be checked and are kept."""
+    chains = chain_rotations(pairs, options.chain_gap)
+    bad = []
+    for p in pairs:
+        if p.b - p.a <= options.chain_gap or p.a not in chains or p.b not in chains:
+            continue
+        (ca, Ra), (cb, Rb) = chains[p.a], chains[p.b]
+        if ca != cb:
+            continue
+        err = rotation_angle_deg(p.R @ (Rb @ Ra.T).T)
+        if err > options.max_error_deg + options.error_per_link_deg * (p.b - p.a):
+            bad.append((p, err))
+    return bad
+
+
+def step_sizes(world_from_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per consecutive step i -> i+1 of cameras [N,4,4]: rotation angle (deg) [N-1] and
+    center distance (scene units) [N-1]."""
+    R = world_from_cam[:, :3, :3]
+    rot = np.array([rotation_angle_deg(R[i].T @ R[i + 1]) for i in range(len(R) - 1)])
+    dist = np.linalg.norm(np.diff(world_from_cam[:, :3, 3], axis=0), axis=1)
+    return rot, dist
+
+
+def impossible_steps(world_from_cam: np.ndarray, gaps: np.ndarray | None = None,
+                     options: ConsistencyOptions = ConsistencyOptions()) -> np.ndarray:
+    """Indices i of impossible steps i -> i+1 between consecutive keyframes [N,4,4] (video
+    order; ``gaps`` [N-1] keyframe ordinals between them, 1 when none is missing): a rotation
+    above ``max_step_deg`` per keyframe, or a center jump above ``jump_factor`` times the
+    median step of the ``window`` steps on each side (and of all steps, so a still camera's
+    tiny steps do not make an ordinary one look like a jump)."""
+    if len(world_from_cam) < 2:
+        return np.zeros(0, dtype=int)
+    rot, dist = step_sizes(world_from_cam)
+    gaps = np.ones(len(rot)) if gaps is None else np.maximum(np.asarray(gaps, dtype=float), 1.0)
+    per = dist / gaps
+    overall = float(np.median(per))
+    bad = rot > options.max_step_deg * gaps
+    for i in range(len(per)):
+        lo, hi = max(0, i - options.window), min(len(per), i + options.window + 1)
+        neighbours = np.delete(per[lo:hi], i - lo)
+        local = float(np.median(neighbours)) if len(neighbours) else overall
+        if per[i] > options.jump_factor * max(local, overall, 1e-12):
+            bad[i] = True
+    return np.flatnonzero(bad)
+
+
+def consistent_keyframes(world_from_cam: np.ndarray, ordinals: np.ndarray,
+                         options: ConsistencyOptions = ConsistencyOptions()) -> np.ndarray:
+    """[N] bool: keyframes to keep. The sequence is cut at impossible steps; the longest run
+    is kept and grown both ways one keyframe at a time, a keyframe joining when its step from
+    the last kept one is possible (so a lone flipped frame is left out and its neighbours
+    rejoin) until more than ``max_skip`` keyframes in a row were left out; the rest (a flipped frame, the smaller side of a cut between two places) is not
+    kept."""
+    n = len(world_from_cam)
+    keep = np.zeros(n, dtype=bool)
+    if n < 3:
+        keep[:] = True
+        return keep
+    ordinals = np.asarray(ordinals)
+    bad = set(impossible_steps(world_from_cam, np.diff(ordinals), options).tolist())
+    runs, start = [], 0
+    for i in range(n - 1):
+        if i in bad:
+            runs.append((start, i + 1))
+            start = i + 1
+    runs.append((start, n))
+    a, b = max(runs, key=lambda r: r[1] - r[0])
+    keep[a:b] = True
+    rot, dist = step_sizes(world_from_cam)
+    scale = float(np.median(dist / np.maximum(np.diff(ordinals), 1)))
+
+    def possible(i: int, j: int) -> bool:
+        gap = max(abs(int(ordinals[j]) - int(ordinals[i])), 1)
+        R = world_from_cam[i, :3, :3].T @ world_from_cam[j, :3, :3]
+        d = np.linalg.norm(world_from_cam[j, :3, 3] - world_from_cam[i, :3, 3])
+        return rotation_angle_deg(R) <= options.max_step_deg * gap and d <= options.jump_factor * scale * gap
+
+    last = b - 1
+    for j in range(b, n):
+        if j - last > options.max_skip + 1:
+            break
+        if possible(last, j):
+            keep[j], last = True, j
+    last = a
+    for j in range(a - 1, -1, -1):
+        if last - j > options.max_skip + 1:
+            break
+        if possible(last, j):
+            keep[j], last = True, j
+    return keep
