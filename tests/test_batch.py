@@ -57,6 +57,7 @@ def _same_project(a: Path, b: Path) -> None:
     assert abs(len(pa.memory) - len(pb.memory)) <= 0.01 * len(pb.memory)
 
 
+@pytest.mark.slow   # three batch projects and three plain track runs
 def test_a_batch_gives_the_projects_of_plain_track_runs(local_ray, inputs, tmp_path):
     from engine.cli import main
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.geometry import camera_torch
 from engine.generate.pushpull import push_pull
 from engine.render.surface import max_filter
 
@@ -119,13 +120,7 @@ def sample_source(src: Source, x: torch.Tensor, eye: torch.Tensor, opt, target_g
     target_guessed  [H,W] bool: target pixels whose depth is a guess (loose test)
     abs_tol         meters added to the strict depth test (the memory's depth error)"""
     cam = src.camera
-    cfw = torch.as_tensor(cam.cam_from_world, dtype=torch.float32, device=x.device)
-    p = x @ cfw[:3, :3].T + cfw[:3, 3]
-    z = p[..., 2]
-    safe = torch.where(z > 1e-6, z, torch.ones_like(z))
-    K = cam.K
-    u = float(K[0, 0]) * p[..., 0] / safe + float(K[0, 1]) * p[..., 1] / safe + float(K[0, 2])
-    v = float(K[1, 1]) * p[..., 1] / safe + float(K[1, 2])
+    u, v, z = camera_torch.project(cam, x, near=1e-6)
     w, h = cam.width, cam.height
     grid = torch.stack([2 * u / w - 1, 2 * v / h - 1], dim=-1)[None]
     color = F.grid_sample(src.image[None], grid, mode="bilinear", padding_mode="border",

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from engine.geometry import camera_torch
+
 
 @dataclass(frozen=True)
 class SweepOptions:
@@ -31,13 +33,8 @@ class SweepOptions:
 
 
 def _project(cam, x: torch.Tensor):
-    cfw = torch.as_tensor(cam.cam_from_world, dtype=torch.float32, device=x.device)
-    p = x @ cfw[:3, :3].T + cfw[:3, 3]
-    z = p[..., 2]
-    safe = torch.where(z > 1e-6, z, torch.ones_like(z))
-    K = cam.K
-    u = float(K[0, 0]) * p[..., 0] / safe + float(K[0, 1]) * p[..., 1] / safe + float(K[0, 2])
-    v = float(K[1, 1]) * p[..., 1] / safe + float(K[1, 2])
+    """x [...,3] world -> (u, v pixels, inside the image and in front) of ``cam``."""
+    u, v, z = camera_torch.project(cam, x, near=1e-6)
     inside = (z > 1e-6) & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
     return u, v, inside
 

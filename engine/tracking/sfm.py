@@ -69,23 +69,17 @@ class SfmOptions:
 def seed_options(options, seed: int | None) -> None:
     """Set every ``random_seed`` field in a pycolmap options object and its nested options
     (RANSAC, rotation averaging, global positioning, triangulation, ...); -1 when ``seed`` is None."""
-    value = -1 if seed is None else int(seed)
-    for name in dir(options):
-        if name.startswith("_"):
-            continue
-        try:
-            attr = getattr(options, name)
-        except Exception:  # noqa: BLE001 - some pybind properties raise on read
-            continue
-        if name == "random_seed":
-            setattr(options, name, value)
-        elif hasattr(attr, "summary") and not callable(attr) and type(attr).__module__.startswith("pycolmap"):
-            seed_options(attr, seed)
+    _set_nested(options, "random_seed", -1 if seed is None else int(seed))
 
 
 def set_threads(options, num_threads: int) -> None:
     """Set every ``num_threads`` field in a pycolmap options object and its nested options
     (mapper, bundle adjustment, Ceres solver, ...)."""
+    _set_nested(options, "num_threads", num_threads)
+
+
+def _set_nested(options, field: str, value) -> None:
+    """Set ``field`` on a pycolmap options object and on every pycolmap options object in it."""
     for name in dir(options):
         if name.startswith("_"):
             continue
@@ -93,10 +87,10 @@ def set_threads(options, num_threads: int) -> None:
             attr = getattr(options, name)
         except Exception:  # noqa: BLE001 - some pybind properties raise on read
             continue
-        if name == "num_threads":
-            setattr(options, name, num_threads)
+        if name == field:
+            setattr(options, name, value)
         elif hasattr(attr, "summary") and not callable(attr) and type(attr).__module__.startswith("pycolmap"):
-            set_threads(attr, num_threads)
+            _set_nested(attr, field, value)
 
 
 def verification_options(options: "SfmOptions"):

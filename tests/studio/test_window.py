@@ -3,6 +3,7 @@ save and reopen, bad input. Screenshots go to tests/studio/_artifacts/."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QMouseEvent
 
@@ -311,6 +312,7 @@ def test_training_splats_shows_progress_and_a_preview(qtbot, make_window, tmp_pa
     assert (tmp_path / "proj" / "splats" / "checkpoint.pt").exists()
 
 
+@pytest.mark.slow   # real pycolmap + MVS tracking in the GUI: about a minute on 2 cores
 def test_drop_a_video_tracks_it_and_the_memory_grows(qtbot, make_window, tmp_path, artifacts):
     """The real path: a dropped video is ingested, tracked with pycolmap, densified by MVS and
     fused while the window stays live (a short synthetic clip keeps it to seconds)."""
