@@ -13,20 +13,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths, QTimer
 
+from engine.atomic_io import pid_alive
+
 
 def default_autosave_dir() -> Path:
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
     return Path(base or Path.home() / ".anyrecon-studio") / "autosave"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Autosave:
@@ -49,7 +41,7 @@ class Autosave:
             pid = int(json.loads(self.marker.read_text())["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             return False
-        return pid != os.getpid() and not _pid_alive(pid) and (self.project_dir / "project.json").exists()
+        return pid != os.getpid() and not pid_alive(pid) and (self.project_dir / "project.json").exists()
 
     def offer_recovery(self) -> bool:
         """Show the recovery offer if the last session crashed; True when offered."""
