@@ -33,6 +33,7 @@ file. Saving into a folder that holds another project (or other files) is refuse
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 import os
 import re
 import shutil
@@ -127,6 +128,19 @@ def _npz_bytes(**arrays) -> bytes:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return buf.getvalue()
+
+
+@contextmanager
+def _named_by(source: Path, index: int | None = None):
+    """A ProjectError about a file that ``source`` names also names ``source`` (a damaged
+    reference in it, e.g. a mistyped file name, is found there)."""
+    try:
+        yield
+    except ProjectError as exc:
+        if source.name in str(exc):
+            raise
+        where = f"{source}" + ("" if index is None else f", frame {index}")
+        raise ProjectError(f"{exc} (named by {where})") from exc
 
 
 def _read_npz(path: Path, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
@@ -488,7 +502,8 @@ class Project:
         for i, f in enumerate(frames):
             cam = _camera(f, path, i)
             rel = f.get("image") or f"{HOLDOUT_IMAGES}/{safe_stem(cam.name, 'holdout')}.png"
-            out.append(CapturedView(cam, read_image(_inside(self.root, rel, path, i), (cam.width, cam.height))))
+            with _named_by(path, i):
+                out.append(CapturedView(cam, read_image(_inside(self.root, rel, path, i), (cam.width, cam.height))))
         return out
 
     # ------------------------------------------------------------------ load
@@ -525,13 +540,14 @@ class Project:
         project.views = _load_views(root, images)
         memory_rel = meta.get("memory")
         if load_memory and memory_rel:
-            project.memory = _load_memory(_inside(root, memory_rel, meta_path), device)
+            with _named_by(meta_path):
+                project.memory = _load_memory(_inside(root, memory_rel, meta_path), device)
         for name, rel in meta.get("trajectories", {}).items():
             path = _inside(root, rel, meta_path)
             try:
                 project.trajectories[name] = read_camera_path(path)
             except Exception as exc:
-                raise ProjectError(f"{path}: {exc}") from exc
+                raise ProjectError(f"{path}: {exc} (named by {meta_path})") from exc
         project.segments = [SegmentRecord.from_dict(s, str(meta_path)) for s in meta.get("segments", [])]
         ids = [s.segment_id for s in project.segments]
         if len(set(ids)) != len(ids):
