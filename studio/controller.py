@@ -343,7 +343,7 @@ class StudioController(QObject):
         if self.generate_job_id is not None:
             self.message.emit("warning", "a generation is already running")
             return None
-        opts = workflows.GenerateOptions(generator=self.generator, segment_length=self.segment_length)
+        opts = self.generate_options()
         if only_segment is None:
             self._replan_segments()
             only = None
@@ -358,6 +358,10 @@ class StudioController(QObject):
         job = workflows.generate_job("main", self.path.trajectory(), opts, only)
         self.generate_job_id = self.submit(name, job)
         return self.generate_job_id
+
+    def generate_options(self):
+        """What Generate runs: the inspector's generator and segment length."""
+        return workflows.GenerateOptions(generator=self.generator, segment_length=self.segment_length)
 
     def cancel_generation(self) -> None:
         if self.generate_job_id is not None:

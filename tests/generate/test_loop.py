@@ -70,6 +70,7 @@ def test_loop_reuses_what_earlier_segments_invented(capture):
     assert closed > 20.0
 
 
+@pytest.mark.slow   # 400 generated frames (~12 s)
 def test_memory_growth_is_bounded_over_many_frames(capture):
     """400 frames over one region hold at most 1.5x the points held after the first 40.
     The path sweeps the same region ten times, each pass with a different wobble."""

@@ -3,6 +3,7 @@ words and matched with it, beyond the sequential window."""
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from engine.geometry import se3
 from engine.ingest.frames import Frame
@@ -76,6 +77,7 @@ def _there_and_back(n_out: int = 14, width: int = 320, height: int = 180):
     return frames
 
 
+@pytest.mark.slow   # renders and matches a revisiting video (~12 s)
 def test_video_revisit_is_matched_and_verified():
     frames = _there_and_back()
     n = len(frames)

@@ -28,6 +28,7 @@ def tracked(demo_video):
     return result, events, state
 
 
+@pytest.mark.slow   # tracks the demo video twice (~35 s); tests/tracking/test_cli.py and test_session_job.py track one by default
 def test_poses_match_ground_truth_after_sim3(tracked, demo_video):
     result, _, _ = tracked
     gt = {c.name: c for c in read_demo_cameras(demo_video)}
@@ -39,6 +40,7 @@ def test_poses_match_ground_truth_after_sim3(tracked, demo_video):
     assert err.max_center_error < 0.01, err.center_error
 
 
+@pytest.mark.slow   # tracks the demo video twice (~35 s); tests/tracking/test_cli.py and test_session_job.py track one by default
 def test_cameras_and_memory_grow_chunk_by_chunk(tracked):
     result, events, state = tracked
     cams = [e for e in events if isinstance(e, CamerasChanged)]
@@ -68,6 +70,7 @@ def test_chunk_bounds():
     assert chunk_bounds(90, 10, 40, grow=False) == [(0, 10), (10, 50), (50, 90)]
 
 
+@pytest.mark.slow   # tracks the demo video twice (~35 s); tests/tracking/test_cli.py and test_session_job.py track one by default
 def test_depth_maps_on_every_kth_keyframe_and_memory_depth_on_the_others(demo_video):
     """With max_dense_views below the keyframe count only every k-th keyframe is swept;
     every view still ends with a depth (the memory's, rendered) that matches the truth
