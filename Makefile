@@ -10,7 +10,7 @@ run: setup
 	@bash scripts/run_main.sh
 
 demo: setup
-	.venv/bin/anyrecon demo --out demo_output
+	.venv/bin/anyrecon demo --out demo_output --overwrite
 
 test: setup
 	QT_API=pyside6 .venv/bin/python -m pytest

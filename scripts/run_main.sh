@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 if [ -n "${DISPLAY:-}" ] && [ -f studio/app.py ]; then
   exec .venv/bin/anyrecon-studio --demo
 fi
-exec .venv/bin/anyrecon demo --out demo_output
+exec .venv/bin/anyrecon demo --out demo_output --overwrite   # the demo rebuilds its own folder each run
