@@ -326,6 +326,15 @@ class ColmapWorkspace:
     def _drop_weak_loops(self, pairs: list[tuple[str, str]]) -> None:
         """Mark loop pairs with fewer than ``loops.min_inliers`` verified matches as degenerate
         (no inliers: the mapper ignores them; the matches stay, so no matcher retries them)."""
+        def weak(db, ids, a, b) -> bool:
+            return (db.exists_two_view_geometry(ids[a], ids[b]) and
+                    len(db.read_two_view_geometry(ids[a], ids[b]).inlier_matches) < self.options.loops.min_inliers)
+        self._mark_degenerate(pairs, weak)
+
+    def _mark_degenerate(self, pairs: list[tuple[str, str]], which=None) -> None:
+        """Mark verified pairs (by image name) as degenerate in the database: the mapper then
+        ignores them, and as their matches stay no matcher retries them. ``which(db, ids, a, b)``
+        picks the pairs to mark (default: all)."""
         import pycolmap
 
         rejected = pycolmap.TwoViewGeometry()
@@ -334,9 +343,7 @@ class ColmapWorkspace:
         try:
             ids = {im.name: im.image_id for im in db.read_all_images()}
             for a, b in pairs:
-                if not db.exists_two_view_geometry(ids[a], ids[b]):
-                    continue
-                if len(db.read_two_view_geometry(ids[a], ids[b]).inlier_matches) < self.options.loops.min_inliers:
+                if which is None or which(db, ids, a, b):
                     db.update_two_view_geometry(ids[a], ids[b], rejected)
         finally:
             db.close()
@@ -392,7 +399,6 @@ class ColmapWorkspace:
         side) are off by about the rotation itself and made sound pairs look inconsistent
         (the demo video: 12 deg error on 11-deg steps, vs 0.1-0.5 deg with the solved focal).
         The first chunk is short and has no loop pairs; the next chunk re-checks its pairs."""
-        import pycolmap
 
         if not self.is_video or self.model_dir is None:
             return
@@ -400,17 +406,9 @@ class ColmapWorkspace:
         if not bad:
             return
         ascii_names = list(self.names)
-        rejected = pycolmap.TwoViewGeometry()
-        rejected.config = pycolmap.TwoViewGeometryConfiguration.DEGENERATE
-        db = pycolmap.Database.open(str(self.database))
-        try:
-            ids = {im.name: im.image_id for im in db.read_all_images()}
-            for p, err in bad:
-                a, b = ascii_names[p.a], ascii_names[p.b]
-                db.update_two_view_geometry(ids[a], ids[b], rejected)
-                self.dropped_pairs[(a, b)] = err
-        finally:
-            db.close()
+        named = [(ascii_names[p.a], ascii_names[p.b]) for p, _ in bad]
+        self.dropped_pairs.update({pair: err for pair, (_, err) in zip(named, bad)})
+        self._mark_degenerate(named)
         log.info("dropped %d verified pairs that contradict the sequential rotations", len(bad))
 
     def panoramic_fraction(self) -> float:

@@ -221,12 +221,18 @@ class AnyReconGenerator:
         pixels = torch.stack(images).clamp(0, 1) * 2 - 1
         return pixels, torch.stack(masks), n_prefix
 
+    def _latent_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The VAE's per-channel latent mean and std, [1,16,1,1,1] each (Wan normalisation)."""
+        cfg = self.vae.config
+        shape = (1, -1, 1, 1, 1)
+        return (torch.tensor(cfg.latents_mean, device=self.device).view(shape),
+                torch.tensor(cfg.latents_std, device=self.device).view(shape))
+
     @torch.no_grad()
     def _encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """[N,3,H,W] in [-1,1] -> normalized latents [N,16,h,w], each frame on its own."""
         vae = self.vae
-        mean = torch.tensor(vae.config.latents_mean, device=self.device).view(1, -1, 1, 1, 1)
-        std = torch.tensor(vae.config.latents_std, device=self.device).view(1, -1, 1, 1, 1)
+        mean, std = self._latent_stats()
         out = []
         for chunk in pixels.split(self.options.vae_batch):
             z = vae.encode(chunk[:, :, None].float()).latent_dist.mode()   # [b,16,1,h,w]
@@ -237,8 +243,7 @@ class AnyReconGenerator:
     def _decode(self, latents: torch.Tensor) -> torch.Tensor:
         """[T,16,h,w] normalized -> images [T,3,H,W] in [0,1], each frame on its own."""
         vae = self.vae
-        mean = torch.tensor(vae.config.latents_mean, device=self.device).view(1, -1, 1, 1, 1)
-        std = torch.tensor(vae.config.latents_std, device=self.device).view(1, -1, 1, 1, 1)
+        mean, std = self._latent_stats()
         out = []
         for chunk in latents.split(self.options.vae_batch):
             z = chunk[:, :, None].float() * std + mean
