@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.workflows.scene import SceneLoaded, demo_job as engine_demo_job, insert_view, loaded_result
+from engine.workflows.scene import demo_job as engine_demo_job, insert_view, loaded_result
 
 DEMO_VOXEL = 0.05
 
@@ -83,4 +83,4 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
-__all__ = ["SceneLoaded", "demo_job", "demo_video_job", "studio_demo_options", "decode_video", "DEMO_VOXEL"]
+__all__ = ["demo_job", "demo_video_job", "studio_demo_options", "decode_video", "DEMO_VOXEL"]

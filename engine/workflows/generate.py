@@ -10,7 +10,7 @@ An unsaved scene keeps its frames in ``workspace.pending_frames`` until its firs
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from engine.events import FrameGenerated, MemoryChanged, SegmentFinished, SegmentStarted
 from engine.generate.loop import LoopOptions, generate_path, plan_segments
@@ -54,7 +54,6 @@ class GenerateResult:
     points_before: int
     points_after: int
     seconds: float
-    segment_seconds: dict = field(default_factory=dict)
 
     @property
     def memory_points(self) -> int:
@@ -99,7 +98,7 @@ def generate_job(trajectory_name: str, trajectory=None, options: GenerateOptions
         if ws.memory.version != version:
             yield MemoryChanged(ws.memory.version, len(ws.memory), ws.memory.changes_since(version))
         records = {k: v for k, v in own.items() if only_segments is not None and k not in replaced}
-        done, frames, seconds = [], 0, {}
+        done, frames = [], 0
         events = generate_path(ws.memory, ws.views, cameras, generator, options.loop_options(generator), cancel,
                                first, only_segments)
         growth = _CoalescedGrowth(ws.memory)
@@ -128,12 +127,11 @@ def generate_job(trajectory_name: str, trajectory=None, options: GenerateOptions
                     if ws.saved:
                         project.commit_segment_frames(event.segment_id)
                     done.append(event.segment_id)
-                    seconds[event.segment_id] = event.seconds
                 yield event
         finally:
             _finish(ws, project, trajectory_name, records, replaced, done)
         return GenerateResult(trajectory_name, options.generator, frames, tuple(done), before, len(ws.memory),
-                              time.perf_counter() - t0, seconds)
+                              time.perf_counter() - t0)
     return job
 
 

@@ -21,7 +21,6 @@ class SceneLoaded:
     trajectories      name -> engine Trajectory
     segments          [engine.project.SegmentRecord]
     generated         frame index of the main path -> color uint8 [h,w,3] (saved frames)
-    view_thumbnails   one small uint8 [h,w,3] image per captured view, in view order
     scene_frame       engine.geometry.scene_frame.SceneFrame: world up and region of interest
     holdout           names of held-out views (imported datasets)
     unregistered      names of frames tracking could not place
@@ -35,7 +34,6 @@ class SceneLoaded:
     trajectories: dict = field(default_factory=dict)
     segments: list = field(default_factory=list)
     generated: dict = field(default_factory=dict)
-    view_thumbnails: tuple = ()
     scene_frame: object = None
     holdout: tuple[str, ...] = ()
     unregistered: tuple[str, ...] = ()
@@ -60,7 +58,6 @@ def loaded_result(ws, note: str = "", **extra) -> SceneLoaded:
         project.scene_frame = scene_frame_of(project)
     return SceneLoaded(project.name, str(project.root) if ws.saved else None, len(project.views), len(ws.memory),
                        dict(project.trajectories), list(project.segments),
-                       view_thumbnails=tuple(thumbnail(v.image) for v in project.views),
                        scene_frame=project.scene_frame, note=note, **extra)
 
 
