@@ -127,10 +127,10 @@ class StudioController(QObject):
             missed.extend(unreadable)
         self.message.emit("info" if not missed else "warning", text)
 
-    def _job_failed(self, job_id: int, name: str, error: str) -> None:
+    def _job_failed(self, job_id: int, name: str, error: str, kind: str = "") -> None:
         self.jobs.finish(job_id, "failed")
         folder = self._saves.pop(job_id, None)
-        if folder is not None and "overwrite it" in error:
+        if folder is not None and kind == "DestinationOccupied":
             self.overwriteAsked.emit(folder, error.split(": ", 1)[-1])
             return
         if job_id == self.generate_job_id:
