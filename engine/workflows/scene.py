@@ -121,7 +121,7 @@ def open_capture_job(path: Path | str, options=None):
         from engine.tracking.pipeline import TrackOptions, track_job
         from engine.workflows.workspace import Workspace
 
-        opts = options or TrackOptions(device=ws.settings.device)
+        opts = options or TrackOptions(device=ws.settings.device, models_dir=ws.settings.models_dir)
         scratch = Workspace(settings=ws.settings)           # the open scene stays until tracking succeeds
         result = yield from _forward(track_job(path, opts)(scratch, cancel))
         info = {"source": str(path), "tracking": {
