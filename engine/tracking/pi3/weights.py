@@ -59,11 +59,22 @@ def discover(root: Path | str, check_keys: bool = True) -> Pi3Files:
     if not check_keys:
         return Pi3Files(Path(root), path, None)
     try:
-        shapes = header_shapes(path)
-        config_from_shapes(shapes, path)
+        check_file(path)
     except ValueError as exc:
         return Pi3Files(Path(root), path, str(exc))
     return Pi3Files(Path(root), path, None)
+
+
+def check_file(path: Path) -> Pi3Config:
+    """The configuration of the checkpoint at ``path`` after checking every key and shape
+    against the network built on the meta device (nothing allocated); ValueError if any differ."""
+    import torch
+
+    shapes = header_shapes(path)
+    cfg = config_from_shapes(shapes, path)
+    with torch.device("meta"):
+        check_keys(Pi3(cfg), shapes, path)
+    return cfg
 
 
 def header_shapes(path: Path) -> dict[str, tuple[int, ...]]:
@@ -137,11 +148,9 @@ def load_pi3(path: Path | str, device="cpu", dtype=None) -> Pi3:
                                 f"{PI3_FILE} from {PI3_SOURCE} there)")
     if path.suffix != ".safetensors":
         raise ValueError(f"{path}: the Pi3 checkpoint must be a .safetensors file (never a pickle)")
-    shapes = header_shapes(path)
-    cfg = config_from_shapes(shapes, path)
+    cfg = check_file(path)
     with torch.device("meta"):
         model = Pi3(cfg)
-    check_keys(model, shapes, path)
     sd = load_file(str(path), device="cpu")
     for k in OPTIONAL_KEYS:
         if k not in sd:
