@@ -114,7 +114,7 @@ class CompletingSweepBackend(SweepBackend):
 def _pi3(mvs: MVSOptions, device, pose_backend) -> DepthBackend:
     from engine.tracking.pi3.backend import Pi3DepthBackend
 
-    return Pi3DepthBackend(pose_backend)
+    return Pi3DepthBackend(pose_backend, mvs.max_side)
 
 
 # name -> factory (MVSOptions, device, the job's pose backend or None)

@@ -234,3 +234,29 @@ def test_models_command_and_track_option(models, tmp_path, capsys, demo_video):
     assert str(tmp_path / "empty" / "Pi3" / "model.safetensors") in capsys.readouterr().err
     assert not (tmp_path / "p").exists() or not any((tmp_path / "p").iterdir())
     assert layout()                         # the writer's table is not empty
+
+
+def test_depth_maps_come_at_the_dense_working_size(models):
+    from engine.tracking.pi3.backend import Pi3DepthBackend
+
+    rng = np.random.default_rng(1)
+    frames = [_Frame(f"frame_{i:03d}", rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)) for i in range(3)]
+    pose = Pi3PoseBackend.from_models_dir(models, "cpu", True, replace_opts(max_pixels=112 * 70))
+    pose.add_frames(frames)
+    cams = {i: c for i, c in enumerate(pose.solve().cameras.values())}
+    imgs = {i: f.image for i, f in enumerate(frames)}
+    full = list(Pi3DepthBackend(pose).estimate([0, 1], cams, imgs))
+    small = list(Pi3DepthBackend(pose, max_side=56).estimate([0, 1], cams, imgs))
+    assert full[0].depth.shape == (70, 112) and small[0].depth.shape == (35, 56)
+    assert small[0].camera.K[0, 0] == pytest.approx(full[0].camera.K[0, 0] / 2)
+    assert np.allclose(small[0].camera.world_from_cam, cams[0].world_from_cam)
+    # the same world point from both maps: pixel (1, 1) of the half-size map covers (2..3, 2..3)
+    p_small = small[0].camera.backproject_points(np.array([[1.5, 1.5]]), np.array([small[0].depth[1, 1]]))
+    uv, _ = full[0].camera.project(p_small)
+    assert np.allclose(uv, [[3.0, 3.0]], atol=1e-6)
+
+
+def replace_opts(**kw) -> Pi3Options:
+    from dataclasses import replace
+
+    return replace(SMALL, **kw)

@@ -167,16 +167,18 @@ class Pi3PoseBackend:
 
 class Pi3DepthBackend:
     """The depth-backend protocol (engine.tracking.depth_backend) on the predictions of the
-    Pi3 pose backend of the same job: each view's depth and confidence at Pi3's working size,
-    with the view's current pose; pixels under ``min_confidence`` carry no depth."""
+    Pi3 pose backend of the same job: each view's depth and confidence at Pi3's working size
+    (at most ``max_side`` pixels: the dense working size of the other depth backends, so the
+    memory's density does not depend on the backend), with the view's current pose; pixels
+    under ``min_confidence`` carry no depth."""
 
     name = "pi3"
 
-    def __init__(self, source: Pi3PoseBackend) -> None:
+    def __init__(self, source: Pi3PoseBackend, max_side: int | None = None) -> None:
         if not isinstance(source, Pi3PoseBackend):
             raise ValueError("depth backend 'pi3' uses the Pi3 predictions of the pose backend: "
                              "choose pose backend 'pi3' too")
-        self.source = source
+        self.source, self.max_side = source, max_side
         self.cameras: dict[int, Camera] = {}
         self.images: dict[int, np.ndarray] = {}
 
@@ -202,7 +204,14 @@ class Pi3DepthBackend:
         p = self.source.predictions[cam.name]
         h, w = p.depth.shape
         work = Camera(p.K, w, h, cam.world_from_cam, name=cam.name)
-        keep = p.confidence >= self.source.options.min_confidence
-        depth = np.where(keep, p.depth, 0).astype(np.float32)
-        img = resize_rgb(self.images[vid], w, h)
-        return DepthMap(vid, work, img, depth, p.confidence.astype(np.float32))
+        depth = np.where(p.confidence >= self.source.options.min_confidence, p.depth, 0).astype(np.float32)
+        conf = p.confidence.astype(np.float32)
+        if self.max_side and max(w, h) > self.max_side:
+            import cv2
+
+            work = work.scaled(self.max_side / max(w, h))
+            size = (work.width, work.height)
+            depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)   # no depth mixed across edges
+            conf = cv2.resize(conf, size, interpolation=cv2.INTER_AREA)
+        img = resize_rgb(self.images[vid], work.width, work.height)
+        return DepthMap(vid, work, img, depth, conf)
