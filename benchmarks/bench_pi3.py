@@ -75,12 +75,37 @@ def frames(n: int, w: int, h: int) -> list[_Frame]:
     return [_Frame(i, np.ascontiguousarray(big[:, i * 8:i * 8 + w])) for i in range(n)]   # a panning camera
 
 
+def track_video(video: Path, models: Path) -> dict:
+    """The whole tracking job (engine.tracking.pipeline) with pose and depth backend 'pi3'.
+    Random weights give random cameras, so the step-consistency filter is off (every keyframe
+    kept): the row measures time, not quality."""
+    from engine.ingest import IngestOptions
+    from engine.session import run_job
+    from engine.tracking.pipeline import TrackOptions, track_job
+    from engine.workflows import Workspace
+
+    opts = TrackOptions(ingest=IngestOptions(max_keyframes=100), pose_backend="pi3", depth_backend="pi3",
+                        models_dir=models, steps=None, register_leftovers=False, device="cuda")
+    torch.cuda.reset_peak_memory_stats()
+    t0 = _sync()
+    result = run_job(track_job(video, opts), Workspace())
+    dt = _sync() - t0
+    tm = result.timings
+    print(f"track {video.name}: {len(result.registered)} keyframes, {len(result.memory)} memory points; timings "
+          + ", ".join(f"{k} {v:.1f}" for k, v in tm.items()))
+    return dict(case=f"whole tracking job on {video.name} (ingest + Pi3 + depth fusion)",
+                frames=len(result.registered), seconds=dt, first_cameras_s=tm.get("first_geometry_s", float("nan")),
+                peak_gib=torch.cuda.max_memory_allocated() / 2**30, timings=tm, points=len(result.memory))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=360)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--video", type=Path, default=None,
+                    help="also track this video through the whole pipeline (ingest, Pi3, depth fusion)")
     args = ap.parse_args()
     from engine.tracking.pi3.backend import Pi3PoseBackend
     from engine.tracking.pi3.options import Pi3Options
@@ -123,6 +148,8 @@ def main() -> None:
             rows.append(dict(case=f"tracking backend, chunks 10/10/20/40/20, batch {batch} (overlap 8)",
                              frames=len(result.registered), seconds=dt, first_cameras_s=first,
                              peak_gib=torch.cuda.max_memory_allocated() / 2**30))
+        if args.video:
+            rows.append(track_video(args.video, Path(tmp)))
     print(f"Pi3 full size: {n_params / 1e6:.0f}M parameters, bf16; working size {ws[0]}x{ws[1]} "
           f"(frames {args.width}x{args.height}); random checkpoint written in {t_write:.1f} s, "
           f"loaded (strict key check, fp32 file -> bf16 GPU) in {t_load:.1f} s; {torch.cuda.get_device_name()}")
