@@ -149,7 +149,13 @@ def main() -> None:
                              frames=len(result.registered), seconds=dt, first_cameras_s=first,
                              peak_gib=torch.cuda.max_memory_allocated() / 2**30))
         if args.video:
-            rows.append(track_video(args.video, Path(tmp)))
+            try:
+                rows.append(track_video(args.video, Path(tmp)))
+            except Exception as exc:   # the table of the cases above still prints
+                import traceback
+
+                traceback.print_exc()
+                print(f"tracking {args.video} failed: {exc}")
     print(f"Pi3 full size: {n_params / 1e6:.0f}M parameters, bf16; working size {ws[0]}x{ws[1]} "
           f"(frames {args.width}x{args.height}); random checkpoint written in {t_write:.1f} s, "
           f"loaded (strict key check, fp32 file -> bf16 GPU) in {t_load:.1f} s; {torch.cuda.get_device_name()}")
