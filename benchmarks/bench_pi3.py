@@ -85,8 +85,10 @@ def track_video(video: Path, models: Path) -> dict:
     from engine.workflows import Workspace
 
     opts = TrackOptions(ingest=IngestOptions(max_keyframes=100), pose_backend="pi3", depth_backend="pi3",
-                        models_dir=models, steps=None, register_leftovers=False, device="cuda")
-    torch.cuda.reset_peak_memory_stats()
+                        models_dir=models, steps=None, register_leftovers=False,
+                        device="cuda" if torch.cuda.is_available() else "cpu")
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     t0 = _sync()
     result = run_job(track_job(video, opts), Workspace())
     dt = _sync() - t0
@@ -95,7 +97,8 @@ def track_video(video: Path, models: Path) -> dict:
           + ", ".join(f"{k} {v:.1f}" for k, v in tm.items()))
     return dict(case=f"whole tracking job on {video.name} (ingest + Pi3 + depth fusion)",
                 frames=len(result.registered), seconds=dt, first_cameras_s=tm.get("first_geometry_s", float("nan")),
-                peak_gib=torch.cuda.max_memory_allocated() / 2**30, timings=tm, points=len(result.memory))
+                peak_gib=torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0,
+                timings=tm, points=len(result.memory))
 
 
 def main() -> None:
@@ -104,8 +107,9 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=360)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--video-only", action="store_true", help="skip the forward-pass and backend cases")
     ap.add_argument("--video", type=Path, default=None,
-                    help="also track this video through the whole pipeline (ingest, Pi3, depth fusion)")
+                    help="also track this video or image folder through the whole pipeline (ingest, Pi3, depth fusion)")
     args = ap.parse_args()
     from engine.tracking.pi3.backend import Pi3PoseBackend
     from engine.tracking.pi3.options import Pi3Options
@@ -126,7 +130,7 @@ def main() -> None:
         imgs = [f.image for f in fr]
         ws = working_size(args.width, args.height, Pi3Options().max_pixels)
         predict_frames(model, imgs[:8], Pi3Options().max_pixels, True, torch.bfloat16)      # warm-up
-        for label, n in (("one pass, all frames", len(imgs)), ("one pass, 48 frames", 48)):
+        for label, n in () if args.video_only else (("one pass, all frames", len(imgs)), ("one pass, 48 frames", 48)):
             torch.cuda.reset_peak_memory_stats()
             t0 = _sync()
             preds = predict_frames(model, imgs[:n], Pi3Options().max_pixels, True, torch.bfloat16)
@@ -134,7 +138,7 @@ def main() -> None:
             finite = float(np.mean([np.isfinite(p.depth).mean() for p in preds]))
             rows.append(dict(case=label, frames=n, seconds=dt, peak_gib=torch.cuda.max_memory_allocated() / 2**30,
                              finite_depth=finite))
-        for batch in (48, 100):
+        for batch in () if args.video_only else (48, 100):
             opts = replace(Pi3Options(), batch=batch)
             torch.cuda.reset_peak_memory_stats()
             t0 = _sync()
