@@ -27,11 +27,13 @@ class ModelStatus:
 
 @dataclass(frozen=True)
 class ModelsReport:
-    """models_dir: the folder searched; exists: whether it is a folder; models: one status each."""
+    """models_dir: the folder searched; exists: whether it is a folder; models: one status
+    each; pose_backend: how the engine tracks new captures (its settings)."""
 
     models_dir: Path
     exists: bool
     models: tuple[ModelStatus, ...]
+    pose_backend: str = "colmap"
 
     @property
     def any_ready(self) -> bool:
@@ -73,6 +75,27 @@ def models_report(models_dir: Path | str | None = None) -> ModelsReport:
     return ModelsReport(root, root.is_dir(), (_anyrecon(root), _pi3(root)))
 
 
+def workspace_report(ws) -> ModelsReport:
+    """Engine thread: the report of the workspace's models folder and its pose backend."""
+    return replace(models_report(ws.settings.models_dir), pose_backend=ws.settings.pose_backend)
+
+
+def set_pose_backend(ws, name: str) -> ModelsReport:
+    """Engine thread: track new captures with pose backend ``name`` (ValueError if unknown, or
+    if it is a learned one whose files are not usable in the models folder)."""
+    from engine.tracking.pose_backend import POSE_BACKENDS
+
+    if name not in POSE_BACKENDS:
+        raise ValueError(f"unknown pose backend {name!r}; known: {', '.join(sorted(POSE_BACKENDS))}")
+    report = models_report(ws.settings.models_dir)
+    status = {m.name: m for m in report.models}.get(name)
+    if status is not None and not status.ready:
+        raise ValueError(f"pose backend {name!r} needs {', '.join(status.missing + status.problems)} "
+                         f"in {report.models_dir}")
+    ws.settings = replace(ws.settings, pose_backend=name)
+    return replace(report, pose_backend=name)
+
+
 def set_models_dir(ws, models_dir: Path | str | None) -> ModelsReport:
     """Engine thread: use ``models_dir`` from now on (None: the default); generators built
     from the previous folder are dropped. Returns the new folder's report."""
@@ -80,4 +103,9 @@ def set_models_dir(ws, models_dir: Path | str | None) -> ModelsReport:
     if path != ws.settings.models_dir:
         ws.settings = replace(ws.settings, models_dir=path)
         ws.generators.clear()
-    return models_report(ws.settings.models_dir)
+    report = workspace_report(ws)
+    learned = {m.name: m for m in report.models}.get(ws.settings.pose_backend)
+    if learned is not None and not learned.ready:      # its files are not in the new folder
+        ws.settings = replace(ws.settings, pose_backend="colmap")
+        report = replace(report, pose_backend="colmap")
+    return report

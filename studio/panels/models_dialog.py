@@ -1,5 +1,6 @@
 """Models settings dialog: the models folder, what each learned model found there, what is
-missing (exact file names), unusable files, licences and how to use each model.
+missing (exact file names), unusable files, licences and how to use each model; and which
+pose backend tracks new captures (Pi3 offered only when its checkpoint is usable).
 
 The report is computed on the engine thread (``bridge.request``); changing the folder is an
 engine command too (``engine.workflows.models.set_models_dir``: the engine settings change and
@@ -12,10 +13,12 @@ import html
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QTextBrowser, QVBoxLayout)
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QTextBrowser, QVBoxLayout)
 
 SETTINGS_KEY = "models_dir"
+POSE_KEY = "pose_backend"
+TRACKERS = (("colmap", "COLMAP (SIFT + mapper; no weights)"), ("pi3", "Pi3 (feed-forward cameras + depth)"))
 
 
 def _rel(path: str, root: Path) -> str:
@@ -82,6 +85,14 @@ class ModelsDialog(QDialog):
         self.apply.clicked.connect(lambda: self.set_folder(self.folder.text().strip()))
         row.addWidget(self.apply)
         col.addLayout(row)
+        track = QHBoxLayout()
+        track.addWidget(QLabel("Track new captures with"))
+        self.tracker = QComboBox()
+        for name, label in TRACKERS:
+            self.tracker.addItem(label, name)
+        self.tracker.activated.connect(lambda i: self.set_pose_backend(self.tracker.itemData(i)))
+        track.addWidget(self.tracker, 1)
+        col.addLayout(track)
         self.view = QTextBrowser()
         self.view.setOpenLinks(False)
         col.addWidget(self.view, 1)
@@ -95,9 +106,15 @@ class ModelsDialog(QDialog):
 
     def refresh(self) -> None:
         """Ask the engine for the current folder's report."""
-        from engine.workflows.models import models_report
+        from engine.workflows.models import workspace_report
 
-        self.bridge.request(lambda ws: models_report(ws.settings.models_dir), self._answer)
+        self.bridge.request(workspace_report, self._answer)
+
+    def set_pose_backend(self, name: str) -> None:
+        """Make the engine track new captures with ``name`` (refused when its files are missing)."""
+        from engine.workflows.models import set_pose_backend
+
+        self.bridge.request(lambda ws: set_pose_backend(ws, name), self._answer)
 
     def set_folder(self, folder: str) -> None:
         """Make the engine use ``folder`` ('' = the default) and show its report."""
@@ -116,14 +133,23 @@ class ModelsDialog(QDialog):
 
     def _answer(self, report, error, changed: bool = False) -> None:
         if error or report is None:
-            self.status.setText(f"the engine could not read the models folder: {error}")
+            self.status.setText(f"the engine refused: {error}")
+            if self.report is not None:
+                self.tracker.setCurrentIndex(max(0, self.tracker.findData(self.report.pose_backend)))
             return
         self.report = report
         if not self.folder.hasFocus():
             self.folder.setText(str(report.models_dir))
         self.view.setHtml(report_html(report))
-        ready = [m.name for m in report.models if m.ready]
-        self.status.setText(f"ready: {', '.join(ready)}" if ready else "no learned model is usable in this folder")
+        ready = {m.name for m in report.models if m.ready}
+        self.status.setText(f"ready: {', '.join(sorted(ready))}" if ready else "no learned model is usable in this folder")
+        model = self.tracker.model()
+        for i in range(self.tracker.count()):   # a learned tracker is offered only when its files are there
+            name = self.tracker.itemData(i)
+            model.item(i).setEnabled(name == "colmap" or name in ready)
+        self.tracker.setCurrentIndex(max(0, self.tracker.findData(report.pose_backend)))
+        if self.settings is not None:
+            self.settings.setValue(POSE_KEY, report.pose_backend)
         if changed:
             if self.settings is not None:
                 self.settings.setValue(SETTINGS_KEY, str(report.models_dir))
@@ -132,10 +158,20 @@ class ModelsDialog(QDialog):
 
 
 def restore_models_dir(bridge, settings) -> None:
-    """At start-up: send the folder saved in ``settings`` (if any) to the engine (queued before
-    later requests, e.g. the generator list)."""
-    from engine.workflows.models import set_models_dir
+    """At start-up: send the folder and tracker saved in ``settings`` (if any) to the engine
+    (queued before later requests, e.g. the generator list); a saved learned tracker whose
+    files are gone is not restored."""
+    from engine.workflows.models import set_models_dir, set_pose_backend
 
-    saved = settings.value(SETTINGS_KEY, "") if settings is not None else ""
-    if saved:
-        bridge.request(lambda ws: set_models_dir(ws, Path(str(saved))), lambda _r, _e: None)
+    if settings is None:
+        return
+    saved, tracker = settings.value(SETTINGS_KEY, ""), settings.value(POSE_KEY, "")
+
+    def restore(ws):
+        if saved:
+            set_models_dir(ws, Path(str(saved)))
+        if tracker and tracker != ws.settings.pose_backend:
+            set_pose_backend(ws, str(tracker))
+
+    if saved or tracker:
+        bridge.request(restore, lambda _r, _e: None)

@@ -37,6 +37,12 @@ def test_models_dialog_lists_and_switches_the_folder(qtbot, tmp_path, artifacts)
         assert "missing AnyRecon/full_attention.ckpt or full_attention.safetensors" in text
         assert "CC BY-NC 4.0" in text and "Apache-2.0" in text
         assert dlg.status.text() == "ready: pi3"
+        pi3_item = dlg.tracker.findData("pi3")
+        assert dlg.tracker.model().item(pi3_item).isEnabled()
+        with qtbot.waitSignal(dlg.reportShown, timeout=20000):
+            dlg.tracker.setCurrentIndex(pi3_item)
+            dlg.tracker.activated.emit(pi3_item)          # what a click on the item sends
+        assert bridge.session.call(lambda ws: ws.settings.pose_backend) == "pi3"
         qtbot.wait(50)
         assert dlg.grab().save(str(artifacts / "models_dialog.png"))
 
@@ -45,6 +51,9 @@ def test_models_dialog_lists_and_switches_the_folder(qtbot, tmp_path, artifacts)
         text = dlg.view.toPlainText()
         assert "missing Pi3/model.safetensors" in text and str(empty) in text
         assert dlg.status.text() == "no learned model is usable in this folder"
+        assert not dlg.tracker.model().item(pi3_item).isEnabled()     # Pi3 is not offered without its file
+        assert dlg.tracker.currentData() == "colmap"
+        assert bridge.session.call(lambda ws: ws.settings.pose_backend) == "colmap"
     finally:
         assert bridge.close(timeout=20) == []
 

@@ -260,3 +260,19 @@ def replace_opts(**kw) -> Pi3Options:
     from dataclasses import replace
 
     return replace(SMALL, **kw)
+
+
+def test_engine_settings_choose_the_tracker_of_new_captures(models, tmp_path):
+    from engine.workflows import Workspace
+    from engine.workflows.models import set_models_dir, set_pose_backend
+    from engine.workflows.scene import _default_track_options
+
+    ws = Workspace()
+    with pytest.raises(ValueError, match="Pi3/model.safetensors"):
+        set_models_dir(ws, tmp_path) and set_pose_backend(ws, "pi3")
+    set_models_dir(ws, models)
+    assert set_pose_backend(ws, "pi3").pose_backend == "pi3"
+    opts = _default_track_options(ws.settings)
+    assert (opts.pose_backend, opts.depth_backend, opts.models_dir) == ("pi3", "pi3", models)
+    assert set_models_dir(ws, tmp_path).pose_backend == "colmap"      # its file is not in the new folder
+    assert _default_track_options(ws.settings).depth_backend == "sweep"

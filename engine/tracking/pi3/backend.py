@@ -34,12 +34,16 @@ def similarity_from_overlap(placed: list[FramePrediction], batch: list[FramePred
     """(s, R [3,3], t [3]) with world = s R x_batch + t, from frames predicted in both."""
     ratios = []
     for a, b in zip(placed, batch):
-        if a.depth.shape != b.depth.shape:
-            continue
-        ok = (a.depth > 0) & (b.depth > 0) & (a.confidence >= min_conf) & (b.confidence >= min_conf)
+        bd, bc = b.depth, b.confidence
+        if bd.shape != a.depth.shape:   # predicted at another working size (photos of other sizes)
+            import cv2
+
+            size = (a.depth.shape[1], a.depth.shape[0])
+            bd, bc = cv2.resize(bd, size, interpolation=cv2.INTER_NEAREST), cv2.resize(bc, size)
+        ok = (a.depth > 0) & (bd > 0) & (a.confidence >= min_conf) & (bc >= min_conf)
         if ok.sum() < 16:
-            ok = (a.depth > 0) & (b.depth > 0)
-        ratios.append(a.depth[ok] / b.depth[ok])
+            ok = (a.depth > 0) & (bd > 0)
+        ratios.append(a.depth[ok] / bd[ok])
     r = np.concatenate(ratios) if ratios else np.zeros(0)
     s = float(np.median(r)) if len(r) else 1.0
     if not np.isfinite(s) or s <= 0:
