@@ -276,3 +276,15 @@ def test_engine_settings_choose_the_tracker_of_new_captures(models, tmp_path):
     assert (opts.pose_backend, opts.depth_backend, opts.models_dir) == ("pi3", "pi3", models)
     assert set_models_dir(ws, tmp_path).pose_backend == "colmap"      # its file is not in the new folder
     assert _default_track_options(ws.settings).depth_backend == "sweep"
+
+
+def test_forget_model_starts_a_new_world_with_every_frame(models):
+    rng = np.random.default_rng(2)
+    frames = [_Frame(f"frame_{i:03d}", rng.integers(0, 255, (60, 100, 3), dtype=np.uint8)) for i in range(5)]
+    backend = Pi3PoseBackend.from_models_dir(models, "cpu", True, SMALL)
+    backend.add_frames(frames[:3])
+    backend.forget_model()
+    backend.add_frames(frames[3:])
+    result = backend.solve()
+    assert result.registered == [f.name for f in frames]
+    assert np.allclose(result.cameras["frame_000"].world_from_cam, np.eye(4))

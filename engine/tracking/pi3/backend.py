@@ -89,10 +89,13 @@ class Pi3PoseBackend:
         return cls(found.path, device, is_video, options)
 
     def add_frames(self, frames) -> None:
-        new = [f for f in frames if f.name not in self.frames]
-        for f in new:
+        """Take a chunk and predict every frame not placed yet (after :meth:`forget_model`:
+        all of them again, the first batch defining a new world)."""
+        for f in frames:
+            if f.name not in self.frames:
+                self.order.append(f.name)
             self.frames[f.name] = f
-            self.order.append(f.name)
+        new = [self.frames[n] for n in self.order if n not in self.predictions]
         opt = self.options
         i = 0
         while i < len(new):
