@@ -71,6 +71,10 @@ class WindowActions:
         e.addSeparator()
         self._act(e, "Add &Keyframe from View", self.add_keyframe, "K")
         self._act(e, "&Delete Keyframe", ctl.delete_selected, "Delete")
+        e.addSeparator()   # learned models: folder, found / missing files, licences (studio/panels/models_dialog.py)
+        self.models_action = self._act(e, "&Models…", self.models_dialog, tip="where learned models are looked for")
+        from studio.panels.models_dialog import restore_models_dir
+        restore_models_dir(win.bridge, win.settings)
         for key, name in (("Shift+Left", "left"), ("Shift+Right", "right"), ("Shift+Up", "up"),
                           ("Shift+Down", "down"), ("Shift+PgUp", "forward"), ("Shift+PgDown", "back")):
             self._act(None, f"Move keyframe {name}", lambda n=name: self.nudge(n), key)
@@ -201,6 +205,15 @@ class WindowActions:
             self.win.show_message("error", "Save the project first (File > Save): splat checkpoints live in its folder.")
             return None
         return self.win.ctl.submit("train splats", train_splats_job(iterations))
+
+    def models_dialog(self) -> None:
+        from engine.workflows import generator_choices
+        from studio.panels.models_dialog import ModelsDialog
+
+        dlg = ModelsDialog(self.win.bridge, self.win, self.win.settings)
+        dlg.modelsDirChanged.connect(lambda _d: self.win.bridge.request(
+            generator_choices, lambda c, _e: self.win.inspector.set_generators(c or [], self.ctl.generator)))
+        dlg.exec()
 
     def export_dialog(self) -> None:
         from studio.panels.export_dialog import ExportDialog

@@ -12,6 +12,7 @@ from engine.cli.checks import IMAGE_SIDE, NON_NEGATIVE, POSITIVE, add_overwrite,
 
 def register(subparsers) -> None:
     from engine.tracking.depth_backend import DEFAULT_DEPTH_BACKEND, DEPTH_BACKENDS
+    from engine.tracking.pose_backend import POSE_BACKENDS
 
     p = subparsers.add_parser("track", help="track cameras and build the geometry memory",
                               description="Track a video / photo folder, or import known poses "
@@ -31,9 +32,15 @@ def register(subparsers) -> None:
                    help="dense depth working resolution (pixels; default 400 when tracking, 480 with --poses)")
     p.add_argument("--max-dense-views", type=POSITIVE, default=60,
                    help="keyframes that get a depth map, evenly spread (the others are stereo sources)")
-    p.add_argument("--depth-backend", choices=tuple(DEPTH_BACKENDS), default=DEFAULT_DEPTH_BACKEND,
-                   help="dense depth: 'sweep' (matched pixels) or 'sweep+complete' (every pixel, completed "
-                        "ones flagged and weighed lower)")
+    p.add_argument("--pose-backend", choices=tuple(POSE_BACKENDS), default="colmap",
+                   help="cameras: 'colmap' (SIFT + pycolmap mapper) or 'pi3' (the Pi3 network on "
+                        "<models>/Pi3/model.safetensors; see `anyrecon models`)")
+    p.add_argument("--depth-backend", choices=tuple(DEPTH_BACKENDS), default=None,
+                   help=f"dense depth: 'sweep' (matched pixels), 'sweep+complete' (every pixel, completed "
+                        f"ones flagged and weighed lower) or 'pi3' (Pi3's own depth; needs --pose-backend pi3). "
+                        f"Default: pi3 with --pose-backend pi3, else {DEFAULT_DEPTH_BACKEND}")
+    p.add_argument("--models", "--models-dir", dest="models", type=Path, default=None,
+                   help="models folder of the learned backends (default: $ANYRECON_MODELS or ~/.anyrecon/models)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: CUDA when present)")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
     p.set_defaults(func=run)
@@ -57,7 +64,7 @@ def run(args) -> int:
     from engine.project import check_destination
 
     check_destination(args.out, overwrite=args.overwrite)      # before the long work
-    ws = Workspace(settings=EngineSettings(device=args.device))
+    ws = Workspace(settings=EngineSettings(device=args.device, models_dir=args.models))
     job = _import(args) if args.poses else _track(args)
     loaded = run_job(job, ws, on_event=_progress(args.json))
     ws.project.name = args.out.name
@@ -92,7 +99,8 @@ def _track(args):
     opts = TrackOptions(ingest=IngestOptions(max_keyframes=args.max_keyframes, stride=args.stride,
                                              max_side=args.max_side),
                         sfm=SfmOptions(mapper=args.mapper), mvs=mvs, max_dense_views=args.max_dense_views,
-                        device=args.device, depth_backend=args.depth_backend)
+                        device=args.device, pose_backend=args.pose_backend, models_dir=args.models,
+                        depth_backend=args.depth_backend or _default_depth(args.pose_backend))
     return open_capture_job(args.input, opts)
 
 
@@ -103,3 +111,9 @@ def _import(args):
     return import_dataset_job(args.poses, ImportOptions(images=images, holdout=args.holdout, max_side=args.max_side,
                                                         mvs_side=args.mvs_side or 480,
                                                         depth_backend=args.depth_backend))
+
+
+def _default_depth(pose_backend: str) -> str:
+    from engine.tracking.depth_backend import DEFAULT_DEPTH_BACKEND
+
+    return "pi3" if pose_backend == "pi3" else DEFAULT_DEPTH_BACKEND

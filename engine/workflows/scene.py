@@ -112,6 +112,16 @@ def demo_job(options=None, root: Path | str | None = None, with_path: bool = Tru
     return job
 
 
+def _default_track_options(settings):
+    """TrackOptions from the engine settings: device, models folder, pose backend (Pi3's
+    depth goes with Pi3's cameras)."""
+    from engine.tracking.pipeline import TrackOptions
+
+    depth = {"depth_backend": "pi3"} if settings.pose_backend == "pi3" else {}
+    return TrackOptions(device=settings.device, models_dir=settings.models_dir,
+                        pose_backend=settings.pose_backend, **depth)
+
+
 def open_capture_job(path: Path | str, options=None):
     """Track a video or a photo folder (engine.tracking.pipeline) into a new scene."""
     path = Path(path)
@@ -121,7 +131,7 @@ def open_capture_job(path: Path | str, options=None):
         from engine.tracking.pipeline import TrackOptions, track_job
         from engine.workflows.workspace import Workspace
 
-        opts = options or TrackOptions(device=ws.settings.device)
+        opts = options or _default_track_options(ws.settings)
         scratch = Workspace(settings=ws.settings)           # the open scene stays until tracking succeeds
         result = yield from _forward(track_job(path, opts)(scratch, cancel))
         info = {"source": str(path), "tracking": {

@@ -16,10 +16,13 @@ from engine.generate.registry import GeneratorCache, GeneratorContext
 @dataclass(frozen=True)
 class EngineSettings:
     """device: "cpu" / "cuda" / None (CUDA when present); models_dir: where learned backends
-    look for the user's checkpoints (None: ``$ANYRECON_MODELS`` or ``~/.anyrecon/models``)."""
+    look for the user's checkpoints (None: ``$ANYRECON_MODELS`` or ``~/.anyrecon/models``);
+    pose_backend: how new captures are tracked (engine.tracking.pose_backend.POSE_BACKENDS;
+    "pi3" also takes its depth from Pi3)."""
 
     device: str | None = None
     models_dir: Path | None = None
+    pose_backend: str = "colmap"
 
 
 @dataclass
