@@ -90,7 +90,8 @@ class TranslateGizmo:
         return ends[0], ends[1]
 
     def hit(self, pos_px: np.ndarray, to_screen) -> tuple[str, int] | None:
-        """("move", world axis) or ("rotate", camera axis) under canvas pixel ``pos_px``, or None."""
+        """("move", world axis) or ("rotate", camera axis) under canvas pixel ``pos_px``, or None.
+        A move handle wins where it crosses a ring (the rings are easy to grab elsewhere)."""
         if self.anchor is None:
             return None
         best, found = HIT_PX, None
@@ -99,6 +100,8 @@ class TranslateGizmo:
             d = _distance_to_segment(pos_px, a, b)
             if d < best:
                 best, found = d, ("move", i)
+        if found is not None:
+            return found
         for i in range(3):
             ring = to_screen(self.ring_points(i))
             for a, b in zip(ring[:-1], ring[1:]):
