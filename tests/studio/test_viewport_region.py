@@ -41,7 +41,7 @@ def _changed_pixels(a, b) -> float:
 
 def test_drag_a_crop_box_face_saves_the_region(qtbot, make_window, tmp_path, artifacts):
     win = make_window()
-    load_demo(qtbot, win, preset=None)
+    load_demo(qtbot, win, preset=None, num_views=6, width=96, height=54)
     vp, region = win.viewport, win.ctl.region
     assert not region.state.has_box and not vp.region.edges.visible      # no box until one is drawn or fitted
     win.actions_.region_menu.fit.trigger()                                # Region > Fit Region to Memory
@@ -96,6 +96,23 @@ def test_drag_a_crop_box_face_saves_the_region(qtbot, make_window, tmp_path, art
     assert _changed_pixels(before_px, after_px) > 0.001
     save_shot(win, artifacts / "12_region_face_dragged.png")
 
+    # Shift+drag on the same face moves the whole box along that axis, sizes kept
+    face_px = vp._screen(dragged.face_center(axis, sign)[None])[0]
+    native = vp.canvas.native
+    shift_mod = Qt.KeyboardModifier.ShiftModifier
+    _mouse(native, QEvent.Type.MouseButtonPress, face_px, HELD, shift_mod)
+    for t in np.linspace(0.25, 1, 4):
+        _mouse(native, QEvent.Type.MouseMove, face_px + t * 30.0 * direction, HELD, shift_mod)
+    _mouse(native, QEvent.Type.MouseButtonRelease, face_px + 30.0 * direction, NONE, shift_mod)
+    wait_idle(qtbot, win)
+    moved_box, moved_half = region.state.box()
+    step = moved_box[:3, 3] - new_box[:3, 3]
+    assert np.allclose(moved_half, new_half) and step @ (sign * box[:3, axis]) > 0.01 * half[axis]
+    assert np.allclose(step - (step @ box[:3, axis]) * box[:3, axis], 0.0, atol=1e-9)   # along that axis only
+    win.ctl.undo.undo()
+    wait_idle(qtbot, win)
+    assert region.state == dragged
+
     win.ctl.undo.undo()
     wait_idle(qtbot, win)
     assert region.state == fitted and np.allclose(_engine_box(win)[1], half)
@@ -133,6 +150,9 @@ def test_drag_a_crop_box_face_saves_the_region(qtbot, make_window, tmp_path, art
     wait_idle(qtbot, win)
     assert not region.state.has_box and win.bridge.session.state.project.scene_frame.roi_world_from_box is None
     assert not vp.region.edges.visible
+    assert win.open_path(tmp_path / "proj")                               # the saved box comes back drawn
+    wait_idle(qtbot, win)
+    assert region.state == dragged and vp.region.edges.visible and win.ctl.undo.count() == 0
 
 
 def _ring_screen(vp, axis, rotation, angles):
@@ -177,7 +197,7 @@ def _zoom_pair(before, after, center, drag_px, path, half: int = 110) -> None:
 
 def test_drag_a_gizmo_ring_rotates_the_keyframe_about_its_axis(qtbot, make_window, artifacts):
     win = make_window()
-    load_demo(qtbot, win)
+    load_demo(qtbot, win, num_views=6, width=96, height=54)
     vp, ctl = win.viewport, win.ctl
     ctl.selection.select_keyframes([2])
     pos = ctl.path.state.keyframes[2].world_from_cam[:3, 3].copy()
