@@ -146,6 +146,9 @@ def test_drag_a_crop_box_face_saves_the_region(qtbot, make_window, tmp_path, art
     wait_idle(qtbot, win)
     assert "region of interest holds none" in win.banner.text and win.banner.level == "error"
     assert not list(tmp_path.glob("*empty*"))
+    assert not win.ctl.generate_options().fuse_in_roi
+    win.actions_.region_menu.fuse.trigger()                               # Region > Generate Fuses Only Inside
+    assert win.ctl.generate_options().fuse_in_roi
     win.actions_.region_menu.clear.trigger()
     wait_idle(qtbot, win)
     assert not region.state.has_box and win.bridge.session.state.project.scene_frame.roi_world_from_box is None
