@@ -221,11 +221,13 @@ class StudioController(QObject):
             self.edit(edits.remove_keyframes(self.path.state, self.selection.keyframes), "Delete keyframe")
             self.selection.select_keyframes([])
 
-    def nudge_selected(self, delta_world) -> None:
+    def nudge_selected(self, delta_world, merge: str = "") -> None:
+        """Move the selected keyframes by delta [3] world; consecutive moves with the same
+        ``merge`` (key nudges, or one gizmo drag) are one undo step."""
         sel = [i for i in self.selection.keyframes if i < len(self.path.state.keyframes)]
         if sel:
             self.edit(edits.translate_keyframes(self.path.state, sel, delta_world), "Move keyframe",
-                      merge_key=f"move{sel}")
+                      merge_key=f"move{sel}{merge}")
 
     def rotate_selected(self, axis_cam, angle_deg: float, merge: str = "") -> None:
         """Turn the selected keyframes about their own camera axis (OpenCV camera frame);

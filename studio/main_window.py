@@ -109,7 +109,7 @@ class MainWindow(QMainWindow):
         ctl.sceneLoaded.connect(self._scene_loaded)
         ctl.overwriteAsked.connect(self._ask_overwrite)
         vp.keyframeClicked.connect(lambda i: ctl.selection.select_keyframes([i]))
-        vp.keyframeDragged.connect(ctl.nudge_selected)
+        vp.keyframeDragged.connect(lambda delta: ctl.nudge_selected(delta, merge=f"drag{vp.drag_number % 2}"))
         vp.keyframeRotated.connect(lambda axis, deg, drag: ctl.rotate_selected(axis, deg, merge=f"drag{drag % 2}"))
         vp.regionEdited.connect(lambda state: ctl.region.edit(state, "Drag region face"))
         ctl.region.model.changed.connect(vp.set_region)
