@@ -61,7 +61,7 @@ def test_drag_a_crop_box_face_saves_the_region(qtbot, make_window, tmp_path, art
     vp.look_from(eye, center)
     vp.canvas.update()
     qtbot.wait(20)
-    save_shot(win, artifacts / "11_region_fitted.png")
+    save_shot(win, artifacts / "roi_1_fitted.png")
     before_px = vp.render_image()
 
     # the face handle whose normal is longest on screen, dragged 50 px outward
@@ -94,7 +94,7 @@ def test_drag_a_crop_box_face_saves_the_region(qtbot, make_window, tmp_path, art
     assert np.allclose(eb, new_box) and np.allclose(eh, new_half) and on
     after_px = vp.render_image()
     assert _changed_pixels(before_px, after_px) > 0.001
-    save_shot(win, artifacts / "12_region_face_dragged.png")
+    save_shot(win, artifacts / "roi_2_face_dragged.png")
 
     # Shift+drag on the same face moves the whole box along that axis, sizes kept
     face_px = vp._screen(dragged.face_center(axis, sign)[None])[0]
@@ -234,8 +234,8 @@ def test_drag_a_gizmo_ring_rotates_the_keyframe_about_its_axis(qtbot, make_windo
     assert np.allclose(angle / np.linalg.norm(angle), np.eye(3)[axis], atol=1e-6)
     assert abs(np.degrees(angle[axis]) - 40.0) < 6.0, np.degrees(angle)   # the ring point followed the cursor
     assert _changed_pixels(shot_before, vp.render_image()) > 0.0005   # the path and its frusta turned
-    save_shot(win, artifacts / "13_gizmo_rotate_ring.png")
-    _zoom_pair(shot_before, vp.render_image(), c, path_px, artifacts / "13b_gizmo_ring_before_after.png")
+    save_shot(win, artifacts / "gizmo_rotate_ring.png")
+    _zoom_pair(shot_before, vp.render_image(), c, path_px, artifacts / "gizmo_rotate_ring_zoom.png")
 
     # a second drag is a second undo step; undo restores each pose exactly
     ring = _ring_screen(vp, axis, after[:3, :3], t0 + np.linspace(0, -np.radians(15.0), 5))
