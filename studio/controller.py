@@ -14,6 +14,7 @@ from engine.workflows.scene import SceneLoaded, thumbnail
 from studio.models import (JobsModel, Playback, ProjectView, SegmentsModel, SegmentState, Selection,
                            TrajectoryEdits)
 from studio.models import trajectory_edits as edits
+from studio.region_control import RegionControl
 from studio.undo import PathEditCommand
 
 QUIET_JOBS = {"coverage", "autosave"}
@@ -36,6 +37,8 @@ class StudioController(QObject):
         self.segments = SegmentsModel()
         self.jobs = JobsModel()
         self.undo = QUndoStack(self)
+        self.region = RegionControl(self, self)       # the region of interest (scene frame), undoable
+        self.fuse_in_roi = False                      # Generate fuses back only inside the region
         self.coverage: np.ndarray | None = None
         self.scene_up = np.array([0.0, -1.0, 0.0])   # world up of the open scene (its scene frame)
         self._saves: dict[int, str] = {}                 # save job id -> folder
@@ -160,6 +163,7 @@ class StudioController(QObject):
 
     def _scene_loaded(self, result: SceneLoaded) -> None:
         self.undo.clear()
+        self.region.load(result.scene_frame)
         if result.scene_frame is not None:
             self.scene_up = result.scene_frame.up_vector
         self.project.set_project(result.name, result.root, dirty=result.root is None)
@@ -217,18 +221,21 @@ class StudioController(QObject):
             self.edit(edits.remove_keyframes(self.path.state, self.selection.keyframes), "Delete keyframe")
             self.selection.select_keyframes([])
 
-    def nudge_selected(self, delta_world) -> None:
+    def nudge_selected(self, delta_world, merge: str = "") -> None:
+        """Move the selected keyframes by delta [3] world; consecutive moves with the same
+        ``merge`` (key nudges, or one gizmo drag) are one undo step."""
         sel = [i for i in self.selection.keyframes if i < len(self.path.state.keyframes)]
         if sel:
             self.edit(edits.translate_keyframes(self.path.state, sel, delta_world), "Move keyframe",
-                      merge_key=f"move{sel}")
+                      merge_key=f"move{sel}{merge}")
 
-    def rotate_selected(self, axis_cam, angle_deg: float) -> None:
-        """Turn the selected keyframes about their own camera axis (OpenCV camera frame)."""
+    def rotate_selected(self, axis_cam, angle_deg: float, merge: str = "") -> None:
+        """Turn the selected keyframes about their own camera axis (OpenCV camera frame);
+        consecutive turns with the same ``merge`` (one gizmo drag) are one undo step."""
         sel = [i for i in self.selection.keyframes if i < len(self.path.state.keyframes)]
         if sel:
             self.edit(edits.rotate_keyframes(self.path.state, sel, axis_cam, angle_deg), "Rotate keyframe",
-                      merge_key=f"rotate{sel}")
+                      merge_key=f"rotate{sel}{merge}")
 
     def set_keyframe_field(self, field: str, value) -> None:
         i = self.selection.keyframe
@@ -361,7 +368,9 @@ class StudioController(QObject):
 
     def generate_options(self):
         """What Generate runs: the inspector's generator and segment length."""
-        return workflows.GenerateOptions(generator=self.generator, segment_length=self.segment_length)
+        return workflows.GenerateOptions(generator=self.generator, segment_length=self.segment_length,
+                                         fuse_in_roi=self.fuse_in_roi and self.region.state.has_box
+                                         and self.region.state.enabled)
 
     def cancel_generation(self) -> None:
         if self.generate_job_id is not None:

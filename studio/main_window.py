@@ -109,7 +109,10 @@ class MainWindow(QMainWindow):
         ctl.sceneLoaded.connect(self._scene_loaded)
         ctl.overwriteAsked.connect(self._ask_overwrite)
         vp.keyframeClicked.connect(lambda i: ctl.selection.select_keyframes([i]))
-        vp.keyframeDragged.connect(ctl.nudge_selected)
+        vp.keyframeDragged.connect(lambda delta: ctl.nudge_selected(delta, merge=f"drag{vp.drag_number % 2}"))
+        vp.keyframeRotated.connect(lambda axis, deg, drag: ctl.rotate_selected(axis, deg, merge=f"drag{drag % 2}"))
+        vp.regionEdited.connect(lambda state: ctl.region.edit(state, "Drag region face"))
+        ctl.region.model.changed.connect(vp.set_region)
         self.bridge.splatProgress.connect(self._splat_progress)
         vp.viewClicked.connect(ctl.selection.select_view)
         vp.emptyClicked.connect(lambda: ctl.selection.select_keyframes([]))
@@ -142,7 +145,8 @@ class MainWindow(QMainWindow):
         state = ctl.path.state
         kf_pos = np.array([k.world_from_cam[:3, 3] for k in state.keyframes]).reshape(-1, 3)
         sel = ctl.selection.keyframes
-        self.viewport.set_path(ctl.path.cameras(), ctl.coverage, kf_pos, sel)
+        self.viewport.set_path(ctl.path.cameras(), ctl.coverage, kf_pos, sel,
+                               np.array([k.world_from_cam for k in state.keyframes]).reshape(-1, 4, 4))
         frames = [ctl.path.frame_of_keyframe(i) for i in range(len(state.keyframes))] if ctl.path.cameras() else []
         self.timeline.set_keyframes(frames, sel)
         self.timeline.set_coverage(ctl.coverage)

@@ -95,6 +95,8 @@ class WindowActions:
         v = bar.addMenu("&View")
         for dock in (win.preview_dock, win.inspector_dock, win.timeline_dock, win.jobs_dock):
             v.addAction(dock.toggleViewAction())
+        from studio.viewport.region_menu import RegionMenu
+        self.region_menu = RegionMenu(bar.addMenu("&Region"), win, ctl)
 
     # ------------------------------------------------------------------ edits
     def add_keyframe(self) -> None:

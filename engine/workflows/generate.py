@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from engine.events import FrameGenerated, MemoryChanged, SegmentFinished, SegmentStarted
 from engine.generate.loop import LoopOptions, generate_path, plan_segments
 from engine.generate.registry import DEFAULT_GENERATOR
@@ -22,19 +24,29 @@ from engine.project import SegmentRecord
 class GenerateOptions:
     """generator: registry name; generator_options: its options dataclass (None: defaults);
     segment_length, top_k (None: the generator's own), fuse_generated: see
-    engine.generate.loop.LoopOptions."""
+    engine.generate.loop.LoopOptions; fuse_in_roi: generated pixels fuse back only inside the
+    scene frame's region of interest (an error when the project has none switched on)."""
 
     generator: str = DEFAULT_GENERATOR
     generator_options: object = None
     segment_length: int = 40
     top_k: int | None = None
     fuse_generated: bool = True
+    fuse_in_roi: bool = False
 
-    def loop_options(self, generator=None) -> LoopOptions:
-        """The loop's options; the generator says how many previous frames it chains on."""
+    def loop_options(self, generator=None, scene_frame=None) -> LoopOptions:
+        """The loop's options; the generator says how many previous frames it chains on, the
+        scene frame (engine.geometry.scene_frame.SceneFrame) where fusion may add points."""
         context = max(1, int(getattr(generator, "context_frames", 1)))
+        region = None
+        if self.fuse_in_roi:
+            if scene_frame is None or not scene_frame.has_roi:
+                raise ValueError("fusing only inside the region of interest was asked for, but the project has "
+                                 "no region of interest switched on: draw or fit one first")
+            region = (np.asarray(scene_frame.roi_world_from_box, dtype=np.float64),
+                      np.asarray(scene_frame.roi_half_extent, dtype=np.float64))
         return LoopOptions(segment_length=self.segment_length, top_k=self.top_k, fuse_generated=self.fuse_generated,
-                           context_frames=context)
+                           context_frames=context, fuse_region=region)
 
     def validate(self) -> None:
         if self.segment_length < 1:
@@ -88,6 +100,7 @@ def generate_job(trajectory_name: str, trajectory=None, options: GenerateOptions
                 raise ValueError(f"path {trajectory_name!r} has no segment {', '.join(map(str, missing))} "
                                  f"(it has {', '.join(str(p.segment_id) for p in plans)})")
         generator = ws.generators.get(options.generator, ws.generator_context(), options.generator_options)
+        loop_options = options.loop_options(generator, project.scene_frame)
         # checked: from here on, earlier work of this path is replaced
         project.trajectories[trajectory_name] = traj
         t0, before, version = time.perf_counter(), len(ws.memory), ws.memory.version
@@ -99,7 +112,7 @@ def generate_job(trajectory_name: str, trajectory=None, options: GenerateOptions
             yield MemoryChanged(ws.memory.version, len(ws.memory), ws.memory.changes_since(version))
         records = {k: v for k, v in own.items() if only_segments is not None and k not in replaced}
         done, frames = [], 0
-        events = generate_path(ws.memory, ws.views, cameras, generator, options.loop_options(generator), cancel,
+        events = generate_path(ws.memory, ws.views, cameras, generator, loop_options, cancel,
                                first, only_segments)
         growth = _CoalescedGrowth(ws.memory)
         try:
