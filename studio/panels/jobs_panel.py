@@ -1,8 +1,11 @@
-"""Progress bars with ETA and a Cancel button, one row per running engine job."""
+"""The jobs strip: one slim row per running engine job (name, progress with its message, ETA,
+Cancel). It takes no room while the engine is idle and grows by one row per job."""
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+
+ROW_HEIGHT = 26
 
 
 def format_eta(eta_s) -> str:
@@ -19,20 +22,24 @@ class _JobRow(QWidget):
         self.name.setMinimumWidth(110)
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
+        self.bar.setMaximumHeight(ROW_HEIGHT - 4)
         self.eta = QLabel("")
         self.eta.setMinimumWidth(70)
+        self.eta.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.cancel = QPushButton("Cancel")
+        self.cancel.setMaximumHeight(ROW_HEIGHT - 2)
+        self.setFixedHeight(ROW_HEIGHT)
         self.cancel.setObjectName(f"cancelJob{job.job_id}")
         self.cancel.clicked.connect(lambda: on_cancel(job.job_id))
         row = QHBoxLayout(self)
-        row.setContentsMargins(2, 0, 2, 0)
+        row.setContentsMargins(6, 0, 6, 0)
         for w in (self.name, self.bar, self.eta, self.cancel):
             row.addWidget(w)
         row.setStretch(1, 1)
 
     def update_from(self, job) -> None:
         self.bar.setValue(int(round(job.fraction * 1000)))
-        self.bar.setFormat(job.message or job.state)
+        self.bar.setFormat(f"{job.message or job.state} · %p%")
         self.bar.setTextVisible(True)
         self.eta.setText(format_eta(job.eta_s))
 
@@ -44,11 +51,14 @@ class JobsPanel(QWidget):
         super().__init__(parent)
         self.model = jobs_model
         self.rows: dict[int, _JobRow] = {}
+        self.setObjectName("jobsStrip")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.setStyleSheet("QWidget#jobsStrip { background: #1b1d21; border-top: 1px solid #333; }")
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.layout_ = QVBoxLayout(self)
-        self.layout_.setContentsMargins(0, 0, 0, 0)
-        self.idle = QLabel("engine idle")
-        self.layout_.addWidget(self.idle)
-        self.layout_.addStretch(1)
+        self.layout_.setContentsMargins(0, 2, 0, 2)
+        self.layout_.setSpacing(0)
+        self.setVisible(False)               # nothing running: no strip at all
         self._dirty: set[int] = set()
         self._timer = QTimer(self)        # progress redraws coalesced to ~8 per second
         self._timer.setSingleShot(True)
@@ -77,13 +87,13 @@ class JobsPanel(QWidget):
         row = self.rows.get(job_id)
         if row is None:
             row = self.rows[job_id] = _JobRow(job, self.cancelRequested.emit)
-            self.layout_.insertWidget(self.layout_.count() - 1, row)
+            self.layout_.addWidget(row)
         row.update_from(job)
-        self.idle.setVisible(False)
+        self.setVisible(True)
 
     def _removed(self, job_id: int) -> None:
         row = self.rows.pop(job_id, None)
         if row is not None:
             row.setParent(None)
             row.deleteLater()
-        self.idle.setVisible(not self.rows)
+        self.setVisible(bool(self.rows))
