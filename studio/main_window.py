@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
         self.log_dock = self._dock("Log", self.log, bottom)      # a tab behind the timeline
         self.tabifyDockWidget(self.timeline_dock, self.log_dock)
         self.timeline_dock.raise_()
-        self.resizeDocks([self.preview_dock, self.inspector_dock], [260, 420], Qt.Orientation.Vertical)
+        self.resizeDocks([self.preview_dock, self.inspector_dock], [320, 360], Qt.Orientation.Vertical)
         self.resizeDocks([self.timeline_dock], [190], Qt.Orientation.Vertical)
         self.resizeDocks([self.preview_dock], [360], Qt.Orientation.Horizontal)
 
@@ -204,8 +204,8 @@ class MainWindow(QMainWindow):
                 self.preview.set_reference(None, "", f"no captured photo to compare with{': ' + error if error else ''}")
                 return
             self.preview.set_reference(photo.image, photo.name,
-                                       f"compared with captured photo {photo.name}, the nearest by pose "
-                                       f"({photo.distance:.2f} away, {photo.angle_deg:.0f}° apart)")
+                                       f"vs. photo {photo.name}, nearest by pose: {photo.distance:.2f} away, "
+                                       f"{photo.angle_deg:.0f}° apart")
         self.bridge.request(nearest_photo_request(pose), answered)
 
     # ------------------------------------------------------------------ model -> views
