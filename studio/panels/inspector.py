@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QStackedLayout, QVBoxLayout, QWidget)
+                               QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 PRESET_NAMES = ("orbit", "spiral", "dolly-in", "dolly-out", "through", "beyond")
 
@@ -51,7 +51,7 @@ class Inspector(QWidget):
 
     def _keyframe_box(self) -> QGroupBox:
         box = QGroupBox("Keyframe")
-        self.kf_pages = QStackedLayout(box)
+        pages = QVBoxLayout(box)
         self.kf_hint = QLabel(hint_text(0))
         self.kf_hint.setObjectName("keyframeHint")
         self.kf_hint.setWordWrap(True)
@@ -60,8 +60,10 @@ class Inspector(QWidget):
         fields = QWidget()
         form = QFormLayout(fields)
         form.setContentsMargins(0, 0, 0, 0)
-        self.kf_pages.addWidget(self.kf_hint)
-        self.kf_pages.addWidget(fields)
+        pages.addWidget(self.kf_hint)
+        pages.addWidget(fields)
+        self.kf_fields = fields
+        fields.setVisible(False)
         self.kf_label = QLabel("")
         self.fov = _spin(5, 170, 1, 1, "°")
         self.time = _spin(0, 3600, 0.1, 2, " s")
@@ -177,7 +179,8 @@ class Inspector(QWidget):
             w.blockSignals(True)
         try:
             ok = 0 <= selected < len(state.keyframes)
-            self.kf_pages.setCurrentIndex(1 if ok else 0)   # fields only for a selected keyframe
+            self.kf_fields.setVisible(ok)           # fields only for a selected keyframe, else a hint
+            self.kf_hint.setVisible(not ok)
             if ok:
                 kf = state.keyframes[selected]
                 self.kf_label.setText(f"keyframe {selected + 1} of {len(state.keyframes)}")
