@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
         ctl.playback.frame_changed.connect(lambda _f: self._ref_timer.start() if self.preview.mode != "off" else None)
         ctl.path.changed.connect(lambda _s: self._ref_timer.start() if self.preview.mode != "off" else None)
         self._framed = False
+        insp.refresh(ctl.path.state, -1)           # the path's settings from the start (fps, tension)
         self.demo_ground_truth = str(self.settings.value("ingest/demoGroundTruth", "false")).lower() == "true"
 
     def _single_shot(self, ms: int, slot) -> QTimer:

@@ -58,7 +58,7 @@ class TimelineWidget(QWidget):
                                         brush=pg.mkBrush(120, 220, 140, 50))
         self.plot.addItem(self.coverage)
         self._strip_items: list = []
-        self._film_items: list = []
+        self._film: dict[tuple[int, int], tuple[int, object, object]] = {}   # (start, step) -> (frame, thumb, item)
         self.segment_rects: dict[int, tuple[tuple, str]] = {}   # id -> ((x0, x1), status), for tests
         self.film_frames: list[int] = []
         self._echo = False
@@ -140,22 +140,27 @@ class TimelineWidget(QWidget):
         self.segment_rects = {s.segment_id: ((s.frame_start, s.frame_stop), s.status) for s in segs}
 
     def set_filmstrip(self, thumbs: dict, num_frames: int) -> None:
-        """Thumbnails of generated frames: every ``step``-th frame spans step frames."""
-        for item in self._film_items:
-            self.plot.removeItem(item)
-        self._film_items, self.film_frames = [], []
-        if not thumbs or num_frames <= 0:
-            return
-        step = max(1, int(np.ceil(num_frames / 14)))
-        for start in range(0, num_frames, step):
-            frame = next((f for f in range(start, min(start + step, num_frames)) if f in thumbs), None)
-            if frame is None:
-                continue
-            img = pg.ImageItem(np.ascontiguousarray(np.flipud(thumbs[frame]).transpose(1, 0, 2)))
-            img.setRect(start - 0.5, FILM_Y[0], step * 0.96, FILM_Y[1] - FILM_Y[0])
-            self.plot.addItem(img)
-            self._film_items.append(img)
-            self.film_frames.append(frame)
+        """Thumbnails of generated frames: every ``step``-th frame spans step frames. Items
+        already drawn for the same slot and thumbnail stay (a redraw per finished segment
+        adds only the new ones)."""
+        want: dict[tuple[int, int], tuple[int, object]] = {}
+        if thumbs and num_frames > 0:
+            step = max(1, int(np.ceil(num_frames / 14)))
+            for start in range(0, num_frames, step):
+                frame = next((f for f in range(start, min(start + step, num_frames)) if f in thumbs), None)
+                if frame is not None:
+                    want[(start, step)] = (frame, thumbs[frame])
+        for key, (frame, thumb, item) in list(self._film.items()):
+            if key not in want or want[key][0] != frame or want[key][1] is not thumb:
+                self.plot.removeItem(item)
+                del self._film[key]
+        for (start, step), (frame, thumb) in want.items():
+            if (start, step) not in self._film:
+                img = pg.ImageItem(np.ascontiguousarray(np.flipud(thumb).transpose(1, 0, 2)))
+                img.setRect(start - 0.5, FILM_Y[0], step * 0.96, FILM_Y[1] - FILM_Y[0])
+                self.plot.addItem(img)
+                self._film[(start, step)] = (frame, thumb, img)
+        self.film_frames = [self._film[k][0] for k in sorted(self._film)]
 
     def frame_to_scene_x(self, frame: float) -> float:
         """Widget x pixel of a frame (for tests that drag the playhead)."""
