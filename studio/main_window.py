@@ -53,11 +53,11 @@ class MainWindow(QMainWindow):
         col.setSpacing(0)
         self.banner = MessageBanner()
         self.viewport = Viewport3D()
-        self.jobs_panel = JobsPanel(self.ctl.jobs)     # a slim strip, shown only while jobs run
         col.addWidget(self.banner)
         col.addWidget(self.viewport, 1)
-        col.addWidget(self.jobs_panel)
         self.setCentralWidget(central)
+        self.jobs_panel = JobsPanel(self.ctl.jobs)     # a slim strip over the viewport's bottom edge,
+        self.jobs_panel.float_over(central)            # shown only while jobs run
         self.inspector = Inspector()
         self.preview = PreviewPane()
         self.timeline = TimelineWidget(self.ctl.playback)

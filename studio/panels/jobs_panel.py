@@ -1,8 +1,10 @@
 """The jobs strip: one slim row per running engine job (name, progress with its message, ETA,
-Cancel). It takes no room while the engine is idle and grows by one row per job."""
+Cancel). It takes no room while the engine is idle and grows by one row per job, floating
+over the bottom edge of its host (the viewport): showing it resizes nothing, since a resize
+of the GL viewport costs a full re-render on the GUI thread."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
@@ -95,6 +97,7 @@ class JobsPanel(QWidget):
         self.layout_.setContentsMargins(0, 2, 0, 2)
         self.layout_.setSpacing(0)
         self.setVisible(False)               # nothing running: no strip at all
+        self._host: QWidget | None = None
         self._dirty: set[int] = set()
         self._timer = QTimer(self)        # progress redraws coalesced to ~8 per second
         self._timer.setSingleShot(True)
@@ -124,6 +127,7 @@ class JobsPanel(QWidget):
         if row is None:
             row = self.rows[job_id] = _JobRow(job, self.cancelRequested.emit)
             self.layout_.addWidget(row)
+            self._place()
         row.update_from(job)
         self.setVisible(True)
 
@@ -133,3 +137,23 @@ class JobsPanel(QWidget):
             row.setParent(None)
             row.deleteLater()
         self.setVisible(bool(self.rows))
+        self._place()
+
+    def float_over(self, host: QWidget) -> None:
+        """Float over the bottom edge of ``host`` (kept there as it resizes)."""
+        self.setParent(host)
+        self._host = host
+        host.installEventFilter(self)
+        self._place()
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt API)
+        if obj is self._host and event.type() == QEvent.Type.Resize:
+            self._place()
+        return False
+
+    def _place(self) -> None:
+        if self._host is None or not self.rows:
+            return
+        h = ROW_HEIGHT * len(self.rows) + 4
+        self.setGeometry(0, self._host.height() - h, self._host.width(), h)
+        self.raise_()
