@@ -23,7 +23,7 @@ from studio.viewport.viewport import Viewport3D
 from studio.window_actions import WindowActions
 
 MAX_RECENT = 8
-LAYOUT_VERSION = 2      # dock layout; 2: no jobs dock (a strip under the viewport), log behind the timeline
+LAYOUT_VERSION = 2      # dock layout; 2: no jobs dock (a strip floats over the viewport), log behind the timeline
 VIEWPORT_PREVIEW_MS = 120   # the memory from the viewport camera, after it stops moving (no path yet)
 
 
@@ -138,6 +138,7 @@ class MainWindow(QMainWindow):
         self._vp_preview_id: int | None = None      # the latest viewport-camera preview request
         self._vp_pose: np.ndarray | None = None      # the viewport pose that request was for
         vp.canvas.events.draw.connect(self._viewport_drawn)
+        pv.points_appended.connect(lambda _a, _b: self._viewport_moved())    # the memory grew: render again
         ctl.path.changed.connect(lambda _s: self._viewport_moved())
         self._ref_timer = self._single_shot(60, self._request_reference)
         self._ref_request = 0
@@ -187,6 +188,8 @@ class MainWindow(QMainWindow):
         if self.ctl.path.cameras() or not self.ctl.project.points.size:
             return
         self._vp_preview_id = self.bridge.request_preview(preview_render(self.viewport_camera()))
+        if self.preview.mode != "off":
+            self._ref_timer.start()
 
     # ------------------------------------------------------------------ compare with a photo
     def _request_reference(self) -> None:
