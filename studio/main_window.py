@@ -1,5 +1,7 @@
-"""The main window: viewport (center), inspector and preview (right), timeline, jobs and
-log (bottom). Menus, shortcuts, drag and drop, QSettings, autosave and recovery."""
+"""The main window: viewport (center, with a jobs strip over its bottom edge while jobs run),
+preview and inspector (right), timeline with the log as a tab behind it (bottom). Menus,
+shortcuts, drag and drop, QSettings (maximised on first start, then the last geometry),
+autosave and recovery. Before a path exists the preview follows the viewport camera."""
 from __future__ import annotations
 
 from pathlib import Path
