@@ -99,9 +99,9 @@ class JobsPanel(QWidget):
         self.setVisible(False)               # nothing running: no strip at all
         self._host: QWidget | None = None
         self._dirty: set[int] = set()
-        self._timer = QTimer(self)        # progress redraws coalesced to ~8 per second
+        self._timer = QTimer(self)        # progress redraws coalesced to ~4 per second: each repaint
         self._timer.setSingleShot(True)
-        self._timer.setInterval(120)
+        self._timer.setInterval(250)       # re-composites the window with the GL viewport (software GL: 10-60 ms)
         self._timer.timeout.connect(self._flush)
         jobs_model.job_changed.connect(self._queue)
         jobs_model.job_removed.connect(self._removed)
