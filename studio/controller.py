@@ -14,6 +14,7 @@ from engine.workflows.scene import SceneLoaded, thumbnail
 from studio.models import (JobsModel, Playback, ProjectView, SegmentsModel, SegmentState, Selection,
                            TrajectoryEdits)
 from studio.models import trajectory_edits as edits
+from studio.models.segments import unchanged_frames
 from studio.region_control import RegionControl
 from studio.undo import PathEditCommand
 
@@ -50,6 +51,7 @@ class StudioController(QObject):
         self._preview_t0: float | None = None
         self._coverage_job: int | None = None
         self._loading_path = False
+        self._planned_cameras: list = []     # the path cameras the segments were last planned for
         self._coverage_timer = self._single_shot(300, self.update_coverage)
         self._preview_timer = self._single_shot(0, self._request_preview)
         self.path.changed.connect(self._path_changed)
@@ -164,6 +166,7 @@ class StudioController(QObject):
     def _scene_loaded(self, result: SceneLoaded) -> None:
         self.undo.clear()
         self.region.load(result.scene_frame)
+        self._planned_cameras = []
         if result.scene_frame is not None:
             self.scene_up = result.scene_frame.up_vector
         self.project.set_project(result.name, result.root, dirty=result.root is None)
@@ -291,8 +294,13 @@ class StudioController(QObject):
         self._coverage_timer.start()
         self.schedule_preview()
 
-    def _replan_segments(self) -> None:
-        self.segments.plan(len(self.path.cameras()), self.segment_length)
+    def _replan_segments(self, keep: bool = True) -> None:
+        """Segments of the current path; with ``keep``, generated segments whose cameras the
+        last edit did not change keep their frames and thumbnails."""
+        cams = self.path.cameras()
+        same = unchanged_frames(self._planned_cameras, cams) if keep else set()
+        self._planned_cameras = cams
+        self.segments.plan(len(cams), self.segment_length, keep_frames=same)
 
     # ------------------------------------------------------------------ preview & coverage
     def _frame_changed(self, frame: int) -> None:
@@ -352,7 +360,7 @@ class StudioController(QObject):
             return None
         opts = self.generate_options()
         if only_segment is None:
-            self._replan_segments()
+            self._replan_segments(keep=False)
             only = None
         else:
             if only_segment not in self.segments.segments:

@@ -93,7 +93,7 @@ class WindowActions:
         self.track_action = self._act(g, "Track Video…", self.open_dialog)
         self._act(g, "Train Gaussian &Splats", lambda: self.train_splats())
         v = bar.addMenu("&View")
-        for dock in (win.preview_dock, win.inspector_dock, win.timeline_dock, win.jobs_dock):
+        for dock in (win.preview_dock, win.inspector_dock, win.timeline_dock, win.log_dock):
             v.addAction(dock.toggleViewAction())
         from studio.viewport.region_menu import RegionMenu
         self.region_menu = RegionMenu(bar.addMenu("&Region"), win, ctl)
