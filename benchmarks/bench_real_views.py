@@ -83,7 +83,8 @@ def import_posed(images: Path, poses: Path, root: Path, backend: str) -> None:
     ``_import``), with the depth backend named: ``sweep`` (matched depth only, the old
     default) or ``sweep+complete`` (every pixel, completed ones flagged)."""
     from engine.project import Project, write_image, write_json_atomic
-    from engine.session import EngineState, run_job
+    from engine.session import run_job
+    from engine.workflows import Workspace
     from engine.tracking.import_poses import import_poses
     from engine.tracking.mvs import MVSOptions
     from engine.tracking.posed import dense_job
@@ -91,7 +92,7 @@ def import_posed(images: Path, poses: Path, root: Path, backend: str) -> None:
     t0 = time.perf_counter()
     scene = import_poses(poses, images=images, holdout=8, max_side=1600)
     memory = run_job(dense_job(scene, MVSOptions(max_side=480, max_depths=96), device="cpu", depth_backend=backend),
-                     EngineState())
+                     Workspace())
     project = Project(root=root, name=root.name, views=scene.views, memory=memory,
                       info={"source": str(images), "depth_backend": backend})
     project.save(root)
