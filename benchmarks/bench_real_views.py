@@ -421,7 +421,7 @@ def speed_segment(root: Path, args, project) -> list[dict]:
     wfc = np.stack([v.camera.world_from_cam for v in ws.views])
     traj = make_preset("through", captured_world_from_cam=wfc, fov_y_deg=ws.views.cameras[0].fov_y_deg,
                        width=args.speed_width, height=args.speed_height)
-    traj = dataclasses.replace(traj, fps=(args.speed_frames - 0.01) / traj.resolved_duration)
+    traj = dataclasses.replace(traj, fps=(args.speed_frames - 1) / traj.resolved_duration)
     n = len(traj.sample())
     opts = GenerateOptions(generator=DEFAULT_GENERATOR, segment_length=n)
     frames: list = []
@@ -441,7 +441,8 @@ def speed_segment(root: Path, args, project) -> list[dict]:
               flush=True)
         return secs
 
-    run("warm-up")
+    if run("warm-up") > 120:
+        return []
     secs = run("timed")
     prof = cProfile.Profile()
     prof.enable()
