@@ -454,9 +454,10 @@ def speed_segment(root: Path, args, project) -> list[dict]:
     (args.out / "speed_profile.txt").write_text(out.getvalue())
     print("\n".join(out.getvalue().splitlines()[:80]))
     step = max(1, n // 8)
-    contact_sheet(args.out / "fern_gpu_segment.png",
-                  [(DEFAULT_GENERATOR, [(f.color, f"#{i} inv {f.invented_fraction:.1%}")
-                                        for i, f in list(enumerate(frames))[::step]])], max_width=1800)
+    picked = [(f.color, f"#{i} inv {f.invented_fraction:.1%}") for i, f in list(enumerate(frames))[::step]]
+    half = (len(picked) + 1) // 2
+    contact_sheet(args.out / "fern_gpu_segment.png", [(DEFAULT_GENERATOR, picked[:half]),
+                                                      (DEFAULT_GENERATOR, picked[half:2 * half])], max_width=1800)
     return [{"scene": "fern segment end to end (Generate workflow)", "generator": DEFAULT_GENERATOR, "views": n,
              "psnr": float("nan"), "ssim": float("nan"),
              "invented": float(np.mean([f.invented_fraction for f in frames])), "s_per_frame": secs / n,

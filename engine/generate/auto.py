@@ -30,7 +30,7 @@ With splats, per target frame:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -54,12 +54,16 @@ class AutoGeneratorOptions:
     confident_alpha: float = 0.9        # splat opacity from which the splat render is trusted
     covered_alpha: float = 0.5          # splat opacity from which a pixel needs no fill
     surface_tolerance: float = 0.05     # relative depth difference to a confident memory surface
-    surface_confidence: float = 2.0     # memory surface confidence that can veto the splats
-    agree_sigma: float = 0.04           # RGB distance (mean abs, [0,1]) at which photo weight is 1/e
-    agree_window: int = 5               # box filter (pixels) before comparing photos and splats
-    photo_weight: float = 0.5           # at most this share of a confident pixel from the photos
+    # memory surface confidence from which it vetoes splats at another depth (inf: never; on
+    # fern's held-out views a veto at 2.0 sent 7% of the pixels to the weaker surface frame)
+    surface_confidence: float = float("inf")
+    agree_sigma: float = 0.03           # RGB distance (mean abs, [0,1]) at which photo weight is 1/e
+    agree_window: int = 1               # box filter (pixels) before comparing photos and splats
+    photo_weight: float = 0.25          # at most this share of a confident pixel from the photos
     min_surface_fraction: float = 0.002  # fewer non-confident pixels: no surface pass (Telea fill)
-    iterations_per_segment: int = 100   # splat training steps after each segment
+    rest_sweep: bool = False            # the surface pass for the rest runs the depth sweep (slow on
+                                        # a GPU: 24 planes x references of small kernels)
+    iterations_per_segment: int = 50    # splat training steps after each segment
     learn_from_generated: bool = True
     surface: SurfaceGeneratorOptions = field(default_factory=SurfaceGeneratorOptions)
 
@@ -88,6 +92,9 @@ class AutoGenerator:
         self.options = options
         self.device = resolve_device(device)
         self.surface = SurfaceGenerator(options.surface, device=self.device)
+        rest = options.surface if options.rest_sweep else replace(options.surface,
+                                                                  sweep=replace(options.surface.sweep, enabled=False))
+        self._rest = SurfaceGenerator(rest, device=self.device)   # the pass under the splats
         self.project_root = None if project_root is None else Path(project_root)
         self._splat = None
         self.last_stats: dict[str, float] = {}
@@ -120,7 +127,7 @@ class AutoGenerator:
             return
         splat = self._splat_generator()
         splat.prepare(request)
-        sources = self.surface._reference_sources(request)
+        sources = self._rest._reference_sources(request)
         previous = request.context[-1] if request.context else None
         frames = []
         for i, target in enumerate(request.targets):
@@ -188,8 +195,8 @@ class AutoGenerator:
         rest_share = float(rest.float().mean())
         invented = torch.zeros_like(rest)
         if rest_share > o.min_surface_fraction:
-            base = self.surface.render_frame(target, guide, sources, previous, voxel_size, fill=False)
-            holes = torch.as_tensor(self.surface.last_holes, device=self.device)
+            base = self._rest.render_frame(target, guide, sources, previous, voxel_size, fill=False)
+            holes = torch.as_tensor(self._rest.last_holes, device=self.device)
             b_color = torch.as_tensor(base.color, device=self.device)
             b_depth = torch.as_tensor(base.depth, device=self.device)
             # splats that contradict the memory's surface give way to it entirely
@@ -209,8 +216,6 @@ class AutoGenerator:
         color_np = color.clamp(0, 1).cpu().numpy().astype(np.float32)
         holes_np = holes.cpu().numpy()
         if holes_np.any():
-            from dataclasses import replace
-
             fill_opts = o.surface.fill if rest_share > o.min_surface_fraction else replace(o.surface.fill, method="telea")
             color_np = fill_holes(color_np, holes_np, depth.cpu().numpy(), fill_opts).color
         invented_np = invented.cpu().numpy() | holes_np
