@@ -216,7 +216,8 @@ class AutoGenerator:
         color_np = color.clamp(0, 1).cpu().numpy().astype(np.float32)
         holes_np = holes.cpu().numpy()
         if holes_np.any():
-            fill_opts = o.surface.fill if rest_share > o.min_surface_fraction else replace(o.surface.fill, method="telea")
+            thin = rest_share <= o.min_surface_fraction     # a few pixels: Telea is enough
+            fill_opts = replace(o.surface.fill, method="telea") if thin else o.surface.fill
             color_np = fill_holes(color_np, holes_np, depth.cpu().numpy(), fill_opts).color
         invented_np = invented.cpu().numpy() | holes_np
         conf_np = confidence.clamp(0, 1).cpu().numpy().astype(np.float32)
