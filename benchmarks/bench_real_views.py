@@ -84,10 +84,10 @@ def import_posed(images: Path, poses: Path, root: Path, backend: str) -> None:
     default) or ``sweep+complete`` (every pixel, completed ones flagged)."""
     from engine.project import Project, write_image, write_json_atomic
     from engine.session import run_job
-    from engine.workflows import Workspace
     from engine.tracking.import_poses import import_poses
     from engine.tracking.mvs import MVSOptions
     from engine.tracking.posed import dense_job
+    from engine.workflows import Workspace
 
     t0 = time.perf_counter()
     scene = import_poses(poses, images=images, holdout=8, max_side=1600)
@@ -369,8 +369,8 @@ def gpu_heldout(args, gens: list[str]) -> list[dict]:
     import shutil
     import tempfile
 
-    from engine.project import Project, read_image
     from engine.cli.render import read_cameras
+    from engine.project import Project, read_image
 
     src = CACHE / "fern"
     if not (src / "project.json").exists():

@@ -82,7 +82,7 @@ def test_with_splats_auto_takes_them_where_they_are_confident(trained):
 
 def test_photos_add_detail_only_where_they_agree(trained):
     targets = between_poses(trained.views.cameras[2:4], lift=(0.0, -0.02, 0.05))[:1]
-    base = dict(splats="always", iterations_per_segment=0, confident_alpha=0.8)
+    base = {"splats": "always", "iterations_per_segment": 0, "confident_alpha": 0.8}
     only = _frames(trained, AutoGenerator(AutoGeneratorOptions(photo_weight=0.0, **base), "cpu", trained.root),
                    targets)[0]
     auto = AutoGenerator(AutoGeneratorOptions(photo_weight=1.0, agree_sigma=1e-6, **base), "cpu", trained.root)
