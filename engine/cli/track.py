@@ -8,13 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from engine.cli.checks import (
-    IMAGE_SIDE,
-    NON_NEGATIVE,
-    POSITIVE,
-    add_overwrite,
-    int_range,
-)
+from engine.cli.checks import IMAGE_SIDE, NON_NEGATIVE, POSITIVE, add_overwrite, int_range
 
 
 def register(subparsers) -> None:
