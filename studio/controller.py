@@ -194,6 +194,14 @@ class StudioController(QObject):
                           + (f" ({result.note})" if result.note else ""))
         self.update_coverage()
         self.schedule_preview()
+        if result.train_splats:
+            self.train_splats()
+
+    def train_splats(self, iterations: int | None = None) -> int:
+        """Train (or resume) the scene's Gaussian splats on the engine thread (started by itself
+        after a capture / dataset is loaded on CUDA); progress, the held-out preview and PSNR
+        show as it goes. Unsaved scenes train into a scratch folder; Save carries the splats."""
+        return self.submit("train splats", workflows.train_splats_job(iterations))
 
     def _segment_finished(self, event) -> None:
         self.segments.set_status(event.segment_id, "done", event.frame_start, event.frame_stop)

@@ -200,13 +200,8 @@ class WindowActions:
 
     def train_splats(self, iterations: int | None = None) -> int | None:
         """Train (or resume) the project's Gaussian splats on the engine thread; progress and
-        the held-out preview show as it goes. The checkpoint lives in the project folder."""
-        from engine.workflows import train_splats_job
-
-        if not self.win.ctl.project.root:
-            self.win.show_message("error", "Save the project first (File > Save): splat checkpoints live in its folder.")
-            return None
-        return self.win.ctl.submit("train splats", train_splats_job(iterations))
+        the held-out preview show as it goes (StudioController.train_splats)."""
+        return self.win.ctl.train_splats(iterations)
 
     def models_dialog(self) -> None:
         from engine.workflows import generator_choices

@@ -2,6 +2,7 @@
 becomes a project with cameras, depth maps and the geometry memory."""
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from dataclasses import replace
@@ -42,6 +43,10 @@ def register(subparsers) -> None:
     p.add_argument("--models", "--models-dir", dest="models", type=Path, default=None,
                    help="models folder of the learned backends (default: $ANYRECON_MODELS or ~/.anyrecon/models)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: CUDA when present)")
+    p.add_argument("--splats", action=argparse.BooleanOptionalAction, default=None,
+                   help="train Gaussian splats into the project afterwards (default: on CUDA yes, on the CPU no; "
+                        "the default generator `auto` renders them)")
+    p.add_argument("--splat-iterations", type=POSITIVE, default=None, help="default: 7000 on CUDA, 300 on the CPU")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
     p.set_defaults(func=run)
 
@@ -77,14 +82,36 @@ def run(args) -> int:
         summary.update(keyframes=tracking["keyframes"], timings=tracking["timings"])
     if args.poses:
         summary.update(holdout=list(loaded.holdout), first_geometry_s=loaded.timings.get("first_geometry_s"))
-    if args.json:
-        print_json_summary(summary)
-    else:
+    if not args.json:
         print(f"wrote {args.out}: {summary['views']} views, {summary['points']} points "
               f"in {summary['seconds']} s")
         for name in summary.get("unregistered", []):
             print(f"  not registered: {name}")
+    summary["splats"] = _splats(ws, args)
+    if args.json:
+        print_json_summary(summary)
     return 0
+
+
+def _splats(ws, args) -> dict | None:
+    """Splat training after tracking (engine.workflows.auto_splats_job): on CUDA unless
+    --no-splats, on the CPU only with --splats (else it says how to ask for it)."""
+    from engine.events import Progress
+    from engine.session import run_job
+    from engine.workflows import auto_splats_job
+
+    def show(event) -> None:
+        if isinstance(event, Progress) and (not args.json or event.fraction >= 1.0):
+            print(f"[splats] {event.message}", file=sys.stderr, flush=True)
+
+    s = run_job(auto_splats_job(args.splats, args.splat_iterations), ws, on_event=show)
+    if s is None:
+        return None
+    if not args.json:
+        after = "n/a" if s.psnr_after is None else f"{s.psnr_after:.2f} dB"
+        print(f"trained splats: {s.steps_run} steps, {s.num_splats:,} Gaussians, held-out PSNR {after} "
+              f"in {s.seconds:.1f} s ({s.backend} on {s.device})")
+    return {"steps": s.steps_run, "gaussians": s.num_splats, "psnr_after": s.psnr_after, "seconds": round(s.seconds, 2)}
 
 
 def _track(args):

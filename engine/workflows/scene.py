@@ -25,6 +25,8 @@ class SceneLoaded:
     holdout           names of held-out views (imported datasets)
     unregistered      names of frames tracking could not place
     timings           named durations, seconds
+    train_splats      a new capture / dataset on CUDA: its splats should train now
+                      (engine.workflows.splats.auto_splats_job; the studio starts it)
     """
 
     name: str
@@ -39,6 +41,13 @@ class SceneLoaded:
     unregistered: tuple[str, ...] = ()
     timings: dict = field(default_factory=dict)
     note: str = ""
+    train_splats: bool = False
+
+
+def splats_by_default(ws) -> bool:
+    from engine.workflows.splats import splats_by_default as by_default
+
+    return by_default(ws)
 
 
 def thumbnail(image: np.ndarray, height: int = 36) -> np.ndarray:
@@ -143,7 +152,7 @@ def open_capture_job(path: Path | str, options=None):
         ws.timings = dict(result.timings)
         yield from _announce(ws)
         return loaded_result(ws, "; ".join(result.warnings or []), unregistered=tuple(result.unregistered),
-                       timings=dict(result.timings))
+                             timings=dict(result.timings), train_splats=splats_by_default(ws))
     return job
 
 
@@ -192,7 +201,8 @@ def import_dataset_job(reference: Path | str, options: ImportOptions = ImportOpt
         yield from _announce(ws)
         return loaded_result(ws, f"{scene.kind} poses imported" + (f", {len(scene.holdout)} views held out"
                                                               if scene.holdout else ""),
-                       holdout=tuple(v.name for v in scene.holdout), timings=dict(scratch.timings))
+                             holdout=tuple(v.name for v in scene.holdout), timings=dict(scratch.timings),
+                             train_splats=splats_by_default(ws))
     return job
 
 

@@ -82,9 +82,15 @@ class Workspace:
             self.generators.clear()
 
     def generator_context(self) -> GeneratorContext:
-        """The context generators are built from (device of the memory, project folder)."""
+        """The context generators are built from (device of the memory, project folder: the
+        one its splats live in, a scratch folder while the scene is not saved)."""
         device = self.memory.device if self.memory is not None else self.settings.device
-        root = Path(self.project.root) if self.project is not None and self.saved else None
+        root = None
+        if self.project is not None:
+            # an unsaved scene's splats train into a scratch folder (engine.workflows.splats)
+            from engine.workflows.splats import splat_folder
+
+            root = Path(self.project.root) if self.saved else splat_folder(self)
         return GeneratorContext(device=device, project_root=root, models_dir=self.settings.models_dir)
 
     def require_scene(self, what: str = "this"):
