@@ -19,8 +19,12 @@ With splats, per target frame:
    the photos' detail on the splats' geometry. Where they disagree (an occlusion the depth
    test missed, a view-dependent highlight) S stays.
 4. **The rest** (not confident, more than ``min_surface_fraction`` of the frame): the surface
-   generator's frame F (photos on the memory surface), unfilled; composited under the
-   splats (``S + (1 - A) F``; F alone where the splats contradict the memory surface).
+   generator's frame F (photos on the memory surface), unfilled. The splats were trained
+   against a black background, so their premultiplied colour S already *is* their prediction
+   where they are thin (a leaf's silhouette): compositing F under them (``S + (1 - A) F``,
+   ``thin="over"``) counts the background twice. The default ``thin="ramp"`` takes S alone
+   from ``A >= covered_alpha`` and ramps to F below it (``t S + (1 - t) F``, t = A /
+   covered_alpha); F alone where the splats contradict the memory surface.
 5. **Fill** (PatchMatch, engine.generate.fill) only where neither covers: F's holes where
    ``A < covered_alpha``. Those pixels are ``invented``.
 6. After the segment its frames join the splats' training views (``learn_from_generated``)
@@ -61,6 +65,8 @@ class AutoGeneratorOptions:
     agree_window: int = 1               # box filter (pixels) before comparing photos and splats
     photo_weight: float = 0.25          # at most this share of a confident pixel from the photos
     min_surface_fraction: float = 0.002  # fewer non-confident pixels: no surface pass (Telea fill)
+    thin: str = "ramp"                  # thin splats (A < confident_alpha): "ramp" to the surface frame
+                                        # below covered_alpha, or "over" it (S + (1 - A) F)
     rest_sweep: bool = False            # the surface pass for the rest runs the depth sweep (slow on
                                         # a GPU: 24 planes x references of small kernels)
     iterations_per_segment: int = 50    # splat training steps after each segment
@@ -68,6 +74,8 @@ class AutoGeneratorOptions:
     surface: SurfaceGeneratorOptions = field(default_factory=SurfaceGeneratorOptions)
 
     def __post_init__(self) -> None:
+        if self.thin not in ("ramp", "over"):
+            raise ValueError(f"thin must be 'ramp' or 'over', got {self.thin!r}")
         if self.splats not in SPLAT_MODES:
             raise ValueError(f"splats must be one of {', '.join(SPLAT_MODES)}, got {self.splats!r}")
 
@@ -202,8 +210,12 @@ class AutoGenerator:
             # splats that contradict the memory's surface give way to it entirely
             opaque = (alpha >= o.confident_alpha) & (s_depth > 0)
             a = torch.where(opaque, torch.zeros_like(alpha), alpha)[..., None]
-            color = torch.where(rest[..., None], s_color * a / alpha.clamp_min(1e-6)[..., None]
-                                + (1 - a) * b_color, color)
+            if o.thin == "over":
+                under = s_color * a / alpha.clamp_min(1e-6)[..., None] + (1 - a) * b_color
+            else:
+                t = (a / max(o.covered_alpha, 1e-6)).clamp(0, 1)
+                under = t * s_color + (1 - t) * b_color
+            color = torch.where(rest[..., None], under, color)
             depth = torch.where(rest & ~(covered & ~opaque), b_depth, depth)
             b_conf = torch.as_tensor(base.confidence, device=self.device)
             confidence = torch.where(rest, torch.maximum(0.9 * a[..., 0], (1 - a[..., 0]) * b_conf), confidence)
