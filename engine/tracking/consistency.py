@@ -125,6 +125,25 @@ def impossible_steps(world_from_cam: np.ndarray, gaps: np.ndarray | None = None,
     return np.flatnonzero(bad)
 
 
+def step_scale(world_from_cam: np.ndarray, ordinals: np.ndarray) -> float:
+    """Median center distance per keyframe between consecutive cameras [N,4,4] (scene units)."""
+    if len(world_from_cam) < 2:
+        return 0.0
+    _, dist = step_sizes(world_from_cam)
+    return float(np.median(dist / np.maximum(np.diff(np.asarray(ordinals)), 1)))
+
+
+def step_possible(a: np.ndarray, b: np.ndarray, gap: int, scale: float,
+                  options: ConsistencyOptions = ConsistencyOptions()) -> bool:
+    """Whether a camera can move from ``a`` to ``b`` (world_from_cam [4,4]) in ``gap``
+    keyframes: at most ``max_step_deg`` rotation and ``jump_factor`` x ``scale`` (the median
+    step, :func:`step_scale`) distance per keyframe."""
+    gap = max(int(gap), 1)
+    R = a[:3, :3].T @ b[:3, :3]
+    d = float(np.linalg.norm(b[:3, 3] - a[:3, 3]))
+    return rotation_angle_deg(R) <= options.max_step_deg * gap and d <= options.jump_factor * scale * gap
+
+
 def consistent_keyframes(world_from_cam: np.ndarray, ordinals: np.ndarray,
                          options: ConsistencyOptions = ConsistencyOptions()) -> np.ndarray:
     """[N] bool: keyframes to keep. The sequence is cut at impossible steps; the longest run
@@ -147,14 +166,11 @@ def consistent_keyframes(world_from_cam: np.ndarray, ordinals: np.ndarray,
     runs.append((start, n))
     a, b = max(runs, key=lambda r: r[1] - r[0])
     keep[a:b] = True
-    rot, dist = step_sizes(world_from_cam)
-    scale = float(np.median(dist / np.maximum(np.diff(ordinals), 1)))
+    scale = step_scale(world_from_cam, ordinals)
 
     def possible(i: int, j: int) -> bool:
-        gap = max(abs(int(ordinals[j]) - int(ordinals[i])), 1)
-        R = world_from_cam[i, :3, :3].T @ world_from_cam[j, :3, :3]
-        d = np.linalg.norm(world_from_cam[j, :3, 3] - world_from_cam[i, :3, 3])
-        return rotation_angle_deg(R) <= options.max_step_deg * gap and d <= options.jump_factor * scale * gap
+        return step_possible(world_from_cam[i], world_from_cam[j], abs(int(ordinals[j]) - int(ordinals[i])),
+                             scale, options)
 
     last = b - 1
     for j in range(b, n):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +29,12 @@ from engine.geometry import Camera
 from engine.ingest import IngestOptions, load_input
 from engine.ingest.views import CapturedView, ViewBank
 from engine.tracking.align import align_to_previous
-from engine.tracking.consistency import ConsistencyOptions, consistent_keyframes
+from engine.tracking.consistency import ConsistencyOptions, consistent_keyframes, step_possible, step_scale
 from engine.tracking.colmap_io import undistort
 from engine.tracking.dense import auto_voxel_size, fuse_depth_map, memory_depth, store_view_depth
 from engine.tracking.depth_backend import DEFAULT_DEPTH_BACKEND, make_depth_backend
 from engine.tracking.mvs import MVSOptions
-from engine.tracking.pose_backend import make_pose_backend, without_views
+from engine.tracking.pose_backend import make_pose_backend, with_view, without_views
 from engine.tracking.sfm import SfmOptions, SfmResult, TrackingError
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,21 @@ def chunk_bounds(n: int, first: int, size: int, grow: bool = True) -> list[tuple
     return out
 
 
+def split_pieces(names: list[str], registered: set[str], steps: ConsistencyOptions) -> list[list[str]]:
+    """Runs of more than ``steps.max_skip`` consecutive keyframes (``names`` in video order)
+    that are not in ``registered``: where a video cuts to another place, the model is split
+    there and only the larger side kept (issue 14 item 2); each run is one left-out piece."""
+    pieces, run = [], []
+    for n in list(names) + [None]:
+        if n is not None and n not in registered:
+            run.append(n)
+            continue
+        if len(run) > steps.max_skip:
+            pieces.append(run)
+        run = []
+    return pieces
+
+
 def is_pure_rotation(result: SfmResult, panoramic_fraction: float, min_ratio: float = 0.25) -> bool:
     """True when (nearly) every image pair is homography-only and the model's camera centers
     spread less than ``min_ratio`` of the median scene distance: a rotation-only capture (or,
@@ -119,6 +134,7 @@ class _Tracker:
         self.backend = make_pose_backend(options.pose_backend, options.sfm, is_video)
         self.is_video = is_video
         self.impossible: dict[str, str] = {}   # frame name -> why its pose was not kept
+        self.replaced: dict[str, str] = {}     # frame name -> why it was re-registered from its neighbours
         self.depth = make_depth_backend(options.depth_backend, options.mvs, self.device)
         self.frames: dict[str, object] = {}
         self.dense_every = 1                 # every k-th keyframe (source order) is a depth reference
@@ -147,21 +163,61 @@ class _Tracker:
         return result
 
     def drop_impossible(self, result: SfmResult) -> SfmResult:
-        """Video: leave out keyframes whose step from their neighbours no handheld camera makes
-        (engine.tracking.consistency.consistent_keyframes); they are reported, not kept."""
+        """Video: keyframes whose step from their neighbours no handheld camera makes
+        (engine.tracking.consistency.consistent_keyframes) are never kept as solved: each is
+        re-placed from its sequential neighbours (PnP on their points, when the backend can)
+        if that pose steps plausibly from both kept neighbours, else left out and reported."""
         if not self.is_video or self.options.steps is None or len(result.registered) < 3:
             return result
         names = sorted(result.registered, key=lambda n: self.order.get(n, 0))
         wfc = np.stack([result.cameras[n].world_from_cam for n in names])
-        keep = consistent_keyframes(wfc, np.array([self.order.get(n, 0) for n in names]), self.options.steps)
+        ordinals = np.array([self.order.get(n, 0) for n in names])
+        keep = consistent_keyframes(wfc, ordinals, self.options.steps)
         dropped = [n for n, k in zip(names, keep) if not k]
-        for n in dropped:
-            self.impossible[n] = ("its pose jumped impossibly far from its neighbours' in this solve: "
-                                  + ("kept at its earlier pose" if n in self.ids else "left out"))
         for n in names:
             if n not in dropped:
                 self.impossible.pop(n, None)
-        return without_views(result, dropped)
+                self.replaced.pop(n, None)
+        result = without_views(result, dropped)
+        scale = step_scale(wfc[keep], ordinals[keep])
+        for n in dropped:
+            placed = self.place_from_neighbours(result, n, set(dropped), scale)
+            if placed is not None:
+                result = placed
+                self.impossible.pop(n, None)
+                self.replaced[n] = ("its pose jumped impossibly far from its neighbours' in the solve; "
+                                    "re-registered from its sequential neighbours' points")
+            else:
+                self.replaced.pop(n, None)
+                self.impossible[n] = ("its pose jumped impossibly far from its neighbours' in this solve: "
+                                      + ("kept at its earlier pose" if n in self.ids else "left out"))
+        return result
+
+    def place_from_neighbours(self, result: SfmResult, name: str, flipped: set[str], scale: float,
+                              reach: int = 2) -> SfmResult | None:
+        """``result`` with ``name`` registered at the pose its kept neighbours (at most ``reach``
+        keyframes away in video order) give it by PnP (PoseBackend.pose_from_neighbours), when
+        that pose steps plausibly from the nearest kept keyframe on each side; else None."""
+        find = getattr(self.backend, "pose_from_neighbours", None)
+        k = self.order.get(name)
+        if find is None or k is None:
+            return None
+        kept = sorted(result.registered, key=lambda n: self.order.get(n, 0))
+        near = [n for n in kept if 0 < abs(self.order.get(n, 0) - k) <= reach]
+        if not near:
+            return None
+        wfc = find(name, near, flipped)
+        if wfc is None:
+            return None
+        before = [n for n in kept if self.order.get(n, 0) < k][-1:]
+        after = [n for n in kept if self.order.get(n, 0) > k][:1]
+        for n in before + after:
+            if not step_possible(result.cameras[n].world_from_cam, wfc, abs(self.order[n] - k), scale,
+                                 self.options.steps):
+                return None
+        ref = near[0]
+        cam = replace(result.cameras[ref], world_from_cam=np.asarray(wfc, dtype=np.float64), name=name)
+        return with_view(result, name, cam, result.distortion[ref])
 
     def update_views(self, result: SfmResult) -> list[int]:
         """Register new views / move existing ones; returns the ids of new views."""
@@ -323,10 +379,20 @@ def _finish(tracker: _Tracker, frames, warnings: list[str], cancel):
     tracker.rebuild(cancel)
     tracker.seconds["dense_s"] += time.perf_counter() - t
     warnings.extend(tracker.backend.notes())
-    for name, why in tracker.impossible.items():
-        warnings.append(f"{name}: {why}")
+    added = []
     if tracker.options.register_leftovers and len(tracker.ids) < len(frames):
-        for name in tracker.register_leftovers(frames):
-            warnings.append(f"{name}: registered by render-and-match (no depth map)")
+        added = tracker.register_leftovers(frames)
+    pieces = split_pieces([f.name for f in frames], set(tracker.ids), tracker.options.steps) \
+        if tracker.is_video and tracker.options.steps is not None else []
+    in_piece = {n for piece in pieces for n in piece}
+    for piece in pieces:
+        warnings.append(f"the video seems to cut to another place: keyframes {piece[0]} to {piece[-1]} "
+                        f"({len(piece)}) do not join the kept model of {len(tracker.ids)} keyframes and were "
+                        f"left out (a separate piece; track it on its own)")
+    for name, why in {**tracker.replaced, **tracker.impossible}.items():
+        if name not in in_piece and name not in added:
+            warnings.append(f"{name}: {why}")
+    for name in added:
+        warnings.append(f"{name}: registered by render-and-match (no depth map)")
     yield CamerasChanged(tuple(tracker.views.cameras))
     yield MemoryChanged(tracker.memory.version, len(tracker.memory), None)

@@ -411,6 +411,65 @@ class ColmapWorkspace:
         self._mark_degenerate(named)
         log.info("dropped %d verified pairs that contradict the sequential rotations", len(bad))
 
+    def pose_from_neighbours(self, name: str, neighbours: list[str], exclude: set[str] = frozenset(),
+                             min_inliers: int = 30) -> np.ndarray | None:
+        """Re-register frame ``name`` from its sequential neighbours (issue 14 item 2): its
+        verified matches with the frames ``neighbours`` link its keypoints to the last model's
+        3D points those neighbours observe; a point counts when at least two model images
+        outside ``exclude`` (and other than ``name``) see it, so points triangulated through
+        a flipped pose do not pull it back. Then PnP (LO-RANSAC + refinement) with the model's
+        camera. Returns ``world_from_cam`` [4,4] in the last model's gauge (OpenCV axes, the
+        same frame as :meth:`map`'s cameras), or None with fewer than ``min_inliers`` inliers."""
+        import pycolmap
+
+        from engine.geometry.conventions import world_from_cam_from_colmap
+
+        if self.model_dir is None:
+            return None
+        ascii_of = {frame: a for a, frame in self.names.items()}
+        rec = pycolmap.Reconstruction(str(self.model_dir))
+        in_model = {rec.images[iid].name: iid for iid in rec.reg_image_ids()}
+        skip = {ascii_of[n] for n in exclude if n in ascii_of} | {ascii_of.get(name)}
+        db = pycolmap.Database.open(str(self.database))
+        try:
+            ids = {im.name: im.image_id for im in db.read_all_images()}
+            target = ascii_of.get(name)
+            if target not in ids:
+                return None
+            camera = rec.cameras[db.read_image(ids[target]).camera_id]
+            kp = np.asarray(db.read_keypoints(ids[target]))[:, :2].astype(np.float64)
+            bad_ids = {in_model[a] for a in skip if a in in_model}
+            xy, xyz, used = [], [], set()
+            for nb in neighbours:
+                a = ascii_of.get(nb)
+                if a not in in_model or a not in ids or not db.exists_two_view_geometry(ids[target], ids[a]):
+                    continue
+                m = np.asarray(db.read_two_view_geometry(ids[target], ids[a]).inlier_matches)
+                image = rec.images[in_model[a]]
+                for i_t, i_n in m.reshape(-1, 2):
+                    p2d = image.points2D[int(i_n)]
+                    if not p2d.has_point3D() or int(i_t) in used:
+                        continue
+                    pt = rec.points3D[p2d.point3D_id]
+                    if sum(e.image_id not in bad_ids for e in pt.track.elements) < 2:
+                        continue
+                    used.add(int(i_t))
+                    xy.append(kp[int(i_t)])
+                    xyz.append(pt.xyz)
+        finally:
+            db.close()
+        if len(xy) < min_inliers:
+            return None
+        est = pycolmap.AbsolutePoseEstimationOptions()
+        seed_options(est, self.options.seed)
+        ans = pycolmap.estimate_and_refine_absolute_pose(np.array(xy), np.array(xyz), camera, est)
+        if ans is None or int(ans["num_inliers"]) < min_inliers:
+            return None
+        cfw = ans["cam_from_world"]
+        xyzw = np.asarray(cfw.rotation.quat, dtype=np.float64)
+        return world_from_cam_from_colmap(np.array([xyzw[3], xyzw[0], xyzw[1], xyzw[2]]),
+                                          np.asarray(cfw.translation, dtype=np.float64))
+
     def panoramic_fraction(self) -> float:
         """Fraction of verified image pairs COLMAP explained by a homography only (pure rotation
         or a planar scene): 1.0 for a rotation-only capture."""
