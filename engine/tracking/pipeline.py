@@ -32,6 +32,7 @@ from engine.tracking.align import align_to_previous
 from engine.tracking.consistency import ConsistencyOptions, consistent_keyframes, step_possible, step_scale
 from engine.tracking.colmap_io import undistort
 from engine.tracking.dense import auto_voxel_size, fuse_depth_map, memory_depth, store_view_depth
+from engine.tracking.depth_check import depth_warnings
 from engine.tracking.depth_backend import DEFAULT_DEPTH_BACKEND, make_depth_backend
 from engine.tracking.mvs import MVSOptions
 from engine.tracking.pose_backend import make_pose_backend, with_view, without_views
@@ -143,6 +144,8 @@ class _Tracker:
         self.ids: dict[str, int] = {}
         self.memory = None
         self.last: SfmResult | None = None
+        self.provisional: dict[str, float] = {}   # view name -> matched share of its map while tracking
+        self.final_kept: dict[str, float] = {}    # view name -> matched share with the final poses
         self.seconds = {"sfm_s": 0.0, "dense_s": 0.0}
 
     def map_chunk(self, frames) -> SfmResult:
@@ -246,6 +249,7 @@ class _Tracker:
         t = time.perf_counter()
         for dm in self.depth.estimate(refs, cams, imgs, self.last.points.xyz, None, cancel):
             self.seconds["dense_s"] += time.perf_counter() - t
+            self.provisional[self.views[dm.view_id].name] = float(dm.matched().mean())
             yield dm
             t = time.perf_counter()
 
@@ -285,6 +289,7 @@ class _Tracker:
         cams = self.cameras_by_id()
         self.depth.update_poses(cams)
         maps = self.depth.final_maps(cancel)
+        self.final_kept = {self.views[dm.view_id].name: float(dm.matched().mean()) for dm in maps}
         if self.memory is not None:
             self.memory.clear()
         self.fuse(maps)
@@ -379,6 +384,7 @@ def _finish(tracker: _Tracker, frames, warnings: list[str], cancel):
     tracker.rebuild(cancel)
     tracker.seconds["dense_s"] += time.perf_counter() - t
     warnings.extend(tracker.backend.notes())
+    warnings.extend(depth_warnings(tracker.final_kept, tracker.provisional))
     added = []
     if tracker.options.register_leftovers and len(tracker.ids) < len(frames):
         added = tracker.register_leftovers(frames)
