@@ -40,7 +40,8 @@ class PairRotation:
 
 @dataclass(frozen=True)
 class ConsistencyOptions:
-    chain_gap: int = 2             # pairs at most this many keyframes apart build the chain
+    chain_gap: int = 3             # pairs at most this many keyframes apart build the chain (3: each
+                                   # keyframe has up to 3 links, so one wrong link is outvoted)
     max_error_deg: float = 20.0    # a pair contradicting the chain by more is dropped ...
     error_per_link_deg: float = 0.5   # ... plus this much per chain link (the chain drifts)
     max_step_deg: float = 45.0     # impossible: more rotation than this per keyframe step
@@ -50,11 +51,13 @@ class ConsistencyOptions:
                                    # sequence is cut there (two places, not one flipped frame)
 
 
-def chain_rotations(pairs: list[PairRotation], chain_gap: int = 2) -> dict[int, tuple[int, np.ndarray]]:
+def chain_rotations(pairs: list[PairRotation], chain_gap: int = 2,
+                    agree_deg: float = 3.0) -> dict[int, tuple[int, np.ndarray]]:
     """Rotations of the keyframes from short-baseline pairs only, walking in video order:
-    keyframe b takes its rotation from the pair (a, b), b - a <= ``chain_gap``, whose a is
-    already placed and that has the most inliers. A keyframe with no such pair starts a new
-    chain. Returns ordinal -> (chain id, cam_from_chain rotation [3,3])."""
+    keyframe b takes its rotation from a pair (a, b), b - a <= ``chain_gap``, whose a is
+    already placed: the one whose result most other such pairs agree with (within
+    ``agree_deg``), then the one with the most inliers. A keyframe with no such pair starts
+    a new chain. Returns ordinal -> (chain id, cam_from_chain rotation [3,3])."""
     by_b: dict[int, list[PairRotation]] = {}
     for p in pairs:
         if 0 < p.b - p.a <= chain_gap:
@@ -68,9 +71,11 @@ def chain_rotations(pairs: list[PairRotation], chain_gap: int = 2) -> dict[int, 
             chain += 1
             out[k] = (chain, np.eye(3))
             continue
-        best = max(links, key=lambda p: p.inliers)
-        cid, Ra = out[best.a]
-        out[k] = (cid, best.R @ Ra)
+        cands = [(out[p.a][0], p.R @ out[p.a][1], p.inliers) for p in links]
+        # the link most others agree with (one wrong short link is outvoted), then the most inliers
+        votes = [sum(c[0] == d[0] and rotation_angle_deg(c[1] @ d[1].T) < agree_deg for d in cands) for c in cands]
+        cid, Rk, _ = max(zip(cands, votes), key=lambda cv: (cv[1], cv[0][2]))[0]
+        out[k] = (cid, Rk)
     return out
 
 

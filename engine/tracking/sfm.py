@@ -102,6 +102,33 @@ def verification_options(options: "SfmOptions"):
     return vopt
 
 
+def pair_rotation(camera1, points1: np.ndarray, camera2, points2: np.ndarray, geometry, seed: int | None):
+    """cam2_from_cam1 rotation [3,3] of a verified pair from its inlier keypoints [M,2] (SIFT
+    pixels), or None: an essential matrix estimated with the cameras' intrinsics (seeded
+    LO-RANSAC, 1-px threshold), decomposed with the cheirality check. Pairs COLMAP verified as
+    a pure rotation (PANORAMIC: no baseline for an E) are decomposed from their homography.
+
+    Not COLMAP's decomposition of the stored geometry for every pair: for pairs labelled
+    PLANAR_OR_PANORAMIC (a tiled floor filling the view) ``estimate_two_view_geometry_pose``
+    picked a wrong homography solution (~9 degrees off on 7.5-degree steps) for different
+    pairs from call to call in one process; a wrong short-baseline link then bends the
+    rotation chain of the consistency check, which drops sound wide pairs and keeps wrong
+    ones (the symmetric orbit came out 10-30 degrees off in some runs, benchmarks/RESULTS.md).
+    The essential matrix gave 0.17 degrees median on those pairs, none above 3, every time."""
+    import pycolmap
+
+    cfg = pycolmap.TwoViewGeometryConfiguration
+    if geometry.config == cfg.PANORAMIC:
+        ok = pycolmap.estimate_two_view_geometry_pose(camera1, points1, camera2, points2, geometry)
+        return np.asarray(geometry.cam2_from_cam1.rotation.matrix()) if ok else None
+    ransac = pycolmap.RANSACOptions()
+    ransac.max_error = 1.0
+    ransac.min_num_trials, ransac.max_num_trials = 10, 200   # verified inliers: few trials needed
+    ransac.random_seed = -1 if seed is None else int(seed)
+    ans = pycolmap.estimate_essential_matrix(points1, points2, camera1, camera2, ransac)
+    return None if ans is None else np.asarray(ans["cam2_from_cam1"].rotation.matrix())
+
+
 def sift_scale(width: int, height: int, options: SfmOptions) -> float:
     """Factor from frame pixels to the pixels SIFT works on: frames larger than
     ``max_image_size`` are shrunk to it, frames smaller than ``upsample_below`` enlarged 2x."""
@@ -349,10 +376,10 @@ class ColmapWorkspace:
             db.close()
 
     def pair_rotations(self) -> list[PairRotation]:
-        """Every verified pair's relative rotation (decomposed from its E, F or H with the
-        database cameras, as the mappers do; cached per pair), as keyframe ordinals
-        (workspace order). Not stored by the matcher: its ``compute_relative_pose`` also
-        re-labels rotation-only pairs as planar, which the pure-rotation check reads."""
+        """Every verified pair's relative rotation (:func:`pair_rotation` with the database
+        cameras, or the last solve's; cached per pair), as keyframe ordinals (workspace
+        order). Not stored by the matcher: its ``compute_relative_pose`` also re-labels
+        rotation-only pairs as planar, which the pure-rotation check reads."""
         import pycolmap
 
         ordinal = {n: i for i, n in enumerate(self.names)}
@@ -379,10 +406,8 @@ class ColmapWorkspace:
                         if i not in keypoints:
                             keypoints[i] = np.asarray(db.read_keypoints(i))[:, :2].astype(np.float64)
                     m = np.asarray(g.inlier_matches)
-                    ok = pycolmap.estimate_two_view_geometry_pose(
-                        cameras[images[i1].camera_id], keypoints[i1][m[:, 0]],
-                        cameras[images[i2].camera_id], keypoints[i2][m[:, 1]], g)
-                    R = np.asarray(g.cam2_from_cam1.rotation.matrix()) if ok else None   # cam_2 from cam_1
+                    R = pair_rotation(cameras[images[i1].camera_id], keypoints[i1][m[:, 0]],
+                                      cameras[images[i2].camera_id], keypoints[i2][m[:, 1]], g, self.options.seed)
                     a, b = ordinal[images[i1].name], ordinal[images[i2].name]
                     self._rotations[key] = None if R is None else (PairRotation(a, b, R, len(m)) if a < b
                                                                    else PairRotation(b, a, R.T, len(m)))
