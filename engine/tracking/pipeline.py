@@ -36,7 +36,7 @@ from engine.tracking.depth_check import depth_warnings
 from engine.tracking.depth_backend import DEFAULT_DEPTH_BACKEND, make_depth_backend
 from engine.tracking.mvs import MVSOptions
 from engine.tracking.pose_backend import make_pose_backend, with_view, without_views
-from engine.tracking.sfm import SfmOptions, SfmResult, TrackingError
+from engine.tracking.sfm import SfmOptions, SfmResult, TrackingError, relaxed_options
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ class TrackOptions:
     steps: ConsistencyOptions | None = field(default_factory=ConsistencyOptions)
                                      # video: keyframes after a physically impossible step are
                                      # left out of each solve and reported (None: keep all)
+    relaxed_retry: bool = True       # photo set: a second, wide-baseline attempt when the first
+                                     # finds no model or places at most half of the photos
     device: str | None = None
 
 
@@ -135,6 +137,9 @@ class _Tracker:
         self.backend = make_pose_backend(options.pose_backend, options.sfm, is_video)
         self.is_video = is_video
         self.impossible: dict[str, str] = {}   # frame name -> why its pose was not kept
+        self.relax_once = False                # photo set mapped in one go: one wide-baseline retry
+        self.weak_points_per_view = 30
+        self.notes: list[str] = []             # what the user should know about the attempts
         self.replaced: dict[str, str] = {}     # frame name -> why it was re-registered from its neighbours
         self.depth = make_depth_backend(options.depth_backend, options.mvs, self.device)
         self.frames: dict[str, object] = {}
@@ -159,11 +164,56 @@ class _Tracker:
         for f in frames:
             self.frames[f.name] = f
         self.backend.add_frames(frames)
+        if self.relax_once and self.last is None:
+            return self._with_relaxed_attempt(frames)
         result = self.drop_impossible(self.backend.solve())
         if self.last is not None:
             result = align_to_previous(result, self.last)
         self.last = result
         return result
+
+    def _with_relaxed_attempt(self, frames) -> SfmResult:
+        """A photo set mapped in one go: when the first attempt finds no model, places at most
+        half of the photos or is weak (fewer than ``weak_points_per_view`` sparse points per
+        photo: 8 synthetic views 40 degrees apart gave 14 and a 129-degree-wrong camera with
+        the default settings, 41 and 0.3 degrees relaxed), a second one with wide-baseline settings
+        (engine.tracking.sfm.relaxed_options) on a fresh backend; the better model is kept
+        and the attempt reported (issue 14 item 6)."""
+        self.relax_once = False
+        try:
+            first = self.backend.solve()
+        except TrackingError as exc:
+            first, why = None, str(exc)
+        if first is not None and len(first.registered) > len(frames) / 2 \
+                and len(first.points.xyz) >= self.weak_points_per_view * len(first.registered):
+            self.last = first
+            return first
+        placed = 0 if first is None else len(first.registered)
+        relaxed = make_pose_backend(self.options.pose_backend, relaxed_options(self.options.sfm), self.is_video)
+        relaxed.add_frames(frames)
+        try:
+            second = relaxed.solve()
+        except TrackingError:
+            relaxed.close()
+            self.notes.append(f"a second attempt with wide-baseline settings (more features, affine SIFT, "
+                              f"lower thresholds) placed no photo either (the first placed {placed})")
+            if first is None:
+                raise TrackingError(why) from None
+            self.last = first
+            return first
+        if first is not None and (len(second.registered), len(second.points.xyz)) <= (placed, len(first.points.xyz)):
+            relaxed.close()
+            self.last = first
+            return first
+        self.backend.close()
+        self.backend = relaxed
+        first_pts = 0 if first is None else len(first.points.xyz)
+        self.notes.append(f"the photos are far apart: a second attempt with wide-baseline settings (more "
+                          f"features, affine SIFT, lower thresholds) placed {len(second.registered)} of "
+                          f"{len(frames)} with {len(second.points.xyz)} sparse points (the first: {placed}, "
+                          f"{first_pts} points)")
+        self.last = second
+        return second
 
     def drop_impossible(self, result: SfmResult) -> SfmResult:
         """Video: keyframes whose step from their neighbours no handheld camera makes
@@ -329,6 +379,7 @@ def _run(input_path, options: TrackOptions, state, cancel):
     try:
         one_go = ingest.kind != "video" and options.sfm.matching != "sequential" \
             and len(frames) <= options.sfm.exhaustive_max
+        tracker.relax_once = options.relaxed_retry and one_go
         for a, b in chunk_bounds(len(frames), len(frames) if one_go else options.first_chunk, options.chunk_size):
             if cancel is not None:
                 cancel.raise_if_cancelled()
@@ -383,7 +434,7 @@ def _finish(tracker: _Tracker, frames, warnings: list[str], cancel):
     t = time.perf_counter()
     tracker.rebuild(cancel)
     tracker.seconds["dense_s"] += time.perf_counter() - t
-    warnings.extend(tracker.backend.notes())
+    warnings.extend(tracker.notes + tracker.backend.notes())
     warnings.extend(depth_warnings(tracker.final_kept, tracker.provisional))
     added = []
     if tracker.options.register_leftovers and len(tracker.ids) < len(frames):

@@ -64,6 +64,21 @@ class SfmOptions:
                                        # short-baseline rotations (engine.tracking.consistency)
     seed: int | None = 0               # RANSAC / mapper random seed: the same input gives the same
                                        # cameras on one machine (None: a random seed per run)
+    relaxed: bool = False              # wide-baseline settings (see relaxed_options)
+
+
+def relaxed_options(options: SfmOptions) -> SfmOptions:
+    """What wide baselines need (issue 14 item 6), for a second attempt when the first finds no
+    model or leaves most views out: 4x the SIFT features on images up to 1600 px, affine-
+    covariant SIFT with domain-size pooling, guided matching, 10 verified inliers per pair
+    (15), and the incremental mapper with lower thresholds (initial pair: 50 inliers and 4
+    degrees of triangulation angle instead of 100 and 16; registration: 15 PnP inliers instead
+    of 30) plus COLMAP's structure-less registration fallback."""
+    from dataclasses import replace
+
+    return replace(options, relaxed=True, mapper="incremental", matching="exhaustive",
+                   max_num_features=max(8192, 4 * options.max_num_features),
+                   max_image_size=max(1600, options.max_image_size))
 
 
 def seed_options(options, seed: int | None) -> None:
@@ -99,6 +114,8 @@ def verification_options(options: "SfmOptions"):
 
     vopt = pycolmap.TwoViewGeometryOptions()
     seed_options(vopt, options.seed)
+    if options.relaxed:
+        vopt.min_num_inliers = 10
     return vopt
 
 
@@ -226,6 +243,9 @@ class ColmapWorkspace:
         ext.max_image_size = opt.max_image_size
         ext.sift.max_num_features = opt.max_num_features
         ext.sift.first_octave = 0        # small frames were enlarged instead (see upsample_below)
+        if opt.relaxed:                  # affine-covariant SIFT, domain-size pooling (CPU SIFT)
+            ext.sift.estimate_affine_shape = True
+            ext.sift.domain_size_pooling = True
         ext.num_threads = opt.num_threads
         groups: dict[tuple, list[str]] = {}
         for name in new_names:
@@ -307,6 +327,7 @@ class ColmapWorkspace:
         # COLMAP's RANSAC draws from a per-thread generator: which pair a thread verifies
         # depends on scheduling, so only one thread gives the same pairs run after run
         mopt.num_threads = 1 if opt.seed is not None else opt.num_threads
+        mopt.guided_matching = opt.relaxed
         vopt = verification_options(opt)
         if opt.seed is not None:
             pycolmap.set_random_seed(opt.seed)
@@ -539,6 +560,13 @@ class ColmapWorkspace:
             seed_options(iopt, self.options.seed)
             set_threads(iopt, self.mapper_threads())
             iopt.min_model_size = 3
+            if self.options.relaxed:
+                iopt.min_num_matches = 10
+                iopt.mapper.init_min_num_inliers = 50
+                iopt.mapper.init_min_tri_angle = 4.0
+                iopt.mapper.abs_pose_min_num_inliers = 15
+                iopt.mapper.abs_pose_min_inlier_ratio = 0.15
+                iopt.structure_less_registration_fallback = True
             models = pycolmap.incremental_mapping(self.database, self.root / "images", out, iopt,
                                                   input_path=str(self.model_dir) if self.model_dir else "")
         if not models:
