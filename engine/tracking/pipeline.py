@@ -4,8 +4,12 @@ chunk by chunk, so cameras and geometry appear while the video is still being pr
 Per chunk: new keyframes are added to the pose backend (engine.tracking.pose_backend; the
 pycolmap workspace by default) and mapped (the incremental mapper continues from the previous
 model; the global mapper re-solves everything and is aligned to the previous gauge by Sim(3));
-in a video, keyframes after a physically impossible step are left out of the solve and
-reported (engine.tracking.consistency); later chunks grow with the model, so the global
+in a video, a keyframe after a physically impossible step is re-registered from its
+sequential neighbours (PnP on their points) or left out and reported
+(engine.tracking.consistency), and a long run of left-out keyframes is reported as a split
+(the video cuts to another place; the larger side is kept); a photo set whose first solve
+finds no model, places at most half of the photos or is weak gets a second, wide-baseline
+attempt (engine.tracking.sfm.relaxed_options); later chunks grow with the model, so the global
 mapper's total work stays about twice that of one final solve. The new views that are
 depth references (at most ``max_dense_views`` evenly spread keyframes; the others serve as
 stereo sources) get a depth map from the depth backend (``TrackOptions.depth_backend``,
@@ -14,6 +18,8 @@ and it is fused.
 ``CamerasChanged`` and ``MemoryChanged`` are emitted after each chunk. At the end every map
 is re-filtered with the final poses and the memory is rebuilt from them (earlier chunks were
 fused with provisional poses); views without a map get the memory's depth rendered at them.
+Keyframes whose final map keeps far fewer pixels than the others' are named in the warnings
+(engine.tracking.depth_check: their depth disagrees with the neighbours' on the final poses).
 """
 from __future__ import annotations
 
