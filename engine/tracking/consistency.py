@@ -47,6 +47,9 @@ class ConsistencyOptions:
     max_step_deg: float = 45.0     # impossible: more rotation than this per keyframe step
     jump_factor: float = 6.0       # impossible: a step this many times the neighbours' median step
     window: int = 4                # neighbours (each side) whose steps set the local median
+    max_kink_deg: float = 3.0      # a video's global solve whose rotation between a keyframe and its
+                                   # short-baseline partners differs from theirs by more (median) is
+                                   # solved again incrementally (engine.tracking.sfm.ColmapWorkspace.map)
     max_skip: int = 3              # keyframes in a row that may be left out; after more, the
                                    # sequence is cut there (two places, not one flipped frame)
 

@@ -144,7 +144,7 @@ class _Tracker:
         self.is_video = is_video
         self.impossible: dict[str, str] = {}   # frame name -> why its pose was not kept
         self.relax_once = False                # photo set mapped in one go: one wide-baseline retry
-        self.weak_points_per_view = 30
+        self.weak_points_per_view = 20
         self.notes: list[str] = []             # what the user should know about the attempts
         self.replaced: dict[str, str] = {}     # frame name -> why it was re-registered from its neighbours
         self.depth = make_depth_backend(options.depth_backend, options.mvs, self.device)
@@ -180,7 +180,7 @@ class _Tracker:
 
     def _with_relaxed_attempt(self, frames) -> SfmResult:
         """A photo set mapped in one go: when the first attempt finds no model, places at most
-        half of the photos or is weak (fewer than ``weak_points_per_view`` sparse points per
+        half of the photos or is weak (fewer than ``weak_points_per_view`` (20) sparse points per
         photo: 8 synthetic views 40 degrees apart gave 14 and a 129-degree-wrong camera with
         the default settings, 41 and 0.3 degrees relaxed), a second one with wide-baseline settings
         (engine.tracking.sfm.relaxed_options) on a fresh backend; the better model is kept

@@ -77,10 +77,12 @@ class ColmapPoseBackend:
         return self.ws.pose_from_neighbours(name, neighbours, exclude)
 
     def notes(self) -> list[str]:
+        out = [f"the global solve was bent ({g:.1f} degrees off its short-baseline pairs at one keyframe); "
+               f"the incremental mapper's solve was kept ({i:.1f} degrees)" for g, i in self.ws.kinks_resolved[-1:]]
         if not self.ws.dropped_pairs:
-            return []
+            return out
         worst = max(self.ws.dropped_pairs.values())
-        return [f"{len(self.ws.dropped_pairs)} matched keyframe pair(s) contradicted the video's "
+        return out + [f"{len(self.ws.dropped_pairs)} matched keyframe pair(s) contradicted the video's "
                 f"sequential rotations (up to {worst:.0f} degrees; look-alike views of a symmetric or "
                 f"repetitive scene) and were not used"]
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from engine.geometry import Camera
 from engine.tracking.colmap_io import SparsePoints, colmap_model_from_reconstruction
-from engine.tracking.consistency import ConsistencyOptions, PairRotation, inconsistent_pairs
+from engine.tracking.consistency import ConsistencyOptions, PairRotation, inconsistent_pairs, rotation_angle_deg
 from engine.tracking.loops import LoopDetector, LoopOptions
 
 log = logging.getLogger(__name__)
@@ -190,6 +190,7 @@ class ColmapWorkspace:
     model_dir: Path | None = None
     num_models: int = 0
     _rotations: dict = field(default_factory=dict)   # (pair id, inliers, config) -> PairRotation | None
+    kinks_resolved: list = field(default_factory=list)  # (global kink, incremental kink) degrees
 
     def __post_init__(self) -> None:
         (self.root / "images").mkdir(parents=True, exist_ok=True)
@@ -541,44 +542,88 @@ class ColmapWorkspace:
         return 1 if self.options.seed is not None else self.options.num_threads
 
     def map(self) -> SfmResult:
-        """Run the mapper (continuing from the previous model if any); keep the largest model."""
+        """Run the mapper (continuing from the previous model if any); keep the largest model.
+        A video's global solve with a kink (:meth:`rotation_kinks`) is solved again by the
+        incremental mapper from scratch; the model with the smaller kink is kept."""
         import pycolmap
 
         quiet_pycolmap()
         out = self.root / f"sparse_{self.num_models}"
         out.mkdir(exist_ok=True)
+        self.num_models += 1
+        models = self._run_mapper(self.options.mapper, out, self.model_dir)
+        if not models:
+            raise TrackingError("no camera could be tracked: too few matches between frames, or no "
+                                "parallax (identical frames, pure camera rotation, blank or unrelated images)")
+        rec = models[max(models, key=lambda k: models[k].num_reg_images())]
+        self.model_dir = out / "best"
+        self.model_dir.mkdir(exist_ok=True)
+        rec.write(str(self.model_dir))
+        if self.options.mapper == "global" and self.is_video and self.options.consistency is not None:
+            kink = max(self.rotation_kinks().values(), default=0.0)
+            if kink > self.options.consistency.max_kink_deg:
+                alt_dir = self.root / f"sparse_{self.num_models - 1}_incremental"
+                alt_dir.mkdir(exist_ok=True)
+                alt = self._run_mapper("incremental", alt_dir, None)
+                if alt:
+                    alt_rec = alt[max(alt, key=lambda k: alt[k].num_reg_images())]
+                    (alt_dir / "best").mkdir(exist_ok=True)
+                    alt_rec.write(str(alt_dir / "best"))
+                    global_dir, self.model_dir = self.model_dir, alt_dir / "best"
+                    alt_kink = max(self.rotation_kinks().values(), default=0.0)
+                    if alt_rec.num_reg_images() >= rec.num_reg_images() and alt_kink < kink:
+                        self.kinks_resolved.append((kink, alt_kink))
+                        log.info("global solve bent by %.1f deg; incremental solve kept (%.1f deg)", kink, alt_kink)
+                        return self._result(alt_rec, len(alt))
+                    self.model_dir = global_dir
+        return self._result(rec, len(models))
+
+    def _run_mapper(self, mapper: str, out: Path, input_model: Path | None) -> dict:
+        """One pycolmap mapper run on the database into ``out``: {model index: Reconstruction}."""
+        import pycolmap
+
         if self.options.seed is not None:
             pycolmap.set_random_seed(self.options.seed)
-        if self.options.mapper == "global":
+        if mapper == "global":
             gopt = pycolmap.GlobalPipelineOptions()
             seed_options(gopt, self.options.seed)
             set_threads(gopt, self.mapper_threads())
             gopt.mapper.track_required_tracks_per_view = self.options.tracks_per_view
-            models = pycolmap.global_mapping(self.database, self.root / "images", out, gopt)
-        else:
-            iopt = pycolmap.IncrementalPipelineOptions()
-            seed_options(iopt, self.options.seed)
-            set_threads(iopt, self.mapper_threads())
-            iopt.min_model_size = 3
-            if self.options.relaxed:
-                iopt.min_num_matches = 10
-                iopt.mapper.init_min_num_inliers = 50
-                iopt.mapper.init_min_tri_angle = 4.0
-                iopt.mapper.abs_pose_min_num_inliers = 15
-                iopt.mapper.abs_pose_min_inlier_ratio = 0.15
-                iopt.structure_less_registration_fallback = True
-            models = pycolmap.incremental_mapping(self.database, self.root / "images", out, iopt,
-                                                  input_path=str(self.model_dir) if self.model_dir else "")
-        if not models:
-            raise TrackingError("no camera could be tracked: too few matches between frames, or no "
-                                "parallax (identical frames, pure camera rotation, blank or unrelated images)")
-        best_key = max(models, key=lambda k: models[k].num_reg_images())
-        rec = models[best_key]
-        self.num_models += 1
-        self.model_dir = out / "best"
-        self.model_dir.mkdir(exist_ok=True)
-        rec.write(str(self.model_dir))
-        return self._result(rec, len(models))
+            return pycolmap.global_mapping(self.database, self.root / "images", out, gopt)
+        iopt = pycolmap.IncrementalPipelineOptions()
+        seed_options(iopt, self.options.seed)
+        set_threads(iopt, self.mapper_threads())
+        iopt.min_model_size = 3
+        if self.options.relaxed:
+            iopt.min_num_matches = 10
+            iopt.mapper.init_min_num_inliers = 50
+            iopt.mapper.init_min_tri_angle = 4.0
+            iopt.mapper.abs_pose_min_num_inliers = 15
+            iopt.mapper.abs_pose_min_inlier_ratio = 0.15
+            iopt.structure_less_registration_fallback = True
+        return pycolmap.incremental_mapping(self.database, self.root / "images", out, iopt,
+                                            input_path=str(input_model) if input_model else "")
+
+    def rotation_kinks(self) -> dict[int, float]:
+        """Keyframe ordinal b -> median disagreement (degrees) between the last model's
+        rotation from a to b and the verified pairs' own rotations (:meth:`pair_rotations`),
+        over the short pairs (a, b), b - a <= ``consistency.chain_gap``: a bent model (a
+        global solve that followed a few wrong pairs, issue 14) shows several degrees at the
+        kink (7 deg on the symmetric orbit), a sound one a few tenths everywhere."""
+        import pycolmap
+
+        rec = pycolmap.Reconstruction(str(self.model_dir))
+        ordinal = {n: i for i, n in enumerate(self.names)}
+        R = {}
+        for iid in rec.reg_image_ids():
+            im = rec.images[iid]
+            cfw = im.cam_from_world() if callable(im.cam_from_world) else im.cam_from_world
+            R[ordinal[im.name]] = np.asarray(cfw.rotation.matrix())
+        per: dict[int, list[float]] = {}
+        for p in self.pair_rotations():
+            if 0 < p.b - p.a <= self.options.consistency.chain_gap and p.a in R and p.b in R:
+                per.setdefault(p.b, []).append(rotation_angle_deg(p.R @ (R[p.b] @ R[p.a].T).T))
+        return {b: float(np.median(v)) for b, v in per.items()}
 
     def _result(self, rec, num_models: int) -> SfmResult:
         model = colmap_model_from_reconstruction(rec)
