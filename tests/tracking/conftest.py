@@ -17,13 +17,13 @@ def demo_video(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_model(demo_video):
-    """The demo video's 24 keyframes mapped once by the pose backend (pycolmap SIFT,
-    sequential matching, global mapper), shared by every test that needs a solved COLMAP
-    workspace: (workspace, SfmResult, frames). Tests only read it."""
+    """Every 2nd frame of the demo video (12 keyframes) mapped once by the pose backend
+    (pycolmap SIFT, sequential matching, global mapper), shared by every test that needs a
+    solved COLMAP workspace: (workspace, SfmResult, frames). Tests only read it."""
     from engine.ingest import IngestOptions, load_input
     from engine.tracking.sfm import ColmapWorkspace, SfmOptions
 
-    frames = load_input(demo_video, IngestOptions()).frames
+    frames = load_input(demo_video, IngestOptions(stride=2)).frames
     ws = ColmapWorkspace(SfmOptions(), is_video=True)
     ws.extract_and_match(ws.add_frames(frames))
     result = ws.map()
