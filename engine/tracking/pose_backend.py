@@ -82,9 +82,9 @@ class ColmapPoseBackend:
         if not self.ws.dropped_pairs:
             return out
         worst = max(self.ws.dropped_pairs.values())
-        return out + [f"{len(self.ws.dropped_pairs)} matched keyframe pair(s) contradicted the video's "
-                f"sequential rotations (up to {worst:.0f} degrees; look-alike views of a symmetric or "
-                f"repetitive scene) and were not used"]
+        return out + [(f"{len(self.ws.dropped_pairs)} matched keyframe pair(s) contradicted the video's "
+                       f"sequential rotations (up to {worst:.0f} degrees; look-alike views of a symmetric or "
+                       f"repetitive scene) and were not used")]
 
     def close(self) -> None:
         self.ws.close()

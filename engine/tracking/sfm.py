@@ -545,8 +545,6 @@ class ColmapWorkspace:
         """Run the mapper (continuing from the previous model if any); keep the largest model.
         A video's global solve with a kink (:meth:`rotation_kinks`) is solved again by the
         incremental mapper from scratch; the model with the smaller kink is kept."""
-        import pycolmap
-
         quiet_pycolmap()
         out = self.root / f"sparse_{self.num_models}"
         out.mkdir(exist_ok=True)

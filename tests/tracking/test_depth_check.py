@@ -3,7 +3,6 @@ agreeing with their neighbours' on the final cameras are named in a warning."""
 from __future__ import annotations
 
 import numpy as np
-
 import pytest
 
 from engine.geometry import se3

@@ -2,7 +2,6 @@
 leaves most photos out or is weak, a second attempt with wide-baseline settings runs."""
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
 import pytest
