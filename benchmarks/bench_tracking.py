@@ -289,6 +289,8 @@ def _symmetric(variant: str, frames: int = 48) -> dict:
     out["depth_within_2pct"] = float(np.mean(within)) if within else 0.0
     out["depth_valid_frac"] = float(np.mean([(v.depth > 0).mean() for v in views])) if views else 0.0
     out["warnings"] = len(res.warnings)
+    out["incremental_kept"] = any("global solve was bent" in w for w in res.warnings)
+    out["depth_warning"] = any("dense depth disagrees" in w for w in res.warnings)
     return out
 
 
