@@ -23,7 +23,8 @@ CACHE = ROOT / "benchmarks" / "_cache"
 MAX_KEYFRAMES = 0      # --max-keyframes (0: the ingest default)
 CASES = ("clip1080_ours", "clip1080_ours_sift1600", "clip1080_colmap_default", "synthetic_global", "synthetic_colmap_default", "synthetic_incremental", "orbit360_ours", "orbit360_noloops", "fern_ours", "fern_ours_incremental", "fern_colmap_default", "fern_poses_holdout8",
          "apple_ours", "apple_ours_incremental", "apple_colmap_default", "valley_ours", "valley_colmap_default",
-         "symmetric_ours", "symmetric_nocheck", "symmetric_colmap_default")
+         "symmetric_ours", "symmetric_nocheck", "symmetric_colmap_default", "cut_ours", "wide8_ours",
+         "wide8_colmap_default", "tower_ours", "statue_ours")
 #: Video cases get an ``impossible_steps`` column: consecutive keyframes (name order) whose
 #: relative rotation exceeds 45 degrees per keyframe or whose center jumps far beyond the
 #: neighbours' steps (engine.tracking.consistency.impossible_steps).
@@ -288,6 +289,8 @@ def _symmetric(variant: str, frames: int = 48) -> dict:
     out["depth_within_2pct"] = float(np.mean(within)) if within else 0.0
     out["depth_valid_frac"] = float(np.mean([(v.depth > 0).mean() for v in views])) if views else 0.0
     out["warnings"] = len(res.warnings)
+    out["incremental_kept"] = any("global solve was bent" in w for w in res.warnings)
+    out["depth_warning"] = any("dense depth disagrees" in w for w in res.warnings)
     return out
 
 
@@ -333,8 +336,63 @@ def _clip1080(sample_views: int = 8, sfm: dict | None = None) -> dict:
     return out
 
 
+def _cut() -> dict:
+    """Issue 14's bad input: a video that cuts between two places (20 frames of the demo room,
+    then 10 of the symmetric can, 320x180): registered keyframes, which clip they are from,
+    the split warning, impossible steps."""
+    from engine.synthetic import demo_capture_cameras, make_demo_scene, write_cut_video
+    from engine.synthetic_symmetric import SymmetricScene, orbit_cameras
+
+    room, can = make_demo_scene(0), SymmetricScene(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        video = write_cut_video(Path(tmp) / "cut.mp4", [(room, demo_capture_cameras(room, 20, 320, 180)),
+                                                        (can, orbit_cameras(can, 10, 320, 180, turns=0.25))], fps=8)
+        out, res = _ours(video)
+    out["from_second_clip"] = sum(int(n.split("_")[-1]) >= 20 for n in res.registered)
+    out["split_reported"] = any("cut to another place" in w for w in res.warnings)
+    return out
+
+
+def _wide8(variant: str) -> dict:
+    """8 synthetic photos of the demo scene 40 degrees apart (280-degree arc, 640x360), exact
+    cameras: the default pipeline (with its wide-baseline retry) or COLMAP's plain default."""
+    import cv2
+
+    from engine.synthetic import _render_rgb8, demo_capture_cameras, make_demo_scene
+
+    scene = make_demo_scene(0)
+    cams = demo_capture_cameras(scene, 8, 640, 360, arc_deg=280.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "images"
+        folder.mkdir()
+        for c in cams:
+            cv2.imwrite(str(folder / f"{c.name}.png"), cv2.cvtColor(_render_rgb8(scene, c), cv2.COLOR_RGB2BGR))
+        if variant == "colmap":
+            out, poses = _colmap_default(folder)
+        else:
+            out, res = _ours(folder)
+            poses = {v.name: v.camera.world_from_cam for v in res.views}
+            out["retried"] = any("wide-baseline" in w for w in res.warnings)
+    out.update(_pose_stats(poses, {c.name: c.world_from_cam for c in cams}))
+    return out
+
+
 def run_case(name: str, data: Path) -> dict:
     t0 = time.perf_counter()
+    if name in ("cut_ours", "wide8_ours", "wide8_colmap_default", "tower_ours", "statue_ours"):
+        if name == "cut_ours":
+            out = _cut()
+        elif name.startswith("wide8"):
+            out = _wide8(name.split("_")[1])
+        else:
+            folder = data / {"tower": "mast3r_nle_tower", "statue": "vggsfm_statue"}[name.split("_")[0]] / "images"
+            if not folder.is_dir():
+                return {"case": name, "skipped": f"{folder} absent"}
+            out, res = _ours(folder)
+            out["retried"] = any("wide-baseline" in w for w in res.warnings)
+            out["sparse_points"] = len(res.sparse_xyz)
+        out.update(case=name, seconds=round(time.perf_counter() - t0, 1), peak_mb=round(_peak_mb()))
+        return out
     if name == "clip1080_colmap_default":     # every 5th frame: all 300 exhaustively would take hours
         from engine.synthetic import read_demo_cameras
 

@@ -13,7 +13,7 @@ Rendering is analytic, vectorised numpy ray casting: no per-pixel Python loops.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -242,8 +242,6 @@ def write_demo_video(path: str | Path, scene: SyntheticScene, cameras: list[Came
     exact ground-truth cameras to ``<stem>_cameras.json`` ({"fps", "frames": [...]}).
     ``processes`` > 1 renders frames in that many worker processes (the scene must be
     ``make_demo_scene(scene.seed)``; ~2 s per 1920x1080 frame on one core)."""
-    import av
-
     path = Path(path)
     width, height = cameras[0].width, cameras[0].height
     if width % 2 or height % 2 or any((c.width, c.height) != (width, height) for c in cameras):
@@ -258,20 +256,43 @@ def write_demo_video(path: str | Path, scene: SyntheticScene, cameras: list[Came
     else:
         frames = (_render_rgb8(scene, cam) for cam in cameras)
     try:
-        with av.open(str(path), mode="w") as container:
-            stream = container.add_stream("libx264", rate=int(fps))
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.options = {"crf": "16"}
-            for rgb in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
+        _encode_video(path, frames, cameras, fps)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    return path
+
+
+def _encode_video(path: Path, frames, cameras: list[Camera], fps: int) -> None:
+    """H.264 (libx264, yuv420p, crf 16) of ``frames`` (uint8 [H,W,3] each) at ``path``, and
+    ``cameras`` to ``<stem>_cameras.json``."""
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=int(fps))
+        stream.width, stream.height, stream.pix_fmt = cameras[0].width, cameras[0].height, "yuv420p"
+        stream.options = {"crf": "16"}
+        for rgb in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
     payload = {"fps": int(fps), "frames": [c.to_dict() for c in cameras]}
     demo_cameras_path(path).write_text(json.dumps(payload, indent=1))
+
+
+def write_cut_video(path: str | Path, clips: list[tuple[SyntheticScene, list[Camera]]], fps: int = 24) -> Path:
+    """A video that cuts between places (issue 14's bad input): each clip's ``cameras``
+    rendered in its own scene, the clips one after the other. Cameras are renamed
+    ``frame_000000``, ... over the whole video; each clip's ground truth stays in its own
+    scene's world frame (``<stem>_cameras.json``). All cameras share one even size."""
+    path = Path(path)
+    cams = [replace(c, name=f"frame_{i:06d}") for i, c in enumerate(c for _, cs in clips for c in cs)]
+    if cams[0].width % 2 or cams[0].height % 2 or any((c.width, c.height) != (cams[0].width, cams[0].height)
+                                                      for c in cams):
+        raise ValueError("all cameras need the same even width and height for yuv420p")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _encode_video(path, (_render_rgb8(scene, c) for scene, cs in clips for c in cs), cams, fps)
     return path
 
 

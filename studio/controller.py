@@ -190,7 +190,10 @@ class StudioController(QObject):
         for index, color in sorted(result.generated.items()):
             self.segments.add_frame(index, color, thumbnail(color))
         self.sceneLoaded.emit(result)
-        self.message.emit("info", f"opened {result.name}: {result.num_views} views, {result.num_points:,} points"
+        from engine.tracking.depth_check import DEPTH_WARNING   # tracking's depth disagreement: a warning
+
+        self.message.emit("warning" if DEPTH_WARNING in result.note else "info",
+                          f"opened {result.name}: {result.num_views} views, {result.num_points:,} points"
                           + (f" ({result.note})" if result.note else ""))
         self.update_coverage()
         self.schedule_preview()

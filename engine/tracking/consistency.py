@@ -40,21 +40,27 @@ class PairRotation:
 
 @dataclass(frozen=True)
 class ConsistencyOptions:
-    chain_gap: int = 2             # pairs at most this many keyframes apart build the chain
+    chain_gap: int = 3             # pairs at most this many keyframes apart build the chain (3: each
+                                   # keyframe has up to 3 links, so one wrong link is outvoted)
     max_error_deg: float = 20.0    # a pair contradicting the chain by more is dropped ...
     error_per_link_deg: float = 0.5   # ... plus this much per chain link (the chain drifts)
     max_step_deg: float = 45.0     # impossible: more rotation than this per keyframe step
     jump_factor: float = 6.0       # impossible: a step this many times the neighbours' median step
     window: int = 4                # neighbours (each side) whose steps set the local median
+    max_kink_deg: float = 3.0      # a video's global solve whose rotation between a keyframe and its
+                                   # short-baseline partners differs from theirs by more (median) is
+                                   # solved again incrementally (engine.tracking.sfm.ColmapWorkspace.map)
     max_skip: int = 3              # keyframes in a row that may be left out; after more, the
                                    # sequence is cut there (two places, not one flipped frame)
 
 
-def chain_rotations(pairs: list[PairRotation], chain_gap: int = 2) -> dict[int, tuple[int, np.ndarray]]:
+def chain_rotations(pairs: list[PairRotation], chain_gap: int = 2,
+                    agree_deg: float = 3.0) -> dict[int, tuple[int, np.ndarray]]:
     """Rotations of the keyframes from short-baseline pairs only, walking in video order:
-    keyframe b takes its rotation from the pair (a, b), b - a <= ``chain_gap``, whose a is
-    already placed and that has the most inliers. A keyframe with no such pair starts a new
-    chain. Returns ordinal -> (chain id, cam_from_chain rotation [3,3])."""
+    keyframe b takes its rotation from a pair (a, b), b - a <= ``chain_gap``, whose a is
+    already placed: the one whose result most other such pairs agree with (within
+    ``agree_deg``), then the one with the most inliers. A keyframe with no such pair starts
+    a new chain. Returns ordinal -> (chain id, cam_from_chain rotation [3,3])."""
     by_b: dict[int, list[PairRotation]] = {}
     for p in pairs:
         if 0 < p.b - p.a <= chain_gap:
@@ -68,9 +74,11 @@ def chain_rotations(pairs: list[PairRotation], chain_gap: int = 2) -> dict[int, 
             chain += 1
             out[k] = (chain, np.eye(3))
             continue
-        best = max(links, key=lambda p: p.inliers)
-        cid, Ra = out[best.a]
-        out[k] = (cid, best.R @ Ra)
+        cands = [(out[p.a][0], p.R @ out[p.a][1], p.inliers) for p in links]
+        # the link most others agree with (one wrong short link is outvoted), then the most inliers
+        votes = [sum(c[0] == d[0] and rotation_angle_deg(c[1] @ d[1].T) < agree_deg for d in cands) for c in cands]
+        cid, Rk, _ = max(zip(cands, votes), key=lambda cv: (cv[1], cv[0][2]))[0]
+        out[k] = (cid, Rk)
     return out
 
 
@@ -125,6 +133,25 @@ def impossible_steps(world_from_cam: np.ndarray, gaps: np.ndarray | None = None,
     return np.flatnonzero(bad)
 
 
+def step_scale(world_from_cam: np.ndarray, ordinals: np.ndarray) -> float:
+    """Median center distance per keyframe between consecutive cameras [N,4,4] (scene units)."""
+    if len(world_from_cam) < 2:
+        return 0.0
+    _, dist = step_sizes(world_from_cam)
+    return float(np.median(dist / np.maximum(np.diff(np.asarray(ordinals)), 1)))
+
+
+def step_possible(a: np.ndarray, b: np.ndarray, gap: int, scale: float,
+                  options: ConsistencyOptions = ConsistencyOptions()) -> bool:
+    """Whether a camera can move from ``a`` to ``b`` (world_from_cam [4,4]) in ``gap``
+    keyframes: at most ``max_step_deg`` rotation and ``jump_factor`` x ``scale`` (the median
+    step, :func:`step_scale`) distance per keyframe."""
+    gap = max(int(gap), 1)
+    R = a[:3, :3].T @ b[:3, :3]
+    d = float(np.linalg.norm(b[:3, 3] - a[:3, 3]))
+    return rotation_angle_deg(R) <= options.max_step_deg * gap and d <= options.jump_factor * scale * gap
+
+
 def consistent_keyframes(world_from_cam: np.ndarray, ordinals: np.ndarray,
                          options: ConsistencyOptions = ConsistencyOptions()) -> np.ndarray:
     """[N] bool: keyframes to keep. The sequence is cut at impossible steps; the longest run
@@ -147,14 +174,11 @@ def consistent_keyframes(world_from_cam: np.ndarray, ordinals: np.ndarray,
     runs.append((start, n))
     a, b = max(runs, key=lambda r: r[1] - r[0])
     keep[a:b] = True
-    rot, dist = step_sizes(world_from_cam)
-    scale = float(np.median(dist / np.maximum(np.diff(ordinals), 1)))
+    scale = step_scale(world_from_cam, ordinals)
 
     def possible(i: int, j: int) -> bool:
-        gap = max(abs(int(ordinals[j]) - int(ordinals[i])), 1)
-        R = world_from_cam[i, :3, :3].T @ world_from_cam[j, :3, :3]
-        d = np.linalg.norm(world_from_cam[j, :3, 3] - world_from_cam[i, :3, 3])
-        return rotation_angle_deg(R) <= options.max_step_deg * gap and d <= options.jump_factor * scale * gap
+        return step_possible(world_from_cam[i], world_from_cam[j], abs(int(ordinals[j]) - int(ordinals[i])),
+                             scale, options)
 
     last = b - 1
     for j in range(b, n):

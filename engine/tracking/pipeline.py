@@ -4,8 +4,12 @@ chunk by chunk, so cameras and geometry appear while the video is still being pr
 Per chunk: new keyframes are added to the pose backend (engine.tracking.pose_backend; the
 pycolmap workspace by default) and mapped (the incremental mapper continues from the previous
 model; the global mapper re-solves everything and is aligned to the previous gauge by Sim(3));
-in a video, keyframes after a physically impossible step are left out of the solve and
-reported (engine.tracking.consistency); later chunks grow with the model, so the global
+in a video, a keyframe after a physically impossible step is re-registered from its
+sequential neighbours (PnP on their points) or left out and reported
+(engine.tracking.consistency), and a long run of left-out keyframes is reported as a split
+(the video cuts to another place; the larger side is kept); a photo set whose first solve
+finds no model, places at most half of the photos or is weak gets a second, wide-baseline
+attempt (engine.tracking.sfm.relaxed_options); later chunks grow with the model, so the global
 mapper's total work stays about twice that of one final solve. The new views that are
 depth references (at most ``max_dense_views`` evenly spread keyframes; the others serve as
 stereo sources) get a depth map from the depth backend (``TrackOptions.depth_backend``,
@@ -14,12 +18,14 @@ and it is fused.
 ``CamerasChanged`` and ``MemoryChanged`` are emitted after each chunk. At the end every map
 is re-filtered with the final poses and the memory is rebuilt from them (earlier chunks were
 fused with provisional poses); views without a map get the memory's depth rendered at them.
+Keyframes whose final map keeps far fewer pixels than the others' are named in the warnings
+(engine.tracking.depth_check: their depth disagrees with the neighbours' on the final poses).
 """
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +35,15 @@ from engine.geometry import Camera
 from engine.ingest import IngestOptions, load_input
 from engine.ingest.views import CapturedView, ViewBank
 from engine.tracking.align import align_to_previous
-from engine.tracking.consistency import ConsistencyOptions, consistent_keyframes
+from engine.tracking.consistency import ConsistencyOptions, consistent_keyframes, step_possible, step_scale
 from engine.tracking.colmap_io import undistort
 from engine.tracking.dense import auto_voxel_size, fuse_depth_map, memory_depth, store_view_depth
+from engine.tracking.depth_check import depth_warnings
 from engine.tracking.depth_backend import DEFAULT_DEPTH_BACKEND, make_depth_backend
 from engine.tracking.mvs import MVSOptions
 from engine.tracking.pi3.options import Pi3Options
-from engine.tracking.pose_backend import TrackingContext, make_pose_backend, without_views
-from engine.tracking.sfm import SfmOptions, SfmResult, TrackingError
+from engine.tracking.pose_backend import TrackingContext, make_pose_backend, with_view, without_views
+from engine.tracking.sfm import SfmOptions, SfmResult, TrackingError, relaxed_options
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +71,8 @@ class TrackOptions:
     steps: ConsistencyOptions | None = field(default_factory=ConsistencyOptions)
                                      # video: keyframes after a physically impossible step are
                                      # left out of each solve and reported (None: keep all)
+    relaxed_retry: bool = True       # photo set: a second, wide-baseline attempt when the first
+                                     # finds no model or places at most half of the photos
     device: str | None = None
 
 
@@ -96,6 +105,21 @@ def chunk_bounds(n: int, first: int, size: int, grow: bool = True) -> list[tuple
     return out
 
 
+def split_pieces(names: list[str], registered: set[str], steps: ConsistencyOptions) -> list[list[str]]:
+    """Runs of more than ``steps.max_skip`` consecutive keyframes (``names`` in video order)
+    that are not in ``registered``: where a video cuts to another place, the model is split
+    there and only the larger side kept (issue 14 item 2); each run is one left-out piece."""
+    pieces, run = [], []
+    for n in list(names) + [None]:
+        if n is not None and n not in registered:
+            run.append(n)
+            continue
+        if len(run) > steps.max_skip:
+            pieces.append(run)
+        run = []
+    return pieces
+
+
 def is_pure_rotation(result: SfmResult, panoramic_fraction: float, min_ratio: float = 0.25) -> bool:
     """True when (nearly) every image pair is homography-only and the model's camera centers
     spread less than ``min_ratio`` of the median scene distance: a rotation-only capture (or,
@@ -123,6 +147,10 @@ class _Tracker:
                                          TrackingContext(self.device, options.models_dir, options.pi3))
         self.is_video = is_video
         self.impossible: dict[str, str] = {}   # frame name -> why its pose was not kept
+        self.relax_once = False                # photo set mapped in one go: one wide-baseline retry
+        self.weak_points_per_view = 20
+        self.notes: list[str] = []             # what the user should know about the attempts
+        self.replaced: dict[str, str] = {}     # frame name -> why it was re-registered from its neighbours
         self.depth = make_depth_backend(options.depth_backend, options.mvs, self.device, self.backend)
         self.frames: dict[str, object] = {}
         self.dense_every = 1                 # every k-th keyframe (source order) is a depth reference
@@ -131,6 +159,8 @@ class _Tracker:
         self.ids: dict[str, int] = {}
         self.memory = None
         self.last: SfmResult | None = None
+        self.provisional: dict[str, float] = {}   # view name -> matched share of its map while tracking
+        self.final_kept: dict[str, float] = {}    # view name -> matched share with the final poses
         self.seconds = {"sfm_s": 0.0, "dense_s": 0.0}
 
     def map_chunk(self, frames) -> SfmResult:
@@ -144,28 +174,114 @@ class _Tracker:
         for f in frames:
             self.frames[f.name] = f
         self.backend.add_frames(frames)
+        if self.relax_once and self.last is None:
+            return self._with_relaxed_attempt(frames)
         result = self.drop_impossible(self.backend.solve())
         if self.last is not None:
             result = align_to_previous(result, self.last)
         self.last = result
         return result
 
+    def _with_relaxed_attempt(self, frames) -> SfmResult:
+        """A photo set mapped in one go: when the first attempt finds no model, places at most
+        half of the photos or is weak (fewer than ``weak_points_per_view`` (20) sparse points per
+        photo: 8 synthetic views 40 degrees apart gave 14 and a 129-degree-wrong camera with
+        the default settings, 41 and 0.3 degrees relaxed), a second one with wide-baseline settings
+        (engine.tracking.sfm.relaxed_options) on a fresh backend; the better model is kept
+        and the attempt reported (issue 14 item 6)."""
+        self.relax_once = False
+        try:
+            first = self.backend.solve()
+        except TrackingError as exc:
+            first, why = None, str(exc)
+        if first is not None and len(first.registered) > len(frames) / 2 \
+                and len(first.points.xyz) >= self.weak_points_per_view * len(first.registered):
+            self.last = first
+            return first
+        placed = 0 if first is None else len(first.registered)
+        relaxed = make_pose_backend(self.options.pose_backend, relaxed_options(self.options.sfm), self.is_video,
+                                    TrackingContext(self.device, self.options.models_dir, self.options.pi3))
+        relaxed.add_frames(frames)
+        try:
+            second = relaxed.solve()
+        except TrackingError:
+            relaxed.close()
+            self.notes.append(f"a second attempt with wide-baseline settings (more features, affine SIFT, "
+                              f"lower thresholds) placed no photo either (the first placed {placed})")
+            if first is None:
+                raise TrackingError(why) from None
+            self.last = first
+            return first
+        if first is not None and (len(second.registered), len(second.points.xyz)) <= (placed, len(first.points.xyz)):
+            relaxed.close()
+            self.last = first
+            return first
+        self.backend.close()
+        self.backend = relaxed
+        first_pts = 0 if first is None else len(first.points.xyz)
+        self.notes.append(f"the photos are far apart: a second attempt with wide-baseline settings (more "
+                          f"features, affine SIFT, lower thresholds) placed {len(second.registered)} of "
+                          f"{len(frames)} with {len(second.points.xyz)} sparse points (the first: {placed}, "
+                          f"{first_pts} points)")
+        self.last = second
+        return second
+
     def drop_impossible(self, result: SfmResult) -> SfmResult:
-        """Video: leave out keyframes whose step from their neighbours no handheld camera makes
-        (engine.tracking.consistency.consistent_keyframes); they are reported, not kept."""
+        """Video: keyframes whose step from their neighbours no handheld camera makes
+        (engine.tracking.consistency.consistent_keyframes) are never kept as solved: each is
+        re-placed from its sequential neighbours (PnP on their points, when the backend can)
+        if that pose steps plausibly from both kept neighbours, else left out and reported."""
         if not self.is_video or self.options.steps is None or len(result.registered) < 3:
             return result
         names = sorted(result.registered, key=lambda n: self.order.get(n, 0))
         wfc = np.stack([result.cameras[n].world_from_cam for n in names])
-        keep = consistent_keyframes(wfc, np.array([self.order.get(n, 0) for n in names]), self.options.steps)
+        ordinals = np.array([self.order.get(n, 0) for n in names])
+        keep = consistent_keyframes(wfc, ordinals, self.options.steps)
         dropped = [n for n, k in zip(names, keep) if not k]
-        for n in dropped:
-            self.impossible[n] = ("its pose jumped impossibly far from its neighbours' in this solve: "
-                                  + ("kept at its earlier pose" if n in self.ids else "left out"))
         for n in names:
             if n not in dropped:
                 self.impossible.pop(n, None)
-        return without_views(result, dropped)
+                self.replaced.pop(n, None)
+        result = without_views(result, dropped)
+        scale = step_scale(wfc[keep], ordinals[keep])
+        for n in dropped:
+            placed = self.place_from_neighbours(result, n, set(dropped), scale)
+            if placed is not None:
+                result = placed
+                self.impossible.pop(n, None)
+                self.replaced[n] = ("its pose jumped impossibly far from its neighbours' in the solve; "
+                                    "re-registered from its sequential neighbours' points")
+            else:
+                self.replaced.pop(n, None)
+                self.impossible[n] = ("its pose jumped impossibly far from its neighbours' in this solve: "
+                                      + ("kept at its earlier pose" if n in self.ids else "left out"))
+        return result
+
+    def place_from_neighbours(self, result: SfmResult, name: str, flipped: set[str], scale: float,
+                              reach: int = 2) -> SfmResult | None:
+        """``result`` with ``name`` registered at the pose its kept neighbours (at most ``reach``
+        keyframes away in video order) give it by PnP (PoseBackend.pose_from_neighbours), when
+        that pose steps plausibly from the nearest kept keyframe on each side; else None."""
+        find = getattr(self.backend, "pose_from_neighbours", None)
+        k = self.order.get(name)
+        if find is None or k is None:
+            return None
+        kept = sorted(result.registered, key=lambda n: self.order.get(n, 0))
+        near = [n for n in kept if 0 < abs(self.order.get(n, 0) - k) <= reach]
+        if not near:
+            return None
+        wfc = find(name, near, flipped)
+        if wfc is None:
+            return None
+        before = [n for n in kept if self.order.get(n, 0) < k][-1:]
+        after = [n for n in kept if self.order.get(n, 0) > k][:1]
+        for n in before + after:
+            if not step_possible(result.cameras[n].world_from_cam, wfc, abs(self.order[n] - k), scale,
+                                 self.options.steps):
+                return None
+        ref = near[0]
+        cam = replace(result.cameras[ref], world_from_cam=np.asarray(wfc, dtype=np.float64), name=name)
+        return with_view(result, name, cam, result.distortion[ref])
 
     def update_views(self, result: SfmResult) -> list[int]:
         """Register new views / move existing ones; returns the ids of new views."""
@@ -194,6 +310,7 @@ class _Tracker:
         t = time.perf_counter()
         for dm in self.depth.estimate(refs, cams, imgs, self.last.points.xyz, None, cancel):
             self.seconds["dense_s"] += time.perf_counter() - t
+            self.provisional[self.views[dm.view_id].name] = float(dm.matched().mean())
             yield dm
             t = time.perf_counter()
 
@@ -233,6 +350,7 @@ class _Tracker:
         cams = self.cameras_by_id()
         self.depth.update_poses(cams)
         maps = self.depth.final_maps(cancel)
+        self.final_kept = {self.views[dm.view_id].name: float(dm.matched().mean()) for dm in maps}
         if self.memory is not None:
             self.memory.clear()
         self.fuse(maps)
@@ -272,6 +390,7 @@ def _run(input_path, options: TrackOptions, state, cancel):
     try:
         one_go = ingest.kind != "video" and options.sfm.matching != "sequential" \
             and len(frames) <= options.sfm.exhaustive_max
+        tracker.relax_once = options.relaxed_retry and one_go and options.pose_backend == "colmap"   # SfM settings mean nothing to a network
         for a, b in chunk_bounds(len(frames), len(frames) if one_go else options.first_chunk, options.chunk_size):
             if cancel is not None:
                 cancel.raise_if_cancelled()
@@ -326,11 +445,22 @@ def _finish(tracker: _Tracker, frames, warnings: list[str], cancel):
     t = time.perf_counter()
     tracker.rebuild(cancel)
     tracker.seconds["dense_s"] += time.perf_counter() - t
-    warnings.extend(tracker.backend.notes())
-    for name, why in tracker.impossible.items():
-        warnings.append(f"{name}: {why}")
+    warnings.extend(tracker.notes + tracker.backend.notes())
+    warnings.extend(depth_warnings(tracker.final_kept, tracker.provisional))
+    added = []
     if tracker.options.register_leftovers and len(tracker.ids) < len(frames):
-        for name in tracker.register_leftovers(frames):
-            warnings.append(f"{name}: registered by render-and-match (no depth map)")
+        added = tracker.register_leftovers(frames)
+    pieces = split_pieces([f.name for f in frames], set(tracker.ids), tracker.options.steps) \
+        if tracker.is_video and tracker.options.steps is not None else []
+    in_piece = {n for piece in pieces for n in piece}
+    for piece in pieces:
+        warnings.append(f"the video seems to cut to another place: keyframes {piece[0]} to {piece[-1]} "
+                        f"({len(piece)}) do not join the kept model of {len(tracker.ids)} keyframes and were "
+                        f"left out (a separate piece; track it on its own)")
+    for name, why in {**tracker.replaced, **tracker.impossible}.items():
+        if name not in in_piece and name not in added:
+            warnings.append(f"{name}: {why}")
+    for name in added:
+        warnings.append(f"{name}: registered by render-and-match (no depth map)")
     yield CamerasChanged(tuple(tracker.views.cameras))
     yield MemoryChanged(tracker.memory.version, len(tracker.memory), None)

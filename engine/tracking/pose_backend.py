@@ -6,7 +6,8 @@ pinhole cameras (OpenCV ``world_from_cam``, frame image size), distortion, spars
 the names it could not register. The tracking pipeline (:mod:`engine.tracking.pipeline`)
 only talks to this protocol; the gauge of each solve is free (the pipeline aligns it to the
 previous chunk's) and physically impossible steps between consecutive video keyframes are
-removed by the pipeline for every backend (:func:`without_views`).
+removed by the pipeline for every backend (:func:`without_views`), and re-placed from their
+sequential neighbours where the backend can (``pose_from_neighbours``, :func:`with_view`).
 
 Backends are listed in :data:`POSE_BACKENDS` (name -> factory ``(SfmOptions, is_video,
 TrackingContext)``): ``"colmap"``, the pycolmap workspace of :mod:`engine.tracking.sfm`, and
@@ -63,6 +64,11 @@ class PoseBackend(Protocol):
     def notes(self) -> list[str]:
         """What the user should know about the last solve (e.g. pairs dropped as inconsistent)."""
 
+    def pose_from_neighbours(self, name: str, neighbours: list[str], exclude: set[str]) -> np.ndarray | None:
+        """Optional: ``world_from_cam`` [4,4] of frame ``name`` (in the last solve's gauge) from
+        the points its sequential ``neighbours`` see, ignoring frames ``exclude``; None when it
+        cannot be placed. Backends without it leave flipped keyframes out."""
+
     def close(self) -> None:
         """Release temporary files."""
 
@@ -87,13 +93,18 @@ class ColmapPoseBackend:
     def panoramic_fraction(self) -> float:
         return self.ws.panoramic_fraction()
 
+    def pose_from_neighbours(self, name: str, neighbours: list[str], exclude: set[str]) -> np.ndarray | None:
+        return self.ws.pose_from_neighbours(name, neighbours, exclude)
+
     def notes(self) -> list[str]:
+        out = [f"the global solve was bent ({g:.1f} degrees off its short-baseline pairs at one keyframe); "
+               f"the incremental mapper's solve was kept ({i:.1f} degrees)" for g, i in self.ws.kinks_resolved[-1:]]
         if not self.ws.dropped_pairs:
-            return []
+            return out
         worst = max(self.ws.dropped_pairs.values())
-        return [f"{len(self.ws.dropped_pairs)} matched keyframe pair(s) contradicted the video's "
-                f"sequential rotations (up to {worst:.0f} degrees; look-alike views of a symmetric or "
-                f"repetitive scene) and were not used"]
+        return out + [(f"{len(self.ws.dropped_pairs)} matched keyframe pair(s) contradicted the video's "
+                       f"sequential rotations (up to {worst:.0f} degrees; look-alike views of a symmetric or "
+                       f"repetitive scene) and were not used")]
 
     def close(self) -> None:
         self.ws.close()
@@ -141,3 +152,12 @@ def without_views(result: SfmResult, names: set[str] | list[str]) -> SfmResult:
                    distortion={n: result.distortion[n] for n in keep}, registered=keep,
                    unregistered=list(result.unregistered) + [n for n in result.registered if n in names],
                    points=pts)
+
+
+def with_view(result: SfmResult, name: str, camera, distortion: np.ndarray) -> SfmResult:
+    """``result`` with frame ``name`` registered at ``camera`` (a Camera; a new view is appended
+    with no sparse tracks, so the other views' track indices are unchanged)."""
+    registered = result.registered if name in result.registered else list(result.registered) + [name]
+    return replace(result, cameras={**result.cameras, name: camera},
+                   distortion={**result.distortion, name: distortion}, registered=registered,
+                   unregistered=[n for n in result.unregistered if n != name])

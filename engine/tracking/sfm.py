@@ -23,7 +23,7 @@ import numpy as np
 
 from engine.geometry import Camera
 from engine.tracking.colmap_io import SparsePoints, colmap_model_from_reconstruction
-from engine.tracking.consistency import ConsistencyOptions, PairRotation, inconsistent_pairs
+from engine.tracking.consistency import ConsistencyOptions, PairRotation, inconsistent_pairs, rotation_angle_deg
 from engine.tracking.loops import LoopDetector, LoopOptions
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,21 @@ class SfmOptions:
                                        # short-baseline rotations (engine.tracking.consistency)
     seed: int | None = 0               # RANSAC / mapper random seed: the same input gives the same
                                        # cameras on one machine (None: a random seed per run)
+    relaxed: bool = False              # wide-baseline settings (see relaxed_options)
+
+
+def relaxed_options(options: SfmOptions) -> SfmOptions:
+    """What wide baselines need (issue 14 item 6), for a second attempt when the first finds no
+    model or leaves most views out: 4x the SIFT features on images up to 1600 px, affine-
+    covariant SIFT with domain-size pooling, guided matching, 10 verified inliers per pair
+    (15), and the incremental mapper with lower thresholds (initial pair: 50 inliers and 4
+    degrees of triangulation angle instead of 100 and 16; registration: 15 PnP inliers instead
+    of 30) plus COLMAP's structure-less registration fallback."""
+    from dataclasses import replace
+
+    return replace(options, relaxed=True, mapper="incremental", matching="exhaustive",
+                   max_num_features=max(8192, 4 * options.max_num_features),
+                   max_image_size=max(1600, options.max_image_size))
 
 
 def seed_options(options, seed: int | None) -> None:
@@ -99,7 +114,36 @@ def verification_options(options: "SfmOptions"):
 
     vopt = pycolmap.TwoViewGeometryOptions()
     seed_options(vopt, options.seed)
+    if options.relaxed:
+        vopt.min_num_inliers = 10
     return vopt
+
+
+def pair_rotation(camera1, points1: np.ndarray, camera2, points2: np.ndarray, geometry, seed: int | None):
+    """cam2_from_cam1 rotation [3,3] of a verified pair from its inlier keypoints [M,2] (SIFT
+    pixels), or None: an essential matrix estimated with the cameras' intrinsics (seeded
+    LO-RANSAC, 1-px threshold), decomposed with the cheirality check. Pairs COLMAP verified as
+    a pure rotation (PANORAMIC: no baseline for an E) are decomposed from their homography.
+
+    Not COLMAP's decomposition of the stored geometry for every pair: for pairs labelled
+    PLANAR_OR_PANORAMIC (a tiled floor filling the view) ``estimate_two_view_geometry_pose``
+    picked a wrong homography solution (~9 degrees off on 7.5-degree steps) for different
+    pairs from call to call in one process; a wrong short-baseline link then bends the
+    rotation chain of the consistency check, which drops sound wide pairs and keeps wrong
+    ones (the symmetric orbit came out 10-30 degrees off in some runs, benchmarks/RESULTS.md).
+    The essential matrix gave 0.17 degrees median on those pairs, none above 3, every time."""
+    import pycolmap
+
+    cfg = pycolmap.TwoViewGeometryConfiguration
+    if geometry.config == cfg.PANORAMIC:
+        ok = pycolmap.estimate_two_view_geometry_pose(camera1, points1, camera2, points2, geometry)
+        return np.asarray(geometry.cam2_from_cam1.rotation.matrix()) if ok else None
+    ransac = pycolmap.RANSACOptions()
+    ransac.max_error = 1.0
+    ransac.min_num_trials, ransac.max_num_trials = 10, 200   # verified inliers: few trials needed
+    ransac.random_seed = -1 if seed is None else int(seed)
+    ans = pycolmap.estimate_essential_matrix(points1, points2, camera1, camera2, ransac)
+    return None if ans is None else np.asarray(ans["cam2_from_cam1"].rotation.matrix())
 
 
 def sift_scale(width: int, height: int, options: SfmOptions) -> float:
@@ -146,6 +190,7 @@ class ColmapWorkspace:
     model_dir: Path | None = None
     num_models: int = 0
     _rotations: dict = field(default_factory=dict)   # (pair id, inliers, config) -> PairRotation | None
+    kinks_resolved: list = field(default_factory=list)  # (global kink, incremental kink) degrees
 
     def __post_init__(self) -> None:
         (self.root / "images").mkdir(parents=True, exist_ok=True)
@@ -199,6 +244,9 @@ class ColmapWorkspace:
         ext.max_image_size = opt.max_image_size
         ext.sift.max_num_features = opt.max_num_features
         ext.sift.first_octave = 0        # small frames were enlarged instead (see upsample_below)
+        if opt.relaxed:                  # affine-covariant SIFT, domain-size pooling (CPU SIFT)
+            ext.sift.estimate_affine_shape = True
+            ext.sift.domain_size_pooling = True
         ext.num_threads = opt.num_threads
         groups: dict[tuple, list[str]] = {}
         for name in new_names:
@@ -280,6 +328,7 @@ class ColmapWorkspace:
         # COLMAP's RANSAC draws from a per-thread generator: which pair a thread verifies
         # depends on scheduling, so only one thread gives the same pairs run after run
         mopt.num_threads = 1 if opt.seed is not None else opt.num_threads
+        mopt.guided_matching = opt.relaxed
         vopt = verification_options(opt)
         if opt.seed is not None:
             pycolmap.set_random_seed(opt.seed)
@@ -349,10 +398,10 @@ class ColmapWorkspace:
             db.close()
 
     def pair_rotations(self) -> list[PairRotation]:
-        """Every verified pair's relative rotation (decomposed from its E, F or H with the
-        database cameras, as the mappers do; cached per pair), as keyframe ordinals
-        (workspace order). Not stored by the matcher: its ``compute_relative_pose`` also
-        re-labels rotation-only pairs as planar, which the pure-rotation check reads."""
+        """Every verified pair's relative rotation (:func:`pair_rotation` with the database
+        cameras, or the last solve's; cached per pair), as keyframe ordinals (workspace
+        order). Not stored by the matcher: its ``compute_relative_pose`` also re-labels
+        rotation-only pairs as planar, which the pure-rotation check reads."""
         import pycolmap
 
         ordinal = {n: i for i, n in enumerate(self.names)}
@@ -379,10 +428,8 @@ class ColmapWorkspace:
                         if i not in keypoints:
                             keypoints[i] = np.asarray(db.read_keypoints(i))[:, :2].astype(np.float64)
                     m = np.asarray(g.inlier_matches)
-                    ok = pycolmap.estimate_two_view_geometry_pose(
-                        cameras[images[i1].camera_id], keypoints[i1][m[:, 0]],
-                        cameras[images[i2].camera_id], keypoints[i2][m[:, 1]], g)
-                    R = np.asarray(g.cam2_from_cam1.rotation.matrix()) if ok else None   # cam_2 from cam_1
+                    R = pair_rotation(cameras[images[i1].camera_id], keypoints[i1][m[:, 0]],
+                                      cameras[images[i2].camera_id], keypoints[i2][m[:, 1]], g, self.options.seed)
                     a, b = ordinal[images[i1].name], ordinal[images[i2].name]
                     self._rotations[key] = None if R is None else (PairRotation(a, b, R, len(m)) if a < b
                                                                    else PairRotation(b, a, R.T, len(m)))
@@ -411,6 +458,65 @@ class ColmapWorkspace:
         self._mark_degenerate(named)
         log.info("dropped %d verified pairs that contradict the sequential rotations", len(bad))
 
+    def pose_from_neighbours(self, name: str, neighbours: list[str], exclude: set[str] = frozenset(),
+                             min_inliers: int = 30) -> np.ndarray | None:
+        """Re-register frame ``name`` from its sequential neighbours (issue 14 item 2): its
+        verified matches with the frames ``neighbours`` link its keypoints to the last model's
+        3D points those neighbours observe; a point counts when at least two model images
+        outside ``exclude`` (and other than ``name``) see it, so points triangulated through
+        a flipped pose do not pull it back. Then PnP (LO-RANSAC + refinement) with the model's
+        camera. Returns ``world_from_cam`` [4,4] in the last model's gauge (OpenCV axes, the
+        same frame as :meth:`map`'s cameras), or None with fewer than ``min_inliers`` inliers."""
+        import pycolmap
+
+        from engine.geometry.conventions import world_from_cam_from_colmap
+
+        if self.model_dir is None:
+            return None
+        ascii_of = {frame: a for a, frame in self.names.items()}
+        rec = pycolmap.Reconstruction(str(self.model_dir))
+        in_model = {rec.images[iid].name: iid for iid in rec.reg_image_ids()}
+        skip = {ascii_of[n] for n in exclude if n in ascii_of} | {ascii_of.get(name)}
+        db = pycolmap.Database.open(str(self.database))
+        try:
+            ids = {im.name: im.image_id for im in db.read_all_images()}
+            target = ascii_of.get(name)
+            if target not in ids:
+                return None
+            camera = rec.cameras[db.read_image(ids[target]).camera_id]
+            kp = np.asarray(db.read_keypoints(ids[target]))[:, :2].astype(np.float64)
+            bad_ids = {in_model[a] for a in skip if a in in_model}
+            xy, xyz, used = [], [], set()
+            for nb in neighbours:
+                a = ascii_of.get(nb)
+                if a not in in_model or a not in ids or not db.exists_two_view_geometry(ids[target], ids[a]):
+                    continue
+                m = np.asarray(db.read_two_view_geometry(ids[target], ids[a]).inlier_matches)
+                image = rec.images[in_model[a]]
+                for i_t, i_n in m.reshape(-1, 2):
+                    p2d = image.points2D[int(i_n)]
+                    if not p2d.has_point3D() or int(i_t) in used:
+                        continue
+                    pt = rec.points3D[p2d.point3D_id]
+                    if sum(e.image_id not in bad_ids for e in pt.track.elements) < 2:
+                        continue
+                    used.add(int(i_t))
+                    xy.append(kp[int(i_t)])
+                    xyz.append(pt.xyz)
+        finally:
+            db.close()
+        if len(xy) < min_inliers:
+            return None
+        est = pycolmap.AbsolutePoseEstimationOptions()
+        seed_options(est, self.options.seed)
+        ans = pycolmap.estimate_and_refine_absolute_pose(np.array(xy), np.array(xyz), camera, est)
+        if ans is None or int(ans["num_inliers"]) < min_inliers:
+            return None
+        cfw = ans["cam_from_world"]
+        xyzw = np.asarray(cfw.rotation.quat, dtype=np.float64)
+        return world_from_cam_from_colmap(np.array([xyzw[3], xyzw[0], xyzw[1], xyzw[2]]),
+                                          np.asarray(cfw.translation, dtype=np.float64))
+
     def panoramic_fraction(self) -> float:
         """Fraction of verified image pairs COLMAP explained by a homography only (pure rotation
         or a planar scene): 1.0 for a rotation-only capture."""
@@ -436,37 +542,86 @@ class ColmapWorkspace:
         return 1 if self.options.seed is not None else self.options.num_threads
 
     def map(self) -> SfmResult:
-        """Run the mapper (continuing from the previous model if any); keep the largest model."""
-        import pycolmap
-
+        """Run the mapper (continuing from the previous model if any); keep the largest model.
+        A video's global solve with a kink (:meth:`rotation_kinks`) is solved again by the
+        incremental mapper from scratch; the model with the smaller kink is kept."""
         quiet_pycolmap()
         out = self.root / f"sparse_{self.num_models}"
         out.mkdir(exist_ok=True)
+        self.num_models += 1
+        models = self._run_mapper(self.options.mapper, out, self.model_dir)
+        if not models:
+            raise TrackingError("no camera could be tracked: too few matches between frames, or no "
+                                "parallax (identical frames, pure camera rotation, blank or unrelated images)")
+        rec = models[max(models, key=lambda k: models[k].num_reg_images())]
+        self.model_dir = out / "best"
+        self.model_dir.mkdir(exist_ok=True)
+        rec.write(str(self.model_dir))
+        if self.options.mapper == "global" and self.is_video and self.options.consistency is not None:
+            kink = max(self.rotation_kinks().values(), default=0.0)
+            if kink > self.options.consistency.max_kink_deg:
+                alt_dir = self.root / f"sparse_{self.num_models - 1}_incremental"
+                alt_dir.mkdir(exist_ok=True)
+                alt = self._run_mapper("incremental", alt_dir, None)
+                if alt:
+                    alt_rec = alt[max(alt, key=lambda k: alt[k].num_reg_images())]
+                    (alt_dir / "best").mkdir(exist_ok=True)
+                    alt_rec.write(str(alt_dir / "best"))
+                    global_dir, self.model_dir = self.model_dir, alt_dir / "best"
+                    alt_kink = max(self.rotation_kinks().values(), default=0.0)
+                    if alt_rec.num_reg_images() >= rec.num_reg_images() and alt_kink < kink:
+                        self.kinks_resolved.append((kink, alt_kink))
+                        log.info("global solve bent by %.1f deg; incremental solve kept (%.1f deg)", kink, alt_kink)
+                        return self._result(alt_rec, len(alt))
+                    self.model_dir = global_dir
+        return self._result(rec, len(models))
+
+    def _run_mapper(self, mapper: str, out: Path, input_model: Path | None) -> dict:
+        """One pycolmap mapper run on the database into ``out``: {model index: Reconstruction}."""
+        import pycolmap
+
         if self.options.seed is not None:
             pycolmap.set_random_seed(self.options.seed)
-        if self.options.mapper == "global":
+        if mapper == "global":
             gopt = pycolmap.GlobalPipelineOptions()
             seed_options(gopt, self.options.seed)
             set_threads(gopt, self.mapper_threads())
             gopt.mapper.track_required_tracks_per_view = self.options.tracks_per_view
-            models = pycolmap.global_mapping(self.database, self.root / "images", out, gopt)
-        else:
-            iopt = pycolmap.IncrementalPipelineOptions()
-            seed_options(iopt, self.options.seed)
-            set_threads(iopt, self.mapper_threads())
-            iopt.min_model_size = 3
-            models = pycolmap.incremental_mapping(self.database, self.root / "images", out, iopt,
-                                                  input_path=str(self.model_dir) if self.model_dir else "")
-        if not models:
-            raise TrackingError("no camera could be tracked: too few matches between frames, or no "
-                                "parallax (identical frames, pure camera rotation, blank or unrelated images)")
-        best_key = max(models, key=lambda k: models[k].num_reg_images())
-        rec = models[best_key]
-        self.num_models += 1
-        self.model_dir = out / "best"
-        self.model_dir.mkdir(exist_ok=True)
-        rec.write(str(self.model_dir))
-        return self._result(rec, len(models))
+            return pycolmap.global_mapping(self.database, self.root / "images", out, gopt)
+        iopt = pycolmap.IncrementalPipelineOptions()
+        seed_options(iopt, self.options.seed)
+        set_threads(iopt, self.mapper_threads())
+        iopt.min_model_size = 3
+        if self.options.relaxed:
+            iopt.min_num_matches = 10
+            iopt.mapper.init_min_num_inliers = 50
+            iopt.mapper.init_min_tri_angle = 4.0
+            iopt.mapper.abs_pose_min_num_inliers = 15
+            iopt.mapper.abs_pose_min_inlier_ratio = 0.15
+            iopt.structure_less_registration_fallback = True
+        return pycolmap.incremental_mapping(self.database, self.root / "images", out, iopt,
+                                            input_path=str(input_model) if input_model else "")
+
+    def rotation_kinks(self) -> dict[int, float]:
+        """Keyframe ordinal b -> median disagreement (degrees) between the last model's
+        rotation from a to b and the verified pairs' own rotations (:meth:`pair_rotations`),
+        over the short pairs (a, b), b - a <= ``consistency.chain_gap``: a bent model (a
+        global solve that followed a few wrong pairs, issue 14) shows several degrees at the
+        kink (7 deg on the symmetric orbit), a sound one a few tenths everywhere."""
+        import pycolmap
+
+        rec = pycolmap.Reconstruction(str(self.model_dir))
+        ordinal = {n: i for i, n in enumerate(self.names)}
+        R = {}
+        for iid in rec.reg_image_ids():
+            im = rec.images[iid]
+            cfw = im.cam_from_world() if callable(im.cam_from_world) else im.cam_from_world
+            R[ordinal[im.name]] = np.asarray(cfw.rotation.matrix())
+        per: dict[int, list[float]] = {}
+        for p in self.pair_rotations():
+            if 0 < p.b - p.a <= self.options.consistency.chain_gap and p.a in R and p.b in R:
+                per.setdefault(p.b, []).append(rotation_angle_deg(p.R @ (R[p.b] @ R[p.a].T).T))
+        return {b: float(np.median(v)) for b, v in per.items()}
 
     def _result(self, rec, num_models: int) -> SfmResult:
         model = colmap_model_from_reconstruction(rec)

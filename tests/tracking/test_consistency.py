@@ -108,3 +108,16 @@ def test_pose_backend_registry_and_dropping_views():
     assert len(out.points.xyz) == 2 and [t.tolist() for t in out.points.tracks] == [[0], [0, 1]]
     np.testing.assert_array_equal(out.points.xyz, pts.xyz[[0, 2]])
     assert without_views(res, {"zzz"}) is res
+
+
+def test_one_wrong_short_link_is_outvoted():
+    """A short-baseline pair decomposed wrongly (10 degrees off, with the most inliers) must
+    not bend the chain: the other links to that keyframe agree with each other."""
+    wfc = _orbit()
+    pairs = _pairs(wfc, gaps=(1, 2, 3, 8))
+    R = np.transpose(wfc[:, :3, :3], (0, 2, 1))
+    i = next(k for k, p in enumerate(pairs) if (p.a, p.b) == (11, 12))
+    pairs[i] = PairRotation(11, 12, se3.so3_exp(np.radians([0, 10.0, 0])) @ pairs[i].R, 900)
+    chain = chain_rotations(pairs, chain_gap=3)
+    assert max(rotation_angle_deg(chain[k][1].T @ (R[k] @ R[0].T)) for k in chain) < 3.0
+    assert inconsistent_pairs(pairs, ConsistencyOptions(chain_gap=3)) == []
