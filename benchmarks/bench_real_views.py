@@ -41,7 +41,8 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_DATA = (ROOT / ".." / "shared" / "data" / "real").resolve()
 CACHE = ROOT / "benchmarks" / "_cache" / "real_views"
 TOP_K = None   # each generator's own (ibr 4, surface 6)
-TRACKED = {"kitchen": "vggsfm_kitchen", "office": "tum_fr3_office_superglue", "livingroom": "cut3r_livingroom"}
+TRACKED = {"kitchen": "vggsfm_kitchen", "office": "tum_fr3_office_superglue", "livingroom": "cut3r_livingroom",
+           "apple": "apple_cotracker/apple.mp4", "valley": "pi3_valley_drone", "statue": "vggsfm_statue"}
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Scene:
     memory: object
     views: object                      # ViewBank of the references
     holdout: list = field(default_factory=list)  # [(Camera, image float [H,W,3])]
+    sparse: np.ndarray | None = None   # SfM / COLMAP sparse points, world xyz [N,3]
 
 
 # ---------------------------------------------------------------------- scenes
@@ -70,20 +72,13 @@ def synthetic_scene(every: int = 8) -> Scene:
     return Scene("synthetic", mem, bank, holdout)
 
 
-def _cli(args: list[str]) -> None:
-    from engine.cli import main
-
-    t0 = time.perf_counter()
-    rc = main(args)
-    print(f"  anyrecon {' '.join(args[:2])}... rc={rc} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-
-
 def import_posed(images: Path, poses: Path, root: Path, backend: str) -> None:
     """What ``anyrecon track IMAGES --poses POSES --holdout 8`` does (engine/cli/track.py
     ``_import``), with the depth backend named: ``sweep`` (matched depth only, the old
     default) or ``sweep+complete`` (every pixel, completed ones flagged)."""
     from engine.project import Project, write_image, write_json_atomic
-    from engine.session import EngineState, run_job
+    from engine.session import run_job
+    from engine.workflows.workspace import Workspace
     from engine.tracking.import_poses import import_poses
     from engine.tracking.mvs import MVSOptions
     from engine.tracking.posed import dense_job
@@ -91,14 +86,37 @@ def import_posed(images: Path, poses: Path, root: Path, backend: str) -> None:
     t0 = time.perf_counter()
     scene = import_poses(poses, images=images, holdout=8, max_side=1600)
     memory = run_job(dense_job(scene, MVSOptions(max_side=480, max_depths=96), device="cpu", depth_backend=backend),
-                     EngineState())
+                     Workspace())
     project = Project(root=root, name=root.name, views=scene.views, memory=memory,
                       info={"source": str(images), "depth_backend": backend})
     project.save(root)
     write_json_atomic(root / "holdout_cameras.json", {"frames": [v.camera.to_dict() for v in scene.holdout]})
     for v in scene.holdout:
         write_image(root / "holdout" / f"{v.name}.png", v.image)
+    if scene.points is not None:
+        np.save(root / "sparse.npy", np.asarray(scene.points.xyz, np.float32))
     print(f"  imported {images} ({backend}) in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+
+
+def track_to(src: Path, root: Path, max_side: int) -> None:
+    """What ``anyrecon track SRC --out ROOT --max-side N`` does (engine/cli/track.py), keeping
+    the tracker's sparse points too (``sparse.npy``: world xyz [N,3]) for the depth check."""
+    from engine.ingest import IngestOptions
+    from engine.project import Project
+    from engine.session import run_job
+    from engine.workflows.workspace import Workspace
+    from engine.tracking.pipeline import TrackOptions, track_job
+
+    t0 = time.perf_counter()
+    opts = TrackOptions(ingest=IngestOptions(max_side=max_side), device="cpu")
+    res = run_job(track_job(src, opts), Workspace())
+    info = {"source": str(src), "tracking": {"registered": len(res.registered), "unregistered": res.unregistered,
+                                             "keyframes": len(res.registered) + len(res.unregistered),
+                                             "timings": res.timings, "warnings": res.warnings}}
+    Project(root=root, name=root.name, views=res.views, memory=res.memory, info=info).save(root)
+    np.save(root / "sparse.npy", np.asarray(res.sparse_xyz, np.float32))
+    print(f"  tracked {src}: {len(res.registered)} registered, {len(res.unregistered)} not, "
+          f"{len(res.sparse_xyz)} sparse points in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
 
 def fern_scene(data: Path, backend: str = "sweep") -> Scene | None:
@@ -114,7 +132,8 @@ def fern_scene(data: Path, backend: str = "sweep") -> Scene | None:
     project = Project.load(root, device="cpu")
     cams = read_cameras(root / "holdout_cameras.json")
     hold = [(c, read_image(root / "holdout" / f"{c.name}.png").astype(np.float32) / 255.0) for c in cams]
-    return Scene("fern" if backend == "sweep" else "fern (" + backend + ")", project.memory, project.views, hold)
+    return Scene("fern" if backend == "sweep" else "fern (" + backend + ")", project.memory, project.views, hold,
+                 _sparse(root))
 
 
 def tracked_scene(name: str, data: Path, max_side: int) -> Scene | None:
@@ -122,12 +141,13 @@ def tracked_scene(name: str, data: Path, max_side: int) -> Scene | None:
     from engine.memory import GeometryMemory
     from engine.project import Project
 
-    src = data / TRACKED[name] / "images"
-    if not src.is_dir():
+    src = data / TRACKED[name]
+    src = src if src.suffix == ".mp4" else src / "images"
+    if not src.exists():
         return None
     root = CACHE / name
     if not (root / "project.json").exists():
-        _cli(["track", str(src), "--out", str(root), "--max-side", str(max_side), "--json"])
+        track_to(src, root, max_side)
     project = Project.load(root, device="cpu")
     bank, hold = ViewBank(), []
     mem = GeometryMemory(project.memory.voxel_size, device="cpu")
@@ -139,7 +159,29 @@ def tracked_scene(name: str, data: Path, max_side: int) -> Scene | None:
         if v.depth is not None:
             conf = None if v.confidence is None else np.maximum(v.confidence, 1e-3)
             mem.insert_depth(v.camera, v.depth, v.image, confidence=conf, view=vid)
-    return Scene(name, mem, bank, hold)
+    return Scene(name, mem, bank, hold, _sparse(root))
+
+
+def _sparse(root: Path) -> np.ndarray | None:
+    return np.load(root / "sparse.npy") if (root / "sparse.npy").exists() else None
+
+
+def sparse_agreement(camera, depth: np.ndarray, xyz: np.ndarray) -> tuple[int, int]:
+    """(sparse points within 2% of ``depth`` [H,W] z at their pixel, points in view) for world
+    points xyz [N,3]; no depth at the pixel counts as a miss (as benchmarks/bench_depth.py)."""
+    uv, z = camera.project(xyz)
+    with np.errstate(invalid="ignore"):
+        vis = (z > 1e-6) & (uv[:, 0] >= 0) & (uv[:, 0] < camera.width) & (uv[:, 1] >= 0) & (uv[:, 1] < camera.height)
+    ij = np.floor(uv[vis]).astype(int)
+    d = np.asarray(depth)[ij[:, 1], ij[:, 0]]
+    ok = (d > 0) & (np.abs(d - z[vis]) <= 0.02 * z[vis])
+    return int(ok.sum()), int(vis.sum())
+
+
+def _share(pairs) -> float:
+    a = sum(p[0] for p in pairs)
+    b = sum(p[1] for p in pairs)
+    return a / b if b else float("nan")
 
 
 # ---------------------------------------------------------------------- evaluation
@@ -161,11 +203,15 @@ def evaluate(scene: Scene, generators: list[str]) -> tuple[list[dict], dict]:
 
     kf = [float((v.depth > 0).mean()) if v.depth is not None else 0.0 for v in scene.views]
     cover = [render_surface(scene.memory, cam).coverage for cam, _ in scene.holdout]
+    kf_sparse = float("nan")
+    if scene.sparse is not None:
+        kf_sparse = _share([sparse_agreement(v.camera, v.depth, scene.sparse) for v in scene.views
+                            if v.depth is not None])
     rows, frames = [], {}
     for name in generators:
         gen = make_generator(name, device="cpu")
         generate_one(scene, gen, scene.holdout[0][0].scaled(0.25))   # warm-up (allocations, caches)
-        p, s, inv, secs = [], [], [], []
+        p, s, inv, secs, agree = [], [], [], [], []
         for cam, gt in scene.holdout:
             t0 = time.perf_counter()
             f = generate_one(scene, gen, cam)
@@ -173,10 +219,13 @@ def evaluate(scene: Scene, generators: list[str]) -> tuple[list[dict], dict]:
             p.append(psnr(f.color, gt))
             s.append(ssim(f.color, gt))
             inv.append(f.invented_fraction)
+            if scene.sparse is not None:
+                agree.append(sparse_agreement(cam, f.depth, scene.sparse))
             frames.setdefault(name, []).append(f)
         rows.append({"scene": scene.name, "generator": name, "views": len(p), "psnr": float(np.mean(p)),
                      "ssim": float(np.mean(s)), "invented": float(np.mean(inv)), "s_per_frame": float(np.mean(secs)),
                      "kf_depth": float(np.mean(kf)), "surface": float(np.mean(cover)),
+                     "kf_sparse": kf_sparse, "frame_sparse": _share(agree),
                      "per_view_psnr": [round(x, 2) for x in p], "per_view_invented": [round(x, 4) for x in inv],
                      "size": f"{scene.holdout[0][0].width}x{scene.holdout[0][0].height}"})
     return rows, frames
@@ -208,12 +257,9 @@ def contact_sheet(path: Path, columns: list[tuple[str, list]], max_width: int = 
     cv2.imwrite(str(path), sheet[..., ::-1])
 
 
-def orbit(scene: Scene, generators: list[str], n_frames: int, out: Path) -> list[dict]:
+def orbit_cameras(scene: Scene, n_frames: int) -> list:
     """An orbit at 640x360 around the scene's center, looking at it from the captured side
-    (the arc spans the captured cameras' spread), generated with fusion as in the app."""
-    from engine.events import FrameGenerated
-    from engine.generate import make_generator
-    from engine.generate.loop import LoopOptions, generate_path
+    (the arc spans the captured cameras' spread)."""
     from engine.geometry import Camera, se3
     from engine.geometry.camera import intrinsics_from_fov
 
@@ -238,6 +284,27 @@ def orbit(scene: Scene, generators: list[str], n_frames: int, out: Path) -> list
         x /= np.linalg.norm(x)
         y = np.cross(z, x)
         path.append(Camera(K, 640, 360, se3.make_transform(np.stack([x, y, z], 1), c)))
+    return path
+
+
+def beyond_cameras(scene: Scene, n_frames: int) -> list:
+    """The app's "beyond" preset at 640x360: the smoothed captured path, extended past both
+    ends by half its length (engine.trajectory.beyond_path), n_frames evenly in time."""
+    from engine.trajectory import beyond_path
+
+    cams = scene.views.cameras
+    w = np.stack([c.world_from_cam for c in cams])
+    return beyond_path(w, cams[0].fov_y_deg, width=640, height=360).sample(n_frames)
+
+
+def fly(scene: Scene, generators: list[str], path: list, kind: str, out: Path) -> list[dict]:
+    """Generate ``path`` (one segment, fused as in the app) with each generator; a contact
+    sheet of 6 frames per generator in ``{scene}_{kind}.png``."""
+    from engine.events import FrameGenerated
+    from engine.generate import make_generator
+    from engine.generate.loop import LoopOptions, generate_path
+
+    n_frames = len(path)
     rows, frames = [], {}
     for name in generators:
         mem = _clone_memory(scene.memory)
@@ -247,12 +314,12 @@ def orbit(scene: Scene, generators: list[str], n_frames: int, out: Path) -> list
               if isinstance(e, FrameGenerated)]
         secs = (time.perf_counter() - t0) / len(fr)
         frames[name] = fr
-        rows.append({"scene": scene.name + " orbit", "generator": name, "views": len(fr), "psnr": float("nan"),
+        rows.append({"scene": f"{scene.name} {kind}", "generator": name, "views": len(fr), "psnr": float("nan"),
                      "ssim": float("nan"), "invented": float(np.mean([f.invented_fraction for f in fr])),
                      "s_per_frame": secs, "kf_depth": float("nan"), "surface": float("nan"), "size": "640x360"})
     step = max(1, n_frames // 6)
     cols = [(n, [(f.color, f"inv {f.invented_fraction:.1%}") for f in frames[n][::step]]) for n in generators]
-    contact_sheet(out / f"{scene.name}_orbit.png", cols)
+    contact_sheet(out / f"{scene.name}_{kind}.png", cols)
     return rows
 
 
@@ -301,11 +368,13 @@ def demo_orbit_rows(generators: list[str], out: Path) -> list[dict]:
 
 
 def print_table(rows: list[dict]) -> None:
-    print("| scene | size | generator | views | PSNR dB | SSIM | invented | s/frame | kf depth | surface |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| scene | size | generator | views | PSNR dB | SSIM | invented | s/frame | kf depth | surface "
+          "| kf sparse 2% | frame sparse 2% |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['scene']} | {r['size']} | {r['generator']} | {r['views']} | {r['psnr']:.2f} | {r['ssim']:.3f} | "
-              f"{r['invented']:.2%} | {r['s_per_frame']:.2f} | {r['kf_depth']:.0%} | {r['surface']:.0%} |")
+              f"{r['invented']:.2%} | {r['s_per_frame']:.2f} | {r['kf_depth']:.0%} | {r['surface']:.0%} | "
+              f"{r.get('kf_sparse', float('nan')):.1%} | {r.get('frame_sparse', float('nan')):.1%} |")
 
 
 def main() -> None:
@@ -319,7 +388,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=CACHE / "sheets")
     ap.add_argument("--orbit", default="fern", help="scenes to fly an orbit on ('' for none)")
-    ap.add_argument("--orbit-frames", type=int, default=12)
+    ap.add_argument("--beyond", default="", help="scenes to fly the 'beyond' preset on")
+    ap.add_argument("--orbit-frames", type=int, default=12, help="frames of each orbit / beyond path")
     ap.add_argument("--max-side", type=int, default=640, help="tracking size for tracked scenes")
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args()
@@ -351,9 +421,14 @@ def main() -> None:
         cols += [(g, [(f.color, f"{row['per_view_psnr'][i]:.1f}dB inv {f.invented_fraction:.1%}")
                       for i, f in enumerate(frames[g])]) for g, row in zip(gens, r)]
         contact_sheet(args.out / f"{name}_heldout.png", cols)
+        n_rows = len(r)
         if name in args.orbit.split(","):
-            rows += orbit(scene, gens, args.orbit_frames, args.out)
-        print_table(rows[-len(r):] if name not in args.orbit.split(",") else rows[-len(r) - len(gens):])
+            rows += fly(scene, gens, orbit_cameras(scene, args.orbit_frames), "orbit", args.out)
+            n_rows += len(gens)
+        if name in args.beyond.split(","):
+            rows += fly(scene, gens, beyond_cameras(scene, args.orbit_frames), "beyond", args.out)
+            n_rows += len(gens)
+        print_table(rows[-n_rows:])
         sys.stdout.flush()
     print(f"\n# held-out views, {time.strftime('%Y-%m-%d')}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} CPU threads; sheets in {args.out}")
