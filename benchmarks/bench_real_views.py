@@ -196,8 +196,22 @@ def generate_one(scene: Scene, generator, camera):
     raise RuntimeError("no frame")
 
 
-def evaluate(scene: Scene, generators: list[str]) -> tuple[list[dict], dict]:
+def make_gen(name: str):
+    """A generator by registry name; ``surface-before`` is the surface generator with the
+    options of before the 2026-12-01 afternoon changes (no gap interpolation, the looser
+    sweep), for before/after rows in one run."""
     from engine.generate import make_generator
+
+    if name == "surface-before":
+        from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions
+        from engine.generate.sweep import SweepOptions
+
+        return SurfaceGenerator(SurfaceGeneratorOptions(gap_px=0, sweep=SweepOptions(window=5, distinct=0.6)),
+                                device="cpu")
+    return make_generator(name, device="cpu")
+
+
+def evaluate(scene: Scene, generators: list[str]) -> tuple[list[dict], dict]:
     from engine.metrics import psnr, ssim
     from engine.render.surface import render_surface
 
@@ -209,7 +223,7 @@ def evaluate(scene: Scene, generators: list[str]) -> tuple[list[dict], dict]:
                             if v.depth is not None])
     rows, frames = [], {}
     for name in generators:
-        gen = make_generator(name, device="cpu")
+        gen = make_gen(name)
         generate_one(scene, gen, scene.holdout[0][0].scaled(0.25))   # warm-up (allocations, caches)
         p, s, inv, secs, agree = [], [], [], [], []
         for cam, gt in scene.holdout:
@@ -301,14 +315,13 @@ def fly(scene: Scene, generators: list[str], path: list, kind: str, out: Path) -
     """Generate ``path`` (one segment, fused as in the app) with each generator; a contact
     sheet of 6 frames per generator in ``{scene}_{kind}.png``."""
     from engine.events import FrameGenerated
-    from engine.generate import make_generator
     from engine.generate.loop import LoopOptions, generate_path
 
     n_frames = len(path)
     rows, frames = [], {}
     for name in generators:
         mem = _clone_memory(scene.memory)
-        gen = make_generator(name, device="cpu")
+        gen = make_gen(name)
         t0 = time.perf_counter()
         fr = [e.frame for e in generate_path(mem, scene.views, path, gen, LoopOptions(segment_length=n_frames))
               if isinstance(e, FrameGenerated)]
@@ -339,7 +352,6 @@ def demo_orbit_rows(generators: list[str], out: Path) -> list[dict]:
     captured arc) generated with fusion, PSNR / SSIM of every frame against the exact render."""
     from engine.demo import DemoOptions, demo_orbit
     from engine.events import FrameGenerated
-    from engine.generate import make_generator
     from engine.generate.loop import LoopOptions, generate_path
     from engine.metrics import psnr, ssim
     from engine.synthetic import make_demo_scene
@@ -350,7 +362,7 @@ def demo_orbit_rows(generators: list[str], out: Path) -> list[dict]:
     for name in generators:
         scene = synthetic_scene(every=0)
         cams = demo_orbit(scene.views, opts).sample()
-        gen = make_generator(name, device="cpu")
+        gen = make_gen(name)
         t0 = time.perf_counter()
         frames = [e.frame for e in generate_path(scene.memory, scene.views, cams, gen, LoopOptions(segment_length=40))
                   if isinstance(e, FrameGenerated)]
@@ -388,6 +400,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=CACHE / "sheets")
     ap.add_argument("--orbit", default="fern", help="scenes to fly an orbit on ('' for none)")
+    ap.add_argument("--path-generators", default=None, help="generators of the orbit / beyond paths "
+                    "(default: --generators)")
     ap.add_argument("--beyond", default="", help="scenes to fly the 'beyond' preset on")
     ap.add_argument("--orbit-frames", type=int, default=12, help="frames of each orbit / beyond path")
     ap.add_argument("--max-side", type=int, default=640, help="tracking size for tracked scenes")
@@ -395,6 +409,7 @@ def main() -> None:
     args = ap.parse_args()
     configure_cpu_threads()
     gens = args.generators.split(",")
+    pgens = args.path_generators.split(",") if args.path_generators else gens
     rows = []
     for name in [s for s in args.scenes.split(",") if s]:
         if name == "demo-orbit":
@@ -423,11 +438,11 @@ def main() -> None:
         contact_sheet(args.out / f"{name}_heldout.png", cols)
         n_rows = len(r)
         if name in args.orbit.split(","):
-            rows += fly(scene, gens, orbit_cameras(scene, args.orbit_frames), "orbit", args.out)
-            n_rows += len(gens)
+            rows += fly(scene, pgens, orbit_cameras(scene, args.orbit_frames), "orbit", args.out)
+            n_rows += len(pgens)
         if name in args.beyond.split(","):
-            rows += fly(scene, gens, beyond_cameras(scene, args.orbit_frames), "beyond", args.out)
-            n_rows += len(gens)
+            rows += fly(scene, pgens, beyond_cameras(scene, args.orbit_frames), "beyond", args.out)
+            n_rows += len(pgens)
         print_table(rows[-n_rows:])
         sys.stdout.flush()
     print(f"\n# held-out views, {time.strftime('%Y-%m-%d')}, torch {torch.__version__}, "
