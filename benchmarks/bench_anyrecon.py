@@ -29,7 +29,7 @@ def build(device):
     from diffusers import AutoencoderKLWan
 
     from engine.generate.anyrecon import weights as W
-    from engine.generate.anyrecon.encoders import ClipVision
+    from engine.generate.anyrecon.encoders import ClipVision, random_clip_visual_state
 
     t0 = _sync()
     dit = W.build_transformer(None, device, torch.bfloat16, config=W.FULL_DIT_CONFIG)
@@ -44,17 +44,7 @@ def build(device):
     n_params = sum(p.numel() for p in dit.parameters())
     with torch.device(device):
         vae = AutoencoderKLWan().eval().requires_grad_(False)
-    dim, layers, patch = 1280, 32, 14
-    r = lambda *s: torch.randn(*s, device=device, generator=g) * 0.02
-    clip = {"visual.patch_embedding.weight": r(dim, 3, patch, patch), "visual.cls_embedding": r(1, 1, dim),
-            "visual.pos_embedding": r(1, 257, dim), "visual.pre_norm.weight": 1 + r(dim), "visual.pre_norm.bias": r(dim)}
-    for i in range(layers):
-        p = f"visual.transformer.{i}."
-        clip.update({p + "norm1.weight": 1 + r(dim), p + "norm1.bias": r(dim), p + "attn.to_qkv.weight": r(3 * dim, dim),
-                     p + "attn.to_qkv.bias": r(3 * dim), p + "attn.proj.weight": r(dim, dim), p + "attn.proj.bias": r(dim),
-                     p + "norm2.weight": 1 + r(dim), p + "norm2.bias": r(dim), p + "mlp.0.weight": r(4 * dim, dim),
-                     p + "mlp.0.bias": r(4 * dim), p + "mlp.2.weight": r(dim, 4 * dim), p + "mlp.2.bias": r(dim)})
-    clip = ClipVision(clip)
+    clip = ClipVision(random_clip_visual_state(1280, 32, 14, 224, generator=g, device=device))
     text = torch.randn(1, 4096, device=device)
     return dit, vae, clip, text, n_params, _sync() - t0
 

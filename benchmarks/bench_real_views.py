@@ -87,10 +87,10 @@ def import_posed(images: Path, poses: Path, root: Path, backend: str) -> None:
     default) or ``sweep+complete`` (every pixel, completed ones flagged)."""
     from engine.project import Project, write_image, write_json_atomic
     from engine.session import run_job
-    from engine.workflows.workspace import Workspace
     from engine.tracking.import_poses import import_poses
     from engine.tracking.mvs import MVSOptions
     from engine.tracking.posed import dense_job
+    from engine.workflows import Workspace
 
     t0 = time.perf_counter()
     scene = import_poses(poses, images=images, holdout=8, max_side=1600)
@@ -205,22 +205,61 @@ def generate_one(scene: Scene, generator, camera):
     raise RuntimeError("no frame")
 
 
-def make_gen(name: str):
-    """A generator by registry name; ``surface-before`` is the surface generator with the
-    options of before the 2026-12-01 afternoon changes (no gap interpolation, the looser
-    sweep), for before/after rows in one run."""
-    from engine.generate import make_generator
+def parse_generator(spec: str) -> tuple[str, dict]:
+    """``name`` or ``name:key=value;key=value`` (a variant's options, numbers or strings)."""
+    name, _, rest = spec.partition(":")
+    opts = {}
+    for item in filter(None, rest.split(";")):
+        k, _, v = item.partition("=")
+        try:
+            opts[k] = float(v) if "." in v or "e" in v else int(v)
+        except ValueError:
+            opts[k] = v
+    return name, opts
 
+
+class SplatsOnly:
+    """The project's trained splats rendered alone (no fallback, no training): 'splats only'."""
+
+    name = "splats-only"
+
+    def __init__(self, root: Path, device) -> None:
+        from engine.splat.checkpoint import load_trained_splats
+
+        self.splats, self.device = load_trained_splats(root), device
+
+    def generate(self, request, cancel=None):
+        from engine.generate.protocol import GeneratedFrame
+        from engine.splat.render import render_splats
+
+        for cam in request.targets:
+            out = render_splats(self.splats, cam, self.device)
+            yield GeneratedFrame(cam, out["color"], out["depth"], out["alpha"], out["alpha"] < 0.5)
+
+
+def make_bench_generator(spec: str, device: str = "cpu", root: Path | None = None):
+    from engine.generate import make_generator
+    from engine.generate.registry import GeneratorContext
+
+    name, opts = parse_generator(spec)
     if name == "surface-before":
+        # the surface generator with its options of before the 2026-12-01 afternoon changes
+        # (no gap interpolation, the looser sweep): before/after rows in one run
         from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions
         from engine.generate.sweep import SweepOptions
 
         return SurfaceGenerator(SurfaceGeneratorOptions(gap_px=0, sweep=SweepOptions(window=5, distinct=0.6)),
-                                device="cpu")
-    return make_generator(name, device="cpu")
+                                device=device)
+    if name == "splats-only":
+        return SplatsOnly(root, device)
+    if name in ("splat", "auto"):   # each held-out view alone: no training between views
+        opts.setdefault("iterations_per_segment", 0)
+        opts.setdefault("learn_from_generated", False)
+    return make_generator(name, GeneratorContext(device=device, project_root=root), opts)
 
 
-def evaluate(scene: Scene, generators: list[str]) -> tuple[list[dict], dict]:
+def evaluate(scene: Scene, generators: list[str], device: str = "cpu", root: Path | None = None,
+             stats: dict | None = None) -> tuple[list[dict], dict]:
     from engine.metrics import psnr, ssim
     from engine.render.surface import render_surface
 
@@ -232,13 +271,15 @@ def evaluate(scene: Scene, generators: list[str]) -> tuple[list[dict], dict]:
                             if v.depth is not None])
     rows, frames = [], {}
     for name in generators:
-        gen = make_gen(name)
+        gen = make_bench_generator(name, device, root)
         generate_one(scene, gen, scene.holdout[0][0].scaled(0.25))   # warm-up (allocations, caches)
         p, s, inv, secs, agree = [], [], [], [], []
         for cam, gt in scene.holdout:
             t0 = time.perf_counter()
             f = generate_one(scene, gen, cam)
             secs.append(time.perf_counter() - t0)
+            if stats is not None and getattr(gen, "last_stats", None):
+                stats.setdefault(name, []).append(dict(gen.last_stats))
             p.append(psnr(f.color, gt))
             s.append(ssim(f.color, gt))
             inv.append(f.invented_fraction)
@@ -330,7 +371,7 @@ def fly(scene: Scene, generators: list[str], path: list, kind: str, out: Path) -
     rows, frames = [], {}
     for name in generators:
         mem = _clone_memory(scene.memory)
-        gen = make_gen(name)
+        gen = make_bench_generator(name)
         t0 = time.perf_counter()
         fr = [e.frame for e in generate_path(mem, scene.views, path, gen, LoopOptions(segment_length=n_frames))
               if isinstance(e, FrameGenerated)]
@@ -371,7 +412,7 @@ def demo_orbit_rows(generators: list[str], out: Path) -> list[dict]:
     for name in generators:
         scene = synthetic_scene(every=0)
         cams = demo_orbit(scene.views, opts).sample()
-        gen = make_gen(name)
+        gen = make_bench_generator(name)
         t0 = time.perf_counter()
         frames = [e.frame for e in generate_path(scene.memory, scene.views, cams, gen, LoopOptions(segment_length=40))
                   if isinstance(e, FrameGenerated)]
@@ -386,6 +427,123 @@ def demo_orbit_rows(generators: list[str], out: Path) -> list[dict]:
         sheets.append((name, [(f.color, f"{q:.1f}dB inv {f.invented_fraction:.0%}") for f, q in zip(frames[::10], p[::10])]))
     contact_sheet(out / "demo_orbit.png", [("GT", [(g, "") for g in gts[::10]])] + sheets)
     return rows
+
+
+# ---------------------------------------------------------------------- GPU column
+def train_fern_splats(root: Path, device: str, iterations: int) -> dict:
+    """The project's splats trained through the app's workflow (engine.workflows.splats) on
+    all its views (the LLFF held-out views are not in the project)."""
+    from engine.project import Project
+    from engine.session import run_job
+    from engine.workflows import Workspace, train_splats_job
+
+    ws = Workspace(project=Project.load(root, device=device), saved=True)
+    t0 = time.perf_counter()
+    s = run_job(train_splats_job(iterations, holdout_every=0), ws)
+    return {"steps": s.steps_run, "gaussians": s.num_splats, "seconds": round(time.perf_counter() - t0, 1),
+            "backend": s.backend, "train_views": s.train_views}
+
+
+def gpu_heldout(args, gens: list[str]) -> list[dict]:
+    """fern held-out views on ``args.device`` with the project's trained splats: splats only,
+    auto (and variants), surface. The fern project (cached on the CPU) is copied first."""
+    import shutil
+    import tempfile
+
+    from engine.cli.render import read_cameras
+    from engine.project import Project, read_image
+
+    src = CACHE / "fern"
+    if not (src / "project.json").exists():
+        fern_scene(args.data)
+    root = Path(tempfile.mkdtemp()) / "fern"
+    shutil.copytree(src, root, ignore=shutil.ignore_patterns("splats"))
+    info = train_fern_splats(root, args.device, args.splat_iterations)
+    print(f"# splats: {info}", flush=True)
+    project = Project.load(root, device=args.device)
+    cams = read_cameras(root / "holdout_cameras.json")
+    hold = [(c, read_image(root / "holdout" / f"{c.name}.png").astype(np.float32) / 255.0) for c in cams]
+    scene = Scene(f"fern GPU ({args.device})", project.memory, project.views, hold)
+    stats: dict = {}
+    rows, frames = evaluate(scene, gens, args.device, root, stats)
+    for r in rows:
+        r["splat_training"] = info
+        r["stats"] = stats.get(r["generator"])
+    cols = [("GT", [(gt, "") for _, gt in scene.holdout])]
+    cols += [(g, [(f.color, f"{row['per_view_psnr'][i]:.1f}dB inv {f.invented_fraction:.1%}")
+                  for i, f in enumerate(frames[g])]) for g, row in zip(gens, rows)]
+    contact_sheet(args.out / "fern_gpu_heldout.png", cols)
+    print_table(rows)
+    for r in rows:
+        print(f"  {r['generator']}: per view {r['per_view_psnr']}, stats {r['stats']}", flush=True)
+    if args.speed:
+        rows += speed_segment(root, args, project)
+    return rows
+
+
+def speed_segment(root: Path, args, project) -> list[dict]:
+    """One 40-frame segment at 896x512 on fern end to end with the default generator through
+    the app's Generate workflow (retrieve, guide, generate, fuse, write frames): a warm-up run,
+    a timed run, and a profiled run (top functions printed, written to --out)."""
+    import cProfile
+    import dataclasses
+    import io
+    import pstats
+
+    import torch
+
+    from engine.generate.registry import DEFAULT_GENERATOR
+    from engine.project import Project
+    from engine.session import run_job
+    from engine.trajectory.presets import make_preset
+    from engine.workflows import GenerateOptions, Workspace, generate_job
+
+    ws = Workspace(project=Project.load(root, device=args.device), saved=True)
+    wfc = np.stack([v.camera.world_from_cam for v in ws.views])
+    traj = make_preset("through", captured_world_from_cam=wfc, fov_y_deg=ws.views.cameras[0].fov_y_deg,
+                       width=args.speed_width, height=args.speed_height)
+    traj = dataclasses.replace(traj, fps=(args.speed_frames - 1) / traj.resolved_duration)
+    n = len(traj.sample())
+    opts = GenerateOptions(generator=DEFAULT_GENERATOR, segment_length=n)
+    frames: list = []
+
+    def run(tag: str) -> float:
+        frames.clear()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        run_job(generate_job("speed", traj, opts, on_frame=lambda i, f: frames.append(f)), ws)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        secs = time.perf_counter() - t0
+        gen = ws.generators.get(DEFAULT_GENERATOR, ws.generator_context())
+        print(f"# speed {tag}: {n} frames {args.speed_width}x{args.speed_height} in {secs:.2f} s ({secs / n * 1000:.0f} ms/frame), "
+              f"splats used: {getattr(gen, 'uses_splats', None)}, last stats {getattr(gen, 'last_stats', None)}",
+              flush=True)
+        return secs
+
+    if run("warm-up") > 120:
+        return []
+    secs = run("timed")
+    prof = cProfile.Profile()
+    prof.enable()
+    run("profiled")
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(45)
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
+    (args.out / "speed_profile.txt").write_text(out.getvalue())
+    print("\n".join(out.getvalue().splitlines()[:80]))
+    step = max(1, n // 8)
+    picked = [(f.color, f"#{i} inv {f.invented_fraction:.1%}") for i, f in list(enumerate(frames))[::step]]
+    half = (len(picked) + 1) // 2
+    contact_sheet(args.out / "fern_gpu_segment.png", [(DEFAULT_GENERATOR, picked[:half]),
+                                                      (DEFAULT_GENERATOR, picked[half:2 * half])], max_width=1800)
+    return [{"scene": "fern segment end to end (Generate workflow)", "generator": DEFAULT_GENERATOR, "views": n,
+             "psnr": float("nan"), "ssim": float("nan"),
+             "invented": float(np.mean([f.invented_fraction for f in frames])), "s_per_frame": secs / n,
+             "kf_depth": float("nan"), "surface": float("nan"), "size": f"{args.speed_width}x{args.speed_height}",
+             "total_s": secs}]
 
 
 def print_table(rows: list[dict]) -> None:
@@ -415,11 +573,26 @@ def main() -> None:
     ap.add_argument("--orbit-frames", type=int, default=12, help="frames of each orbit / beyond path")
     ap.add_argument("--max-side", type=int, default=640, help="tracking size for tracked scenes")
     ap.add_argument("--json", type=Path, help="also write the rows here")
+    ap.add_argument("--device", default="cpu", help="cuda: the GPU column on fern (trained splats, "
+                    "splats only / auto / surface) instead of the CPU scenes")
+    ap.add_argument("--splat-iterations", type=int, default=7000)
+    ap.add_argument("--speed", action="store_true", help="with --device: one 40-frame 896x512 segment end to end")
+    ap.add_argument("--speed-frames", type=int, default=40)
+    ap.add_argument("--speed-width", type=int, default=896)
+    ap.add_argument("--speed-height", type=int, default=512)
     args = ap.parse_args()
     configure_cpu_threads()
     gens = args.generators.split(",")
     pgens = args.path_generators.split(",") if args.path_generators else gens
     rows = []
+    if args.device != "cpu":
+        rows = gpu_heldout(args, gens)
+        print(f"\n# fern on {args.device}, {time.strftime('%Y-%m-%d')}, torch {torch.__version__}"
+              + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
+        print_table(rows)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1, default=str))
+        return
     for name in [s for s in args.scenes.split(",") if s]:
         if name == "demo-orbit":
             r = demo_orbit_rows(gens, args.out)

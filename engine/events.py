@@ -31,8 +31,11 @@ class JobFinished(Event):
 
 @dataclass(frozen=True)
 class JobFailed(Event):
+    """``error`` is the message shown to the user; ``kind`` the exception's class name, for
+    callers that react to one kind of failure (e.g. DestinationOccupied) without parsing text."""
     name: str
     error: str
+    kind: str = ""
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,11 @@ class ProjectError(ValueError):
     """A project folder cannot be read or written; the message names the file."""
 
 
+class DestinationOccupied(ProjectError):
+    """The save folder holds another project (or other files): nothing was written; the user
+    may choose another folder or ask to replace it (``--overwrite``, the studio's question)."""
+
+
 def write_json_atomic(path: Path, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=1, allow_nan=False).encode())
 
@@ -209,7 +214,7 @@ def check_destination(root: Path | str, project_id: str | None = None, overwrite
                 if not overwrite:
                     what = ("holds another AnyRecon project" if "project.json" in entries
                             else "is not empty and is not an AnyRecon project")
-                    raise ProjectError(f"{root}: {what}; choose a new folder, or overwrite it "
+                    raise DestinationOccupied(f"{root}: {what}; choose a new folder, or overwrite it "
                                        f"(--overwrite replaces the project there wholly)")
                 replacing = True
         if not os.access(root, os.W_OK | os.X_OK):

@@ -188,7 +188,8 @@ class Session:
         except Exception as exc:
             log.error("job %s failed:\n%s", job.name, traceback.format_exc())
             job.future.set_exception(exc)
-            self._emit(JobFailed(job.name, f"{type(exc).__name__}: {exc}", job_id=job.job_id))
+            self._emit(JobFailed(job.name, f"{type(exc).__name__}: {exc}", kind=type(exc).__name__,
+                                 job_id=job.job_id))
         finally:
             with self._lock:
                 self._current = None

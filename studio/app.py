@@ -72,7 +72,7 @@ class IdleExit:
     def busy(self) -> bool:
         ctl = self.win.ctl
         return (not ctl.bridge.idle or ctl._coverage_timer.isActive() or ctl._preview_timer.isActive()
-                or self.win._film_timer.isActive() or self.win.points_adapter.pending)
+                or self.win.busy_timers or self.win.points_adapter.pending)
 
     def poll(self) -> None:
         if time.monotonic() > self.deadline:

@@ -41,7 +41,7 @@ class EngineBridge(QObject):
     jobStarted = Signal(int, str)
     progress = Signal(int, float, str, object)   # job id, fraction, message, eta seconds or None
     jobFinished = Signal(int, str, object)       # job id, name, result
-    jobFailed = Signal(int, str, str)            # job id, name, error
+    jobFailed = Signal(int, str, str, str)       # job id, name, error, kind (exception class name)
     jobCancelled = Signal(int, str)
     segmentStarted = Signal(object)
     frameGenerated = Signal(object)
@@ -160,7 +160,7 @@ class EngineBridge(QObject):
         if isinstance(event, ev.JobFinished):
             self.jobFinished.emit(jid, event.name, event.result)
         elif isinstance(event, ev.JobFailed):
-            self.jobFailed.emit(jid, event.name, event.error)
+            self.jobFailed.emit(jid, event.name, event.error, event.kind)
         else:
             self.jobCancelled.emit(jid, event.name)
         self._in_flight.pop(jid, None)

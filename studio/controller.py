@@ -14,6 +14,8 @@ from engine.workflows.scene import SceneLoaded, thumbnail
 from studio.models import (JobsModel, Playback, ProjectView, SegmentsModel, SegmentState, Selection,
                            TrajectoryEdits)
 from studio.models import trajectory_edits as edits
+from studio.models.segments import unchanged_frames
+from studio.region_control import RegionControl
 from studio.undo import PathEditCommand
 
 QUIET_JOBS = {"coverage", "autosave"}
@@ -36,6 +38,8 @@ class StudioController(QObject):
         self.segments = SegmentsModel()
         self.jobs = JobsModel()
         self.undo = QUndoStack(self)
+        self.region = RegionControl(self, self)       # the region of interest (scene frame), undoable
+        self.fuse_in_roi = False                      # Generate fuses back only inside the region
         self.coverage: np.ndarray | None = None
         self.scene_up = np.array([0.0, -1.0, 0.0])   # world up of the open scene (its scene frame)
         self._saves: dict[int, str] = {}                 # save job id -> folder
@@ -47,6 +51,7 @@ class StudioController(QObject):
         self._preview_t0: float | None = None
         self._coverage_job: int | None = None
         self._loading_path = False
+        self._planned_cameras: list = []     # the path cameras the segments were last planned for
         self._coverage_timer = self._single_shot(300, self.update_coverage)
         self._preview_timer = self._single_shot(0, self._request_preview)
         self.path.changed.connect(self._path_changed)
@@ -127,10 +132,10 @@ class StudioController(QObject):
             missed.extend(unreadable)
         self.message.emit("info" if not missed else "warning", text)
 
-    def _job_failed(self, job_id: int, name: str, error: str) -> None:
+    def _job_failed(self, job_id: int, name: str, error: str, kind: str = "") -> None:
         self.jobs.finish(job_id, "failed")
         folder = self._saves.pop(job_id, None)
-        if folder is not None and "overwrite it" in error:
+        if folder is not None and kind == "DestinationOccupied":
             self.overwriteAsked.emit(folder, error.split(": ", 1)[-1])
             return
         if job_id == self.generate_job_id:
@@ -160,6 +165,8 @@ class StudioController(QObject):
 
     def _scene_loaded(self, result: SceneLoaded) -> None:
         self.undo.clear()
+        self.region.load(result.scene_frame)
+        self._planned_cameras = []
         if result.scene_frame is not None:
             self.scene_up = result.scene_frame.up_vector
         self.project.set_project(result.name, result.root, dirty=result.root is None)
@@ -187,6 +194,14 @@ class StudioController(QObject):
                           + (f" ({result.note})" if result.note else ""))
         self.update_coverage()
         self.schedule_preview()
+        if result.train_splats:
+            self.train_splats()
+
+    def train_splats(self, iterations: int | None = None) -> int:
+        """Train (or resume) the scene's Gaussian splats on the engine thread (started by itself
+        after a capture / dataset is loaded on CUDA); progress, the held-out preview and PSNR
+        show as it goes. Unsaved scenes train into a scratch folder; Save carries the splats."""
+        return self.submit("train splats", workflows.train_splats_job(iterations))
 
     def _segment_finished(self, event) -> None:
         self.segments.set_status(event.segment_id, "done", event.frame_start, event.frame_stop)
@@ -217,18 +232,21 @@ class StudioController(QObject):
             self.edit(edits.remove_keyframes(self.path.state, self.selection.keyframes), "Delete keyframe")
             self.selection.select_keyframes([])
 
-    def nudge_selected(self, delta_world) -> None:
+    def nudge_selected(self, delta_world, merge: str = "") -> None:
+        """Move the selected keyframes by delta [3] world; consecutive moves with the same
+        ``merge`` (key nudges, or one gizmo drag) are one undo step."""
         sel = [i for i in self.selection.keyframes if i < len(self.path.state.keyframes)]
         if sel:
             self.edit(edits.translate_keyframes(self.path.state, sel, delta_world), "Move keyframe",
-                      merge_key=f"move{sel}")
+                      merge_key=f"move{sel}{merge}")
 
-    def rotate_selected(self, axis_cam, angle_deg: float) -> None:
-        """Turn the selected keyframes about their own camera axis (OpenCV camera frame)."""
+    def rotate_selected(self, axis_cam, angle_deg: float, merge: str = "") -> None:
+        """Turn the selected keyframes about their own camera axis (OpenCV camera frame);
+        consecutive turns with the same ``merge`` (one gizmo drag) are one undo step."""
         sel = [i for i in self.selection.keyframes if i < len(self.path.state.keyframes)]
         if sel:
             self.edit(edits.rotate_keyframes(self.path.state, sel, axis_cam, angle_deg), "Rotate keyframe",
-                      merge_key=f"rotate{sel}")
+                      merge_key=f"rotate{sel}{merge}")
 
     def set_keyframe_field(self, field: str, value) -> None:
         i = self.selection.keyframe
@@ -284,8 +302,13 @@ class StudioController(QObject):
         self._coverage_timer.start()
         self.schedule_preview()
 
-    def _replan_segments(self) -> None:
-        self.segments.plan(len(self.path.cameras()), self.segment_length)
+    def _replan_segments(self, keep: bool = True) -> None:
+        """Segments of the current path; with ``keep``, generated segments whose cameras the
+        last edit did not change keep their frames and thumbnails."""
+        cams = self.path.cameras()
+        same = unchanged_frames(self._planned_cameras, cams) if keep else set()
+        self._planned_cameras = cams
+        self.segments.plan(len(cams), self.segment_length, keep_frames=same)
 
     # ------------------------------------------------------------------ preview & coverage
     def _frame_changed(self, frame: int) -> None:
@@ -345,7 +368,7 @@ class StudioController(QObject):
             return None
         opts = self.generate_options()
         if only_segment is None:
-            self._replan_segments()
+            self._replan_segments(keep=False)
             only = None
         else:
             if only_segment not in self.segments.segments:
@@ -361,7 +384,9 @@ class StudioController(QObject):
 
     def generate_options(self):
         """What Generate runs: the inspector's generator and segment length."""
-        return workflows.GenerateOptions(generator=self.generator, segment_length=self.segment_length)
+        return workflows.GenerateOptions(generator=self.generator, segment_length=self.segment_length,
+                                         fuse_in_roi=self.fuse_in_roi and self.region.state.has_box
+                                         and self.region.state.enabled)
 
     def cancel_generation(self) -> None:
         if self.generate_job_id is not None:

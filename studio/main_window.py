@@ -1,14 +1,16 @@
-"""The main window: viewport (center), inspector and preview (right), timeline, jobs and
-log (bottom). Menus, shortcuts, drag and drop, QSettings, autosave and recovery."""
+"""The main window: viewport (center, with a jobs strip over its bottom edge while jobs run),
+preview and inspector (right), timeline with the log as a tab behind it (bottom). Menus,
+shortcuts, drag and drop, QSettings (maximised on first start, then the last geometry),
+autosave and recovery. Before a path exists the preview follows the viewport camera."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QVBoxLayout, QWidget
 
-from engine.workflows.preview import generator_choices, view_image_request
+from engine.workflows.preview import generator_choices, nearest_photo_request, preview_render, view_image_request
 from studio import open_input
 from studio.autosave import Autosave
 from studio.controller import StudioController
@@ -23,6 +25,8 @@ from studio.viewport.viewport import Viewport3D
 from studio.window_actions import WindowActions
 
 MAX_RECENT = 8
+LAYOUT_VERSION = 2      # dock layout; 2: no jobs dock (a strip floats over the viewport), log behind the timeline
+VIEWPORT_PREVIEW_MS = 120   # the memory from the viewport camera, after it stops moving (no path yet)
 
 
 class MainWindow(QMainWindow):
@@ -54,10 +58,11 @@ class MainWindow(QMainWindow):
         col.addWidget(self.banner)
         col.addWidget(self.viewport, 1)
         self.setCentralWidget(central)
+        self.jobs_panel = JobsPanel(self.ctl.jobs)     # a slim strip over the viewport's bottom edge,
+        self.jobs_panel.float_over(central)            # shown only while jobs run
         self.inspector = Inspector()
         self.preview = PreviewPane()
         self.timeline = TimelineWidget(self.ctl.playback)
-        self.jobs_panel = JobsPanel(self.ctl.jobs)
         self.log = LogPanel()
 
     def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
@@ -77,13 +82,11 @@ class MainWindow(QMainWindow):
         scroll.setMinimumWidth(self.inspector.sizeHint().width() + 18)
         self.inspector_dock = self._dock("Inspector", scroll, right)
         self.timeline_dock = self._dock("Timeline", self.timeline, bottom)
-        tabs = QTabWidget()
-        tabs.addTab(self.jobs_panel, "Jobs")
-        tabs.addTab(self.log, "Log")
-        self.jobs_dock = self._dock("Jobs", tabs, bottom)
-        self.splitDockWidget(self.timeline_dock, self.jobs_dock, Qt.Orientation.Vertical)
-        self.resizeDocks([self.preview_dock, self.inspector_dock], [260, 420], Qt.Orientation.Vertical)
-        self.resizeDocks([self.timeline_dock, self.jobs_dock], [190, 90], Qt.Orientation.Vertical)
+        self.log_dock = self._dock("Log", self.log, bottom)      # a tab behind the timeline
+        self.tabifyDockWidget(self.timeline_dock, self.log_dock)
+        self.timeline_dock.raise_()
+        self.resizeDocks([self.preview_dock, self.inspector_dock], [320, 360], Qt.Orientation.Vertical)
+        self.resizeDocks([self.timeline_dock], [190], Qt.Orientation.Vertical)
         self.resizeDocks([self.preview_dock], [360], Qt.Orientation.Horizontal)
 
     # ------------------------------------------------------------------ wiring
@@ -109,7 +112,10 @@ class MainWindow(QMainWindow):
         ctl.sceneLoaded.connect(self._scene_loaded)
         ctl.overwriteAsked.connect(self._ask_overwrite)
         vp.keyframeClicked.connect(lambda i: ctl.selection.select_keyframes([i]))
-        vp.keyframeDragged.connect(ctl.nudge_selected)
+        vp.keyframeDragged.connect(lambda delta: ctl.nudge_selected(delta, merge=f"drag{vp.drag_number % 2}"))
+        vp.keyframeRotated.connect(lambda axis, deg, drag: ctl.rotate_selected(axis, deg, merge=f"drag{drag % 2}"))
+        vp.regionEdited.connect(lambda state: ctl.region.edit(state, "Drag region face"))
+        ctl.region.model.changed.connect(vp.set_region)
         self.bridge.splatProgress.connect(self._splat_progress)
         vp.viewClicked.connect(ctl.selection.select_view)
         vp.emptyClicked.connect(lambda: ctl.selection.select_keyframes([]))
@@ -133,8 +139,83 @@ class MainWindow(QMainWindow):
         self._play_timer = QTimer(self)
         self._play_timer.timeout.connect(ctl.playback.advance)
         ctl.playback.playing_changed.connect(self._playing_changed)
+        self._vp_timer = self._single_shot(VIEWPORT_PREVIEW_MS, self._request_viewport_preview)
+        self._vp_preview_id: int | None = None      # the latest viewport-camera preview request
+        self._vp_pose: np.ndarray | None = None      # the viewport pose that request was for
+        vp.canvas.events.draw.connect(self._viewport_drawn)
+        pv.points_appended.connect(lambda _a, _b: self._viewport_moved())    # the memory grew: render again
+        ctl.path.changed.connect(lambda _s: self._viewport_moved())
+        self._ref_timer = self._single_shot(60, self._request_reference)
+        self._ref_request = 0
+        self.preview.compareChanged.connect(lambda _mode: self._ref_timer.start())
+        ctl.playback.frame_changed.connect(lambda _f: self._ref_timer.start() if self.preview.mode != "off" else None)
+        ctl.path.changed.connect(lambda _s: self._ref_timer.start() if self.preview.mode != "off" else None)
         self._framed = False
+        insp.refresh(ctl.path.state, -1)           # the path's settings from the start (fps, tension)
         self.demo_ground_truth = str(self.settings.value("ingest/demoGroundTruth", "false")).lower() == "true"
+
+    def _single_shot(self, ms: int, slot) -> QTimer:
+        t = QTimer(self)
+        t.setSingleShot(True)
+        t.setInterval(ms)
+        t.timeout.connect(slot)
+        return t
+
+    @property
+    def busy_timers(self) -> bool:
+        """A preview or compare request is about to be sent (tests and --exit-when-idle wait)."""
+        return self._vp_timer.isActive() or self._ref_timer.isActive() or self._film_timer.isActive()
+
+    # ------------------------------------------------------------------ preview before a path
+    def viewport_camera(self, width: int = 320):
+        """The viewport camera as an engine Camera (plain data) ``width`` pixels wide."""
+        from engine.geometry.camera import Camera, intrinsics_from_fov
+
+        w_px, h_px = self.viewport.canvas.size
+        height = max(1, round(width * h_px / max(w_px, 1)))
+        return Camera(intrinsics_from_fov(self.viewport.fov_y_deg, width, height), width, height,
+                      self.viewport.view_world_from_cam())
+
+    def _viewport_drawn(self, _event=None) -> None:
+        """While there is no path, the preview follows the viewport camera (once it rests)."""
+        if self.ctl.path.cameras() or not self.ctl.project.points.size:
+            return
+        pose = self.viewport.view_world_from_cam()
+        if self._vp_pose is None or not np.allclose(pose, self._vp_pose, atol=1e-9):
+            self._vp_pose = pose
+            self._vp_timer.start()
+
+    def _viewport_moved(self) -> None:
+        self._vp_pose = None
+        self._viewport_drawn()
+
+    def _request_viewport_preview(self) -> None:
+        if self.ctl.path.cameras() or not self.ctl.project.points.size:
+            return
+        self._vp_preview_id = self.bridge.request_preview(preview_render(self.viewport_camera()))
+        if self.preview.mode != "off":
+            self._ref_timer.start()
+
+    # ------------------------------------------------------------------ compare with a photo
+    def _request_reference(self) -> None:
+        """Ask the engine for the captured photo nearest (by pose) to the camera shown."""
+        if self.preview.mode == "off" or not self.ctl.project.cameras:
+            return
+        cam = self.ctl.current_camera()
+        pose = cam.world_from_cam if cam is not None else self.viewport.view_world_from_cam()
+        self._ref_request += 1
+        asked = self._ref_request
+
+        def answered(photo, error) -> None:
+            if asked != self._ref_request:
+                return                      # the playhead moved on: a newer request is out
+            if photo is None:
+                self.preview.set_reference(None, "", f"no captured photo to compare with{': ' + error if error else ''}")
+                return
+            self.preview.set_reference(photo.image, photo.name,
+                                       f"vs. photo {photo.name}, nearest by pose: {photo.distance:.2f} away, "
+                                       f"{photo.angle_deg:.0f}° apart")
+        self.bridge.request(nearest_photo_request(pose), answered)
 
     # ------------------------------------------------------------------ model -> views
     def _redraw_path(self) -> None:
@@ -142,7 +223,8 @@ class MainWindow(QMainWindow):
         state = ctl.path.state
         kf_pos = np.array([k.world_from_cam[:3, 3] for k in state.keyframes]).reshape(-1, 3)
         sel = ctl.selection.keyframes
-        self.viewport.set_path(ctl.path.cameras(), ctl.coverage, kf_pos, sel)
+        self.viewport.set_path(ctl.path.cameras(), ctl.coverage, kf_pos, sel,
+                               np.array([k.world_from_cam for k in state.keyframes]).reshape(-1, 4, 4))
         frames = [ctl.path.frame_of_keyframe(i) for i in range(len(state.keyframes))] if ctl.path.cameras() else []
         self.timeline.set_keyframes(frames, sel)
         self.timeline.set_coverage(ctl.coverage)
@@ -159,7 +241,12 @@ class MainWindow(QMainWindow):
     def _redraw_filmstrip(self) -> None:
         self.timeline.set_filmstrip(self.ctl.segments.thumbs, self.ctl.playback.num_frames)
 
-    def _preview_rendered(self, _rid: int, color, coverage: float) -> None:
+    def _preview_rendered(self, rid: int, color, coverage: float) -> None:
+        if rid == self._vp_preview_id:
+            if not self.ctl.path.cameras():
+                self.preview.show_image(color, "viewport", f"memory from the viewport camera · coverage {coverage:.0%}"
+                                        " · no path yet: K adds a keyframe from this view")
+            return
         if self.ctl.playback.frame in self.ctl.segments.frames:
             return
         self.preview.show_image(color, "memory", f"memory render · frame {self.ctl.playback.frame} · "
@@ -226,6 +313,7 @@ class MainWindow(QMainWindow):
         self.inspector.segment_length.blockSignals(False)
         self.viewport.set_world_up(self.ctl.scene_up)
         self._frame_scene()
+        self._viewport_moved()
         if result.root:
             self.actions_.add_recent(result.root)
         self._redraw_path()
@@ -323,19 +411,20 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ settings
     def _restore_settings(self) -> None:
+        """The last geometry and dock layout; on first start (none saved) the whole screen."""
         s = self.settings
         geo, state = s.value("window/geometry"), s.value("window/state")
-        if geo is not None:
-            self.restoreGeometry(geo)
+        if geo is None or not self.restoreGeometry(geo):
+            self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
         if state is not None:
-            self.restoreState(state)
+            self.restoreState(state, LAYOUT_VERSION)
         size = s.value("display/size")
         if size is not None:
             self.inspector.point_size.setValue(int(size))
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
         self.settings.sync()
         self.ctl.playback.set_playing(False)
         self.autosave.clean_exit()

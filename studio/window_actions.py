@@ -71,6 +71,10 @@ class WindowActions:
         e.addSeparator()
         self._act(e, "Add &Keyframe from View", self.add_keyframe, "K")
         self._act(e, "&Delete Keyframe", ctl.delete_selected, "Delete")
+        e.addSeparator()   # learned models: folder, found / missing files, licences (studio/panels/models_dialog.py)
+        self.models_action = self._act(e, "&Models…", self.models_dialog, tip="where learned models are looked for")
+        from studio.panels.models_dialog import restore_models_dir
+        restore_models_dir(win.bridge, win.settings)
         for key, name in (("Shift+Left", "left"), ("Shift+Right", "right"), ("Shift+Up", "up"),
                           ("Shift+Down", "down"), ("Shift+PgUp", "forward"), ("Shift+PgDown", "back")):
             self._act(None, f"Move keyframe {name}", lambda n=name: self.nudge(n), key)
@@ -89,8 +93,10 @@ class WindowActions:
         self.track_action = self._act(g, "Track Video…", self.open_dialog)
         self._act(g, "Train Gaussian &Splats", lambda: self.train_splats())
         v = bar.addMenu("&View")
-        for dock in (win.preview_dock, win.inspector_dock, win.timeline_dock, win.jobs_dock):
+        for dock in (win.preview_dock, win.inspector_dock, win.timeline_dock, win.log_dock):
             v.addAction(dock.toggleViewAction())
+        from studio.viewport.region_menu import RegionMenu
+        self.region_menu = RegionMenu(bar.addMenu("&Region"), win, ctl)
 
     # ------------------------------------------------------------------ edits
     def add_keyframe(self) -> None:
@@ -194,13 +200,17 @@ class WindowActions:
 
     def train_splats(self, iterations: int | None = None) -> int | None:
         """Train (or resume) the project's Gaussian splats on the engine thread; progress and
-        the held-out preview show as it goes. The checkpoint lives in the project folder."""
-        from engine.workflows import train_splats_job
+        the held-out preview show as it goes (StudioController.train_splats)."""
+        return self.win.ctl.train_splats(iterations)
 
-        if not self.win.ctl.project.root:
-            self.win.show_message("error", "Save the project first (File > Save): splat checkpoints live in its folder.")
-            return None
-        return self.win.ctl.submit("train splats", train_splats_job(iterations))
+    def models_dialog(self) -> None:
+        from engine.workflows import generator_choices
+        from studio.panels.models_dialog import ModelsDialog
+
+        dlg = ModelsDialog(self.win.bridge, self.win, self.win.settings)
+        dlg.modelsDirChanged.connect(lambda _d: self.win.bridge.request(
+            generator_choices, lambda c, _e: self.win.inspector.set_generators(c or [], self.ctl.generator)))
+        dlg.exec()
 
     def export_dialog(self) -> None:
         from studio.panels.export_dialog import ExportDialog

@@ -2,6 +2,7 @@
 input becomes a project (and optionally splats and exports) on Ray; a rerun resumes."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 
@@ -14,7 +15,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, required=True, help="folder for the projects")
     p.add_argument("--address", help="a running Ray cluster (ray start --head prints it); default: local")
     p.add_argument("--exports", default="", help="comma-separated export formats per project (see anyrecon export)")
-    p.add_argument("--splats", action="store_true", help="train Gaussian splats for each project")
+    p.add_argument("--splats", action=argparse.BooleanOptionalAction, default=None,
+                   help="train Gaussian splats for each project (default: when the cluster has a GPU)")
     p.add_argument("--splat-iterations", type=int, default=None, help="default: 7000 on CUDA, 300 on the CPU")
     p.add_argument("--max-keyframes", type=int, default=150, help="keyframe target for videos (default 150)")
     p.add_argument("--holdout", type=int, default=0, help="posed datasets: keep every Nth view out")

@@ -24,6 +24,8 @@ def register(sub) -> None:
     p.add_argument("--frames", type=FRAMES, default=None, help="resample the path to this many frames")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the frames already generated for a path of this name (refused otherwise)")
+    p.add_argument("--fuse-in-roi", action="store_true",
+                   help="generated frames add points to the memory only inside the project's region of interest")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
     p.set_defaults(func=run)
 
@@ -57,7 +59,8 @@ def run(args) -> int:
     from engine.workflows import GenerateOptions, Workspace, generate_job
 
     t0 = time.perf_counter()
-    options = GenerateOptions(generator=args.generator, segment_length=args.segment_length, top_k=args.top_k)
+    options = GenerateOptions(generator=args.generator, segment_length=args.segment_length, top_k=args.top_k,
+                              fuse_in_roi=args.fuse_in_roi)
     options.validate()
     project = Project.load(args.project)
     if project.memory is None:

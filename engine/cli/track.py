@@ -2,6 +2,7 @@
 becomes a project with cameras, depth maps and the geometry memory."""
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from dataclasses import replace
@@ -12,6 +13,7 @@ from engine.cli.checks import IMAGE_SIDE, NON_NEGATIVE, POSITIVE, add_overwrite,
 
 def register(subparsers) -> None:
     from engine.tracking.depth_backend import DEFAULT_DEPTH_BACKEND, DEPTH_BACKENDS
+    from engine.tracking.pose_backend import POSE_BACKENDS
 
     p = subparsers.add_parser("track", help="track cameras and build the geometry memory",
                               description="Track a video / photo folder, or import known poses "
@@ -31,10 +33,20 @@ def register(subparsers) -> None:
                    help="dense depth working resolution (pixels; default 400 when tracking, 480 with --poses)")
     p.add_argument("--max-dense-views", type=POSITIVE, default=60,
                    help="keyframes that get a depth map, evenly spread (the others are stereo sources)")
-    p.add_argument("--depth-backend", choices=tuple(DEPTH_BACKENDS), default=DEFAULT_DEPTH_BACKEND,
-                   help="dense depth: 'sweep' (matched pixels) or 'sweep+complete' (every pixel, completed "
-                        "ones flagged and weighed lower)")
+    p.add_argument("--pose-backend", choices=tuple(POSE_BACKENDS), default="colmap",
+                   help="cameras: 'colmap' (SIFT + pycolmap mapper) or 'pi3' (the Pi3 network on "
+                        "<models>/Pi3/model.safetensors; see `anyrecon models`)")
+    p.add_argument("--depth-backend", choices=tuple(DEPTH_BACKENDS), default=None,
+                   help=f"dense depth: 'sweep' (matched pixels), 'sweep+complete' (every pixel, completed "
+                        f"ones flagged and weighed lower) or 'pi3' (Pi3's own depth; needs --pose-backend pi3). "
+                        f"Default: pi3 with --pose-backend pi3, else {DEFAULT_DEPTH_BACKEND}")
+    p.add_argument("--models", "--models-dir", dest="models", type=Path, default=None,
+                   help="models folder of the learned backends (default: $ANYRECON_MODELS or ~/.anyrecon/models)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: CUDA when present)")
+    p.add_argument("--splats", action=argparse.BooleanOptionalAction, default=None,
+                   help="train Gaussian splats into the project afterwards (default: on CUDA yes, on the CPU no; "
+                        "the default generator `auto` renders them)")
+    p.add_argument("--splat-iterations", type=POSITIVE, default=None, help="default: 7000 on CUDA, 300 on the CPU")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
     p.set_defaults(func=run)
 
@@ -57,7 +69,7 @@ def run(args) -> int:
     from engine.project import check_destination
 
     check_destination(args.out, overwrite=args.overwrite)      # before the long work
-    ws = Workspace(settings=EngineSettings(device=args.device))
+    ws = Workspace(settings=EngineSettings(device=args.device, models_dir=args.models))
     job = _import(args) if args.poses else _track(args)
     loaded = run_job(job, ws, on_event=_progress(args.json))
     ws.project.name = args.out.name
@@ -70,14 +82,36 @@ def run(args) -> int:
         summary.update(keyframes=tracking["keyframes"], timings=tracking["timings"])
     if args.poses:
         summary.update(holdout=list(loaded.holdout), first_geometry_s=loaded.timings.get("first_geometry_s"))
-    if args.json:
-        print_json_summary(summary)
-    else:
+    if not args.json:
         print(f"wrote {args.out}: {summary['views']} views, {summary['points']} points "
               f"in {summary['seconds']} s")
         for name in summary.get("unregistered", []):
             print(f"  not registered: {name}")
+    summary["splats"] = _splats(ws, args)
+    if args.json:
+        print_json_summary(summary)
     return 0
+
+
+def _splats(ws, args) -> dict | None:
+    """Splat training after tracking (engine.workflows.auto_splats_job): on CUDA unless
+    --no-splats, on the CPU only with --splats (else it says how to ask for it)."""
+    from engine.events import Progress
+    from engine.session import run_job
+    from engine.workflows import auto_splats_job
+
+    def show(event) -> None:
+        if isinstance(event, Progress) and (not args.json or event.fraction >= 1.0):
+            print(f"[splats] {event.message}", file=sys.stderr, flush=True)
+
+    s = run_job(auto_splats_job(args.splats, args.splat_iterations), ws, on_event=show)
+    if s is None:
+        return None
+    if not args.json:
+        after = "n/a" if s.psnr_after is None else f"{s.psnr_after:.2f} dB"
+        print(f"trained splats: {s.steps_run} steps, {s.num_splats:,} Gaussians, held-out PSNR {after} "
+              f"in {s.seconds:.1f} s ({s.backend} on {s.device})")
+    return {"steps": s.steps_run, "gaussians": s.num_splats, "psnr_after": s.psnr_after, "seconds": round(s.seconds, 2)}
 
 
 def _track(args):
@@ -92,7 +126,8 @@ def _track(args):
     opts = TrackOptions(ingest=IngestOptions(max_keyframes=args.max_keyframes, stride=args.stride,
                                              max_side=args.max_side),
                         sfm=SfmOptions(mapper=args.mapper), mvs=mvs, max_dense_views=args.max_dense_views,
-                        device=args.device, depth_backend=args.depth_backend)
+                        device=args.device, pose_backend=args.pose_backend, models_dir=args.models,
+                        depth_backend=args.depth_backend or _default_depth(args.pose_backend))
     return open_capture_job(args.input, opts)
 
 
@@ -103,3 +138,9 @@ def _import(args):
     return import_dataset_job(args.poses, ImportOptions(images=images, holdout=args.holdout, max_side=args.max_side,
                                                         mvs_side=args.mvs_side or 480,
                                                         depth_backend=args.depth_backend))
+
+
+def _default_depth(pose_backend: str) -> str:
+    from engine.tracking.depth_backend import DEFAULT_DEPTH_BACKEND
+
+    return "pi3" if pose_backend == "pi3" else DEFAULT_DEPTH_BACKEND

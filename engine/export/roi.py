@@ -4,7 +4,7 @@ The region of interest is the oriented box of :class:`engine.geometry.scene_fram
 (``roi_world_from_box`` [4,4], ``roi_half_extent`` [3], world units). A point p (world) is
 inside when every coordinate of ``box_from_world @ p`` lies within +-half_extent (faces of
 the box included). ``ExportOptions.crop_to_roi``: None = crop when the project has a
-region of interest, True = crop (an error when there is none), False = never. A crop that
+region of interest (set and switched on), True = crop (an error when there is none), False = never. A crop that
 keeps nothing is an ExportError raised before any file is opened.
 """
 from __future__ import annotations
@@ -33,14 +33,15 @@ class Roi:
 def export_roi(project, crop_to_roi: bool | None) -> Roi | None:
     """The crop an export applies (see the module docstring), or None."""
     frame = getattr(project, "scene_frame", None)
-    has_roi = frame is not None and frame.roi_world_from_box is not None
+    has_roi = frame is not None and frame.has_roi       # a box switched off in the studio crops nothing
     if crop_to_roi is None:
         crop_to_roi = has_roi
     if not crop_to_roi:
         return None
     if not has_roi:
         raise ExportError("cropping to the region of interest was asked for, but the project has no "
-                          "region of interest: draw one in the viewport, or export without the crop")
+                          "region of interest (or it is switched off): draw or enable one in the viewport, "
+                          "or export without the crop")
     box = np.asarray(frame.roi_world_from_box, dtype=np.float64).reshape(4, 4)
     half = np.asarray(frame.roi_half_extent, dtype=np.float64).reshape(3)
     if not (np.isfinite(box).all() and np.isfinite(half).all()) or (half <= 0).any():

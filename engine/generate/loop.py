@@ -32,6 +32,8 @@ class LoopOptions:
     invented_stride: int = 2            # invented pixels fuse on this pixel grid ...
     invented_gap_px: int = 2            # ... and only this far from what the memory shows
     context_frames: int = 1             # frames of the previous segment handed on
+    fuse_region: tuple | None = None    # (world_from_box [4,4], half_extent [3]) world: generated
+                                        # pixels fuse only where they land inside this box; None: anywhere
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, 
 
     Observed pixels (warped from captured views) fuse where the memory was empty or unsure.
     Invented pixels fuse only where the memory has nothing within ``invented_gap_px`` pixels,
-    every ``invented_stride``-th pixel: invented surfaces are smooth guesses whose depth shifts
+    every ``invented_stride``-th pixel (and, with ``options.fuse_region``, only pixels that land
+inside that box): invented surfaces are smooth guesses whose depth shifts
     a little from frame to frame, and fusing all of them would stack layer after layer of the
     same guess (the memory would grow with the frame count)."""
     import cv2
@@ -116,6 +119,11 @@ def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, 
     grid[::options.invented_stride, ::options.invented_stride] = True
     invented = frame.invented & valid & ~near_memory & grid
     adds = observed | invented
+    if options.fuse_region is not None and adds.any():
+        from engine.geometry.scene_frame import box_contains
+
+        inside = box_contains(*options.fuse_region, frame.camera.backproject(frame.depth).reshape(-1, 3))
+        adds &= inside.reshape(adds.shape)
     if not adds.any():
         return 0
     stats = memory.insert_depth(frame.camera, frame.depth, frame.color, confidence=np.maximum(frame.confidence, 1e-3),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-DEFAULT_GENERATOR = "surface"
+DEFAULT_GENERATOR = "auto"
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,17 @@ def _splat_spec() -> GeneratorSpec:
 def _surface_spec() -> GeneratorSpec:
     from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions
 
-    return GeneratorSpec("surface", "captured photos sampled onto the memory's surface, PatchMatch fill (default)",
+    return GeneratorSpec("surface", "captured photos sampled onto the memory's surface, PatchMatch fill",
                          SurfaceGeneratorOptions, lambda o, ctx: SurfaceGenerator(o, device=ctx.device))
+
+
+def _auto_spec() -> GeneratorSpec:
+    from engine.generate.auto import AutoGenerator, AutoGeneratorOptions
+
+    return GeneratorSpec("auto", "trained splats where confident + photos on the surface + fill on CUDA; "
+                         "the surface generator without splats or on the CPU (default)",
+                         AutoGeneratorOptions,
+                         lambda o, ctx: AutoGenerator(o, device=ctx.device, project_root=ctx.project_root))
 
 
 def _anyrecon_spec() -> GeneratorSpec:
@@ -95,6 +104,7 @@ def _anyrecon_spec() -> GeneratorSpec:
 
 # name -> spec builder (specs are built on first use: a backend's imports stay lazy)
 _SPECS: dict[str, Callable[[], GeneratorSpec]] = {
+    "auto": _auto_spec,
     "surface": _surface_spec,
     "ibr": _ibr_spec,
     "splat": _splat_spec,

@@ -187,7 +187,10 @@ class SurfaceGenerator:
         return depth, known, guide, hint & ~known & ~gap, gap
 
     def render_frame(self, target, guide, sources: list[Source], previous: GeneratedFrame | None,
-                     voxel_size: float) -> GeneratedFrame:
+                     voxel_size: float, fill: bool = True) -> GeneratedFrame:
+        """One frame. ``fill=False`` leaves what nothing saw unfilled (black, invented) for a
+        caller that covers part of it otherwise (the auto generator); ``last_holes`` [H,W] bool
+        says which pixels those are."""
         opt = self.options
         dev = self.device
         h, w = target.height, target.width
@@ -253,7 +256,8 @@ class SurfaceGenerator:
         color_np = color.clamp(0, 1).cpu().numpy()
         depth_np = depth.cpu().numpy()
         holes_np = holes.cpu().numpy()
-        if holes_np.any():
+        self.last_holes = holes_np
+        if fill and holes_np.any():
             filled = fill_holes(color_np, holes_np, depth_np, opt.fill)
             color_np = filled.color
             self.last_fill_method = filled.method

@@ -6,11 +6,13 @@ cameras (upright cameras keep their right axis horizontal, so up is the directio
 perpendicular to all right axes, signed like the mean image-up -y) and persisted in the
 project; the viewport, the presets, the nudge keys and exports read it instead of assuming -y.
 The region of interest is an oriented box: ``world_from_box`` [4,4] (rotation + centre, world)
-and ``half_extent`` [3] (box units = world units).
+and ``half_extent`` [3] (box units = world units); ``roi_enabled`` False keeps the box but lets
+nothing crop to it (the studio's toggle). A point p (world) is inside when every coordinate of
+``box_from_world @ p`` lies within +-half_extent (faces included).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -58,6 +60,28 @@ class SceneFrame:
     up: tuple[float, float, float] = (0.0, -1.0, 0.0)
     roi_world_from_box: tuple | None = None
     roi_half_extent: tuple[float, float, float] | None = None
+    roi_enabled: bool = True
+
+    @property
+    def has_roi(self) -> bool:
+        """A box is set and switched on (what crops exports and, optionally, fusion)."""
+        return self.roi_world_from_box is not None and self.roi_enabled
+
+    def with_roi(self, world_from_box=None, half_extent=None, enabled: bool = True) -> "SceneFrame":
+        """This frame with another box ([4,4] world, [3] world units), or none (None)."""
+        if world_from_box is None:
+            return replace(self, roi_world_from_box=None, roi_half_extent=None, roi_enabled=True)
+        box = np.asarray(world_from_box, dtype=np.float64).reshape(4, 4)
+        half = np.asarray(half_extent, dtype=np.float64).reshape(3)
+        return replace(self, roi_world_from_box=tuple(map(tuple, box)), roi_half_extent=tuple(map(float, half)),
+                       roi_enabled=bool(enabled))
+
+    def roi_contains(self, points: np.ndarray) -> np.ndarray:
+        """Mask [N] of points [N,3] (world) inside the box (all True without a box or when off)."""
+        p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        if not self.has_roi:
+            return np.ones(len(p), dtype=bool)
+        return box_contains(self.roi_world_from_box, self.roi_half_extent, p)
 
     @property
     def up_vector(self) -> np.ndarray:
@@ -72,6 +96,8 @@ class SceneFrame:
         if self.roi_world_from_box is not None:
             out["roi"] = {"world_from_box": np.asarray(self.roi_world_from_box).tolist(),
                           "half_extent": [float(v) for v in self.roi_half_extent]}
+            if not self.roi_enabled:
+                out["roi"]["enabled"] = False
         return out
 
     @classmethod
@@ -87,7 +113,32 @@ class SceneFrame:
         half = np.asarray(roi["half_extent"], dtype=np.float64).reshape(3)
         if not (np.isfinite(box).all() and np.isfinite(half).all() and (half > 0).all()):
             raise ValueError("scene frame: bad region of interest")
-        return cls(tuple(_unit(up)), tuple(map(tuple, box)), tuple(half))
+        return cls(tuple(_unit(up)), tuple(map(tuple, box)), tuple(half), bool(roi.get("enabled", True)))
+
+
+def box_contains(world_from_box, half_extent, points: np.ndarray) -> np.ndarray:
+    """Mask [N] of points [N,3] (world) inside the oriented box (module docstring)."""
+    box = np.asarray(world_from_box, dtype=np.float64).reshape(4, 4)
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    local = (p - box[:3, 3]) @ box[:3, :3]
+    return np.all(np.abs(local) <= np.asarray(half_extent, dtype=np.float64).reshape(3), axis=1)
+
+
+def fit_region(points: np.ndarray, up=DEFAULT_UP, percentile: float = 1.0) -> tuple[np.ndarray, np.ndarray] | None:
+    """The box holding points [N,3] (world) between the ``percentile`` and 100-``percentile``
+    percentiles along the scene frame's axes (x, y = -up, z: see ``rotation_taking``):
+    (world_from_box [4,4], half_extent [3]); None with fewer than 10 finite points."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if len(pts) < 10:
+        return None
+    box_from_world = rotation_taking(up, DEFAULT_UP)     # box axes: x, y = -up, z
+    local = pts @ box_from_world.T
+    lo, hi = np.percentile(local, [percentile, 100 - percentile], axis=0)
+    world_from_box = np.eye(4)
+    world_from_box[:3, :3] = box_from_world.T
+    world_from_box[:3, 3] = box_from_world.T @ ((lo + hi) / 2)
+    return world_from_box, np.maximum((hi - lo) / 2, 1e-6)
 
 
 def estimate_scene_frame(world_from_cams: np.ndarray | None, points: np.ndarray | None = None,
@@ -95,15 +146,6 @@ def estimate_scene_frame(world_from_cams: np.ndarray | None, points: np.ndarray 
     """Up from the cameras (module docstring); the region of interest as the box, aligned with
     up, holding the points [N,3] world between the given low/high percentiles per axis."""
     up = up_from_cameras(world_from_cams) if world_from_cams is not None else DEFAULT_UP.copy()
-    pts = None if points is None else np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    if pts is None or len(pts) < 10:
-        return SceneFrame(tuple(up))
-    pts = pts[np.isfinite(pts).all(axis=1)]
-    box_from_world = rotation_taking(up, DEFAULT_UP)     # box axes: x, y = -up, z
-    local = pts @ box_from_world.T
-    lo, hi = np.percentile(local, [percentile, 100 - percentile], axis=0)
-    world_from_box = np.eye(4)
-    world_from_box[:3, :3] = box_from_world.T
-    world_from_box[:3, 3] = box_from_world.T @ ((lo + hi) / 2)
-    half = np.maximum((hi - lo) / 2, 1e-6)
-    return SceneFrame(tuple(up), tuple(map(tuple, world_from_box)), tuple(half))
+    fit = None if points is None else fit_region(points, up, percentile)
+    frame = SceneFrame(tuple(up))
+    return frame if fit is None else frame.with_roi(*fit)

@@ -249,7 +249,8 @@ def upsample(surface: SurfaceRender, width: int, height: int) -> SurfaceRender:
                         align_corners=False)
     den = F.interpolate(m, size=(height, width), mode="bilinear", align_corners=False)
     mask = near(surface.mask)
-    color = torch.where(mask[..., None], (num / den.clamp_min(1e-6))[0].permute(1, 2, 0), torch.zeros(1))
+    zero = torch.zeros((), dtype=num.dtype, device=num.device)   # on the render's device (CUDA too)
+    color = torch.where(mask[..., None], (num / den.clamp_min(1e-6))[0].permute(1, 2, 0), zero)
     return SurfaceRender(color, near(surface.depth), mask, near(surface.source_view), near(surface.point_index),
                          near(surface.confidence), near(surface.segment),
                          mask if surface.filled is None else near(surface.filled))

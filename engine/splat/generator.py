@@ -103,7 +103,7 @@ class SplatGenerator:
 
         o = self.options
         splats = load_trained_splats(self.project_root) if self.project_root is not None else None
-        if not views:
+        if not views and splats is None:
             cam = request.targets[0]
             raise ValueError(f"the splat generator needs captured reference views (got none for segment "
                              f"{request.segment_id}, {cam.width}x{cam.height})")
@@ -129,8 +129,23 @@ class SplatGenerator:
         invented = base.invented & (alpha < self.options.alpha_threshold)
         return GeneratedFrame(target, np.clip(color, 0, 1).astype(np.float32), depth, conf, invented)
 
-    def generate(self, request: SegmentRequest, cancel: CancelToken | None = None) -> Iterator[GeneratedFrame]:
+    def prepare(self, request: SegmentRequest) -> None:
+        """The trainer ready for ``request``: built (loaded or bootstrapped) on first use, the
+        segment's new references added as training views."""
         self._ensure_trainer(request, self._reference_views(request))
+
+    def learn(self, frames: list[GeneratedFrame], cancel: CancelToken | None = None) -> None:
+        """After a segment: its frames join the training views (weighted by ``invented``)
+        and ``iterations_per_segment`` more steps run."""
+        o = self.options
+        if o.learn_from_generated and frames:
+            self.trainer.add_views([view_from_generated(f, self.device, o.invented_weight, o.observed_weight,
+                                                        self._scale(f.camera)) for f in frames])
+        for _ in self.trainer.run(o.iterations_per_segment, cancel):
+            pass
+
+    def generate(self, request: SegmentRequest, cancel: CancelToken | None = None) -> Iterator[GeneratedFrame]:
+        self.prepare(request)
         frames = []
         for target, base in zip(request.targets, self.base.generate(request, cancel)):
             if cancel is not None:
@@ -138,9 +153,4 @@ class SplatGenerator:
             frame = self._compose(target, base)
             frames.append(frame)
             yield frame
-        o = self.options
-        if o.learn_from_generated and frames:
-            self.trainer.add_views([view_from_generated(f, self.device, o.invented_weight, o.observed_weight,
-                                                        self._scale(f.camera)) for f in frames])
-        for _ in self.trainer.run(o.iterations_per_segment, cancel):
-            pass
+        self.learn(frames, cancel)

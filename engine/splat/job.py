@@ -45,10 +45,11 @@ def default_scale(device, views) -> float:
 
 def trainer_for_project(project, options: TrainOptions | None = None, device=None, resume: bool = True,
                         scale: float | None = None, holdout_every: int = 8,
-                        iterations: int | None = None) -> tuple[SplatTrainer, bool]:
+                        iterations: int | None = None, root=None) -> tuple[SplatTrainer, bool]:
     """A trainer on the project's captured views (every ``holdout_every``-th held out),
-    resumed from its checkpoint when there is one; returns (trainer, resumed). Without
-    ``options`` the schedule is :func:`scaled_schedule` for (checkpoint step + iterations)."""
+    resumed from its checkpoint when there is one (under ``root``, default the project's
+    folder); returns (trainer, resumed). Without ``options`` the schedule is
+    :func:`scaled_schedule` for (checkpoint step + iterations)."""
     device = resolve_device(device)
     if project.views is None or len(project.views) == 0:
         raise ValueError(f"{project.root}: no captured views to train the splats on (ingest and track first)")
@@ -57,7 +58,7 @@ def trainer_for_project(project, options: TrainOptions | None = None, device=Non
                          "(track the capture first)")
     scale = default_scale(device, project.views) if scale is None else scale
     train, test = split_views(project.views, device, scale, holdout_every)
-    state = load_checkpoint(project.root) if resume else None
+    state = load_checkpoint(project.root if root is None else root) if resume else None
     if options is None:
         # dense memory points start with their confidence-based opacity (the untrained splat
         # export is then the "before" of the held-out PSNR), not 3DGS's 0.1 for SfM points
@@ -74,16 +75,18 @@ def trainer_for_project(project, options: TrainOptions | None = None, device=Non
 
 
 def splat_train_job(iterations: int, options: TrainOptions | None = None, device=None, resume: bool = True,
-                    scale: float | None = None, save: bool = True, holdout_every: int = 8):
+                    scale: float | None = None, save: bool = True, holdout_every: int = 8, root=None):
     """Session job: train ``iterations`` steps on ``state.project``; returns SplatTrainSummary.
-    The schedule defaults to :func:`scaled_schedule` for the run's total length."""
+    The schedule defaults to :func:`scaled_schedule` for the run's total length. Checkpoints
+    under ``root`` (default: the project's folder)."""
     def job(state, cancel):
         project = state.project
         if project is None:
             raise ValueError("no project is open")
+        folder = project.root if root is None else root
         t0 = time.perf_counter()
         trainer, resumed = trainer_for_project(project, options, device, resume, scale, holdout_every,
-                                               iterations=iterations)
+                                               iterations=iterations, root=folder)
         before = trainer.evaluate()
         first = trainer.step
         try:
@@ -92,10 +95,10 @@ def splat_train_job(iterations: int, options: TrainOptions | None = None, device
             result = trainer.evaluate()
         except Cancelled:
             if save:
-                save_checkpoint(trainer, project.root)
+                save_checkpoint(trainer, folder)
             raise
         if save:
-            save_checkpoint(trainer, project.root)
+            save_checkpoint(trainer, folder)
         return SplatTrainSummary(trainer.step - first, trainer.step, before and before.psnr, result and result.psnr,
                                  len(trainer.test_views), len(trainer.train_views), trainer.num_splats,
                                  time.perf_counter() - t0, str(trainer.device), trainer.backend, resumed,

@@ -15,6 +15,8 @@ Implementations:
                     depth alone: 49.4% of far fewer pixels) but wrong planes keep medium
                     confidence, and the surface generator scores 20.6 dB with them against
                     22.9 dB without (benchmarks/RESULTS.md), so the default stays "sweep"
+  "pi3"             the depth and confidence Pi3 predicted with the cameras (pose backend
+                    "pi3", engine.tracking.pi3): no matching, geometry within seconds
 """
 from __future__ import annotations
 
@@ -109,16 +111,26 @@ class CompletingSweepBackend(SweepBackend):
         return DepthMap(dm.view_id, dm.camera, dm.image, c.depth, c.confidence, c.completed)
 
 
+def _pi3(mvs: MVSOptions, device, pose_backend) -> DepthBackend:
+    from engine.tracking.pi3.backend import Pi3DepthBackend
+
+    return Pi3DepthBackend(pose_backend, mvs.max_side)
+
+
+# name -> factory (MVSOptions, device, the job's pose backend or None)
 DEPTH_BACKENDS: dict[str, Callable[..., DepthBackend]] = {
-    SweepBackend.name: SweepBackend,
-    CompletingSweepBackend.name: CompletingSweepBackend,
+    SweepBackend.name: lambda mvs, device, pose_backend: SweepBackend(mvs, device),
+    CompletingSweepBackend.name: lambda mvs, device, pose_backend: CompletingSweepBackend(mvs, device),
+    "pi3": _pi3,
 }
 
 
-def make_depth_backend(name: str = DEFAULT_DEPTH_BACKEND, mvs: MVSOptions = MVSOptions(), device="cpu") -> DepthBackend:
-    """The depth backend registered as ``name`` (see :data:`DEPTH_BACKENDS`)."""
+def make_depth_backend(name: str = DEFAULT_DEPTH_BACKEND, mvs: MVSOptions = MVSOptions(), device="cpu",
+                       pose_backend=None) -> DepthBackend:
+    """The depth backend registered as ``name`` (see :data:`DEPTH_BACKENDS`); ``pose_backend``:
+    the job's pose backend (a learned one can hand its own depth over)."""
     try:
         factory = DEPTH_BACKENDS[name]
     except KeyError:
         raise ValueError(f"unknown depth backend {name!r}; known: {', '.join(sorted(DEPTH_BACKENDS))}") from None
-    return factory(mvs, device)
+    return factory(mvs, device, pose_backend)

@@ -34,7 +34,8 @@ from engine.tracking.colmap_io import undistort
 from engine.tracking.dense import auto_voxel_size, fuse_depth_map, memory_depth, store_view_depth
 from engine.tracking.depth_backend import DEFAULT_DEPTH_BACKEND, make_depth_backend
 from engine.tracking.mvs import MVSOptions
-from engine.tracking.pose_backend import make_pose_backend, without_views
+from engine.tracking.pi3.options import Pi3Options
+from engine.tracking.pose_backend import TrackingContext, make_pose_backend, without_views
 from engine.tracking.sfm import SfmOptions, SfmResult, TrackingError
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,9 @@ class TrackOptions:
     voxel_size: float | None = None  # memory voxel (scene units); None = ~1.5 px at median depth
     fuse_stride: int = 1
     register_leftovers: bool = True  # try render-and-match PnP on frames the mapper left out
-    pose_backend: str = "colmap"     # engine.tracking.pose_backend.POSE_BACKENDS
+    pose_backend: str = "colmap"     # engine.tracking.pose_backend.POSE_BACKENDS ("pi3": Pi3 network)
+    models_dir: Path | None = None   # learned backends' checkpoints (None: $ANYRECON_MODELS or ~/.anyrecon/models)
+    pi3: Pi3Options = field(default_factory=Pi3Options)   # pose backend "pi3": batches, working size
     steps: ConsistencyOptions | None = field(default_factory=ConsistencyOptions)
                                      # video: keyframes after a physically impossible step are
                                      # left out of each solve and reported (None: keep all)
@@ -116,10 +119,11 @@ class _Tracker:
 
         self.options = options
         self.device = resolve_device(options.device)
-        self.backend = make_pose_backend(options.pose_backend, options.sfm, is_video)
+        self.backend = make_pose_backend(options.pose_backend, options.sfm, is_video,
+                                         TrackingContext(self.device, options.models_dir, options.pi3))
         self.is_video = is_video
         self.impossible: dict[str, str] = {}   # frame name -> why its pose was not kept
-        self.depth = make_depth_backend(options.depth_backend, options.mvs, self.device)
+        self.depth = make_depth_backend(options.depth_backend, options.mvs, self.device, self.backend)
         self.frames: dict[str, object] = {}
         self.dense_every = 1                 # every k-th keyframe (source order) is a depth reference
         self.order: dict[str, int] = {}      # frame name -> keyframe ordinal

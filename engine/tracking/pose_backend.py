@@ -8,19 +8,39 @@ only talks to this protocol; the gauge of each solve is free (the pipeline align
 previous chunk's) and physically impossible steps between consecutive video keyframes are
 removed by the pipeline for every backend (:func:`without_views`).
 
-Backends are listed in :data:`POSE_BACKENDS` (name -> factory ``(SfmOptions, is_video)``);
-today's only one is ``"colmap"``, the pycolmap workspace of :mod:`engine.tracking.sfm`. A
-feed-forward pose model would add a factory here.
+Backends are listed in :data:`POSE_BACKENDS` (name -> factory ``(SfmOptions, is_video,
+TrackingContext)``): ``"colmap"``, the pycolmap workspace of :mod:`engine.tracking.sfm`, and
+``"pi3"``, the feed-forward Pi3 network on the user's checkpoint (:mod:`engine.tracking.pi3`;
+its depth backend ``"pi3"`` puts the same predictions into the memory).
 """
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Callable, Protocol
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from engine.tracking.colmap_io import SparsePoints
+from engine.tracking.pi3.options import Pi3Options
 from engine.tracking.sfm import ColmapWorkspace, SfmOptions, SfmResult
+
+
+@dataclass(frozen=True)
+class TrackingContext:
+    """What a pose backend may need beyond the SfM options: the compute device, the models
+    folder (None: ``$ANYRECON_MODELS`` or ``~/.anyrecon/models``) and the Pi3 options."""
+
+    device: Any = None
+    models_dir: Path | None = None
+    pi3: Pi3Options = field(default_factory=Pi3Options)
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        if self.models_dir is not None:
+            return Path(self.models_dir)
+        return Path(os.environ.get("ANYRECON_MODELS", Path.home() / ".anyrecon" / "models"))
 
 
 class PoseBackend(Protocol):
@@ -79,16 +99,26 @@ class ColmapPoseBackend:
         self.ws.close()
 
 
-POSE_BACKENDS: dict[str, Callable[[SfmOptions, bool], PoseBackend]] = {"colmap": ColmapPoseBackend}
+def _pi3(options: SfmOptions, is_video: bool, context: TrackingContext) -> PoseBackend:
+    from engine.tracking.pi3.backend import Pi3PoseBackend
+
+    return Pi3PoseBackend.from_models_dir(context.resolved_models_dir, context.device, is_video, context.pi3)
 
 
-def make_pose_backend(name: str, options: SfmOptions, is_video: bool) -> PoseBackend:
+POSE_BACKENDS: dict[str, Callable[[SfmOptions, bool, TrackingContext], PoseBackend]] = {
+    "colmap": lambda options, is_video, context: ColmapPoseBackend(options, is_video),
+    "pi3": _pi3,
+}
+
+
+def make_pose_backend(name: str, options: SfmOptions, is_video: bool,
+                      context: TrackingContext | None = None) -> PoseBackend:
     """The registered backend ``name`` (see :data:`POSE_BACKENDS`); ValueError if unknown."""
     try:
         factory = POSE_BACKENDS[name]
     except KeyError:
         raise ValueError(f"unknown pose backend {name!r}; known: {', '.join(sorted(POSE_BACKENDS))}") from None
-    return factory(options, is_video)
+    return factory(options, is_video, context or TrackingContext())
 
 
 def without_views(result: SfmResult, names: set[str] | list[str]) -> SfmResult:

@@ -26,19 +26,22 @@ MARKERS = "batch"
 
 @dataclass(frozen=True)
 class BatchOptions:
-    """exports: export formats per project (engine.export names); splats: train splats;
+    """exports: export formats per project (engine.export names); splats: train splats (None:
+    when the cluster has a GPU, as ``anyrecon track`` does on CUDA);
     splat_iterations: None = the device's default; retries: re-runs of a stage whose worker
     died; max_keyframes / holdout: as ``anyrecon track``."""
 
     exports: tuple[str, ...] = ()
-    splats: bool = False
+    splats: bool | None = None
     splat_iterations: int | None = None
     retries: int = 2
     max_keyframes: int = 150
     holdout: int = 0
 
-    def stages(self) -> list[str]:
-        return ["scene"] + (["splats"] if self.splats else []) + [f"export:{f}" for f in self.exports]
+    def stages(self, gpu: bool = False) -> list[str]:
+        """The stage chain of one input; ``gpu``: the cluster has one (splats by default)."""
+        splats = gpu if self.splats is None else self.splats
+        return ["scene"] + (["splats"] if splats else []) + [f"export:{f}" for f in self.exports]
 
     def validate(self) -> None:
         from engine.export import EXPORTERS
@@ -228,7 +231,7 @@ def run_batch(inputs, out: Path | str, options: BatchOptions = BatchOptions(), a
         outcome = InputOutcome(str(path), str(out / name))
         outcomes.append(outcome)
         previous = None
-        for stage in options.stages():
+        for stage in options.stages(gpu=bool(gpus)):
             task = gpu_task if stage == "splats" else cpu_task
             args = (str(path), outcome.project, stage, options) + ((previous,) if previous is not None else ())
             previous = task.remote(*args)

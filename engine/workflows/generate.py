@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from engine.events import FrameGenerated, MemoryChanged, SegmentFinished, SegmentStarted
 from engine.generate.loop import LoopOptions, generate_path, plan_segments
 from engine.generate.registry import DEFAULT_GENERATOR
@@ -22,19 +24,29 @@ from engine.project import SegmentRecord
 class GenerateOptions:
     """generator: registry name; generator_options: its options dataclass (None: defaults);
     segment_length, top_k (None: the generator's own), fuse_generated: see
-    engine.generate.loop.LoopOptions."""
+    engine.generate.loop.LoopOptions; fuse_in_roi: generated pixels fuse back only inside the
+    scene frame's region of interest (an error when the project has none switched on)."""
 
     generator: str = DEFAULT_GENERATOR
     generator_options: object = None
     segment_length: int = 40
     top_k: int | None = None
     fuse_generated: bool = True
+    fuse_in_roi: bool = False
 
-    def loop_options(self, generator=None) -> LoopOptions:
-        """The loop's options; the generator says how many previous frames it chains on."""
+    def loop_options(self, generator=None, scene_frame=None) -> LoopOptions:
+        """The loop's options; the generator says how many previous frames it chains on, the
+        scene frame (engine.geometry.scene_frame.SceneFrame) where fusion may add points."""
         context = max(1, int(getattr(generator, "context_frames", 1)))
+        region = None
+        if self.fuse_in_roi:
+            if scene_frame is None or not scene_frame.has_roi:
+                raise ValueError("fusing only inside the region of interest was asked for, but the project has "
+                                 "no region of interest switched on: draw or fit one first")
+            region = (np.asarray(scene_frame.roi_world_from_box, dtype=np.float64),
+                      np.asarray(scene_frame.roi_half_extent, dtype=np.float64))
         return LoopOptions(segment_length=self.segment_length, top_k=self.top_k, fuse_generated=self.fuse_generated,
-                           context_frames=context)
+                           context_frames=context, fuse_region=region)
 
     def validate(self) -> None:
         if self.segment_length < 1:
@@ -88,6 +100,7 @@ def generate_job(trajectory_name: str, trajectory=None, options: GenerateOptions
                 raise ValueError(f"path {trajectory_name!r} has no segment {', '.join(map(str, missing))} "
                                  f"(it has {', '.join(str(p.segment_id) for p in plans)})")
         generator = ws.generators.get(options.generator, ws.generator_context(), options.generator_options)
+        loop_options = options.loop_options(generator, project.scene_frame)
         # checked: from here on, earlier work of this path is replaced
         project.trajectories[trajectory_name] = traj
         t0, before, version = time.perf_counter(), len(ws.memory), ws.memory.version
@@ -99,9 +112,10 @@ def generate_job(trajectory_name: str, trajectory=None, options: GenerateOptions
             yield MemoryChanged(ws.memory.version, len(ws.memory), ws.memory.changes_since(version))
         records = {k: v for k, v in own.items() if only_segments is not None and k not in replaced}
         done, frames = [], 0
-        events = generate_path(ws.memory, ws.views, cameras, generator, options.loop_options(generator), cancel,
+        events = generate_path(ws.memory, ws.views, cameras, generator, loop_options, cancel,
                                first, only_segments)
         growth = _CoalescedGrowth(ws.memory)
+        writer = _FrameWriter()
         try:
             for event in events:
                 if isinstance(event, MemoryChanged):
@@ -117,7 +131,7 @@ def generate_job(trajectory_name: str, trajectory=None, options: GenerateOptions
                                                               event.frame_stop, list(event.reference_view_ids),
                                                               "running")
                 elif isinstance(event, FrameGenerated):
-                    _keep_frame(ws, event)
+                    _keep_frame(ws, event, writer)
                     event = _with_viewer_images(event)
                     frames += 1
                     if on_frame is not None:
@@ -125,10 +139,12 @@ def generate_job(trajectory_name: str, trajectory=None, options: GenerateOptions
                 elif isinstance(event, SegmentFinished):
                     records[event.segment_id].status = "done"
                     if ws.saved:
+                        writer.wait()      # every frame of the segment on disk before it commits
                         project.commit_segment_frames(event.segment_id)
                     done.append(event.segment_id)
                 yield event
         finally:
+            writer.close()
             _finish(ws, project, trajectory_name, records, replaced, done)
         return GenerateResult(trajectory_name, options.generator, frames, tuple(done), before, len(ws.memory),
                               time.perf_counter() - t0)
@@ -173,9 +189,44 @@ def _with_viewer_images(event: FrameGenerated) -> FrameGenerated:
     return dataclasses.replace(event, color_u8=color, thumbnail=thumbnail(color))
 
 
-def _keep_frame(ws, event: FrameGenerated) -> None:
+class _FrameWriter:
+    """Writes generated frames (PNG + compressed npz) on a few threads while the engine thread
+    generates the next ones (zlib and PNG encoding release the GIL): on a GPU the writes took
+    as long as the generation. ``wait`` raises the first write error."""
+
+    def __init__(self, threads: int = 4) -> None:
+        self._pool, self._pending, self.threads = None, [], threads
+
+    def submit(self, fn, *args) -> None:
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="frame-writer")
+        self._pending.append(self._pool.submit(fn, *args))
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        """Wait for every write (errors already on their way out are not replaced), stop the threads."""
+        try:
+            for future in self._pending:
+                future.exception()
+            self._pending = []
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+
+
+def _keep_frame(ws, event: FrameGenerated, writer: _FrameWriter | None = None) -> None:
     if ws.saved:
-        ws.project.write_generated_frame(event.segment_id, event.frame_index, event.frame, staging=True)
+        args = (event.segment_id, event.frame_index, event.frame, True)
+        if writer is None:
+            ws.project.write_generated_frame(*args)
+        else:
+            writer.submit(ws.project.write_generated_frame, *args)
     else:
         ws.pending_frames.setdefault(event.segment_id, {})[event.frame_index] = event.frame
 

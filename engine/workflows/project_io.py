@@ -14,11 +14,15 @@ def save_project(ws, root: Path | str | None = None, name: str | None = None, au
     writes a copy (replacing what the autosave folder held) and leaves the open project's
     folder as it was. A folder that holds another project, or other files, is refused
     (ProjectError) unless ``overwrite``: the caller asks the user first."""
+    from engine.workflows.splats import carry_splats, splat_folder
+
     project = ws.require_scene("Save")
     old_root, root = Path(project.root), Path(root or project.root)
+    splats_from = splat_folder(ws)
     if name:
         project.name = name
     project.save(root, overwrite=overwrite or autosave, as_copy=autosave, pending_frames=ws.pending_frames)
+    carry_splats(splats_from, root)     # splats trained before this folder existed go with it
     if not autosave:
         if ws.pending_frames:
             ws.pending_frames.clear()

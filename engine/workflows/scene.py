@@ -25,6 +25,8 @@ class SceneLoaded:
     holdout           names of held-out views (imported datasets)
     unregistered      names of frames tracking could not place
     timings           named durations, seconds
+    train_splats      a new capture / dataset on CUDA: its splats should train now
+                      (engine.workflows.splats.auto_splats_job; the studio starts it)
     """
 
     name: str
@@ -39,6 +41,13 @@ class SceneLoaded:
     unregistered: tuple[str, ...] = ()
     timings: dict = field(default_factory=dict)
     note: str = ""
+    train_splats: bool = False
+
+
+def splats_by_default(ws) -> bool:
+    from engine.workflows.splats import splats_by_default as by_default
+
+    return by_default(ws)
 
 
 def thumbnail(image: np.ndarray, height: int = 36) -> np.ndarray:
@@ -112,6 +121,16 @@ def demo_job(options=None, root: Path | str | None = None, with_path: bool = Tru
     return job
 
 
+def _default_track_options(settings):
+    """TrackOptions from the engine settings: device, models folder, pose backend (Pi3's
+    depth goes with Pi3's cameras)."""
+    from engine.tracking.pipeline import TrackOptions
+
+    depth = {"depth_backend": "pi3"} if settings.pose_backend == "pi3" else {}
+    return TrackOptions(device=settings.device, models_dir=settings.models_dir,
+                        pose_backend=settings.pose_backend, **depth)
+
+
 def open_capture_job(path: Path | str, options=None):
     """Track a video or a photo folder (engine.tracking.pipeline) into a new scene."""
     path = Path(path)
@@ -121,7 +140,7 @@ def open_capture_job(path: Path | str, options=None):
         from engine.tracking.pipeline import TrackOptions, track_job
         from engine.workflows.workspace import Workspace
 
-        opts = options or TrackOptions(device=ws.settings.device)
+        opts = options or _default_track_options(ws.settings)
         scratch = Workspace(settings=ws.settings)           # the open scene stays until tracking succeeds
         result = yield from _forward(track_job(path, opts)(scratch, cancel))
         info = {"source": str(path), "tracking": {
@@ -133,7 +152,7 @@ def open_capture_job(path: Path | str, options=None):
         ws.timings = dict(result.timings)
         yield from _announce(ws)
         return loaded_result(ws, "; ".join(result.warnings or []), unregistered=tuple(result.unregistered),
-                       timings=dict(result.timings))
+                             timings=dict(result.timings), train_splats=splats_by_default(ws))
     return job
 
 
@@ -182,7 +201,8 @@ def import_dataset_job(reference: Path | str, options: ImportOptions = ImportOpt
         yield from _announce(ws)
         return loaded_result(ws, f"{scene.kind} poses imported" + (f", {len(scene.holdout)} views held out"
                                                               if scene.holdout else ""),
-                       holdout=tuple(v.name for v in scene.holdout), timings=dict(scratch.timings))
+                             holdout=tuple(v.name for v in scene.holdout), timings=dict(scratch.timings),
+                             train_splats=splats_by_default(ws))
     return job
 
 

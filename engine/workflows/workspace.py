@@ -16,10 +16,13 @@ from engine.generate.registry import GeneratorCache, GeneratorContext
 @dataclass(frozen=True)
 class EngineSettings:
     """device: "cpu" / "cuda" / None (CUDA when present); models_dir: where learned backends
-    look for the user's checkpoints (None: ``$ANYRECON_MODELS`` or ``~/.anyrecon/models``)."""
+    look for the user's checkpoints (None: ``$ANYRECON_MODELS`` or ``~/.anyrecon/models``);
+    pose_backend: how new captures are tracked (engine.tracking.pose_backend.POSE_BACKENDS;
+    "pi3" also takes its depth from Pi3)."""
 
     device: str | None = None
     models_dir: Path | None = None
+    pose_backend: str = "colmap"
 
 
 @dataclass
@@ -79,9 +82,15 @@ class Workspace:
             self.generators.clear()
 
     def generator_context(self) -> GeneratorContext:
-        """The context generators are built from (device of the memory, project folder)."""
+        """The context generators are built from (device of the memory, project folder: the
+        one its splats live in, a scratch folder while the scene is not saved)."""
         device = self.memory.device if self.memory is not None else self.settings.device
-        root = Path(self.project.root) if self.project is not None and self.saved else None
+        root = None
+        if self.project is not None:
+            # an unsaved scene's splats train into a scratch folder (engine.workflows.splats)
+            from engine.workflows.splats import splat_folder
+
+            root = Path(self.project.root) if self.saved else splat_folder(self)
         return GeneratorContext(device=device, project_root=root, models_dir=self.settings.models_dir)
 
     def require_scene(self, what: str = "this"):

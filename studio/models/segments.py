@@ -32,12 +32,24 @@ class SegmentsModel:
         self.frames: dict[int, np.ndarray] = {}
         self.thumbs: dict[int, np.ndarray] = {}
 
-    def plan(self, num_frames: int, segment_length: int) -> None:
-        """Fresh pending segments for a path of num_frames frames (drops generated frames)."""
+    def plan(self, num_frames: int, segment_length: int, keep_frames: set[int] | frozenset = frozenset()) -> None:
+        """Fresh pending segments for a path of num_frames frames. A generated segment whose
+        frame range is unchanged and whose every frame is in ``keep_frames`` (frames an edit
+        did not move) keeps its status and frames; every other generated frame is dropped."""
+        old, frames, thumbs = self.segments, self.frames, self.thumbs
         self.segments = {i: SegmentState(i, s, min(s + segment_length, num_frames))
                          for i, s in enumerate(range(0, max(num_frames, 0), segment_length))}
-        self.frames.clear()
-        self.thumbs.clear()
+        self.frames, self.thumbs = {}, {}
+        for seg in self.segments.values():
+            before = old.get(seg.segment_id)
+            span = range(seg.frame_start, seg.frame_stop)
+            if (before is None or (before.frame_start, before.frame_stop) != (seg.frame_start, seg.frame_stop)
+                    or not all(f in keep_frames for f in span)):
+                continue
+            seg.status = before.status if before.status == "done" else "pending"
+            for f in span:
+                if f in frames:
+                    self.frames[f], self.thumbs[f] = frames[f], thumbs[f]
         self.changed.emit()
 
     def replace(self, segments) -> None:
@@ -89,3 +101,16 @@ class SegmentsModel:
 
     def count(self, status: str) -> int:
         return sum(1 for s in self.segments.values() if s.status == status)
+
+
+def unchanged_frames(before, after, atol: float = 1e-9) -> set[int]:
+    """Indices of path frames whose camera (pose, intrinsics, size) is the same in two lists
+    of Cameras (``before``: the path before an edit, ``after``: after it)."""
+    n = min(len(before), len(after))
+    if n == 0:
+        return set()
+    size = np.array([(a.width, a.height) == (b.width, b.height) for a, b in zip(before[:n], after[:n])])
+    pose = np.abs(np.stack([a.world_from_cam for a in before[:n]]) - np.stack([b.world_from_cam for b in after[:n]]))
+    k = np.abs(np.stack([a.K for a in before[:n]]) - np.stack([b.K for b in after[:n]]))
+    same = size & (pose.reshape(n, -1).max(1) <= atol) & (k.reshape(n, -1).max(1) <= atol)
+    return set(np.flatnonzero(same).tolist())

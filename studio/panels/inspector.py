@@ -10,6 +10,15 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 PRESET_NAMES = ("orbit", "spiral", "dolly-in", "dolly-out", "through", "beyond")
 
 
+def hint_text(num_keyframes: int) -> str:
+    """What the keyframe box says when no keyframe is selected: what to do next."""
+    if num_keyframes == 0:
+        return ("No camera path yet.\nPress K in the viewport to add a keyframe from the current view "
+                "(two or more make a path), or pick a preset below.")
+    return (f"{num_keyframes} keyframe{'s' if num_keyframes != 1 else ''}, none selected.\n"
+            "Click a keyframe in the viewport or on the timeline to edit it; K adds one from the view.")
+
+
 def _spin(lo, hi, step, decimals=2, suffix="") -> QDoubleSpinBox:
     s = QDoubleSpinBox()
     s.setRange(lo, hi)
@@ -42,8 +51,20 @@ class Inspector(QWidget):
 
     def _keyframe_box(self) -> QGroupBox:
         box = QGroupBox("Keyframe")
-        form = QFormLayout(box)
-        self.kf_label = QLabel("none selected (K adds one from the view)")
+        pages = QVBoxLayout(box)
+        self.kf_hint = QLabel(hint_text(0))
+        self.kf_hint.setObjectName("keyframeHint")
+        self.kf_hint.setWordWrap(True)
+        self.kf_hint.setStyleSheet("color: #9aa4b0; padding: 6px;")
+        self.kf_hint.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        fields = QWidget()
+        form = QFormLayout(fields)
+        form.setContentsMargins(0, 0, 0, 0)
+        pages.addWidget(self.kf_hint)
+        pages.addWidget(fields)
+        self.kf_fields = fields
+        fields.setVisible(False)
+        self.kf_label = QLabel("")
         self.fov = _spin(5, 170, 1, 1, "°")
         self.time = _spin(0, 3600, 0.1, 2, " s")
         self.pos = [_spin(-1000, 1000, 0.05, 3) for _ in range(3)]
@@ -158,8 +179,8 @@ class Inspector(QWidget):
             w.blockSignals(True)
         try:
             ok = 0 <= selected < len(state.keyframes)
-            for w in self._kf_widgets:
-                w.setEnabled(ok)
+            self.kf_fields.setVisible(ok)           # fields only for a selected keyframe, else a hint
+            self.kf_hint.setVisible(not ok)
             if ok:
                 kf = state.keyframes[selected]
                 self.kf_label.setText(f"keyframe {selected + 1} of {len(state.keyframes)}")
@@ -168,7 +189,7 @@ class Inspector(QWidget):
                 for spin, v in zip(self.pos, kf.world_from_cam[:3, 3]):
                     spin.setValue(float(v))
             else:
-                self.kf_label.setText(f"{len(state.keyframes)} keyframes; none selected (K adds one)")
+                self.kf_hint.setText(hint_text(len(state.keyframes)))
             s = state.settings
             self.tension.setValue(s.tension)
             self.loop.setChecked(s.loop)

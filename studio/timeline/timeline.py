@@ -9,12 +9,28 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
 STATUS_COLORS = {"pending": (90, 90, 100), "running": (240, 180, 40), "done": (60, 190, 90),
                  "failed": (220, 60, 50), "cancelled": (140, 100, 100)}
 STRIP_Y, KEY_Y, COV_Y, FILM_Y = (0.0, 1.0), 1.6, (2.2, 3.2), (3.4, 4.8)
+
+EMPTY_HINT = ("No camera path yet: press K in the viewport to add keyframes from the view, or pick a "
+              "preset (orbit, spiral, …) in the inspector. The timeline then spans the path.")
+
+
+class SecondsAxis(pg.AxisItem):
+    """The bottom axis: x is the path frame; ticks read as seconds at the path's frame rate."""
+
+    def __init__(self, playback, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.playback = playback
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
+        fps = max(float(self.playback.fps), 1e-6)
+        decimals = 0 if spacing / fps >= 1 else 1 if spacing / fps >= 0.1 else 2
+        return [f"{v / fps:.{decimals}f} s" for v in values]
 
 
 class TimelineWidget(QWidget):
@@ -24,7 +40,8 @@ class TimelineWidget(QWidget):
     def __init__(self, playback, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.playback = playback
-        self.plot = pg.PlotWidget(background=(30, 32, 36))
+        self.axis = SecondsAxis(playback, orientation="bottom")
+        self.plot = pg.PlotWidget(background=(30, 32, 36), axisItems={"bottom": self.axis})
         self.plot.setMenuEnabled(False)
         self.plot.hideAxis("left")
         self.plot.setMouseEnabled(x=True, y=False)
@@ -41,17 +58,24 @@ class TimelineWidget(QWidget):
                                         brush=pg.mkBrush(120, 220, 140, 50))
         self.plot.addItem(self.coverage)
         self._strip_items: list = []
-        self._film_items: list = []
+        self._film: dict[tuple[int, int], tuple[int, object, object]] = {}   # (start, step) -> (frame, thumb, item)
         self.segment_rects: dict[int, tuple[tuple, str]] = {}   # id -> ((x0, x1), status), for tests
         self.film_frames: list[int] = []
         self._echo = False
         self.playhead.sigPositionChanged.connect(self._line_moved)
         playback.frame_changed.connect(self._frame_changed)
         playback.range_changed.connect(self._range_changed)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot)
+        self.hint = QLabel(EMPTY_HINT)
+        self.hint.setObjectName("timelineHint")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("background: rgb(30, 32, 36); color: #9aa4b0;")
+        self.pages = QStackedLayout(self)
+        self.pages.setContentsMargins(0, 0, 0, 0)
+        self.pages.addWidget(self.hint)
+        self.pages.addWidget(self.plot)
         self.setMinimumHeight(150)
+        self._range_changed(playback.num_frames)
 
     # ------------------------------------------------------------------ playhead
     def _line_moved(self) -> None:
@@ -70,8 +94,16 @@ class TimelineWidget(QWidget):
                 self._echo = False
 
     def _range_changed(self, n: int) -> None:
+        """The x axis spans the path's frames (no path: the plot gives way to a hint)."""
+        self.pages.setCurrentIndex(1 if n > 0 else 0)
         self.playhead.setBounds((0, max(n - 1, 0)))
-        self.plot.setXRange(-0.5, max(n, 2) - 0.5, padding=0.02)
+        lo, hi = -0.5, max(n, 1) - 0.5
+        self.plot.setLimits(xMin=lo, xMax=hi, minXRange=min(4.0, hi - lo))
+        self.plot.setXRange(lo, hi, padding=0)
+
+    @property
+    def showing_hint(self) -> bool:
+        return self.pages.currentIndex() == 0
 
     # ------------------------------------------------------------------ tracks
     def set_keyframes(self, frames, selected=()) -> None:
@@ -108,22 +140,27 @@ class TimelineWidget(QWidget):
         self.segment_rects = {s.segment_id: ((s.frame_start, s.frame_stop), s.status) for s in segs}
 
     def set_filmstrip(self, thumbs: dict, num_frames: int) -> None:
-        """Thumbnails of generated frames: every ``step``-th frame spans step frames."""
-        for item in self._film_items:
-            self.plot.removeItem(item)
-        self._film_items, self.film_frames = [], []
-        if not thumbs or num_frames <= 0:
-            return
-        step = max(1, int(np.ceil(num_frames / 14)))
-        for start in range(0, num_frames, step):
-            frame = next((f for f in range(start, min(start + step, num_frames)) if f in thumbs), None)
-            if frame is None:
-                continue
-            img = pg.ImageItem(np.ascontiguousarray(np.flipud(thumbs[frame]).transpose(1, 0, 2)))
-            img.setRect(start - 0.5, FILM_Y[0], step * 0.96, FILM_Y[1] - FILM_Y[0])
-            self.plot.addItem(img)
-            self._film_items.append(img)
-            self.film_frames.append(frame)
+        """Thumbnails of generated frames: every ``step``-th frame spans step frames. Items
+        already drawn for the same slot and thumbnail stay (a redraw per finished segment
+        adds only the new ones)."""
+        want: dict[tuple[int, int], tuple[int, object]] = {}
+        if thumbs and num_frames > 0:
+            step = max(1, int(np.ceil(num_frames / 14)))
+            for start in range(0, num_frames, step):
+                frame = next((f for f in range(start, min(start + step, num_frames)) if f in thumbs), None)
+                if frame is not None:
+                    want[(start, step)] = (frame, thumbs[frame])
+        for key, (frame, thumb, item) in list(self._film.items()):
+            if key not in want or want[key][0] != frame or want[key][1] is not thumb:
+                self.plot.removeItem(item)
+                del self._film[key]
+        for (start, step), (frame, thumb) in want.items():
+            if (start, step) not in self._film:
+                img = pg.ImageItem(np.ascontiguousarray(np.flipud(thumb).transpose(1, 0, 2)))
+                img.setRect(start - 0.5, FILM_Y[0], step * 0.96, FILM_Y[1] - FILM_Y[0])
+                self.plot.addItem(img)
+                self._film[(start, step)] = (frame, thumb, img)
+        self.film_frames = [self._film[k][0] for k in sorted(self._film)]
 
     def frame_to_scene_x(self, frame: float) -> float:
         """Widget x pixel of a frame (for tests that drag the playhead)."""

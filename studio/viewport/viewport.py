@@ -6,8 +6,10 @@ shown upright; every method here takes and returns world coordinates.
 
 Adapters (one per model type) keep the visuals in sync with the Qt-free models:
 points (ProjectView), captured frusta (ProjectView), the path (TrajectoryEdits + coverage +
-Selection) and the playhead camera (Playback). Picking: a click without drag selects the
-nearest keyframe or captured camera within PICK_PX pixels.
+Selection), the playhead camera (Playback) and the region of interest (RegionModel, drawn by
+RegionBox). Picking: a click without drag selects the nearest keyframe or captured camera within
+PICK_PX pixels. A press on a gizmo handle or ring drags the keyframe, on a face handle of the
+region box drags that face; the view only orbits when neither is hit.
 """
 from __future__ import annotations
 
@@ -20,9 +22,11 @@ from engine.geometry.conventions import world_from_cam_opencv_from_opengl
 from studio.viewport.geometry import coverage_colors, frustum_segments
 from studio.viewport.gizmo import TranslateGizmo
 from studio.viewport.points_visual import GrowingPoints
+from studio.viewport.region_box import RegionBox
 
 BACKGROUND = (0.11, 0.12, 0.14, 1.0)
 PICK_PX = 14.0
+GIZMO_SIZE = 0.2          # move handles this fraction of the orbit distance long (~85 px at 55 deg FOV)
 
 
 class Viewport3D(QWidget):
@@ -30,6 +34,8 @@ class Viewport3D(QWidget):
 
     keyframeClicked = Signal(int)
     keyframeDragged = Signal(object)      # world displacement [3] of the selected keyframes
+    keyframeRotated = Signal(object, float, int)   # camera axis [3] (OpenCV), degrees, drag number
+    regionEdited = Signal(object)         # the region box (studio.models.region.RegionState) after a drag
     viewClicked = Signal(int)
     emptyClicked = Signal()
 
@@ -67,6 +73,9 @@ class Viewport3D(QWidget):
         self.canvas.events.initialize.connect(self._on_initialize)
         self.canvas.events.resize.connect(self._update_point_scale)
         self.gizmo = TranslateGizmo(self.world)
+        self.region = RegionBox(self.world)
+        self.drag_number = 0                 # counts gizmo drags: one undo step each
+        self.view.camera.transform.changed.connect(self._camera_moved)
         self.canvas.events.mouse_press.connect(self._on_press)
         self.canvas.events.mouse_move.connect(self._on_move)
         self.canvas.events.mouse_release.connect(self._on_release)
@@ -165,8 +174,9 @@ class Viewport3D(QWidget):
             self.selected_view.set_data(pos=frustum_segments([self._cameras[index]], self.frustum_depth * 1.3))
 
     def set_path(self, cameras, coverage: np.ndarray | None, keyframe_positions: np.ndarray,
-                 selected: tuple[int, ...]) -> None:
-        """Path curve [N] cameras colored by coverage, small frusta every few frames, keyframes."""
+                 selected: tuple[int, ...], keyframe_rotations: np.ndarray | None = None) -> None:
+        """Path curve [N] cameras colored by coverage, small frusta every few frames, keyframes
+        (positions [K,3] world; rotations [K,3,3] world_from_cam orient the gizmo's rings)."""
         self._kf_positions = np.asarray(keyframe_positions, dtype=np.float64).reshape(-1, 3)
         has_path = len(cameras) >= 2
         self.path.visible = self.path_frusta.visible = has_path
@@ -192,7 +202,25 @@ class Viewport3D(QWidget):
                                     edge_color="black")
         sel = [i for i in selected if i < len(self._kf_positions)]
         anchor = self._kf_positions[sel].mean(axis=0) if sel else None
-        self.gizmo.set_anchor(anchor, 0.12 * float(self.view.camera.distance))
+        rotation = None
+        if sel and keyframe_rotations is not None and len(keyframe_rotations) > sel[0]:
+            rotation = np.asarray(keyframe_rotations[sel[0]], dtype=np.float64)[:3, :3]
+        self.gizmo.set_anchor(anchor, self._gizmo_length(), rotation)
+
+    def _gizmo_length(self) -> float:
+        return GIZMO_SIZE * float(self.view.camera.distance)
+
+    def _camera_moved(self, event=None) -> None:
+        """Zooming keeps the gizmo the same size on screen."""
+        g = self.gizmo
+        if g.anchor is not None and g.drag_axis is None and abs(self._gizmo_length() - g.length) > 0.02 * g.length:
+            g.set_anchor(g.anchor, self._gizmo_length(), g.rotation)
+
+    def set_region(self, state) -> None:
+        """Draw the region of interest (studio.models.region.RegionState; no box hides it)."""
+        if self.region.drag_face is None:
+            self.region.set_state(state)
+            self.canvas.update()
 
     def set_playhead_camera(self, camera) -> None:
         self.playhead.visible = camera is not None
@@ -216,19 +244,44 @@ class Viewport3D(QWidget):
 
     def _on_press(self, event) -> None:
         self._press = np.asarray(event.pos, dtype=float)
-        axis = self.gizmo.hit(self._press, self._screen) if event.button == 1 else None
-        if axis is not None:
-            self.gizmo.begin(axis, self._press)
+        if event.button != 1:
+            return
+        handle = self.gizmo.hit(self._press, self._screen)
+        if handle is not None:
+            self.gizmo.begin(handle, self._press, self._screen)
+            self.drag_number += 1
             self.view.camera.interactive = False     # the drag moves the keyframe, not the view
+            return
+        face = self.region.hit(self._press, self._screen)
+        shift = "Shift" in [getattr(k, "name", str(k)) for k in (event.modifiers or ())]
+        if face is not None and self.region.begin(face, self._press, self._screen, move=shift):
+            self.view.camera.interactive = False     # the drag moves the box's face, not the view
 
     def _on_move(self, event) -> None:
+        pos = np.asarray(event.pos, dtype=float)
+        if self.region.drag_face is not None:
+            if self.region.drag(pos) is not None:
+                self.canvas.update()
+            return
         if self.gizmo.drag_axis is None:
             return
-        delta = self.gizmo.drag(np.asarray(event.pos, dtype=float), self._screen)
-        if delta is not None and np.any(delta):
+        kind, axis = self.gizmo.drag_kind, self.gizmo.drag_axis
+        delta = self.gizmo.drag(pos, self._screen)
+        if kind == "rotate":
+            if delta:
+                self.keyframeRotated.emit(np.eye(3)[axis], float(delta), self.drag_number)
+        elif delta is not None and np.any(delta):
             self.keyframeDragged.emit(delta)
 
     def _on_release(self, event) -> None:
+        if self.region.drag_face is not None:
+            self._on_move(event)
+            start, end = self.region.end()
+            self.view.camera.interactive = True
+            self._press = None
+            if end != start:
+                self.regionEdited.emit(end)
+            return
         if self.gizmo.drag_axis is not None:
             self.gizmo.end()
             self.view.camera.interactive = True

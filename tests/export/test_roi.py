@@ -105,3 +105,25 @@ def test_cli_crop_flags(roi_project, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["points"] == n_all
     assert main(["export", str(roi_project.root), "-f", "points-ply", "-o", str(tmp_path / "b.ply"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["points"] < n_all
+
+
+def test_cli_generate_fuse_in_roi_needs_a_region(roi_project, project_dir, tmp_path, capsys):
+    """``anyrecon generate --fuse-in-roi``: refused without a region (nothing generated), runs
+    with one and keeps any point it fuses inside the box (tests/test_region.py checks the crop
+    itself on a path that invents)."""
+    from engine.cli import main
+
+    bare = tmp_path / "bare"
+    shutil.copytree(project_dir, bare)
+    args = ["--preset", "orbit", "--frames", "4", "--segment-length", "2", "--name", "cropped", "--fuse-in-roi"]
+    assert main(["generate", str(bare), *args]) == 2
+    assert "no region of interest" in capsys.readouterr().err
+    assert "cropped" not in Project.load(bare, device="cpu").trajectories
+    assert main(["generate", str(roi_project.root), *args]) == 0
+    back = Project.load(roi_project.root, device="cpu")
+    new = {s.segment_id for s in back.segments if s.trajectory == "cropped"}
+    snap = back.memory.snapshot()
+    mine = snap.xyz[np.isin(snap.segment, list(new))]
+    f = back.scene_frame
+    grown = np.asarray(f.roi_half_extent) * (1 + 1e-4) + 1e-5            # float32 storage
+    assert new and Roi(np.asarray(f.roi_world_from_box), grown).contains(mine).all()

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from engine.generate.anyrecon import files as mf
+from engine.generate.anyrecon.encoders import random_clip_visual_state
 
 DIM, HEADS, HEAD_DIM, TEXT_DIM, IMAGE_DIM, FFN = 64, 2, 32, 32, 48, 96
 LORA_RANK = 4
@@ -123,19 +124,13 @@ def to_original_vae(sd: dict) -> dict:
 
 
 def tiny_clip(seed: int = 2, dim: int = IMAGE_DIM, patch: int = 4, size: int = 16, layers: int = 3) -> dict:
+    """The original open-clip layout at toy size, with the keys the generator must ignore (post
+    norm, projection head, text tower) as the real file has them."""
     g = torch.Generator().manual_seed(seed)
+    sd = random_clip_visual_state(dim, layers, patch, size, std=0.1, generator=g)
     r = lambda *s: torch.randn(*s, generator=g) * 0.1
-    n = (size // patch) ** 2
-    sd = {"visual.patch_embedding.weight": r(dim, 3, patch, patch), "visual.cls_embedding": r(1, 1, dim),
-          "visual.pos_embedding": r(1, n + 1, dim), "visual.pre_norm.weight": 1 + r(dim),
-          "visual.pre_norm.bias": r(dim), "visual.post_norm.weight": 1 + r(dim), "visual.post_norm.bias": r(dim),
-          "visual.head": r(dim, 16), "textual.token_embedding.weight": r(10, 8)}
-    for i in range(layers):
-        p = f"visual.transformer.{i}."
-        sd.update({p + "norm1.weight": 1 + r(dim), p + "norm1.bias": r(dim), p + "attn.to_qkv.weight": r(3 * dim, dim),
-                   p + "attn.to_qkv.bias": r(3 * dim), p + "attn.proj.weight": r(dim, dim), p + "attn.proj.bias": r(dim),
-                   p + "norm2.weight": 1 + r(dim), p + "norm2.bias": r(dim), p + "mlp.0.weight": r(4 * dim, dim),
-                   p + "mlp.0.bias": r(4 * dim), p + "mlp.2.weight": r(dim, 4 * dim), p + "mlp.2.bias": r(dim)})
+    sd.update({"visual.post_norm.weight": 1 + r(dim), "visual.post_norm.bias": r(dim), "visual.head": r(dim, 16),
+               "textual.token_embedding.weight": r(10, 8)})
     return sd
 
 

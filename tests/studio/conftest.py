@@ -55,7 +55,7 @@ def wait_idle(qtbot, win, timeout_ms: int = 60000) -> None:
     def idle():
         assert ctl.bridge.idle
         assert not ctl._coverage_timer.isActive() and not ctl._preview_timer.isActive()
-        assert not win._film_timer.isActive() and not win.points_adapter.pending
+        assert not win.busy_timers and not win.points_adapter.pending
     qtbot.waitUntil(idle, timeout=timeout_ms)
     qtbot.wait(50)
     qtbot.waitUntil(idle, timeout=timeout_ms)

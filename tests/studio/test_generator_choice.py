@@ -9,7 +9,7 @@ def test_generator_list_and_choice(qtbot, make_window, tmp_path, monkeypatch):
     combo = win.inspector.generator
     qtbot.waitUntil(lambda: combo.count() > 0, timeout=10000)
     names = [combo.itemData(i) for i in range(combo.count())]
-    assert names[0] == "surface" and {"ibr", "splat"} <= set(names) and "anyrecon" not in names
-    assert win.ctl.generate_options().generator == "surface"
+    assert names[0] == "auto" and {"surface", "ibr", "splat"} <= set(names) and "anyrecon" not in names
+    assert win.ctl.generate_options().generator == "auto"
     combo.setCurrentIndex(names.index("ibr"))
     assert win.ctl.generator == "ibr" and win.ctl.generate_options().generator == "ibr"

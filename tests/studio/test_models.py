@@ -86,6 +86,51 @@ def test_segments_plan_status_and_frames():
     assert 12 not in sm.frames
 
 
+def test_a_path_edit_keeps_only_the_segments_it_did_not_move():
+    from studio.models.segments import unchanged_frames
+
+    s = edits.TrajectoryState()
+    for x in range(6):
+        s = edits.add_keyframe(s, _pose(float(x)), 50.0)
+    before = s.trajectory().sample()
+    sm = SegmentsModel()
+    sm.plan(len(before), 5)
+    for f in range(len(before)):
+        sm.add_frame(f, np.full((9, 16, 3), f, np.uint8), np.full((4, 7, 3), f, np.uint8))
+    for seg in list(sm.segments.values()):
+        sm.set_status(seg.segment_id, "done")
+    moved = edits.translate_keyframes(s, [5], (0.0, 0.5, 0.0))      # the last keyframe: the end moves
+    after = moved.trajectory().sample()
+    same = unchanged_frames(before, after)
+    assert 0 in same and len(before) - 1 not in same
+    sm.plan(len(after), 5, keep_frames=same)
+    status = [sm.segments[i].status for i in sorted(sm.segments)]
+    assert status[0] == "done" and status[-1] == "pending", status
+    for seg in sm.segments.values():
+        span = range(seg.frame_start, seg.frame_stop)
+        assert all((f in sm.thumbs) == (seg.status == "done") for f in span)
+    assert sm.thumbs[0][0, 0, 0] == 0
+    sm.plan(len(after), 4, keep_frames=set(range(len(after))))         # new boundaries: nothing kept
+    assert not sm.frames and {s.status for s in sm.segments.values()} == {"pending"}
+
+
+def test_nearest_photo_is_nearest_by_pose_not_by_position_alone():
+    from engine.workflows.preview import nearest_view_index
+
+    def cam(x, yaw_deg):
+        w = np.eye(4)
+        a = np.radians(yaw_deg)
+        w[:3, :3] = [[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]]
+        w[0, 3] = x
+        return w
+
+    captured = np.stack([cam(0.0, 180.0), cam(0.3, 0.0), cam(2.0, 0.0)])
+    assert nearest_view_index(cam(0.0, 0.0), captured) == 1     # the one at the same spot looks away
+    assert nearest_view_index(cam(1.9, 0.0), captured) == 2
+    assert nearest_view_index(cam(0.0, 170.0), captured) == 0
+    assert nearest_view_index(cam(0.0, 0.0), np.zeros((0, 4, 4))) == -1
+
+
 def test_point_buffer_display_budget_keeps_a_stable_subset():
     """Over its budget the buffer halves the shown share of uids and compacts its rows; later
     deltas follow the same share, and refined points still update in place."""

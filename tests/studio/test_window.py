@@ -297,18 +297,19 @@ def test_dragging_a_gizmo_handle_moves_the_keyframe_along_its_axis(qtbot, make_w
     assert np.allclose(win.ctl.path.state.keyframes[2].world_from_cam[:3, 3], before)
 
 
-def test_training_splats_shows_progress_and_a_preview(qtbot, make_window, tmp_path):
+def test_training_splats_shows_progress_and_a_preview(qtbot, make_window, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANYRECON_SCRATCH", str(tmp_path / "scratch"))
     win = make_window()
     load_demo(qtbot, win, num_views=6, width=96, height=54)
-    assert win.actions_.train_splats(5) is None               # not saved yet: a clear message
-    win.ctl.save_project(tmp_path / "proj")
-    wait_idle(qtbot, win)
     seen = []
     win.bridge.splatProgress.connect(seen.append)
-    assert win.actions_.train_splats(5) is not None
+    assert win.actions_.train_splats(5) is not None           # not saved yet: trains into a scratch folder
     wait_idle(qtbot, win, timeout_ms=240000)
     assert seen and seen[-1].iteration == 5 and seen[-1].preview is not None
     assert win.preview.source == "splats"
+    assert not (tmp_path / "proj").exists()
+    win.ctl.save_project(tmp_path / "proj")                   # the first save carries the splats
+    wait_idle(qtbot, win)
     assert (tmp_path / "proj" / "splats" / "checkpoint.pt").exists()
 
 

@@ -45,6 +45,9 @@ def test_import_with_holdout_then_render_the_held_out_views(tmp_path, capsys):
     out = tmp_path / "proj"
     assert main(["track", str(images), "--poses", str(tmp_path / "scene" / "poses_bounds.npy"),
                  "--holdout", "4", "--out", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip().splitlines()[-1])["splats"] is None    # CPU: no splats by default ...
+    assert "anyrecon splat" in captured.err and not (out / "splats").exists()     # ... and it says how to ask
     project = Project.load(out)
     held = project.info["holdout"]["names"]
     assert held == ["frame_000000", "frame_000004", "frame_000008"]
@@ -77,3 +80,21 @@ def test_register_adds_photos_to_a_project_and_reports_the_rest(tmp_path, capsys
     # a file that is not a photo is a clear error; nothing is written
     assert main(["register", str(tmp_path / "proj"), str(tmp_path / "proj" / "project.json")]) == 2
     assert "not a photo" in capsys.readouterr().err
+
+
+def test_track_trains_splats_when_asked_on_the_cpu(tmp_path, capsys):
+    """``--splats`` trains through the same workflow that runs by itself on CUDA."""
+    cap = make_capture(n=5, width=96, height=54, arc_deg=40)
+    images = tmp_path / "scene" / "images"
+    images.mkdir(parents=True)
+    for v in cap.views:
+        cv2.imwrite(str(images / f"{v.name}.png"), cv2.cvtColor(v.image, cv2.COLOR_RGB2BGR))
+    rows = llff_rows_from_cameras(np.stack([c.world_from_cam for c in cap.cameras]), cap.cameras[0].K,
+                                  96, 54, np.full(5, 1.0), np.full(5, 9.0))
+    np.save(tmp_path / "scene" / "poses_bounds.npy", rows)
+    out = tmp_path / "proj"
+    assert main(["track", str(images), "--poses", str(tmp_path / "scene" / "poses_bounds.npy"), "--out", str(out),
+                 "--splats", "--splat-iterations", "3", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["splats"]["steps"] == 3 and summary["splats"]["gaussians"] > 0
+    assert (out / "splats" / "splats.ply").is_file() and (out / "splats" / "checkpoint.pt").is_file()

@@ -25,6 +25,26 @@ T5_END_TOKEN = 1
 TEXT_TOKENS = 512
 
 
+def random_clip_visual_state(dim: int, layers: int, patch: int, size: int, std: float = 0.02,
+                             generator: torch.Generator | None = None, device=None) -> dict:
+    """Random weights in the original Wan2.1 open-clip key layout (``visual.*``: patch embedding
+    [dim,3,patch,patch], class and position embeddings for (size/patch)^2 + 1 tokens, ``layers``
+    pre-norm blocks with fused qkv and a 4x MLP), for tests (tiny) and timing (full size:
+    dim 1280, 32 layers, patch 14, size 224). Values are N(0, std^2); norm weights 1 + N(0, std^2)."""
+    r = lambda *s: torch.randn(*s, generator=generator, device=device) * std
+    n = (size // patch) ** 2
+    sd = {"visual.patch_embedding.weight": r(dim, 3, patch, patch), "visual.cls_embedding": r(1, 1, dim),
+          "visual.pos_embedding": r(1, n + 1, dim), "visual.pre_norm.weight": 1 + r(dim),
+          "visual.pre_norm.bias": r(dim)}
+    for i in range(layers):
+        p = f"visual.transformer.{i}."
+        sd.update({p + "norm1.weight": 1 + r(dim), p + "norm1.bias": r(dim), p + "attn.to_qkv.weight": r(3 * dim, dim),
+                   p + "attn.to_qkv.bias": r(3 * dim), p + "attn.proj.weight": r(dim, dim), p + "attn.proj.bias": r(dim),
+                   p + "norm2.weight": 1 + r(dim), p + "norm2.bias": r(dim), p + "mlp.0.weight": r(4 * dim, dim),
+                   p + "mlp.0.bias": r(4 * dim), p + "mlp.2.weight": r(dim, 4 * dim), p + "mlp.2.bias": r(dim)})
+    return sd
+
+
 class ClipVision:
     """Features [B, 1 + (S/p)^2, D] of images [B,3,H,W] in [0,1] (resized to S x S)."""
 

@@ -1,0 +1,228 @@
+"""The ``auto`` generator (the default): trained splats where they are confident, the captured
+photos on the surface for detail where they agree, the surface generator and its fill for
+the rest.
+
+Without trained splats in the project (``PROJECT/splats/splats.ply``), or on the CPU (unless
+``AutoGeneratorOptions.splats == "always"``), it *is* the surface generator: same frames.
+
+With splats, per target frame:
+1. **Splat render** (gsplat on CUDA, the torch rasterizer elsewhere): color S (black
+   background, premultiplied), accumulated opacity A, expected z-depth D_s.
+2. **Confident splats**: ``A >= confident_alpha`` and D_s consistent with the memory's surface
+   render where that surface is confident (``|D_s - D_m| <= surface_tolerance * D_m`` where
+   its confidence >= ``surface_confidence``; floaters in front of a well-measured surface
+   and splats behind it are not trusted).
+3. **Photos on the splat surface** (engine.generate.lumigraph, the surface generator's own
+   sampling, visibility test and unstructured-lumigraph blend): P at the points
+   ``eye + ray * D_s``. Where P agrees with S at low frequency (box-filtered RGB distance d,
+   weight ``exp(-(d / agree_sigma)^2)``), up to ``photo_weight`` of the pixel comes from P:
+   the photos' detail on the splats' geometry. Where they disagree (an occlusion the depth
+   test missed, a view-dependent highlight) S stays.
+4. **The rest** (not confident, more than ``min_surface_fraction`` of the frame): the surface
+   generator's frame F (photos on the memory surface), unfilled; composited under the
+   splats (``S + (1 - A) F``; F alone where the splats contradict the memory surface).
+5. **Fill** (PatchMatch, engine.generate.fill) only where neither covers: F's holes where
+   ``A < covered_alpha``. Those pixels are ``invented``.
+6. After the segment its frames join the splats' training views (``learn_from_generated``)
+   and ``iterations_per_segment`` steps run, as the ``splat`` generator does.
+
+``last_stats`` holds the shares of the last frame's pixels taken from each source.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.device import resolve_device
+from engine.generate.fill import fill_holes
+from engine.generate.lumigraph import sample_source, target_rays, ulr_blend
+from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
+from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions
+from engine.render.surface import SurfaceRender, fill_surface
+
+SPLAT_MODES = ("cuda", "always", "never")
+
+
+@dataclass(frozen=True)
+class AutoGeneratorOptions:
+    splats: str = "cuda"                # use trained splats: on CUDA only / also on the CPU / never
+    confident_alpha: float = 0.9        # splat opacity from which the splat render is trusted
+    covered_alpha: float = 0.5          # splat opacity from which a pixel needs no fill
+    surface_tolerance: float = 0.05     # relative depth difference to a confident memory surface
+    # memory surface confidence from which it vetoes splats at another depth (inf: never; on
+    # fern's held-out views a veto at 2.0 sent 7% of the pixels to the weaker surface frame)
+    surface_confidence: float = float("inf")
+    agree_sigma: float = 0.03           # RGB distance (mean abs, [0,1]) at which photo weight is 1/e
+    agree_window: int = 1               # box filter (pixels) before comparing photos and splats
+    photo_weight: float = 0.25          # at most this share of a confident pixel from the photos
+    min_surface_fraction: float = 0.002  # fewer non-confident pixels: no surface pass (Telea fill)
+    rest_sweep: bool = False            # the surface pass for the rest runs the depth sweep (slow on
+                                        # a GPU: 24 planes x references of small kernels)
+    iterations_per_segment: int = 50    # splat training steps after each segment
+    learn_from_generated: bool = True
+    surface: SurfaceGeneratorOptions = field(default_factory=SurfaceGeneratorOptions)
+
+    def __post_init__(self) -> None:
+        if self.splats not in SPLAT_MODES:
+            raise ValueError(f"splats must be one of {', '.join(SPLAT_MODES)}, got {self.splats!r}")
+
+
+def project_has_splats(root) -> bool:
+    """True when ``root`` (a project folder or None) holds trained splats."""
+    from engine.splat.checkpoint import SPLAT_PLY
+
+    return root is not None and (Path(root) / SPLAT_PLY).is_file()
+
+
+class AutoGenerator:
+    """Splats + photos on the surface + fill (see module docstring)."""
+
+    name = "auto"
+    guidance = "surface"
+    top_k = SurfaceGenerator.top_k
+    fuse_below_confidence = SurfaceGenerator.fuse_below_confidence
+
+    def __init__(self, options: AutoGeneratorOptions = AutoGeneratorOptions(), device=None,
+                 project_root: str | Path | None = None) -> None:
+        self.options = options
+        self.device = resolve_device(device)
+        self.surface = SurfaceGenerator(options.surface, device=self.device)
+        rest = options.surface if options.rest_sweep else replace(options.surface,
+                                                                  sweep=replace(options.surface.sweep, enabled=False))
+        self._rest = SurfaceGenerator(rest, device=self.device)   # the pass under the splats
+        self.project_root = None if project_root is None else Path(project_root)
+        self._splat = None
+        self.last_stats: dict[str, float] = {}
+
+    @property
+    def uses_splats(self) -> bool:
+        """Whether frames come from the splats (trained splats found, and allowed here)."""
+        mode = self.options.splats
+        if mode == "never" or (mode == "cuda" and self.device.type != "cuda"):
+            return False
+        return self._splat is not None or project_has_splats(self.project_root)
+
+    @property
+    def last_fill_method(self) -> str:
+        return self.surface.last_fill_method
+
+    def _splat_generator(self):
+        if self._splat is None:
+            from engine.splat.generator import SplatGenerator, SplatGeneratorOptions
+
+            o = self.options
+            self._splat = SplatGenerator(SplatGeneratorOptions(iterations_per_segment=o.iterations_per_segment,
+                                                               learn_from_generated=o.learn_from_generated),
+                                         device=self.device, project_root=self.project_root, base=self.surface)
+        return self._splat
+
+    def generate(self, request: SegmentRequest, cancel: CancelToken | None = None) -> Iterator[GeneratedFrame]:
+        if not self.uses_splats:
+            yield from self.surface.generate(request, cancel)
+            return
+        splat = self._splat_generator()
+        splat.prepare(request)
+        sources = self._rest._reference_sources(request)
+        previous = request.context[-1] if request.context else None
+        frames = []
+        for i, target in enumerate(request.targets):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            guide = request.guidance[i] if i < len(request.guidance) else None
+            frame = self.render_frame(target, guide, sources, previous, request.voxel_size)
+            previous = frame
+            frames.append(frame)
+            yield frame
+        splat.learn(frames, cancel)
+
+    # ------------------------------------------------------------------ one frame
+    def _guide(self, guide, target, voxel_size):
+        if guide is None:
+            return None
+        if not isinstance(guide, SurfaceRender):
+            guide = fill_surface(guide, voxel_size, target)
+        return guide
+
+    def _confident(self, alpha, depth, guide) -> torch.Tensor:
+        """[H,W] bool: splats opaque enough and consistent with a confident memory surface."""
+        o = self.options
+        ok = (alpha >= o.confident_alpha) & (depth > 0)
+        if guide is not None:
+            gd = guide.depth.to(self.device)
+            sure = guide.mask.to(self.device) & (gd > 0) & (guide.confidence.to(self.device) >= o.surface_confidence)
+            ok &= ~(sure & ((depth - gd).abs() > o.surface_tolerance * gd))
+        return ok
+
+    def _photos(self, target, depth, sources, voxel_size, splat_color):
+        """Photos sampled on the splat surface -> (color [H,W,3], weight [H,W] in [0, photo_weight])."""
+        o, so = self.options, self.options.surface
+        if not sources or o.photo_weight <= 0:
+            return None, None
+        rays, eye = target_rays(target, self.device)
+        x = eye + rays * depth[..., None]
+        measured = torch.zeros(depth.shape, dtype=torch.bool, device=self.device)
+        samples = [sample_source(s, x, eye, so, measured, so.depth_tolerance_voxels * voxel_size) for s in sources]
+        color, weight, _ = ulr_blend(samples, so.blend_k)
+        k = o.agree_window
+        low = [F.avg_pool2d(c.permute(2, 0, 1)[None], k, stride=1, padding=k // 2, count_include_pad=False)
+               for c in (color, splat_color)]
+        dist = (low[0] - low[1]).abs().mean(1)[0]
+        w = o.photo_weight * torch.exp(-(dist / o.agree_sigma) ** 2) * (weight > 0)
+        return color, w
+
+    @torch.no_grad()
+    def render_frame(self, target, guide, sources, previous, voxel_size: float) -> GeneratedFrame:
+        o = self.options
+        out = self._splat_generator().trainer.render(target)
+        s_color, alpha = out.color.clamp(0, 1), out.alpha.clamp(0, 1)
+        s_depth = torch.where(alpha > 1e-3, out.depth, torch.zeros_like(out.depth))
+        guide = self._guide(guide, target, voxel_size)
+        conf = self._confident(alpha, s_depth, guide)
+        color = s_color
+        p_color, p_w = self._photos(target, s_depth, sources, voxel_size, s_color)
+        if p_color is not None:
+            mix = torch.where(conf, p_w, torch.zeros_like(p_w))[..., None]
+            color = s_color + mix * (p_color - s_color)
+        covered = alpha >= o.covered_alpha
+        depth = torch.where(covered, s_depth, torch.zeros_like(s_depth))
+        confidence = torch.where(conf, 0.9 * alpha, 0.6 * alpha)
+        rest = ~conf
+        rest_share = float(rest.float().mean())
+        invented = torch.zeros_like(rest)
+        if rest_share > o.min_surface_fraction:
+            base = self._rest.render_frame(target, guide, sources, previous, voxel_size, fill=False)
+            holes = torch.as_tensor(self._rest.last_holes, device=self.device)
+            b_color = torch.as_tensor(base.color, device=self.device)
+            b_depth = torch.as_tensor(base.depth, device=self.device)
+            # splats that contradict the memory's surface give way to it entirely
+            opaque = (alpha >= o.confident_alpha) & (s_depth > 0)
+            a = torch.where(opaque, torch.zeros_like(alpha), alpha)[..., None]
+            color = torch.where(rest[..., None], s_color * a / alpha.clamp_min(1e-6)[..., None]
+                                + (1 - a) * b_color, color)
+            depth = torch.where(rest & ~(covered & ~opaque), b_depth, depth)
+            b_conf = torch.as_tensor(base.confidence, device=self.device)
+            confidence = torch.where(rest, torch.maximum(0.9 * a[..., 0], (1 - a[..., 0]) * b_conf), confidence)
+            inv = torch.as_tensor(base.invented, device=self.device) & ~holes
+            invented = rest & (a[..., 0] < o.covered_alpha) & (inv | holes)
+            holes = rest & holes & (a[..., 0] < o.covered_alpha)
+        else:
+            holes = rest & ~covered
+            invented = holes.clone()
+        color_np = color.clamp(0, 1).cpu().numpy().astype(np.float32)
+        holes_np = holes.cpu().numpy()
+        if holes_np.any():
+            thin = rest_share <= o.min_surface_fraction     # a few pixels: Telea is enough
+            fill_opts = replace(o.surface.fill, method="telea") if thin else o.surface.fill
+            color_np = fill_holes(color_np, holes_np, depth.cpu().numpy(), fill_opts).color
+        invented_np = invented.cpu().numpy() | holes_np
+        conf_np = confidence.clamp(0, 1).cpu().numpy().astype(np.float32)
+        conf_np[holes_np] = 0.1
+        self.last_stats = {"splats": float(conf.float().mean()), "rest": rest_share,
+                           "photos": float((p_w[conf] > 0.05).float().sum() / conf.numel()) if p_w is not None else 0.0,
+                           "filled": float(holes_np.mean())}
+        return GeneratedFrame(target, color_np, depth.cpu().numpy().astype(np.float32), conf_np, invented_np)

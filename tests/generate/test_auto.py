@@ -1,0 +1,101 @@
+"""The ``auto`` generator (the default): the surface generator's frames without splats (or on
+the CPU), the trained splats where they are confident when the project has them."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.events import FrameGenerated
+from engine.generate import make_generator
+from engine.generate.auto import AutoGenerator, AutoGeneratorOptions
+from engine.generate.loop import LoopOptions, generate_path
+from engine.generate.registry import DEFAULT_GENERATOR, GeneratorContext
+from tests.conftest import between_poses
+from tests.splat.conftest import tiny_capture, tiny_project  # noqa: F401 (fixtures)
+
+
+def _frames(project, gen, targets):
+    opts = LoopOptions(segment_length=len(targets), fuse_generated=False, top_k=4)
+    return [e.frame for e in generate_path(project.memory, project.views, targets, gen, opts)
+            if isinstance(e, FrameGenerated)]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_capture):  # noqa: F811
+    """The tiny project with splats trained for a few steps (torch rasterizer, CPU)."""
+    from engine.project import Project
+    from engine.session import run_job
+    from engine.splat.job import splat_train_job
+    from engine.workflows import Workspace
+    from tests.splat.conftest import tiny_memory
+
+    project = Project(tmp_path_factory.mktemp("auto") / "proj", "tiny", tiny_capture.views, tiny_memory(tiny_capture))
+    project.save()
+    run_job(splat_train_job(40, device="cpu"), Workspace(project=project, saved=True))
+    return project
+
+
+def test_auto_is_the_default_and_is_the_surface_generator_without_splats(tiny_project):  # noqa: F811
+    assert DEFAULT_GENERATOR == "auto"
+    targets = between_poses(tiny_project.views.cameras[2:5], lift=(0.0, -0.05, 0.1))[:2]
+    auto = make_generator("auto", GeneratorContext(device="cpu", project_root=tiny_project.root))
+    assert not auto.uses_splats                      # the project has no splats
+    a = _frames(tiny_project, auto, targets)
+    s = _frames(tiny_project, make_generator("surface", device="cpu"), targets)
+    assert len(a) == len(s) == 2
+    for fa, fs in zip(a, s):
+        assert np.array_equal(fa.color, fs.color) and np.array_equal(fa.depth, fs.depth)
+        assert np.array_equal(fa.invented, fs.invented) and np.array_equal(fa.confidence, fs.confidence)
+
+
+def test_on_the_cpu_trained_splats_are_not_used_by_default(trained):
+    auto = make_generator("auto", GeneratorContext(device="cpu", project_root=trained.root))
+    assert not auto.uses_splats
+    forced = make_generator("auto", GeneratorContext(device="cpu", project_root=trained.root), {"splats": "always"})
+    assert forced.uses_splats
+
+
+def test_with_splats_auto_takes_them_where_they_are_confident(trained):
+    from engine.splat.checkpoint import load_trained_splats
+    from engine.splat.render import render_splats
+
+    cams = trained.views.cameras
+    targets = between_poses(cams[2:4], lift=(0.0, -0.02, 0.05))[:1]
+    # photo_weight 0: confident pixels are exactly the splat render
+    opts = AutoGeneratorOptions(splats="always", photo_weight=0.0, iterations_per_segment=0, confident_alpha=0.8)
+    auto = AutoGenerator(opts, device="cpu", project_root=trained.root)
+    frame = _frames(trained, auto, targets)[0]
+    ref = render_splats(load_trained_splats(trained.root), targets[0], "cpu", backend="torch")
+    confident = ref["alpha"] >= 0.8
+    assert auto.last_stats["splats"] > 0.3, auto.last_stats
+    assert confident.mean() > 0.3
+    # the generator's own confident set is the opaque pixels that agree with the memory surface
+    share = auto.last_stats["splats"]
+    assert share <= confident.mean() + 1e-6
+    close = np.abs(frame.color - np.clip(ref["color"], 0, 1)).max(-1) < 1e-4
+    assert close[confident].mean() >= 0.9 * share / confident.mean()
+    surface = _frames(trained, make_generator("surface", device="cpu"), targets)[0]
+    assert not np.allclose(frame.color, surface.color, atol=1e-3)   # not the surface frame
+    assert not frame.invented[confident].any()
+
+
+def test_photos_add_detail_only_where_they_agree(trained):
+    targets = between_poses(trained.views.cameras[2:4], lift=(0.0, -0.02, 0.05))[:1]
+    base = {"splats": "always", "iterations_per_segment": 0, "confident_alpha": 0.8}
+    only = _frames(trained, AutoGenerator(AutoGeneratorOptions(photo_weight=0.0, **base), "cpu", trained.root),
+                   targets)[0]
+    auto = AutoGenerator(AutoGeneratorOptions(photo_weight=1.0, agree_sigma=1e-6, **base), "cpu", trained.root)
+    strict = _frames(trained, auto, targets)[0]
+    # an agreement scale of ~0: no photo sample agrees, the frame is the splat frame
+    assert np.allclose(strict.color, only.color, atol=1e-5)
+    loose = AutoGenerator(AutoGeneratorOptions(photo_weight=1.0, agree_sigma=10.0, **base), "cpu", trained.root)
+    mixed = _frames(trained, loose, targets)[0]
+    assert loose.last_stats["photos"] > 0.1
+    assert np.abs(mixed.color - only.color).max() > 1e-3
+
+
+def test_options_are_checked():
+    with pytest.raises(ValueError, match="splats"):
+        AutoGeneratorOptions(splats="sometimes")
+    assert torch.device("cpu") == AutoGenerator(device="cpu").device
