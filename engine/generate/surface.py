@@ -35,11 +35,11 @@ import torch
 
 from engine.device import resolve_device
 from engine.generate.fill import FillOptions, fill_holes
-from engine.generate.lumigraph import (Source, complete_inverse_depth, make_source, sample_source, target_rays,
-                                       ulr_blend, warp_depth, warp_reference_depth)
+from engine.generate.lumigraph import (Source, complete_inverse_depth, consistent_points, make_source, sample_source,
+                                       target_rays, ulr_blend, warp_depth, warp_reference_depth)
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
 from engine.generate.sweep import SweepOptions, sweep_guessed_depth
-from engine.render.surface import SurfaceRender, fill_surface
+from engine.render.surface import SurfaceRender, closing, fill_surface, front_push_pull
 
 __all__ = ["SurfaceGenerator", "SurfaceGeneratorOptions", "complete_inverse_depth", "make_source",
            "target_rays"]
@@ -50,6 +50,8 @@ class SurfaceGeneratorOptions:
     max_references: int = 6
     blend_k: int = 4
     consensus: float = 0.0             # color distance (RGB, [0,1]) of the outlier reweighting
+    reject_unverified: float = 0.0     # RGB distance: unverified samples this far from the
+                                       # verified ones' blend are dropped (lumigraph.ulr_blend)
     resolution_weight: float = 10.0    # degrees of penalty for a 2x resolution mismatch ~ 5
     depth_tolerance: float = 0.02      # relative, against a measured reference depth
     depth_tolerance_voxels: float = 2.0  # ... plus this many memory voxels (its depth error)
@@ -63,8 +65,15 @@ class SurfaceGeneratorOptions:
     # only / completed depth: 0.3 -> 22.58 / 18.68 dB, 1.5 -> 22.85 / 20.10, inf -> 22.88 / 20.61
     known_confidence: float = float("inf")
     background_reach: int = 9         # guessed depth is never nearer than the known depth this close
+    # gaps of the known surface up to this many pixels wide (between the splats of references
+    # the target magnifies, between matched pixels of a textured object) take the front-most
+    # interpolation of the surface around them, not the background-biased guess nor the sweep
+    # (which printed the background, or dots, into objects); 0 = off
+    gap_px: int = 7
+    gap_strict: bool = False           # interpolated gap pixels get the strict visibility test
     use_previous_frame: bool = True
     warp_references: bool = True       # refine the surface with the references' measured depth
+    consistent_references: bool = False  # ... only with the points no other reference contradicts
     sweep: SweepOptions = field(default_factory=SweepOptions)
     fill: FillOptions = field(default_factory=FillOptions)
 
@@ -109,6 +118,17 @@ class SurfaceGenerator:
             previous = frame
             yield frame
 
+    def _warp(self, sources, target, voxel_size):
+        """warp_reference_depth with the consistency filter's points cached per source set."""
+        if not self.options.consistent_references:
+            return warp_reference_depth(sources, target, voxel_size)
+        key = tuple(id(s) for s in sources)
+        if getattr(self, "_consistent_key", None) != key:
+            self._consistent_key = key
+            self._consistent = consistent_points(sources, self.options.depth_tolerance,
+                                                 self.options.depth_tolerance_voxels * voxel_size)
+        return warp_reference_depth(sources, target, voxel_size, points=self._consistent)
+
     # ------------------------------------------------------------------ one frame
     def _surface_depth(self, target, guide, sources, previous, voxel_size):
         """(depth [H,W] or zeros, known [H,W] bool, guide SurfaceRender or None, hint [H,W]
@@ -135,7 +155,7 @@ class SurfaceGenerator:
             depth, known = torch.zeros(h, w, device=dev), torch.zeros(h, w, dtype=torch.bool, device=dev)
             hint = known.clone()
         if self.options.warp_references:
-            warped, covered = warp_reference_depth(sources, target, voxel_size)
+            warped, covered = self._warp(sources, target, voxel_size)
             take = covered
             if guide is not None:
                 band = torch.clamp(self.options.depth_tolerance * warped, min=2 * voxel_size)
@@ -146,15 +166,25 @@ class SurfaceGenerator:
                 take = take & ~occluder
             depth = torch.where(take, warped, depth)
             known = known | take
+        gap = torch.zeros_like(known)
+        k = int(self.options.gap_px) | 1
+        if k > 1 and bool(known.any()) and not bool(known.all()):
+            gap = closing(known, k) & ~known
+            if bool(gap.any()):
+                inv = torch.where(known, 1.0 / depth.clamp_min(1e-6), torch.zeros_like(depth))
+                vals, reached, _ = front_push_pull(inv[None], torch.where(known, depth, torch.zeros_like(depth)),
+                                                   known, int(np.ceil(np.log2(k))) + 1)
+                gap &= reached & (vals[0] > 0)
+                depth = torch.where(gap, 1.0 / vals[0].clamp_min(1e-9), depth)
         if not bool(known.all()) and previous is not None and self.options.use_previous_frame:
             prev = make_source(previous.camera, previous.color, previous.depth, dev)
             if prev.depth is not None:
                 # the previous frame's surface, forward to this camera by sampling: cheap
                 # and enough to fill the depth where the memory has none
                 warped = warp_depth(prev, target, dev)
-                depth = torch.where(known, depth, warped)
-                known = known | (warped > 0)
-        return depth, known, guide, hint & ~known
+                depth = torch.where(known | gap, depth, warped)
+                known = known | ((warped > 0) & ~gap)
+        return depth, known, guide, hint & ~known & ~gap, gap
 
     def render_frame(self, target, guide, sources: list[Source], previous: GeneratedFrame | None,
                      voxel_size: float, fill: bool = True) -> GeneratedFrame:
@@ -164,22 +194,25 @@ class SurfaceGenerator:
         opt = self.options
         dev = self.device
         h, w = target.height, target.width
-        depth, known, guide, hint = self._surface_depth(target, guide, sources, previous, voxel_size)
-        no_depth = not bool((known | hint).any())
+        depth, known, guide, hint, gap = self._surface_depth(target, guide, sources, previous, voxel_size)
+        no_depth = not bool((known | hint | gap).any())
         if no_depth:
             depth = torch.full((h, w), _fallback_depth(sources, target), device=dev)
             guessed = torch.ones(h, w, dtype=torch.bool, device=dev)
         else:
             guessed = ~known
-            start = known | hint
-            depth = torch.where(hint, depth, complete_inverse_depth(depth, start, opt.background_reach))
-            depth, _ = sweep_guessed_depth(depth, guessed, [s for s in sources if s.depth is not None],
+            start = known | hint | gap
+            depth = torch.where(hint | gap, depth, complete_inverse_depth(depth, start, opt.background_reach))
+            depth, _ = sweep_guessed_depth(depth, guessed & ~gap, [s for s in sources if s.depth is not None],
                                            target, target_rays, opt.sweep)
+            if opt.gap_strict:
+                guessed = guessed & ~gap
         rays, eye = target_rays(target, dev)
         x = eye + rays * depth[..., None]
         samples = [sample_source(s, x, eye, opt, guessed, opt.depth_tolerance_voxels * voxel_size) for s in sources]
         if samples:
-            color, weight, verified = ulr_blend(samples, opt.blend_k, consensus=opt.consensus)
+            color, weight, verified = ulr_blend(samples, opt.blend_k, consensus=opt.consensus,
+                                                reject=opt.reject_unverified)
             if not bool((weight > 0).all()):
                 # no reference confirms the surface: the depth is off (an edge, a thin
                 # structure); take the references that are not clearly occluded, at low weight
