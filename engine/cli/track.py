@@ -35,6 +35,14 @@ def register(subparsers) -> None:
                    help="dense depth: 'sweep' (matched pixels) or 'sweep+complete' (every pixel, completed "
                         "ones flagged and weighed lower)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: CUDA when present)")
+    p.add_argument("--parallel-windows", action="store_true",
+                   help="long videos: track overlapping windows of keyframes as parallel Ray tasks, chain "
+                        "them by Sim(3) and bundle-adjust all (local Ray on loopback, or --address)")
+    p.add_argument("--window-size", type=int_range(6, 100_000), default=48, help="keyframes per window (default 48)")
+    p.add_argument("--window-overlap", type=int_range(3, 100_000), default=12,
+                   help="keyframes consecutive windows share (default 12)")
+    p.add_argument("--address", help="with --parallel-windows: a running Ray cluster (default: local)")
+    p.add_argument("--num-cpus", type=POSITIVE, default=None, help="with --parallel-windows, local Ray: CPUs to use")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
     p.set_defaults(func=run)
 
@@ -93,7 +101,15 @@ def _track(args):
                                              max_side=args.max_side),
                         sfm=SfmOptions(mapper=args.mapper), mvs=mvs, max_dense_views=args.max_dense_views,
                         device=args.device, depth_backend=args.depth_backend)
-    return open_capture_job(args.input, opts)
+    track = None
+    if args.parallel_windows:
+        from engine.tracking.windows import WindowOptions
+        from engine.workflows.windows import track_factory
+
+        windows = WindowOptions(size=args.window_size, overlap=args.window_overlap)
+        windows.validate()
+        track = track_factory(windows, args.address, args.num_cpus)
+    return open_capture_job(args.input, opts, track=track)
 
 
 def _import(args):

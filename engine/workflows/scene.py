@@ -112,8 +112,11 @@ def demo_job(options=None, root: Path | str | None = None, with_path: bool = Tru
     return job
 
 
-def open_capture_job(path: Path | str, options=None):
-    """Track a video or a photo folder (engine.tracking.pipeline) into a new scene."""
+def open_capture_job(path: Path | str, options=None, track=None):
+    """Track a video or a photo folder (engine.tracking.pipeline) into a new scene. ``track``:
+    ``(path, TrackOptions) -> job`` yielding the tracker's events and returning its TrackResult
+    (default: the single-process ``track_job``; engine.workflows.windows.track_factory:
+    window-parallel on Ray)."""
     path = Path(path)
 
     def job(ws, cancel):
@@ -123,7 +126,7 @@ def open_capture_job(path: Path | str, options=None):
 
         opts = options or TrackOptions(device=ws.settings.device)
         scratch = Workspace(settings=ws.settings)           # the open scene stays until tracking succeeds
-        result = yield from _forward(track_job(path, opts)(scratch, cancel))
+        result = yield from _forward((track or track_job)(path, opts)(scratch, cancel))
         info = {"source": str(path), "tracking": {
             "mapper": opts.sfm.mapper, "registered": len(result.registered), "unregistered": result.unregistered,
             "keyframes": len(result.registered) + len(result.unregistered),
