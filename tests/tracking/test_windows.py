@@ -103,3 +103,52 @@ def test_two_windows_in_different_gauges_are_chained_and_bundle_adjusted():
     assert after.median_center_error < before.median_center_error / 2
     assert np.median(np.linalg.norm(est[:, :3, 3] - ref[:, :3, 3], axis=1)) < 0.02    # the gauge of the chain
     assert refined.K[0, 0] == pytest.approx(K[0, 0], rel=0.02)
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    from benchmarks.bench_windows import long_clip
+
+    return long_clip(300, 200.0, tmp_path_factory.mktemp("long clip"), processes=2)
+
+
+@pytest.mark.slow   # renders a 300-frame clip and tracks it twice (~3-4 min on 2 quiet cores)
+def test_window_parallel_tracking_matches_the_single_process_run(long_clip):
+    ray = pytest.importorskip("ray")
+    from engine.events import CamerasChanged, MemoryChanged
+    from engine.ingest import IngestOptions
+    from engine.session import run_job
+    from engine.synthetic import read_demo_cameras
+    from engine.tracking.pipeline import TrackOptions
+    from engine.tracking.windows import WindowOptions
+    from engine.workflows import Workspace
+    from engine.workflows.batch import start_ray
+    from engine.workflows.scene import open_capture_job
+    from engine.workflows.windows import track_factory
+    from benchmarks.bench_windows import pose_comparison
+
+    options = TrackOptions(ingest=IngestOptions(max_keyframes=48), device="cpu")
+    single = Workspace()
+    run_job(open_capture_job(long_clip, options), single)
+    start_ray(num_cpus=2)
+    try:
+        events, windowed = [], Workspace()
+        loaded = run_job(open_capture_job(long_clip, options, track=track_factory(WindowOptions(20, 6))), windowed,
+                         on_event=events.append)
+    finally:
+        ray.shutdown()
+    assert loaded.num_views == len(single.project.views) == 48
+    a = {v.name: v.camera.world_from_cam for v in single.project.views}
+    b = {v.name: v.camera.world_from_cam for v in windowed.project.views}
+    between = pose_comparison(b, a)
+    assert between["n"] == 48 and between["rot_max_deg"] < 0.5 and between["ctr_max_pct"] < 0.5, between
+    truth = {c.name: c.world_from_cam for c in read_demo_cameras(long_clip)}
+    assert pose_comparison(b, truth)["rot_max_deg"] < 0.5
+    # the memory streamed in window by window: cameras of 3 windows, points before the last one
+    counts = [len(e.cameras) for e in events if isinstance(e, CamerasChanged)]
+    assert counts[:3] == sorted(set(counts[:3])) and counts[0] < 48 and counts[-1] == 48
+    first_points = next(i for i, e in enumerate(events) if isinstance(e, MemoryChanged) and e.num_points > 0)
+    third_window = next(i for i, e in enumerate(events) if isinstance(e, CamerasChanged) and len(e.cameras) == 48)
+    assert first_points < third_window
+    assert len(windowed.memory) > 0.5 * len(single.memory)
+    assert all(v.depth is not None and (v.depth > 0).mean() > 0.2 for v in windowed.project.views)
