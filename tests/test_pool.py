@@ -63,7 +63,8 @@ def test_the_pool_builds_each_generator_once_and_equals_the_sequential_run(local
     for p in sequential:
         assert not any(o.error for o in generate_paths(p, requests, options, cache))
     lines = []
-    summary = run_generation_pool([(str(p), requests) for p in pooled], options, workers=2, on_progress=lines.append)
+    summary = run_generation_pool([(str(p), requests) for p in pooled], options, workers=2, resume=True,
+                                  on_progress=lines.append)
     assert not summary.failed, summary.table()
     assert summary.workers == 2 and sorted(summary.builds) == [1, 1]      # 3 projects, 2 builds
     assert {o.worker for o in summary.outcomes} == {0, 1}
@@ -80,9 +81,8 @@ def test_the_pool_builds_each_generator_once_and_equals_the_sequential_run(local
         assert len(ma) == len(mb) > 0
 
     again = run_generation_pool([(str(p), requests) for p in pooled], options, workers=2, resume=True)
-    assert not any(o.skipped for o in again.outcomes)       # the first pool run wrote no markers
-    third = run_generation_pool([(str(p), requests) for p in pooled], options, workers=2, resume=True)
-    assert all(o.skipped for o in third.outcomes) and sum(third.builds) == 0
+    assert all(o.skipped for o in again.outcomes) and sum(again.builds) == 0
+    assert [(o.frames, o.segments) for o in again.outcomes] == [(o.frames, o.segments) for o in summary.outcomes]
 
 
 def test_a_bad_project_fails_alone(local_ray, projects, tmp_path):
@@ -98,3 +98,20 @@ def test_a_bad_project_fails_alone(local_ray, projects, tmp_path):
     assert errors[0] and "missing" in errors[0]
     assert not errors[1] and summary.outcomes[1].frames == 2
     assert errors[2] and "no-such-preset" in errors[2]
+
+
+def test_batch_generates_paths_in_projects_and_a_rerun_skips_them(local_ray, projects, tmp_path, capsys):
+    import json
+
+    from engine.cli import main
+
+    project = shutil.copytree(projects[1], tmp_path / "garden")
+    args = ["batch", str(project), "--out", str(tmp_path / "out"), "--generate", "orbit", "--frames", "2",
+            "--segment-length", "2", "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first["generate"] == [{"project": str(project), "path": "orbit", "frames": 2, "skipped": False, "error": ""}]
+    assert len(_frames(project)) == 2
+    assert main(args) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["generate"][0]["skipped"] is True

@@ -52,6 +52,8 @@ class BatchOptions:
             raise ValueError("retries must be >= 0, max-keyframes >= 2 and holdout >= 0")
         if self.splat_iterations is not None and self.splat_iterations < 1:
             raise ValueError("splat iterations must be at least 1")
+        if self.windows is not None:
+            self.windows.validate()
 
 
 @dataclass(frozen=True)

@@ -152,3 +152,11 @@ def test_window_parallel_tracking_matches_the_single_process_run(long_clip):
     assert first_points < third_window
     assert len(windowed.memory) > 0.5 * len(single.memory)
     assert all(v.depth is not None and (v.depth > 0).mean() > 0.2 for v in windowed.project.views)
+
+
+def test_track_refuses_windows_that_cannot_be_chained(tmp_path, capsys):
+    from engine.cli import main
+
+    code = main(["track", str(tmp_path / "clip.mp4"), "--out", str(tmp_path / "out"), "--parallel-windows",
+                 "--window-size", "10", "--window-overlap", "8"])
+    assert code != 0 and "overlap" in capsys.readouterr().err
