@@ -44,9 +44,8 @@ def run(args) -> int:
     import sys
 
     from engine.cli import print_json_summary
-    from engine.workflows.batch import BatchOptions, run_batch
-
     from engine.tracking.windows import WindowOptions
+    from engine.workflows.batch import BatchOptions, run_batch
     from engine.workflows.inputs import classify_input
 
     windows = WindowOptions(args.window_size, args.window_overlap) if args.parallel_windows else None
@@ -56,7 +55,7 @@ def run(args) -> int:
     paths = [p for p in args.generate.split(",") if p]
     projects = [p for p in args.inputs if paths and classify_input(p).kind == "project"]
     captures = [p for p in args.inputs if p not in projects]
-    progress = lambda line: print(line, file=sys.stderr, flush=True)   # noqa: E731
+    progress = lambda line: print(line, file=sys.stderr, flush=True)
     failed, report = 0, {"command": "batch", "out": str(args.out)}
     if captures:
         summary = run_batch(captures, args.out, options, address=args.address, num_cpus=args.num_cpus,

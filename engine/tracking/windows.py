@@ -93,7 +93,7 @@ class Sim3:
     def camera(self, cam: Camera) -> Camera:
         return cam.with_pose(self.world_from_cam(cam.world_from_cam))
 
-    def compose(self, inner: "Sim3") -> "Sim3":
+    def compose(self, inner: Sim3) -> Sim3:
         """self after inner: x -> self(inner(x))."""
         return Sim3(self.scale * inner.scale, self.rotation @ inner.rotation,
                     self.scale * self.rotation @ inner.translation + self.translation)

@@ -14,9 +14,9 @@ names and numbers travel through Ray; frames and memory are written into the pro
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 
 @dataclass(frozen=True)

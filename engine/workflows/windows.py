@@ -22,7 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from engine.events import CamerasChanged, MemoryChanged, Progress
-from engine.tracking.windows import Sim3, WindowOptions, owned_ranges, sim3_from_cameras, track_window, window_bounds
+from engine.tracking.windows import (
+    Sim3,
+    WindowOptions,
+    owned_ranges,
+    sim3_from_cameras,
+    track_window,
+    window_bounds,
+)
 
 
 def windowed_track_job(input_path, options=None, windows: WindowOptions = WindowOptions(),

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from engine.geometry import se3
-from engine.tracking.windows import Sim3, SparseModel, owned_ranges, sim3_from_cameras, window_bounds
+from engine.tracking.windows import (
+    Sim3,
+    SparseModel,
+    owned_ranges,
+    sim3_from_cameras,
+    window_bounds,
+)
 
 
 def test_windows_overlap_and_ownership_partitions_the_keyframes():
@@ -115,6 +121,7 @@ def long_clip(tmp_path_factory):
 @pytest.mark.slow   # renders a 300-frame clip and tracks it twice (~3-4 min on 2 quiet cores)
 def test_window_parallel_tracking_matches_the_single_process_run(long_clip):
     ray = pytest.importorskip("ray")
+    from benchmarks.bench_windows import pose_comparison
     from engine.events import CamerasChanged, MemoryChanged
     from engine.ingest import IngestOptions
     from engine.session import run_job
@@ -125,7 +132,6 @@ def test_window_parallel_tracking_matches_the_single_process_run(long_clip):
     from engine.workflows.batch import start_ray
     from engine.workflows.scene import open_capture_job
     from engine.workflows.windows import track_factory
-    from benchmarks.bench_windows import pose_comparison
 
     options = TrackOptions(ingest=IngestOptions(max_keyframes=48), device="cpu")
     single = Workspace()
