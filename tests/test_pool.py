@@ -53,8 +53,8 @@ def test_the_pool_builds_each_generator_once_and_equals_the_sequential_run(local
     from engine.workflows import GenerateOptions
     from engine.workflows.pool import PathRequest, generate_paths, run_generation_pool
 
-    requests = [PathRequest("orbit", preset="orbit", frames=3), PathRequest("dolly", preset="dolly-in", frames=3)]
-    options = GenerateOptions(segment_length=2)           # two segments per path: the second one
+    requests = [PathRequest("orbit", preset="orbit", frames=2), PathRequest("dolly", preset="dolly-in", frames=2)]
+    options = GenerateOptions(segment_length=1)           # two segments per path: the second one
     sequential, pooled = [], []                           # is conditioned on the first
     for p in projects:
         sequential.append(shutil.copytree(p, tmp_path / "seq" / p.name))
@@ -70,11 +70,11 @@ def test_the_pool_builds_each_generator_once_and_equals_the_sequential_run(local
     assert {o.worker for o in summary.outcomes} == {0, 1}
     assert [(Path(o.project).name, o.path) for o in summary.outcomes] == \
         [(p.name, r.name) for p in projects for r in requests]
-    assert all(o.frames == 3 and len(o.segments) == 2 for o in summary.outcomes)
+    assert all(o.frames == 2 and len(o.segments) == 2 for o in summary.outcomes)
     assert len(lines) == 3 and "ETA" in lines[-1]
     for a, b in zip(sequential, pooled):
         fa, fb = _frames(a), _frames(b)
-        assert sorted(fa) == sorted(fb) and len(fa) == 6
+        assert sorted(fa) == sorted(fb) and len(fa) == 4
         for key in fa:
             assert np.array_equal(fa[key], fb[key]), key
         ma, mb = Project.load(a).memory, Project.load(b).memory

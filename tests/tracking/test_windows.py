@@ -157,7 +157,10 @@ def test_window_parallel_tracking_matches_the_single_process_run(long_clip):
     third_window = next(i for i, e in enumerate(events) if isinstance(e, CamerasChanged) and len(e.cameras) == 48)
     assert first_points < third_window
     assert len(windowed.memory) > 0.5 * len(single.memory)
-    assert all(v.depth is not None and (v.depth > 0).mean() > 0.2 for v in windowed.project.views)
+    assert all(v.depth is not None for v in windowed.project.views)
+    coverage = {k: np.mean([(v.depth > 0).mean() for v in ws.project.views]) for k, ws in
+                (("single", single), ("windows", windowed))}
+    assert coverage["windows"] > 0.8 * coverage["single"], coverage
 
 
 def test_track_refuses_windows_that_cannot_be_chained(tmp_path, capsys):
