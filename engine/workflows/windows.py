@@ -192,12 +192,16 @@ class _Merger:
     def _add_sweeps(self, result, sim: Sim3) -> list[int]:
         import torch
 
+        from engine.geometry import Camera
         from engine.tracking.mvs import SweepResult
 
         st, new = self.dense, []
         for name, sw in result.sweeps.items():
             vid = self.ids[name]
-            st.cameras[vid], st.images[vid] = sim.camera(sw.camera), sw.image
+            cam = sw.camera           # arrays from Ray's object store are read-only: copies
+            st.cameras[vid] = Camera(np.array(cam.K), cam.width, cam.height, sim.world_from_cam(cam.world_from_cam),
+                                     name=cam.name)
+            st.images[vid] = np.array(sw.image)
             st.raw[vid] = SweepResult(torch.tensor(sw.depth * sim.scale, device=self.device),
                                       torch.tensor(sw.confidence, device=self.device))
             st.ranges[vid] = (sw.near_far[0] * sim.scale, sw.near_far[1] * sim.scale)
