@@ -1,7 +1,8 @@
 """The generation pool on a local Ray with 2 CPUs: three tiny projects, two paths each, on two
 CPU workers (``num_gpus=0``) with the default generator: each worker builds its generator
 once (one of them serves two projects with it), every project ends up as sequential
-``generate`` runs leave it, and a rerun with ``resume`` skips the finished paths."""
+``generate`` runs leave it (slow), and a rerun with ``resume`` skips the finished paths; a bad
+project or path fails alone; ``anyrecon batch PROJECT --generate`` generates and resumes."""
 from __future__ import annotations
 
 import shutil
@@ -37,9 +38,13 @@ def _project(root: Path, arc: float) -> Path:
 
 
 @pytest.fixture(scope="module")
-def projects(tmp_path_factory):
-    base = tmp_path_factory.mktemp("pool")
-    return [_project(base / name, arc) for name, arc in (("hall", 50.0), ("garden", 60.0), ("attic", 70.0))]
+def one_project(tmp_path_factory):
+    return _project(tmp_path_factory.mktemp("pool") / "hall", 50.0)
+
+
+@pytest.fixture(scope="module")
+def projects(one_project):
+    return [one_project] + [_project(one_project.parent / name, arc) for name, arc in (("garden", 60.0), ("attic", 70.0))]
 
 
 def _frames(root: Path) -> dict[tuple[str, int], np.ndarray]:
@@ -48,6 +53,7 @@ def _frames(root: Path) -> dict[tuple[str, int], np.ndarray]:
     return {(by_segment[sid], idx): read_image(path) for sid, idx, path in project.generated_frames()}
 
 
+@pytest.mark.slow   # three projects generated twice (~45 s on 2 cores)
 def test_the_pool_builds_each_generator_once_and_equals_the_sequential_run(local_ray, projects, tmp_path):
     from engine.generate.registry import GeneratorCache
     from engine.workflows import GenerateOptions
@@ -85,11 +91,11 @@ def test_the_pool_builds_each_generator_once_and_equals_the_sequential_run(local
     assert [(o.frames, o.segments) for o in again.outcomes] == [(o.frames, o.segments) for o in summary.outcomes]
 
 
-def test_a_bad_project_fails_alone(local_ray, projects, tmp_path):
+def test_a_bad_project_fails_alone(local_ray, one_project, tmp_path):
     from engine.workflows import GenerateOptions
     from engine.workflows.pool import PathRequest, run_generation_pool
 
-    good = shutil.copytree(projects[0], tmp_path / "good")
+    good = shutil.copytree(one_project, tmp_path / "good")
     summary = run_generation_pool([(str(tmp_path / "missing"), [PathRequest("orbit", preset="orbit", frames=2)]),
                                    (str(good), [PathRequest("orbit", preset="orbit", frames=2),
                                                 PathRequest("bad", preset="no-such-preset", frames=2)])],
@@ -98,14 +104,15 @@ def test_a_bad_project_fails_alone(local_ray, projects, tmp_path):
     assert errors[0] and "missing" in errors[0]
     assert not errors[1] and summary.outcomes[1].frames == 2
     assert errors[2] and "no-such-preset" in errors[2]
+    assert summary.builds == [1]          # one worker, two projects: its generator was built once
 
 
-def test_batch_generates_paths_in_projects_and_a_rerun_skips_them(local_ray, projects, tmp_path, capsys):
+def test_batch_generates_paths_in_projects_and_a_rerun_skips_them(local_ray, one_project, tmp_path, capsys):
     import json
 
     from engine.cli import main
 
-    project = shutil.copytree(projects[1], tmp_path / "garden")
+    project = shutil.copytree(one_project, tmp_path / "garden")
     args = ["batch", str(project), "--out", str(tmp_path / "out"), "--generate", "orbit", "--frames", "2",
             "--segment-length", "2", "--json"]
     assert main(args) == 0
