@@ -111,3 +111,8 @@ def test_names_and_options_are_checked():
     assert project_names([Path("a/clip 1.mp4"), Path("b/clip 1.mp4"), Path("../x")]) == ["clip_1", "clip_1_2", "x"]
     with pytest.raises(ValueError, match="unknown export"):
         BatchOptions(exports=("nope",)).validate()
+    from engine.tracking.windows import WindowOptions
+
+    with pytest.raises(ValueError, match="overlap"):
+        BatchOptions(windows=WindowOptions(size=10, overlap=8)).validate()
+    assert BatchOptions(windows=WindowOptions()).stages() == ["scene"]

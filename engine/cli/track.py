@@ -47,6 +47,14 @@ def register(subparsers) -> None:
                    help="train Gaussian splats into the project afterwards (default: on CUDA yes, on the CPU no; "
                         "the default generator `auto` renders them)")
     p.add_argument("--splat-iterations", type=POSITIVE, default=None, help="default: 7000 on CUDA, 300 on the CPU")
+    p.add_argument("--parallel-windows", action="store_true",
+                   help="long videos: track overlapping windows of keyframes as parallel Ray tasks, chain "
+                        "them by Sim(3) and bundle-adjust all (local Ray on loopback, or --address)")
+    p.add_argument("--window-size", type=int_range(6, 100_000), default=48, help="keyframes per window (default 48)")
+    p.add_argument("--window-overlap", type=int_range(3, 100_000), default=12,
+                   help="keyframes consecutive windows share (default 12)")
+    p.add_argument("--address", help="with --parallel-windows: a running Ray cluster (default: local)")
+    p.add_argument("--num-cpus", type=POSITIVE, default=None, help="with --parallel-windows, local Ray: CPUs to use")
     p.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
     p.set_defaults(func=run)
 
@@ -128,7 +136,15 @@ def _track(args):
                         sfm=SfmOptions(mapper=args.mapper), mvs=mvs, max_dense_views=args.max_dense_views,
                         device=args.device, pose_backend=args.pose_backend, models_dir=args.models,
                         depth_backend=args.depth_backend or _default_depth(args.pose_backend))
-    return open_capture_job(args.input, opts)
+    track = None
+    if args.parallel_windows:
+        from engine.tracking.windows import WindowOptions
+        from engine.workflows.windows import track_factory
+
+        windows = WindowOptions(size=args.window_size, overlap=args.window_overlap)
+        windows.validate()
+        track = track_factory(windows, args.address, args.num_cpus)
+    return open_capture_job(args.input, opts, track=track)
 
 
 def _import(args):

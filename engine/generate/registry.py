@@ -43,6 +43,8 @@ class GeneratorSpec:
     options_type: type
     factory: Callable[[Any, GeneratorContext], object]
     check: Callable[[GeneratorContext], list] | None = None  # -> missing files ([] = usable)
+    project_bound: bool = False   # built from the project's folder (a cache builds it per project);
+                                  # False: one build serves every project (weights load once)
 
     def missing(self, context: GeneratorContext | None = None) -> list[str]:
         """Files this backend needs that are not there (weight-free backends: none)."""
@@ -72,7 +74,8 @@ def _splat_spec() -> GeneratorSpec:
 
     return GeneratorSpec("splat", "Gaussian splats trained on the captured views (resumes the project's)",
                          SplatGeneratorOptions,
-                         lambda o, ctx: SplatGenerator(o, device=ctx.device, project_root=ctx.project_root))
+                         lambda o, ctx: SplatGenerator(o, device=ctx.device, project_root=ctx.project_root),
+                         project_bound=True)
 
 
 def _surface_spec() -> GeneratorSpec:
@@ -161,7 +164,8 @@ class GeneratorCache:
         spec = generator_spec(name)
         if options is None or isinstance(options, dict):
             options = spec.options_from(options)
-        key = (name, options, str(context.device), context.project_root, context.models_dir)
+        key = (name, options, str(context.device), context.project_root if spec.project_bound else None,
+               context.models_dir)
         if key not in self._built:
             _require_files(spec, context)
             self._built[key] = spec.factory(options, context)

@@ -29,7 +29,8 @@ class BatchOptions:
     """exports: export formats per project (engine.export names); splats: train splats (None:
     when the cluster has a GPU, as ``anyrecon track`` does on CUDA);
     splat_iterations: None = the device's default; retries: re-runs of a stage whose worker
-    died; max_keyframes / holdout: as ``anyrecon track``."""
+    died; max_keyframes / holdout: as ``anyrecon track``; windows: track videos as parallel
+    windows (``anyrecon track --parallel-windows``; its tasks run on the same Ray)."""
 
     exports: tuple[str, ...] = ()
     splats: bool | None = None
@@ -37,6 +38,7 @@ class BatchOptions:
     retries: int = 2
     max_keyframes: int = 150
     holdout: int = 0
+    windows: object = None       # engine.tracking.windows.WindowOptions: videos tracked window-parallel
 
     def stages(self, gpu: bool = False) -> list[str]:
         """The stage chain of one input; ``gpu``: the cluster has one (splats by default)."""
@@ -53,6 +55,8 @@ class BatchOptions:
             raise ValueError("retries must be >= 0, max-keyframes >= 2 and holdout >= 0")
         if self.splat_iterations is not None and self.splat_iterations < 1:
             raise ValueError("splat iterations must be at least 1")
+        if self.windows is not None:
+            self.windows.validate()
 
 
 @dataclass(frozen=True)
@@ -156,8 +160,14 @@ def _scene(source: Path, project: Path, options: BatchOptions) -> str:
         raise ValueError(found.message if found.kind == "error" else f"{source}: a {found.kind} is not a capture")
     if (project / MARKERS).is_dir() and project.exists():
         shutil.rmtree(project)            # an interrupted earlier attempt of this batch: start over
-    job = scene_job_for(found, TrackOptions(ingest=IngestOptions(max_keyframes=options.max_keyframes)),
-                        ImportOptions(holdout=options.holdout))
+    track_options = TrackOptions(ingest=IngestOptions(max_keyframes=options.max_keyframes))
+    if found.kind == "video" and options.windows is not None:
+        from engine.workflows.scene import open_capture_job
+        from engine.workflows.windows import track_factory
+
+        job = open_capture_job(found.path, track_options, track=track_factory(options.windows))
+    else:
+        job = scene_job_for(found, track_options, ImportOptions(holdout=options.holdout))
     ws = Workspace()
     loaded = run_job(job, ws)
     ws.project.name = project.name
@@ -191,6 +201,9 @@ def start_ray(address: str | None = None, num_cpus: int | None = None):
     """Connect to ``address`` (a running cluster) or start a local Ray on loopback with this
     machine's cores (no dashboard, token auth off: nothing listens beyond 127.0.0.1)."""
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # Ray renices its workers to 15 (the driver first); here the workers do the work, and on a
+    # shared machine a niced worker gets a fraction of a core
+    os.environ.setdefault("RAY_worker_niceness", "0")
     if not address:
         # Ray resolves 127.0.0.1 to the host's primary address for any "cluster" node; a node
         # that is not a cluster node (Ray's own switch, read by its processes from the

@@ -131,8 +131,11 @@ def _default_track_options(settings):
                         pose_backend=settings.pose_backend, **depth)
 
 
-def open_capture_job(path: Path | str, options=None):
-    """Track a video or a photo folder (engine.tracking.pipeline) into a new scene."""
+def open_capture_job(path: Path | str, options=None, track=None):
+    """Track a video or a photo folder (engine.tracking.pipeline) into a new scene. ``track``:
+    ``(path, TrackOptions) -> job`` yielding the tracker's events and returning its TrackResult
+    (default: the single-process ``track_job``; engine.workflows.windows.track_factory:
+    window-parallel on Ray)."""
     path = Path(path)
 
     def job(ws, cancel):
@@ -142,7 +145,7 @@ def open_capture_job(path: Path | str, options=None):
 
         opts = options or _default_track_options(ws.settings)
         scratch = Workspace(settings=ws.settings)           # the open scene stays until tracking succeeds
-        result = yield from _forward(track_job(path, opts)(scratch, cancel))
+        result = yield from _forward((track or track_job)(path, opts)(scratch, cancel))
         info = {"source": str(path), "tracking": {
             "mapper": opts.sfm.mapper, "registered": len(result.registered), "unregistered": result.unregistered,
             "keyframes": len(result.registered) + len(result.unregistered),
