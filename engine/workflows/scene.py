@@ -140,7 +140,7 @@ def open_capture_job(path: Path | str, options=None, track=None):
 
     def job(ws, cancel):
         from engine.project import Project
-        from engine.tracking.pipeline import TrackOptions, track_job
+        from engine.tracking.pipeline import track_job
         from engine.workflows.workspace import Workspace
 
         opts = options or _default_track_options(ws.settings)
