@@ -68,7 +68,6 @@ class CompletionOptions:
     max_matched_for_photo: float = 0.8   # a segment matched this much is planed from its anchors
     inside_tol: float = 0.03         # a photometric plane must agree with the segment's own matched pixels
     min_inside_agree: float = 0.5    # ... this share of them within inside_tol (else: RANSAC on the anchors)
-    border_span: float = 0.1         # ... and stay within the span of its border's matched depth, widened by this
     max_band_cost: float = 0.75      # truncated border cost (0..1, segment_stereo) above which a plane is refused
     edge_sigma: float = 0.06         # grey difference scale of the fill's edge weights
     fill_iters: int = 40             # Jacobi iterations per pyramid level
@@ -205,8 +204,7 @@ def segment_planes(labels: np.ndarray, areas: np.ndarray, inv: np.ndarray, match
         else:
             found = _photometric_plane(scorer, support & textured[y0:y1, x0:x1], (y0, x0), uv, aw, wt,
                                        generic, options, rng)
-            if found is not None and not (_agrees_inside(found[0], sy, sx, matched, inv, options)
-                                          and _within_border(found[0], sy, sx, uv, aw, wt, options)):
+            if found is not None and not _agrees_inside(found[0], sy, sx, matched, inv, options):
                 fit = fit_plane(uv, aw, wt, options, rng)   # the segment's own matched depth outvotes its border
                 found = None if fit is None else (fit[0], fit[1] * min(1.0, fit[2].sum() / 50.0))
             if found is None:
@@ -237,21 +235,6 @@ def _agrees_inside(p: np.ndarray, sy: np.ndarray, sx: np.ndarray, matched: np.nd
     w = inv[iy, ix]
     pw = p[0] * (ix + 0.5) + p[1] * (iy + 0.5) + p[2]
     return float(np.mean(np.abs(pw - w) < options.inside_tol * w)) >= options.min_inside_agree
-
-
-def _within_border(p: np.ndarray, sy: np.ndarray, sx: np.ndarray, uv: np.ndarray, aw: np.ndarray,
-                   wt: np.ndarray, options: CompletionOptions) -> bool:
-    """Whether plane ``p`` [3] stays, over its segment (pixels sy, sx), within the inverse-depth
-    span of the matched anchors (``wt`` == 1) of its border (uv [N,2], aw [N]) widened by
-    ``border_span``: a plane nearer than everything around an untextured segment (or farther
-    than everything) is the border's occluder matched photometrically, not the segment's own
-    surface. True when fewer than ``min_anchors`` are matched."""
-    m = wt >= 1.0
-    if m.sum() < options.min_anchors:
-        return True
-    lo, hi = np.percentile(aw[m], [5, 95])
-    pw = float(np.median(p[0] * (sx + 0.5) + p[1] * (sy + 0.5) + p[2]))
-    return (1 - options.border_span) * lo <= pw <= (1 + options.border_span) * hi
 
 
 def _photometric_plane(scorer: BandScorer, band: np.ndarray, origin: tuple[int, int], uv, aw, wt,

@@ -151,10 +151,9 @@ def _plane_costs(A, b, src: Camera, src_map, wv, r_hat, k, per_pixel: bool = Fal
     gx = (A[..., 0] + w3 * b[0]) * iz * (2.0 / src.width) - 1
     gy = (A[..., 1] + w3 * b[1]) * iz * (2.0 / src.height) - 1
     grid = torch.stack([gx, gy], -1)
-    # zero padding: the texture channel drops below 1 outside the neighbour's image
     warped = F.grid_sample(src_map.expand(len(wv), -1, -1, -1), grid, mode="bilinear",
-                           padding_mode="zeros", align_corners=False)
-    ok = (z > 1e-6) & (warped[:, 1] > 0.999)
+                           padding_mode="border", align_corners=False)
+    ok = (z > 1e-6) & (gx.abs() <= 1) & (gy.abs() <= 1) & (warped[:, 1] > 0.999)
     diff = torch.where(ok, (warped[:, 0] - r_hat[0]) ** 2, torch.full_like(z, 4.0))
     return (0.5 * _box(diff[:, None], k)[:, 0]).clamp(max=2.0)
 
