@@ -66,6 +66,8 @@ class CompletionOptions:
     refine_starts: int = 3
     max_photometric: int = 48        # largest segments planed photometrically; others by anchors only
     max_matched_for_photo: float = 0.8   # a segment matched this much is planed from its anchors
+    inside_tol: float = 0.03         # a photometric plane must agree with the segment's own matched pixels
+    min_inside_agree: float = 0.5    # ... this share of them within inside_tol (else: RANSAC on the anchors)
     max_band_cost: float = 0.75      # truncated border cost (0..1, segment_stereo) above which a plane is refused
     edge_sigma: float = 0.06         # grey difference scale of the fill's edge weights
     fill_iters: int = 40             # Jacobi iterations per pyramid level
@@ -202,6 +204,9 @@ def segment_planes(labels: np.ndarray, areas: np.ndarray, inv: np.ndarray, match
         else:
             found = _photometric_plane(scorer, support & textured[y0:y1, x0:x1], (y0, x0), uv, aw, wt,
                                        generic, options, rng)
+            if found is not None and not _agrees_inside(found[0], sy, sx, matched, inv, options):
+                fit = fit_plane(uv, aw, wt, options, rng)   # the segment's own matched depth outvotes its border
+                found = None if fit is None else (fit[0], fit[1] * min(1.0, fit[2].sum() / 50.0))
             if found is None:
                 continue
             p, quality = found
@@ -214,6 +219,22 @@ def segment_planes(labels: np.ndarray, areas: np.ndarray, inv: np.ndarray, match
         out_c[fy, fx] = options.plane_conf * quality
         out_p[sy, sx] = p
     return out_w, out_c, out_p
+
+
+def _agrees_inside(p: np.ndarray, sy: np.ndarray, sx: np.ndarray, matched: np.ndarray, inv: np.ndarray,
+                   options: CompletionOptions) -> bool:
+    """Whether plane ``p`` [3] agrees with the matched pixels inside its segment (pixels sy, sx):
+    at least ``min_inside_agree`` of them within ``inside_tol`` (relative inverse depth);
+    True when fewer than ``min_anchors`` are matched (nothing to judge by). A border that
+    matches photometrically on a wrong plane (a repeated edge, an occluder's outline) is
+    caught by the segment's own matched texture."""
+    m = matched[sy, sx]
+    if m.sum() < options.min_anchors:
+        return True
+    iy, ix = sy[m], sx[m]
+    w = inv[iy, ix]
+    pw = p[0] * (ix + 0.5) + p[1] * (iy + 0.5) + p[2]
+    return float(np.mean(np.abs(pw - w) < options.inside_tol * w)) >= options.min_inside_agree
 
 
 def _photometric_plane(scorer: BandScorer, band: np.ndarray, origin: tuple[int, int], uv, aw, wt,

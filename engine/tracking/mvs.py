@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -54,11 +55,25 @@ def to_gray(image: np.ndarray, device) -> torch.Tensor:
 
 
 def _box(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Separable k×k mean filter [B,C,H,W] (edge windows average their valid pixels)."""
+    """Separable k×k mean filter [B,C,H,W] (edge windows average their valid pixels).
+    On the CPU through OpenCV's box filter (~30x faster than torch's avg_pool2d there)."""
     if k <= 1:
         return x
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and not x.requires_grad:
+        return _box_cv(x, k)
     x = F.avg_pool2d(x, (1, k), stride=1, padding=(0, k // 2), count_include_pad=False)
     return F.avg_pool2d(x, (k, 1), stride=1, padding=(k // 2, 0), count_include_pad=False)
+
+
+def _box_cv(x: torch.Tensor, k: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    a = x.contiguous().numpy().reshape(-1, h, w)
+    out = np.empty_like(a)
+    cnt = cv2.boxFilter(np.ones((h, w), a.dtype), -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    for i in range(len(a)):
+        cv2.boxFilter(a[i], -1, (k, k), dst=out[i], normalize=False, borderType=cv2.BORDER_CONSTANT)
+    out /= cnt
+    return torch.from_numpy(out.reshape(x.shape))
 
 
 def num_planes(ref: Camera, srcs: list[Camera], near: float, far: float, options: MVSOptions) -> int:
@@ -104,28 +119,43 @@ def plane_sweep(ref: Camera, ref_image: np.ndarray, srcs: list[Camera], src_imag
     for start in range(0, nd, options.chunk):
         wv = inv[start:start + options.chunk]
         costs = [_plane_costs(A, b, s, m, wv, r_hat, k) for (A, b), s, m in zip(projs, srcs, src_maps)]
-        stacked = torch.stack(costs)                                           # [N,B,H,W]
-        volume[start:start + len(wv)] = torch.topk(stacked, kbest, dim=0, largest=False).values.mean(0)
+        volume[start:start + len(wv)] = mean_lowest(costs, kbest)
     volume = torch.where(r_tex[0], volume, torch.full_like(volume, 2.0))
     if options.aggregate > 1:
         volume = _box(volume[:, None], options.aggregate)[:, 0]
     return _winner(volume, inv)
 
 
+def mean_lowest(costs: list[torch.Tensor], k: int) -> torch.Tensor:
+    """Element-wise mean of the ``k`` lowest of the same-shaped tensors ``costs``."""
+    n = len(costs)
+    if k >= n:
+        return sum(costs[1:], costs[0]) / n
+    if k == 1:
+        return torch.stack(costs).amin(0)
+    if n - k == 1:                                       # all but the highest
+        return (sum(costs[1:], costs[0]) - torch.stack(costs).amax(0)) / k
+    if n == 4 and k == 2:                                # a sorting network: the two lowest of four
+        a, b = torch.minimum(costs[0], costs[1]), torch.maximum(costs[0], costs[1])
+        c, d = torch.minimum(costs[2], costs[3]), torch.maximum(costs[2], costs[3])
+        return (torch.minimum(a, c) + torch.minimum(torch.maximum(a, c), torch.minimum(b, d))) / 2
+    return torch.topk(torch.stack(costs), k, dim=0, largest=False).values.mean(0)
+
+
 def _plane_costs(A, b, src: Camera, src_map, wv, r_hat, k, per_pixel: bool = False) -> torch.Tensor:
     """1 - ZNCC (approx., from normalised images) [B,H,W] of one neighbour on planes ``wv``
     [B] inverse depths, or (``per_pixel``) on per-pixel inverse depths ``wv`` [B,H,W]."""
-    wv4 = wv[..., None] if per_pixel else wv[:, None, None, None]
-    uvw = A[None] + wv4 * b                                                    # [B,H,W,3]
-    z = uvw[..., 2:3]
-    uv = uvw[..., :2] / z.clamp_min(1e-6)
-    grid = torch.stack([uv[..., 0] / src.width, uv[..., 1] / src.height], -1) * 2 - 1
-    valid = (z[..., 0] > 1e-6) & (grid.abs() <= 1).all(-1)
+    w3 = wv if per_pixel else wv[:, None, None]
+    z = A[..., 2] + w3 * b[2]                                                  # [B,H,W]
+    iz = 1.0 / z.clamp_min(1e-6)
+    gx = (A[..., 0] + w3 * b[0]) * iz * (2.0 / src.width) - 1
+    gy = (A[..., 1] + w3 * b[1]) * iz * (2.0 / src.height) - 1
+    grid = torch.stack([gx, gy], -1)
     warped = F.grid_sample(src_map.expand(len(wv), -1, -1, -1), grid, mode="bilinear",
                            padding_mode="border", align_corners=False)
-    ok = valid & (warped[:, 1] > 0.999)
-    diff = torch.where(ok[:, None], (warped[:, :1] - r_hat) ** 2, torch.full_like(r_hat, 4.0))
-    return (0.5 * _box(diff, k)[:, 0]).clamp(max=2.0)
+    ok = (z > 1e-6) & (gx.abs() <= 1) & (gy.abs() <= 1) & (warped[:, 1] > 0.999)
+    diff = torch.where(ok, (warped[:, 0] - r_hat[0]) ** 2, torch.full_like(z, 4.0))
+    return (0.5 * _box(diff[:, None], k)[:, 0]).clamp(max=2.0)
 
 
 def _winner(volume: torch.Tensor, inv: torch.Tensor) -> SweepResult:
@@ -162,6 +192,5 @@ def photo_cost(ref: Camera, ref_image: np.ndarray, srcs: list[Camera], src_image
         costs.append(_plane_costs(A, b, src, torch.cat([n, t.float()], 1), wv[None], r_hat, k, per_pixel=True)[0])
     if not costs:
         return torch.full_like(depth, -1.0), r_tex[0, 0]
-    kbest = max(1, min(options.best_k, len(costs)))
-    cost = torch.topk(torch.stack(costs), kbest, dim=0, largest=False).values.mean(0)
+    cost = mean_lowest(costs, max(1, min(options.best_k, len(costs))))
     return 1.0 - cost, r_tex[0, 0]
