@@ -54,3 +54,14 @@ def between_poses(cameras: list[Camera], lift=(0.0, -0.25, 0.35)) -> list[Camera
         center = 0.5 * (a.center + b.center) + rot @ np.asarray(lift)
         out.append(a.with_pose(se3.make_transform(rot, center)))
     return out
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray with 2 CPUs on loopback (engine.workflows.batch.start_ray), per test module."""
+    ray = pytest.importorskip("ray")
+    from engine.workflows.batch import start_ray
+
+    start_ray(num_cpus=2)
+    yield ray
+    ray.shutdown()

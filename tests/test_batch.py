@@ -17,15 +17,6 @@ from tests.conftest import make_capture
 ray = pytest.importorskip("ray")
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    from engine.workflows.batch import start_ray
-
-    start_ray(num_cpus=2)
-    yield ray
-    ray.shutdown()
-
-
 def _dataset(root: Path, arc: float) -> Path:
     from engine.export.transforms import write_transforms
 

@@ -16,15 +16,6 @@ from engine.project import Project, read_image
 ray = pytest.importorskip("ray")
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    from engine.workflows.batch import start_ray
-
-    start_ray(num_cpus=2)
-    yield ray
-    ray.shutdown()
-
-
 def _project(root: Path, arc: float) -> Path:
     from engine.session import run_job
     from engine.workflows import Workspace, import_dataset_job, save_project

@@ -31,24 +31,10 @@ def register(sub) -> None:
 
 
 def _trajectory(args, project):
-    from dataclasses import replace
+    from engine.workflows.generate import path_in_project
 
-    from engine.trajectory.camera_files import read_trajectory_file
-    from engine.trajectory.presets import make_preset
-
-    if args.trajectory is not None:
-        return args.name or args.trajectory.stem, read_trajectory_file(args.trajectory)
-    if project.memory is None or project.memory.is_empty:
-        raise ValueError(f"{project.root}: the project has no geometry memory to place a preset in")
-    views = project.views
-    cam = views[0].camera if len(views) else None
-    traj = make_preset(args.preset, points=project.memory.snapshot(max_points=200_000).xyz,
-                       captured_world_from_cam=views.world_from_cams() if len(views) else None,
-                       fov_y_deg=cam.fov_y_deg if cam else 55.0,
-                       width=cam.width if cam else 640, height=cam.height if cam else 360)
-    if args.frames:
-        traj = replace(traj, fps=(args.frames - (0 if traj.loop else 1)) / traj.resolved_duration)
-    return args.name or args.preset, traj
+    traj = path_in_project(project, args.preset, args.trajectory, args.frames)
+    return args.name or (args.trajectory.stem if args.trajectory is not None else args.preset), traj
 
 
 def run(args) -> int:

@@ -72,6 +72,36 @@ class GenerateResult:
         return self.points_after
 
 
+def path_in_project(project, preset: str | None = None, trajectory_file=None, frames: int | None = None):
+    """The camera path to generate in ``project``: a camera-path file as written
+    (engine.trajectory.camera_files), or a preset placed in the project's memory and captured
+    cameras (engine.trajectory.presets.make_preset); ``frames`` retimes it to that many frames.
+    Used by ``anyrecon generate`` and the batch generation pool. ValueError when neither is
+    given or the project has no memory to place a preset in."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from engine.trajectory.camera_files import read_trajectory_file
+    from engine.trajectory.presets import make_preset
+
+    if trajectory_file:
+        traj = read_trajectory_file(Path(trajectory_file))
+    elif preset:
+        if project.memory is None or project.memory.is_empty:
+            raise ValueError(f"{project.root}: the project has no geometry memory to place a preset in")
+        views = project.views
+        cam = views[0].camera if len(views) else None
+        traj = make_preset(preset, points=project.memory.snapshot(max_points=200_000).xyz,
+                           captured_world_from_cam=views.world_from_cams() if len(views) else None,
+                           fov_y_deg=cam.fov_y_deg if cam else 55.0,
+                           width=cam.width if cam else 640, height=cam.height if cam else 360)
+    else:
+        raise ValueError("give a preset or a camera-path file")
+    if frames:
+        traj = replace(traj, fps=(frames - (0 if traj.loop else 1)) / traj.resolved_duration)
+    return traj
+
+
 def generate_job(trajectory_name: str, trajectory=None, options: GenerateOptions = GenerateOptions(),
                  only_segments: set[int] | None = None, on_frame=None):
     """Session job: generate ``trajectory_name`` (``trajectory`` replaces the stored path of that

@@ -63,27 +63,11 @@ class PoolSummary:
 
 def path_trajectory(project, request: PathRequest):
     """The request's camera path in ``project`` (a preset placed in its memory, or a file)."""
-    from dataclasses import replace
+    from engine.workflows.generate import path_in_project
 
-    from engine.trajectory.camera_files import read_trajectory_file
-    from engine.trajectory.presets import make_preset
-
-    if request.trajectory:
-        traj = read_trajectory_file(Path(request.trajectory))
-    elif request.preset:
-        if project.memory is None or project.memory.is_empty:
-            raise ValueError(f"{project.root}: the project has no geometry memory to place a preset in")
-        views = project.views
-        cam = views[0].camera if len(views) else None
-        traj = make_preset(request.preset, points=project.memory.snapshot(max_points=200_000).xyz,
-                           captured_world_from_cam=views.world_from_cams() if len(views) else None,
-                           fov_y_deg=cam.fov_y_deg if cam else 55.0,
-                           width=cam.width if cam else 640, height=cam.height if cam else 360)
-    else:
+    if not (request.trajectory or request.preset):
         raise ValueError(f"path {request.name!r}: give a preset or a trajectory file")
-    if request.frames:
-        traj = replace(traj, fps=(request.frames - (0 if traj.loop else 1)) / traj.resolved_duration)
-    return traj
+    return path_in_project(project, request.preset, request.trajectory, request.frames)
 
 
 def _marker(project_root, name: str) -> Path:
