@@ -33,15 +33,22 @@ def test_track_bad_input_is_a_clear_error(tmp_path, capsys):
     assert "not a readable video" in capsys.readouterr().err
 
 
-def test_import_with_holdout_then_render_the_held_out_views(tmp_path, capsys):
-    cap = make_capture(n=9, width=160, height=90, arc_deg=60)
+def _llff_scene(tmp_path, n: int, width: int, height: int, arc_deg: float):
+    """A synthetic capture written as an LLFF scene: ``tmp_path/scene/images/*.png`` and
+    ``tmp_path/scene/poses_bounds.npy`` (near 1, far 9). Returns (capture, images folder)."""
+    cap = make_capture(n=n, width=width, height=height, arc_deg=arc_deg)
     images = tmp_path / "scene" / "images"
     images.mkdir(parents=True)
     for v in cap.views:
         cv2.imwrite(str(images / f"{v.name}.png"), cv2.cvtColor(v.image, cv2.COLOR_RGB2BGR))
     rows = llff_rows_from_cameras(np.stack([c.world_from_cam for c in cap.cameras]), cap.cameras[0].K,
-                                  160, 90, np.full(9, 1.0), np.full(9, 9.0))
+                                  width, height, np.full(n, 1.0), np.full(n, 9.0))
     np.save(tmp_path / "scene" / "poses_bounds.npy", rows)
+    return cap, images
+
+
+def test_import_with_holdout_then_render_the_held_out_views(tmp_path, capsys):
+    cap, images = _llff_scene(tmp_path, n=9, width=160, height=90, arc_deg=60)
     out = tmp_path / "proj"
     assert main(["track", str(images), "--poses", str(tmp_path / "scene" / "poses_bounds.npy"),
                  "--holdout", "4", "--out", str(out), "--json"]) == 0
@@ -84,14 +91,7 @@ def test_register_adds_photos_to_a_project_and_reports_the_rest(tmp_path, capsys
 
 def test_track_trains_splats_when_asked_on_the_cpu(tmp_path, capsys):
     """``--splats`` trains through the same workflow that runs by itself on CUDA."""
-    cap = make_capture(n=5, width=96, height=54, arc_deg=40)
-    images = tmp_path / "scene" / "images"
-    images.mkdir(parents=True)
-    for v in cap.views:
-        cv2.imwrite(str(images / f"{v.name}.png"), cv2.cvtColor(v.image, cv2.COLOR_RGB2BGR))
-    rows = llff_rows_from_cameras(np.stack([c.world_from_cam for c in cap.cameras]), cap.cameras[0].K,
-                                  96, 54, np.full(5, 1.0), np.full(5, 9.0))
-    np.save(tmp_path / "scene" / "poses_bounds.npy", rows)
+    cap, images = _llff_scene(tmp_path, n=5, width=96, height=54, arc_deg=40)
     out = tmp_path / "proj"
     assert main(["track", str(images), "--poses", str(tmp_path / "scene" / "poses_bounds.npy"), "--out", str(out),
                  "--splats", "--splat-iterations", "3", "--json"]) == 0
