@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from engine import workflows
@@ -16,6 +16,7 @@ from studio.models import (JobsModel, Playback, ProjectView, SegmentsModel, Segm
 from studio.models import trajectory_edits as edits
 from studio.models.segments import unchanged_frames
 from studio.region_control import RegionControl
+from studio.timers import single_shot
 from studio.undo import PathEditCommand
 
 QUIET_JOBS = {"coverage", "autosave"}
@@ -52,18 +53,11 @@ class StudioController(QObject):
         self._coverage_job: int | None = None
         self._loading_path = False
         self._planned_cameras: list = []     # the path cameras the segments were last planned for
-        self._coverage_timer = self._single_shot(300, self.update_coverage)
-        self._preview_timer = self._single_shot(0, self._request_preview)
+        self._coverage_timer = single_shot(self, 300, self.update_coverage)
+        self._preview_timer = single_shot(self, 0, self._request_preview)
         self.path.changed.connect(self._path_changed)
         self.playback.frame_changed.connect(self._frame_changed)
         self._connect_bridge()
-
-    def _single_shot(self, ms: int, slot) -> QTimer:
-        t = QTimer(self)
-        t.setSingleShot(True)
-        t.setInterval(ms)
-        t.timeout.connect(slot)
-        return t
 
     def _connect_bridge(self) -> None:
         b = self.bridge

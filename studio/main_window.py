@@ -20,6 +20,7 @@ from studio.panels.jobs_panel import JobsPanel
 from studio.panels.log_panel import LogPanel
 from studio.panels.preview import PreviewPane
 from studio.timeline.timeline import TimelineWidget
+from studio.timers import single_shot
 from studio.viewport.adapters import PointsAdapter
 from studio.viewport.viewport import Viewport3D
 from studio.window_actions import WindowActions
@@ -139,13 +140,13 @@ class MainWindow(QMainWindow):
         self._play_timer = QTimer(self)
         self._play_timer.timeout.connect(ctl.playback.advance)
         ctl.playback.playing_changed.connect(self._playing_changed)
-        self._vp_timer = self._single_shot(VIEWPORT_PREVIEW_MS, self._request_viewport_preview)
+        self._vp_timer = single_shot(self, VIEWPORT_PREVIEW_MS, self._request_viewport_preview)
         self._vp_preview_id: int | None = None      # the latest viewport-camera preview request
         self._vp_pose: np.ndarray | None = None      # the viewport pose that request was for
         vp.canvas.events.draw.connect(self._viewport_drawn)
         pv.points_appended.connect(lambda _a, _b: self._viewport_moved())    # the memory grew: render again
         ctl.path.changed.connect(lambda _s: self._viewport_moved())
-        self._ref_timer = self._single_shot(60, self._request_reference)
+        self._ref_timer = single_shot(self, 60, self._request_reference)
         self._ref_request = 0
         self.preview.compareChanged.connect(lambda _mode: self._ref_timer.start())
         ctl.playback.frame_changed.connect(lambda _f: self._ref_timer.start() if self.preview.mode != "off" else None)
@@ -153,13 +154,6 @@ class MainWindow(QMainWindow):
         self._framed = False
         insp.refresh(ctl.path.state, -1)           # the path's settings from the start (fps, tension)
         self.demo_ground_truth = str(self.settings.value("ingest/demoGroundTruth", "false")).lower() == "true"
-
-    def _single_shot(self, ms: int, slot) -> QTimer:
-        t = QTimer(self)
-        t.setSingleShot(True)
-        t.setInterval(ms)
-        t.timeout.connect(slot)
-        return t
 
     @property
     def busy_timers(self) -> bool:

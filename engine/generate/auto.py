@@ -46,7 +46,7 @@ from engine.device import resolve_device
 from engine.generate.fill import fill_holes
 from engine.generate.lumigraph import sample_source, target_rays, ulr_blend
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
-from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions
+from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions, render_segment
 from engine.render.surface import SurfaceRender, fill_surface
 
 SPLAT_MODES = ("cuda", "always", "never")
@@ -135,15 +135,8 @@ class AutoGenerator:
             return
         splat = self._splat_generator()
         splat.prepare(request)
-        sources = self._rest._reference_sources(request)
-        previous = request.context[-1] if request.context else None
         frames = []
-        for i, target in enumerate(request.targets):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            guide = request.guidance[i] if i < len(request.guidance) else None
-            frame = self.render_frame(target, guide, sources, previous, request.voxel_size)
-            previous = frame
+        for frame in render_segment(request, self._rest._reference_sources(request), self.render_frame, cancel):
             frames.append(frame)
             yield frame
         splat.learn(frames, cancel)

@@ -42,7 +42,22 @@ from engine.generate.sweep import SweepOptions, sweep_guessed_depth
 from engine.render.surface import SurfaceRender, closing, fill_surface, front_push_pull
 
 __all__ = ["SurfaceGenerator", "SurfaceGeneratorOptions", "complete_inverse_depth", "make_source",
-           "target_rays"]
+           "render_segment", "target_rays"]
+
+
+def render_segment(request: SegmentRequest, sources, render_frame, cancel: CancelToken | None = None
+                   ) -> Iterator[GeneratedFrame]:
+    """The segment's frames in order: ``render_frame(target, guide, sources, previous,
+    voxel_size)`` per target camera, each frame handed to the next as ``previous`` (the
+    segment's context frame to the first); checks ``cancel`` before each frame."""
+    previous = request.context[-1] if request.context else None
+    for i, target in enumerate(request.targets):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        guide = request.guidance[i] if i < len(request.guidance) else None
+        frame = render_frame(target, guide, sources, previous, request.voxel_size)
+        previous = frame
+        yield frame
 
 
 @dataclass(frozen=True)
@@ -108,15 +123,7 @@ class SurfaceGenerator:
         return out
 
     def generate(self, request: SegmentRequest, cancel: CancelToken | None = None) -> Iterator[GeneratedFrame]:
-        sources = self._reference_sources(request)
-        previous = request.context[-1] if request.context else None
-        for i, target in enumerate(request.targets):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            guide = request.guidance[i] if i < len(request.guidance) else None
-            frame = self.render_frame(target, guide, sources, previous, request.voxel_size)
-            previous = frame
-            yield frame
+        yield from render_segment(request, self._reference_sources(request), self.render_frame, cancel)
 
     def _warp(self, sources, target, voxel_size):
         """warp_reference_depth with the consistency filter's points cached per source set."""
