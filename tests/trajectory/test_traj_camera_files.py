@@ -132,13 +132,13 @@ def test_generate_cli_reads_glb_and_chan_paths(tmp_path):
     (tmp_path / "shot.glb").write_bytes(camera_path_glb_bytes(cams, fps=6.0))
     (tmp_path / "shot.chan").write_text(chan_text(cams))
     for name in ("shot.glb", "shot.chan"):
-        got_name, traj = _trajectory(Namespace(trajectory=tmp_path / name, name=None), None)
+        got_name, traj = _trajectory(Namespace(trajectory=tmp_path / name, name=None, preset=None, frames=None), None)
         assert got_name == "shot" and len(traj.keyframes) == len(cams)
     b = GltfBuilder()
     b.add_root_node({"name": "no_camera"})
     (tmp_path / "nocam.glb").write_bytes(b.glb_bytes())
     with pytest.raises(ValueError, match="nocam.glb: the file has no camera"):
-        _trajectory(Namespace(trajectory=tmp_path / "nocam.glb", name=None), None)
+        _trajectory(Namespace(trajectory=tmp_path / "nocam.glb", name=None, preset=None, frames=None), None)
 
 
 def _bpy_python():
