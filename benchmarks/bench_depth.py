@@ -52,25 +52,33 @@ def load_fern(data: Path):
 
 
 def load_office(data: Path):
-    from engine.session import EngineState, run_job
+    from engine.session import run_job
     from engine.tracking.pipeline import TrackOptions, track_job
+    from engine.workflows import Workspace
 
     t = time.perf_counter()
     opts = TrackOptions(depth_backend="sweep", max_dense_views=2, register_leftovers=False)
-    res = run_job(track_job(data / "tum_fr3_office_superglue" / "images", opts), EngineState())
+    res = run_job(track_job(data / "tum_fr3_office_superglue" / "images", opts), Workspace())
     print(f"office: tracked {len(res.registered)}/{len(res.registered) + len(res.unregistered)} photos "
           f"in {time.perf_counter() - t:.1f} s, {len(res.sparse_xyz)} sparse points", flush=True)
     return list(res.views), res.sparse_xyz, None, TrackOptions().mvs
 
 
-def sparse_agreement(dm, xyz: np.ndarray, mask: np.ndarray | None = None) -> tuple[int, int]:
-    """(points within 2% of the map, points the view sees) for sparse points xyz [N,3] world."""
+def _map_at_points(dm, xyz: np.ndarray):
+    """Project world points xyz [N,3] into the map's camera: (vis [N] bool: in front and inside
+    the image, ij [M,2] int pixel (col, row) of the visible ones, z [N] camera depth, d [M] the
+    map's depth at those pixels, 0 = none)."""
     cam = dm.camera
     uv, z = cam.project(xyz)
     with np.errstate(invalid="ignore"):
         vis = (z > 1e-6) & (uv[:, 0] >= 0) & (uv[:, 0] < cam.width) & (uv[:, 1] >= 0) & (uv[:, 1] < cam.height)
     ij = np.floor(uv[vis]).astype(int)
-    d = dm.depth[ij[:, 1], ij[:, 0]]
+    return vis, ij, z, dm.depth[ij[:, 1], ij[:, 0]]
+
+
+def sparse_agreement(dm, xyz: np.ndarray, mask: np.ndarray | None = None) -> tuple[int, int]:
+    """(points within 2% of the map, points the view sees) for sparse points xyz [N,3] world."""
+    vis, ij, z, d = _map_at_points(dm, xyz)
     ok = (d > 0) & (np.abs(d - z[vis]) <= 0.02 * z[vis])
     if mask is not None:
         ok &= mask[ij[:, 1], ij[:, 0]]
@@ -88,12 +96,7 @@ def miss_split(dm, xyz: np.ndarray, in_track: np.ndarray | None = None) -> dict[
     (``in_track`` [N] bool: the point is in this view's track; others may be hidden by a
     nearer surface in this view); "off_bins": matched pixels off by 2-5%, 5-15%, > 15%,
     nearer (3) then farther (3)."""
-    cam = dm.camera
-    uv, z = cam.project(xyz)
-    with np.errstate(invalid="ignore"):
-        vis = (z > 1e-6) & (uv[:, 0] >= 0) & (uv[:, 0] < cam.width) & (uv[:, 1] >= 0) & (uv[:, 1] < cam.height)
-    ij = np.floor(uv[vis]).astype(int)
-    d = dm.depth[ij[:, 1], ij[:, 0]]
+    vis, ij, z, d = _map_at_points(dm, xyz)
     zv = z[vis]
     comp = dm.completed[ij[:, 1], ij[:, 0]] if dm.completed is not None else np.zeros(len(zv), bool)
     has = d > 0

@@ -164,14 +164,11 @@ def sample_source(src: Source, x: torch.Tensor, eye: torch.Tensor, opt, target_g
 
 
 def ulr_blend(samples: list[Sample], k: int, fallback: bool = False,
-              consensus: float = 0.0, reject: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+              consensus: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Unstructured-lumigraph blend of samples -> (color [H,W,3], weight sum [H,W],
     verified share [H,W]). Only the k best (lowest penalty) visible samples per pixel count.
     ``fallback`` blends by the fallback penalties (visibility only vetoed by occluders);
-    ``consensus`` > 0 reweights each sample by exp(-|c - blend|^2 / consensus^2) once.
-    ``reject`` > 0: where verified samples exist (their depth test was strict), an unverified
-    sample farther than ``reject`` (RGB distance) from the verified samples' blend is dropped:
-    a reference whose visibility is unknown does not print a second copy of the surface."""
+    ``consensus`` > 0 reweights each sample by exp(-|c - blend|^2 / consensus^2) once."""
     pen = torch.stack([s.fallback_penalty if fallback else s.penalty for s in samples])  # [R,H,W]
     r = pen.shape[0]
     srt = torch.sort(pen, dim=0).values
@@ -185,15 +182,6 @@ def ulr_blend(samples: list[Sample], k: int, fallback: bool = False,
     cols = torch.stack([s.color for s in samples])            # [R,H,W,3]
     total = wts.sum(0)
     color = (cols * wts[..., None]).sum(0) / total.clamp_min(1e-12)[..., None]
-    if reject > 0:
-        ver_w = wts * torch.stack([s.verified.float() for s in samples])
-        vt = ver_w.sum(0)
-        vcol = (cols * ver_w[..., None]).sum(0) / vt.clamp_min(1e-12)[..., None]
-        far = ((cols - vcol) ** 2).sum(-1) > reject ** 2
-        drop = far & (vt > 0) & ~torch.stack([s.verified for s in samples])
-        wts = torch.where(drop, torch.zeros_like(wts), wts)
-        total = wts.sum(0)
-        color = (cols * wts[..., None]).sum(0) / total.clamp_min(1e-12)[..., None]
     if consensus > 0:
         # one reweighting step: a sample far from the blend (an occlusion the depth test
         # missed, a misregistered view) loses its weight instead of ghosting into the pixel
@@ -205,57 +193,16 @@ def ulr_blend(samples: list[Sample], k: int, fallback: bool = False,
     return color, total, ver
 
 
-def consistent_points(sources: list[Source], rel_tol: float = 0.02, abs_tol: float = 0.0) -> list[tuple]:
-    """Each source's measured points [N,3] (and radii [N]) minus those the other sources
-    contradict: a point is dropped when another source's measured depth at its projection
-    lies clearly *behind* it (that view looked through the point: free space) and no other
-    source's measured depth confirms it within ``rel_tol * z + abs_tol``. References whose
-    depth disagrees (pose or depth errors of the tracker) would otherwise each print their own
-    copy of a surface into the target's depth (a doubled object)."""
-    srcs = [s for s in sources if s.depth is not None]
-    out = []
-    for a in srcs:
-        xyz, rad = a.measured_points()
-        if xyz.shape[0] == 0 or len(srcs) < 2:
-            out.append((xyz, rad))
-            continue
-        confirm = torch.zeros(xyz.shape[0], dtype=torch.bool, device=xyz.device)
-        against = torch.zeros_like(confirm)
-        for b in srcs:
-            if b is a:
-                continue
-            u, v, z = camera_torch.project(b.camera, xyz, near=1e-6)
-            w, h = b.camera.width, b.camera.height
-            inside = (z > 1e-6) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
-            col = torch.floor(u).long().clamp(0, w - 1)
-            row = torch.floor(v).long().clamp(0, h - 1)
-            meas = inside & b.measured[row, col]
-            d = b.depth[row, col]
-            tol = rel_tol * z + abs_tol
-            confirm |= meas & ((d - z).abs() <= tol)
-            against |= meas & (d > z + tol)
-        keep = confirm | ~against
-        out.append((xyz[keep], rad[keep]))
-    return out
-
-
-def warp_reference_depth(sources: list[Source], target, voxel_size: float, consistent: bool = False,
-                         points: list[tuple] | None = None):
+def warp_reference_depth(sources: list[Source], target, voxel_size: float):
     """The references' measured depth forward-warped into ``target`` (one z-buffer of splats
     of 0.8 source pixels radius over all references): the nearest measured surface per pixel,
-    see-through pixels removed; ``consistent``: only points no other reference contradicts
-    (:func:`consistent_points`; or ``points`` [(xyz, radius)] given). Returns (depth [H,W], covered [H,W] bool)."""
+    see-through pixels removed. Returns (depth [H,W], covered [H,W] bool)."""
     from engine.render.points import splat_keys
     from engine.render.surface import see_through_fast
 
     h, w = target.height, target.width
     empty = torch.iinfo(torch.int64).max
-    if points is not None:
-        pts = points
-    elif consistent:
-        pts = consistent_points(sources, abs_tol=2 * voxel_size)
-    else:
-        pts = [s.measured_points() for s in sources if s.depth is not None]
+    pts = [s.measured_points() for s in sources if s.depth is not None]
     pts = [p for p in pts if p[0].shape[0]]
     if not pts:
         z = torch.zeros(h, w, device=target_device(sources))

@@ -35,7 +35,7 @@ import torch
 
 from engine.device import resolve_device
 from engine.generate.fill import FillOptions, fill_holes
-from engine.generate.lumigraph import (Source, complete_inverse_depth, consistent_points, make_source, sample_source,
+from engine.generate.lumigraph import (Source, complete_inverse_depth, make_source, sample_source,
                                        target_rays, ulr_blend, warp_depth, warp_reference_depth)
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
 from engine.generate.sweep import SweepOptions, sweep_guessed_depth
@@ -65,8 +65,6 @@ class SurfaceGeneratorOptions:
     max_references: int = 6
     blend_k: int = 4
     consensus: float = 0.0             # color distance (RGB, [0,1]) of the outlier reweighting
-    reject_unverified: float = 0.0     # RGB distance: unverified samples this far from the
-                                       # verified ones' blend are dropped (lumigraph.ulr_blend)
     resolution_weight: float = 10.0    # degrees of penalty for a 2x resolution mismatch ~ 5
     depth_tolerance: float = 0.02      # relative, against a measured reference depth
     depth_tolerance_voxels: float = 2.0  # ... plus this many memory voxels (its depth error)
@@ -88,7 +86,6 @@ class SurfaceGeneratorOptions:
     gap_strict: bool = False           # interpolated gap pixels get the strict visibility test
     use_previous_frame: bool = True
     warp_references: bool = True       # refine the surface with the references' measured depth
-    consistent_references: bool = False  # ... only with the points no other reference contradicts
     sweep: SweepOptions = field(default_factory=SweepOptions)
     fill: FillOptions = field(default_factory=FillOptions)
 
@@ -125,17 +122,6 @@ class SurfaceGenerator:
     def generate(self, request: SegmentRequest, cancel: CancelToken | None = None) -> Iterator[GeneratedFrame]:
         yield from render_segment(request, self._reference_sources(request), self.render_frame, cancel)
 
-    def _warp(self, sources, target, voxel_size):
-        """warp_reference_depth with the consistency filter's points cached per source set."""
-        if not self.options.consistent_references:
-            return warp_reference_depth(sources, target, voxel_size)
-        key = tuple(id(s) for s in sources)
-        if getattr(self, "_consistent_key", None) != key:
-            self._consistent_key = key
-            self._consistent = consistent_points(sources, self.options.depth_tolerance,
-                                                 self.options.depth_tolerance_voxels * voxel_size)
-        return warp_reference_depth(sources, target, voxel_size, points=self._consistent)
-
     # ------------------------------------------------------------------ one frame
     def _surface_depth(self, target, guide, sources, previous, voxel_size):
         """(depth [H,W] or zeros, known [H,W] bool, guide SurfaceRender or None, hint [H,W]
@@ -162,7 +148,7 @@ class SurfaceGenerator:
             depth, known = torch.zeros(h, w, device=dev), torch.zeros(h, w, dtype=torch.bool, device=dev)
             hint = known.clone()
         if self.options.warp_references:
-            warped, covered = self._warp(sources, target, voxel_size)
+            warped, covered = warp_reference_depth(sources, target, voxel_size)
             take = covered
             if guide is not None:
                 band = torch.clamp(self.options.depth_tolerance * warped, min=2 * voxel_size)
@@ -218,8 +204,7 @@ class SurfaceGenerator:
         x = eye + rays * depth[..., None]
         samples = [sample_source(s, x, eye, opt, guessed, opt.depth_tolerance_voxels * voxel_size) for s in sources]
         if samples:
-            color, weight, verified = ulr_blend(samples, opt.blend_k, consensus=opt.consensus,
-                                                reject=opt.reject_unverified)
+            color, weight, verified = ulr_blend(samples, opt.blend_k, consensus=opt.consensus)
             if not bool((weight > 0).all()):
                 # no reference confirms the surface: the depth is off (an edge, a thin
                 # structure); take the references that are not clearly occluded, at low weight

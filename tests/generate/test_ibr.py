@@ -5,7 +5,7 @@ from engine.events import FrameGenerated
 from engine.generate import make_generator
 from engine.generate.ibr import IBRGenerator, warp_single_view
 from engine.generate.loop import LoopOptions, generate_path
-from engine.generate.protocol import ReferenceView, SegmentRequest
+from engine.generate.protocol import ReferenceView
 from engine.generate.pushpull import push_pull
 from engine.metrics import psnr
 from engine.render.points import render_memory

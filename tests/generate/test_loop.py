@@ -1,13 +1,12 @@
 import numpy as np
 import pytest
 
-from engine.events import FrameGenerated, MemoryChanged, Progress, SegmentFinished, SegmentStarted
+from engine.events import FrameGenerated, MemoryChanged, Progress, SegmentStarted
 from engine.generate.ibr import IBRGenerator
 from engine.generate.loop import LoopOptions, generate_path, plan_segments
 from engine.generate.protocol import CancelToken, Cancelled
 from engine.geometry import se3
 from engine.metrics import psnr
-from engine.render.points import render_memory
 from tests.conftest import between_poses
 
 
@@ -53,7 +52,6 @@ def test_loop_reuses_what_earlier_segments_invented(capture):
             cam = cams[j]
             # what segment 0 generated, carried into camera j through its own depth
             from engine.generate.ibr import _warp_source
-            import torch
             src = first[j - 8]
             ws = _warp_source(src.camera, src.color, src.depth, 1.0, "cpu", 0.8, invented=src.invented)
             from engine.render.points import render_points
