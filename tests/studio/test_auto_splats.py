@@ -1,0 +1,57 @@
+"""On a CUDA machine the studio trains the splats by itself after a dataset loads: the job shows
+in the jobs strip, its held-out preview in the preview pane, and the unsaved scene's splats land
+in the scratch folder. The test runs the same path on the CPU by answering "yes" where the
+engine asks whether the device is CUDA (engine.workflows.splats.splats_by_default), with a few
+training steps instead of 7k."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import make_capture
+from tests.studio.conftest import wait_idle
+from tests.studio.test_open_datasets import _write_transforms_dataset
+from tests.studio.test_window import drop
+
+
+@pytest.fixture
+def as_if_cuda(monkeypatch, tmp_path):
+    import engine.workflows.splats as splats
+
+    monkeypatch.setenv("ANYRECON_SCRATCH", str(tmp_path / "scratch"))
+    monkeypatch.setattr(splats, "splats_by_default", lambda ws: True)
+    monkeypatch.setattr(splats, "default_iterations", lambda device: 4)
+    return tmp_path / "scratch"
+
+
+def test_a_loaded_dataset_starts_splat_training_by_itself_on_cuda(qtbot, make_window, tmp_path, as_if_cuda):
+    capture = make_capture(n=8, width=160, height=90, arc_deg=90.0)
+    _write_transforms_dataset(tmp_path / "ns", capture)
+    win = make_window()
+    started, captions = [], []
+    win.ctl.jobs.job_changed.connect(lambda j: started.append(win.ctl.jobs.jobs[j].name)
+                                     if j in win.ctl.jobs.jobs else None)
+    show = win.preview.show_image
+    win.preview.show_image = lambda image, source, caption="": (captions.append((source, caption)),
+                                                                show(image, source, caption))
+    drop(win, tmp_path / "ns")
+    qtbot.waitUntil(lambda: "train splats" in started, timeout=120000)
+    wait_idle(qtbot, win, timeout_ms=120000)
+    assert not win.ctl.jobs.active                                   # finished, not failed midway
+    plys = list(as_if_cuda.rglob("splats.ply"))
+    assert len(plys) == 1, plys                                      # the unsaved scene's scratch folder
+    splat_captions = [c for s, c in captions if s == "splats"]
+    assert splat_captions and "held-out PSNR" in splat_captions[-1]   # the live preview with its score
+
+
+def test_on_the_cpu_a_loaded_dataset_does_not_train(qtbot, make_window, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANYRECON_SCRATCH", str(tmp_path / "scratch"))
+    capture = make_capture(n=8, width=160, height=90, arc_deg=90.0)
+    _write_transforms_dataset(tmp_path / "ns", capture)
+    win = make_window()
+    started = []
+    win.ctl.jobs.job_changed.connect(lambda j: started.append(win.ctl.jobs.jobs[j].name)
+                                     if j in win.ctl.jobs.jobs else None)
+    drop(win, tmp_path / "ns")
+    qtbot.waitUntil(lambda: len(win.ctl.project.cameras) == 8, timeout=120000)
+    wait_idle(qtbot, win, timeout_ms=120000)
+    assert "train splats" not in started and not (tmp_path / "scratch").exists()
