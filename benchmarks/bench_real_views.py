@@ -550,7 +550,6 @@ def speed_segment(root: Path, args, project) -> list[dict]:
     n = len(traj.sample())
     opts = GenerateOptions(generator=DEFAULT_GENERATOR, segment_length=n)
     frames: list = []
-
     def run(tag: str) -> float:
         frames.clear()
         if torch.cuda.is_available():
@@ -583,6 +582,28 @@ def speed_segment(root: Path, args, project) -> list[dict]:
     pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
     (args.out / "speed_profile.txt").write_text(out.getvalue())
     print("\n".join(out.getvalue().splitlines()[:80]))
+    variant_rows = []
+    for spec in [v for v in args.speed_variants.split(",") if v]:
+        # the same segment with other options of the default generator: warm-up + timed
+        from engine.generate.auto import AutoGeneratorOptions
+
+        vopts = GenerateOptions(generator=DEFAULT_GENERATOR, segment_length=n,
+                                generator_options=AutoGeneratorOptions(**parse_generator("x:" + spec)[1]))
+        times = []
+        for tag in ("warm-up", "timed", "timed again"):
+            t0 = time.perf_counter()
+            run_job(generate_job("speed", traj, vopts), ws)
+            torch.cuda.synchronize() if torch.cuda.is_available() else None
+            times.append(time.perf_counter() - t0)
+            print(f"# speed variant {spec} {tag}: {times[-1]:.2f} s", flush=True)
+            gen = ws.generators.get(DEFAULT_GENERATOR, ws.generator_context(), vopts.generator_options)
+            gen.wait_learning() if hasattr(gen, "wait_learning") else None
+        vsecs = min(times[1:])
+        variant_rows.append({"scene": f"{root.name} segment, auto:{spec}", "generator": DEFAULT_GENERATOR, "views": n,
+                             "psnr": float("nan"), "ssim": float("nan"), "invented": float("nan"),
+                             "s_per_frame": vsecs / n, "kf_depth": float("nan"), "surface": float("nan"),
+                             "size": f"{args.speed_width}x{args.speed_height}", "total_s": vsecs})
+
     step = max(1, n // 8)
     picked = [(f.color, f"#{i} inv {f.invented_fraction:.1%}") for i, f in list(enumerate(frames))[::step]]
     half = (len(picked) + 1) // 2
@@ -592,7 +613,7 @@ def speed_segment(root: Path, args, project) -> list[dict]:
              "psnr": float("nan"), "ssim": float("nan"),
              "invented": float(np.mean([f.invented_fraction for f in frames])), "s_per_frame": secs / n,
              "kf_depth": float("nan"), "surface": float("nan"), "size": f"{args.speed_width}x{args.speed_height}",
-             "total_s": secs}]
+             "total_s": secs}] + variant_rows
 
 
 def print_table(rows: list[dict]) -> None:
@@ -627,6 +648,8 @@ def main() -> None:
     ap.add_argument("--splat-iterations", type=int, default=7000)
     ap.add_argument("--speed", action="store_true", help="with --device: one 40-frame 896x512 segment end to end")
     ap.add_argument("--speed-frames", type=int, default=40)
+    ap.add_argument("--speed-variants", default="", help="comma-separated option sets of the default generator "
+                    "(key=value;key=value) also timed on the speed segment")
     ap.add_argument("--speed-width", type=int, default=896)
     ap.add_argument("--speed-height", type=int, default=512)
     args = ap.parse_args()

@@ -83,6 +83,12 @@ class AutoGeneratorOptions:
                                         # below covered_alpha, or "over" it (S + (1 - A) F)
     rest_sweep: bool = False            # the surface pass for the rest runs the depth sweep (slow on
                                         # a GPU: 24 planes x references of small kernels)
+    # the surface pass for the rest (typically the frame's sides the capture never saw, 5-18% of
+    # the pixels) samples the best ``rest_references`` references only, without forward-warping
+    # their depth (``rest_warp``): most of its time on a GPU is per-reference kernel launches
+    rest_references: int = 3
+    rest_warp: bool = False
+    photo_references: int = 4           # references sampled for the photos on the splat surface
     iterations_per_segment: int = 50    # splat training steps after each segment
     learn_from_generated: bool = True
     async_learn: bool = True            # those steps on a thread while the frames go out
@@ -92,6 +98,8 @@ class AutoGeneratorOptions:
     def __post_init__(self) -> None:
         if self.thin not in ("ramp", "over"):
             raise ValueError(f"thin must be 'ramp' or 'over', got {self.thin!r}")
+        if self.rest_references < 1 or self.photo_references < 1:
+            raise ValueError("rest_references and photo_references must be >= 1")
         if self.fill_lag < 0:
             raise ValueError(f"fill_lag must be >= 0, got {self.fill_lag}")
         if self.splats not in SPLAT_MODES:
@@ -120,6 +128,7 @@ class AutoGenerator:
         self.surface = SurfaceGenerator(options.surface, device=self.device)
         rest = options.surface if options.rest_sweep else replace(options.surface,
                                                                   sweep=replace(options.surface.sweep, enabled=False))
+        rest = replace(rest, warp_references=options.rest_warp and options.surface.warp_references)
         self._rest = SurfaceGenerator(rest, device=self.device)   # the pass under the splats
         self.project_root = None if project_root is None else Path(project_root)
         self._splat = None
@@ -156,7 +165,7 @@ class AutoGenerator:
         self.wait_learning()
         splat = self._splat_generator()
         splat.prepare(request)
-        sources = self._rest._reference_sources(request)
+        sources = self.surface._reference_sources(request)   # best first
         lag = self.options.fill_lag
         if lag and self._fill_pool is None:
             from concurrent.futures import ThreadPoolExecutor
@@ -256,7 +265,7 @@ class AutoGenerator:
         guide = self._guide(guide, target, voxel_size)
         conf = self._confident(alpha, s_depth, guide)
         color = s_color
-        p_color, p_w = self._photos(target, s_depth, sources, voxel_size, s_color)
+        p_color, p_w = self._photos(target, s_depth, sources[:o.photo_references], voxel_size, s_color)
         if p_color is not None:
             mix = torch.where(conf, p_w, torch.zeros_like(p_w))[..., None]
             color = s_color + mix * (p_color - s_color)
@@ -267,7 +276,8 @@ class AutoGenerator:
         rest_share = float(rest.float().mean())
         invented = torch.zeros_like(rest)
         if rest_share > o.min_surface_fraction:
-            base = self._rest.render_frame(target, guide, sources, previous, voxel_size, fill=False)
+            base = self._rest.render_frame(target, guide, sources[:o.rest_references], previous, voxel_size,
+                                           fill=False)
             holes = torch.as_tensor(self._rest.last_holes, device=self.device)
             b_color = torch.as_tensor(base.color, device=self.device)
             b_depth = torch.as_tensor(base.depth, device=self.device)
