@@ -432,7 +432,7 @@ def demo_orbit_rows(generators: list[str], out: Path) -> list[dict]:
 # ---------------------------------------------------------------------- GPU column
 def train_fern_splats(root: Path, device: str, iterations: int) -> dict:
     """The project's splats trained through the app's workflow (engine.workflows.splats) on
-    all its views (the LLFF held-out views are not in the project)."""
+    all its views (the held-out views are not in the project)."""
     from engine.project import Project
     from engine.session import run_job
     from engine.workflows import Workspace, train_splats_job
@@ -444,40 +444,84 @@ def train_fern_splats(root: Path, device: str, iterations: int) -> dict:
             "backend": s.backend, "train_views": s.train_views}
 
 
-def gpu_heldout(args, gens: list[str]) -> list[dict]:
-    """fern held-out views on ``args.device`` with the project's trained splats: splats only,
-    auto (and variants), surface. The fern project (cached on the CPU) is copied first."""
+def gpu_project(name: str, args, dest: Path) -> tuple[Path, list] | None:
+    """A project of ``name``'s reference views alone in ``dest`` (for the GPU column) and its
+    held-out views [(Camera, image)]: fern's imported project (LLFF holdout), or a tracked
+    scene's cached project (benchmarks/_cache/real_views/<name>, tracked on the CPU: carry
+    that folder to the device) split as :func:`tracked_scene` does (every 8th keyframe out,
+    the memory re-fused from the others). None when neither the cache nor the data exist."""
     import shutil
-    import tempfile
 
     from engine.cli.render import read_cameras
+    from engine.ingest.views import ViewBank
+    from engine.memory import GeometryMemory
     from engine.project import Project, read_image
 
-    src = CACHE / "fern"
-    if not (src / "project.json").exists():
-        fern_scene(args.data)
-    root = Path(tempfile.mkdtemp()) / "fern"
-    shutil.copytree(src, root, ignore=shutil.ignore_patterns("splats"))
-    info = train_fern_splats(root, args.device, args.splat_iterations)
-    print(f"# splats: {info}", flush=True)
-    project = Project.load(root, device=args.device)
-    cams = read_cameras(root / "holdout_cameras.json")
-    hold = [(c, read_image(root / "holdout" / f"{c.name}.png").astype(np.float32) / 255.0) for c in cams]
-    scene = Scene(f"fern GPU ({args.device})", project.memory, project.views, hold)
-    stats: dict = {}
-    rows, frames = evaluate(scene, gens, args.device, root, stats)
-    for r in rows:
-        r["splat_training"] = info
-        r["stats"] = stats.get(r["generator"])
-    cols = [("GT", [(gt, "") for _, gt in scene.holdout])]
-    cols += [(g, [(f.color, f"{row['per_view_psnr'][i]:.1f}dB inv {f.invented_fraction:.1%}")
-                  for i, f in enumerate(frames[g])]) for g, row in zip(gens, rows)]
-    contact_sheet(args.out / "fern_gpu_heldout.png", cols)
-    print_table(rows)
-    for r in rows:
-        print(f"  {r['generator']}: per view {r['per_view_psnr']}, stats {r['stats']}", flush=True)
-    if args.speed:
-        rows += speed_segment(root, args, project)
+    root = dest / name
+    if name == "fern":
+        src = CACHE / "fern"
+        if not (src / "project.json").exists() and fern_scene(args.data) is None:
+            return None
+        shutil.copytree(src, root, ignore=shutil.ignore_patterns("splats", "segments"))
+        cams = read_cameras(root / "holdout_cameras.json")
+        return root, [(c, read_image(root / "holdout" / f"{c.name}.png").astype(np.float32) / 255.0) for c in cams]
+    if name not in TRACKED:
+        return None
+    if not (CACHE / name / "project.json").exists() and tracked_scene(name, args.data, args.max_side) is None:
+        return None
+    project = Project.load(CACHE / name, device="cpu")
+    bank, hold = ViewBank(), []
+    mem = GeometryMemory(project.memory.voxel_size, device="cpu")
+    for i, v in enumerate(project.views):
+        if i % 8 == 0:
+            hold.append((v.camera, v.image_float()))
+            continue
+        vid = bank.add(v)
+        if v.depth is not None:
+            conf = None if v.confidence is None else np.maximum(v.confidence, 1e-3)
+            mem.insert_depth(v.camera, v.depth, v.image, confidence=conf, view=vid)
+    Project(root=root, name=name, views=bank, memory=mem, info={"source": f"{name} without every 8th keyframe"}
+            ).save(root)
+    return root, hold
+
+
+def gpu_heldout(args, gens: list[str]) -> list[dict]:
+    """Held-out views of each scene in ``--scenes`` (fern and tracked scenes whose project is
+    cached) on ``args.device`` with splats trained there on the references: splats only, auto
+    (and variants), ...; a contact sheet per scene; with ``--speed`` the 40-frame segment on
+    the first scene."""
+    import tempfile
+
+    from engine.project import Project
+
+    rows, first = [], None
+    tmp = Path(tempfile.mkdtemp())
+    for name in [s for s in args.scenes.split(",") if s]:
+        made = gpu_project(name, args, tmp)
+        if made is None:
+            print(f"skipping {name}: no cached project and no data", file=sys.stderr)
+            continue
+        root, hold = made
+        info = train_fern_splats(root, args.device, args.splat_iterations)
+        print(f"# {name} splats: {info}", flush=True)
+        project = Project.load(root, device=args.device)
+        scene = Scene(f"{name} GPU ({args.device})", project.memory, project.views, hold)
+        stats: dict = {}
+        r, frames = evaluate(scene, gens, args.device, root, stats)
+        for row in r:
+            row["splat_training"] = info
+            row["stats"] = stats.get(row["generator"])
+        cols = [("GT", [(gt, "") for _, gt in scene.holdout])]
+        cols += [(g, [(f.color, f"{row['per_view_psnr'][i]:.1f}dB inv {f.invented_fraction:.1%}")
+                      for i, f in enumerate(frames[g])]) for g, row in zip(gens, r)]
+        contact_sheet(args.out / f"{name}_gpu_heldout.png", cols)
+        print_table(r)
+        for row in r:
+            print(f"  {name} {row['generator']}: per view {row['per_view_psnr']}, stats {row['stats']}", flush=True)
+        rows += r
+        first = first or (root, project)
+    if args.speed and first is not None:
+        rows += speed_segment(first[0], args, first[1])
     return rows
 
 
@@ -506,7 +550,6 @@ def speed_segment(root: Path, args, project) -> list[dict]:
     n = len(traj.sample())
     opts = GenerateOptions(generator=DEFAULT_GENERATOR, segment_length=n)
     frames: list = []
-
     def run(tag: str) -> float:
         frames.clear()
         if torch.cuda.is_available():
@@ -517,14 +560,21 @@ def speed_segment(root: Path, args, project) -> list[dict]:
             torch.cuda.synchronize()
         secs = time.perf_counter() - t0
         gen = ws.generators.get(DEFAULT_GENERATOR, ws.generator_context())
-        print(f"# speed {tag}: {n} frames {args.speed_width}x{args.speed_height} in {secs:.2f} s ({secs / n * 1000:.0f} ms/frame), "
+        if hasattr(gen, "wait_learning"):      # the segment's training steps, if they run on a thread
+            gen.wait_learning()
+            torch.cuda.synchronize() if torch.cuda.is_available() else None
+        learned = time.perf_counter() - t0
+        print(f"# speed {tag}: {n} frames {args.speed_width}x{args.speed_height} in {secs:.2f} s ({secs / n * 1000:.0f} ms/frame; "
+              f"{learned:.2f} s with the segment's training steps done), "
               f"splats used: {getattr(gen, 'uses_splats', None)}, last stats {getattr(gen, 'last_stats', None)}",
               flush=True)
         return secs
 
     if run("warm-up") > 120:
         return []
-    secs = run("timed")
+    timed = [run(f"timed {i + 1}") for i in range(max(1, args.speed_repeats))]
+    secs = float(np.median(timed))
+    print(f"# speed: timed runs {', '.join(f'{t:.2f}' for t in timed)} s; median {secs:.2f} s", flush=True)
     prof = cProfile.Profile()
     prof.enable()
     run("profiled")
@@ -534,16 +584,38 @@ def speed_segment(root: Path, args, project) -> list[dict]:
     pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
     (args.out / "speed_profile.txt").write_text(out.getvalue())
     print("\n".join(out.getvalue().splitlines()[:80]))
+    variant_rows = []
+    for spec in [v for v in args.speed_variants.split(",") if v]:
+        # the same segment with other options of the default generator: warm-up + timed
+        from engine.generate.auto import AutoGeneratorOptions
+
+        vopts = GenerateOptions(generator=DEFAULT_GENERATOR, segment_length=n,
+                                generator_options=AutoGeneratorOptions(**parse_generator("x:" + spec)[1]))
+        times = []
+        for tag in ["warm-up"] + [f"timed {i + 1}" for i in range(max(1, args.speed_repeats))]:
+            t0 = time.perf_counter()
+            run_job(generate_job("speed", traj, vopts), ws)
+            torch.cuda.synchronize() if torch.cuda.is_available() else None
+            times.append(time.perf_counter() - t0)
+            print(f"# speed variant {spec} {tag}: {times[-1]:.2f} s", flush=True)
+            gen = ws.generators.get(DEFAULT_GENERATOR, ws.generator_context(), vopts.generator_options)
+            gen.wait_learning() if hasattr(gen, "wait_learning") else None
+        vsecs = float(np.median(times[1:]))
+        variant_rows.append({"scene": f"{root.name} segment, auto:{spec}", "generator": DEFAULT_GENERATOR, "views": n,
+                             "psnr": float("nan"), "ssim": float("nan"), "invented": float("nan"),
+                             "s_per_frame": vsecs / n, "kf_depth": float("nan"), "surface": float("nan"),
+                             "size": f"{args.speed_width}x{args.speed_height}", "total_s": vsecs})
+
     step = max(1, n // 8)
     picked = [(f.color, f"#{i} inv {f.invented_fraction:.1%}") for i, f in list(enumerate(frames))[::step]]
     half = (len(picked) + 1) // 2
-    contact_sheet(args.out / "fern_gpu_segment.png", [(DEFAULT_GENERATOR, picked[:half]),
+    contact_sheet(args.out / f"{root.name}_gpu_segment.png", [(DEFAULT_GENERATOR, picked[:half]),
                                                       (DEFAULT_GENERATOR, picked[half:2 * half])], max_width=1800)
-    return [{"scene": "fern segment end to end (Generate workflow)", "generator": DEFAULT_GENERATOR, "views": n,
+    return [{"scene": f"{root.name} segment end to end (Generate workflow)", "generator": DEFAULT_GENERATOR, "views": n,
              "psnr": float("nan"), "ssim": float("nan"),
              "invented": float(np.mean([f.invented_fraction for f in frames])), "s_per_frame": secs / n,
              "kf_depth": float("nan"), "surface": float("nan"), "size": f"{args.speed_width}x{args.speed_height}",
-             "total_s": secs}]
+             "total_s": secs}] + variant_rows
 
 
 def print_table(rows: list[dict]) -> None:
@@ -573,11 +645,14 @@ def main() -> None:
     ap.add_argument("--orbit-frames", type=int, default=12, help="frames of each orbit / beyond path")
     ap.add_argument("--max-side", type=int, default=640, help="tracking size for tracked scenes")
     ap.add_argument("--json", type=Path, help="also write the rows here")
-    ap.add_argument("--device", default="cpu", help="cuda: the GPU column on fern (trained splats, "
-                    "splats only / auto / surface) instead of the CPU scenes")
+    ap.add_argument("--device", default="cpu", help="cuda: the GPU column (splats trained there; splats "
+                    "only / auto / ...) on the --scenes fern and tracked scenes with a cached project")
     ap.add_argument("--splat-iterations", type=int, default=7000)
     ap.add_argument("--speed", action="store_true", help="with --device: one 40-frame 896x512 segment end to end")
     ap.add_argument("--speed-frames", type=int, default=40)
+    ap.add_argument("--speed-repeats", type=int, default=2, help="timed runs of the speed segment (median reported)")
+    ap.add_argument("--speed-variants", default="", help="comma-separated option sets of the default generator "
+                    "(key=value;key=value) also timed on the speed segment")
     ap.add_argument("--speed-width", type=int, default=896)
     ap.add_argument("--speed-height", type=int, default=512)
     args = ap.parse_args()
@@ -587,7 +662,7 @@ def main() -> None:
     rows = []
     if args.device != "cpu":
         rows = gpu_heldout(args, gens)
-        print(f"\n# fern on {args.device}, {time.strftime('%Y-%m-%d')}, torch {torch.__version__}"
+        print(f"\n# {args.scenes} on {args.device}, {time.strftime('%Y-%m-%d')}, torch {torch.__version__}"
               + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
         print_table(rows)
         if args.json:

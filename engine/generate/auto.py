@@ -16,7 +16,8 @@ With splats, per target frame:
    sampling, visibility test and unstructured-lumigraph blend): P at the points
    ``eye + ray * D_s``. Where P agrees with S at low frequency (box-filtered RGB distance d,
    weight ``exp(-(d / agree_sigma)^2)``), up to ``photo_weight`` of the pixel comes from P:
-   the photos' detail on the splats' geometry. Where they disagree (an occlusion the depth
+   the photos' detail on the splats' geometry (with ``agree_refs``: only where that many
+   references see the point and agree with each other too). Where they disagree (an occlusion the depth
    test missed, a view-dependent highlight) S stays.
 4. **The rest** (not confident, more than ``min_surface_fraction`` of the frame): the surface
    generator's frame F (photos on the memory surface), unfilled. The splats were trained
@@ -28,12 +29,22 @@ With splats, per target frame:
 5. **Fill** (PatchMatch, engine.generate.fill) only where neither covers: F's holes where
    ``A < covered_alpha``. Those pixels are ``invented``.
 6. After the segment its frames join the splats' training views (``learn_from_generated``)
-   and ``iterations_per_segment`` steps run, as the ``splat`` generator does.
+   and ``iterations_per_segment`` steps run, as the ``splat`` generator does; with
+   ``async_learn`` on a thread of their own, so the segment's frames are out (written, shown)
+   while the splats learn; the next segment (or :meth:`AutoGenerator.wait_learning`) waits
+   for them.
+
+Speed (the GPU path): the fill (PatchMatch, CPU) of frame i runs on a worker thread while
+the GPU renders the next frames; frames still leave in order, at most ``fill_lag`` frames
+late. The surface pass of frame i samples the last frame already handed out (filled: frame
+``i - 1 - fill_lag``) as its previous frame, so an earlier frame's fill is reprojected into
+the later ones instead of being invented again; ``fill_lag=0`` is the in-line order.
 
 ``last_stats`` holds the shares of the last frame's pixels taken from each source.
 """
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,7 +57,7 @@ from engine.device import resolve_device
 from engine.generate.fill import fill_holes
 from engine.generate.lumigraph import sample_source, target_rays, ulr_blend
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
-from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions, render_segment
+from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions
 from engine.render.surface import SurfaceRender, fill_surface
 
 SPLAT_MODES = ("cuda", "always", "never")
@@ -64,18 +75,33 @@ class AutoGeneratorOptions:
     agree_sigma: float = 0.03           # RGB distance (mean abs, [0,1]) at which photo weight is 1/e
     agree_window: int = 1               # box filter (pixels) before comparing photos and splats
     photo_weight: float = 0.25          # at most this share of a confident pixel from the photos
+    # > 0: photos count only where at least this many references see the point and agree with
+    # each other (weighted mean abs deviation from their blend, weight exp(-(dev / agree_sigma)^2))
+    agree_refs: int = 0
     min_surface_fraction: float = 0.002  # fewer non-confident pixels: no surface pass (Telea fill)
     thin: str = "ramp"                  # thin splats (A < confident_alpha): "ramp" to the surface frame
                                         # below covered_alpha, or "over" it (S + (1 - A) F)
     rest_sweep: bool = False            # the surface pass for the rest runs the depth sweep (slow on
                                         # a GPU: 24 planes x references of small kernels)
+    # the surface pass for the rest (typically the frame's sides the capture never saw, 5-18% of
+    # the pixels) samples the best ``rest_references`` references only, without forward-warping
+    # their depth (``rest_warp``): most of its time on a GPU is per-reference kernel launches
+    rest_references: int = 3
+    rest_warp: bool = False
+    photo_references: int = 4           # references sampled for the photos on the splat surface
     iterations_per_segment: int = 50    # splat training steps after each segment
     learn_from_generated: bool = True
+    async_learn: bool = True            # those steps on a thread while the frames go out
+    fill_lag: int = 3                   # frames whose fill may run on worker threads (0: in line)
     surface: SurfaceGeneratorOptions = field(default_factory=SurfaceGeneratorOptions)
 
     def __post_init__(self) -> None:
         if self.thin not in ("ramp", "over"):
             raise ValueError(f"thin must be 'ramp' or 'over', got {self.thin!r}")
+        if self.rest_references < 1 or self.photo_references < 1:
+            raise ValueError("rest_references and photo_references must be >= 1")
+        if self.fill_lag < 0:
+            raise ValueError(f"fill_lag must be >= 0, got {self.fill_lag}")
         if self.splats not in SPLAT_MODES:
             raise ValueError(f"splats must be one of {', '.join(SPLAT_MODES)}, got {self.splats!r}")
 
@@ -102,9 +128,12 @@ class AutoGenerator:
         self.surface = SurfaceGenerator(options.surface, device=self.device)
         rest = options.surface if options.rest_sweep else replace(options.surface,
                                                                   sweep=replace(options.surface.sweep, enabled=False))
+        rest = replace(rest, warp_references=options.rest_warp and options.surface.warp_references)
         self._rest = SurfaceGenerator(rest, device=self.device)   # the pass under the splats
         self.project_root = None if project_root is None else Path(project_root)
         self._splat = None
+        self._fill_pool = None
+        self._learning = None                 # Future of the last segment's training steps
         self.last_stats: dict[str, float] = {}
 
     @property
@@ -133,13 +162,53 @@ class AutoGenerator:
         if not self.uses_splats:
             yield from self.surface.generate(request, cancel)
             return
+        self.wait_learning()
         splat = self._splat_generator()
         splat.prepare(request)
-        frames = []
-        for frame in render_segment(request, self._rest._reference_sources(request), self.render_frame, cancel):
-            frames.append(frame)
-            yield frame
-        splat.learn(frames, cancel)
+        sources = self.surface._reference_sources(request)   # best first
+        lag = self.options.fill_lag
+        if lag and self._fill_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._fill_pool = ThreadPoolExecutor(lag, thread_name_prefix="auto-fill")
+        previous = request.context[-1] if request.context else None
+        frames, inflight = [], deque()
+        try:
+            for i, target in enumerate(request.targets):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                guide = request.guidance[i] if i < len(request.guidance) else None
+                part = self._render_unfilled(target, guide, sources, previous, request.voxel_size)
+                inflight.append(self._fill_pool.submit(self._fill, part) if lag else part)
+                while len(inflight) > lag or (i == len(request.targets) - 1 and inflight):
+                    job = inflight.popleft()
+                    previous = job.result() if lag else self._fill(job)
+                    frames.append(previous)
+                    yield previous
+        finally:
+            for job in inflight:
+                if lag:
+                    job.cancel()
+        if self.options.async_learn and (self.options.iterations_per_segment > 0 or self.options.learn_from_generated):
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(1, thread_name_prefix="auto-learn")
+            self._learning = pool.submit(splat.learn, frames, cancel)
+            pool.shutdown(wait=False)
+        else:
+            splat.learn(frames, cancel)
+
+    def wait_learning(self) -> None:
+        """Wait for the last segment's training steps (run on a thread with ``async_learn``);
+        their error, if any, is raised here (a cancelled run just stops early)."""
+        from engine.generate.protocol import Cancelled
+
+        job, self._learning = self._learning, None
+        if job is not None:
+            try:
+                job.result()
+            except Cancelled:
+                pass
 
     # ------------------------------------------------------------------ one frame
     def _guide(self, guide, target, voxel_size):
@@ -169,15 +238,26 @@ class AutoGenerator:
         measured = torch.zeros(depth.shape, dtype=torch.bool, device=self.device)
         samples = [sample_source(s, x, eye, so, measured, so.depth_tolerance_voxels * voxel_size) for s in sources]
         color, weight, _ = ulr_blend(samples, so.blend_k)
+        consistent = None
+        if o.agree_refs > 0:
+            ok = torch.stack([torch.isfinite(s.penalty) for s in samples]).float()      # [R,H,W]
+            dev = torch.stack([(s.color - color).abs().mean(-1) for s in samples])        # [R,H,W]
+            n = ok.sum(0)
+            spread = (dev * ok).sum(0) / n.clamp_min(1)
+            consistent = torch.exp(-(spread / o.agree_sigma) ** 2) * (n >= o.agree_refs)
         k = o.agree_window
         low = [F.avg_pool2d(c.permute(2, 0, 1)[None], k, stride=1, padding=k // 2, count_include_pad=False)
                for c in (color, splat_color)]
         dist = (low[0] - low[1]).abs().mean(1)[0]
         w = o.photo_weight * torch.exp(-(dist / o.agree_sigma) ** 2) * (weight > 0)
+        if consistent is not None:
+            w = w * consistent
         return color, w
 
     @torch.no_grad()
-    def render_frame(self, target, guide, sources, previous, voxel_size: float) -> GeneratedFrame:
+    def _render_unfilled(self, target, guide, sources, previous, voxel_size: float):
+        """GPU part of one frame -> (frame with its holes unfilled, holes [H,W] bool, whether
+        they are few enough for Telea)."""
         o = self.options
         out = self._splat_generator().trainer.render(target)
         s_color, alpha = out.color.clamp(0, 1), out.alpha.clamp(0, 1)
@@ -185,7 +265,7 @@ class AutoGenerator:
         guide = self._guide(guide, target, voxel_size)
         conf = self._confident(alpha, s_depth, guide)
         color = s_color
-        p_color, p_w = self._photos(target, s_depth, sources, voxel_size, s_color)
+        p_color, p_w = self._photos(target, s_depth, sources[:o.photo_references], voxel_size, s_color)
         if p_color is not None:
             mix = torch.where(conf, p_w, torch.zeros_like(p_w))[..., None]
             color = s_color + mix * (p_color - s_color)
@@ -196,7 +276,8 @@ class AutoGenerator:
         rest_share = float(rest.float().mean())
         invented = torch.zeros_like(rest)
         if rest_share > o.min_surface_fraction:
-            base = self._rest.render_frame(target, guide, sources, previous, voxel_size, fill=False)
+            base = self._rest.render_frame(target, guide, sources[:o.rest_references], previous, voxel_size,
+                                           fill=False)
             holes = torch.as_tensor(self._rest.last_holes, device=self.device)
             b_color = torch.as_tensor(base.color, device=self.device)
             b_depth = torch.as_tensor(base.depth, device=self.device)
@@ -218,16 +299,27 @@ class AutoGenerator:
         else:
             holes = rest & ~covered
             invented = holes.clone()
-        color_np = color.clamp(0, 1).cpu().numpy().astype(np.float32)
         holes_np = holes.cpu().numpy()
-        if holes_np.any():
-            thin = rest_share <= o.min_surface_fraction     # a few pixels: Telea is enough
-            fill_opts = replace(o.surface.fill, method="telea") if thin else o.surface.fill
-            color_np = fill_holes(color_np, holes_np, depth.cpu().numpy(), fill_opts).color
-        invented_np = invented.cpu().numpy() | holes_np
         conf_np = confidence.clamp(0, 1).cpu().numpy().astype(np.float32)
         conf_np[holes_np] = 0.1
         self.last_stats = {"splats": float(conf.float().mean()), "rest": rest_share,
                            "photos": float((p_w[conf] > 0.05).float().sum() / conf.numel()) if p_w is not None else 0.0,
                            "filled": float(holes_np.mean())}
-        return GeneratedFrame(target, color_np, depth.cpu().numpy().astype(np.float32), conf_np, invented_np)
+        frame = GeneratedFrame(target, color.clamp(0, 1).cpu().numpy().astype(np.float32),
+                               depth.cpu().numpy().astype(np.float32), conf_np, invented.cpu().numpy() | holes_np)
+        return frame, holes_np, rest_share <= o.min_surface_fraction
+
+    def _fill(self, part) -> GeneratedFrame:
+        """The frame of :meth:`_render_unfilled` with its holes filled (numpy / OpenCV /
+        PatchMatch only: runs on a worker thread)."""
+        frame, holes, few = part
+        if not holes.any():
+            return frame
+        o = self.options
+        fill_opts = replace(o.surface.fill, method="telea") if few else o.surface.fill   # a few pixels: Telea
+        color = fill_holes(frame.color, holes, frame.depth, fill_opts).color
+        return replace(frame, color=color)
+
+    def render_frame(self, target, guide, sources, previous, voxel_size: float) -> GeneratedFrame:
+        """One frame, filled (what :meth:`generate` does per frame, in line)."""
+        return self._fill(self._render_unfilled(target, guide, sources, previous, voxel_size))

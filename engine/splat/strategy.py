@@ -104,6 +104,9 @@ class GsplatStrategy:
     true, so the reset (which clears floaters) is done here."""
 
     def __init__(self, options: DensifyOptions) -> None:
+        from engine.splat.rasterize_gsplat import use_prebuilt_gsplat
+
+        use_prebuilt_gsplat()
         from gsplat.strategy import DefaultStrategy
 
         self.o = options
