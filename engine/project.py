@@ -87,11 +87,16 @@ def read_json(path: Path):
         raise ProjectError(f"{path}: damaged JSON ({exc})") from exc
 
 
-def write_image(path: Path, image: np.ndarray) -> None:
-    """RGB uint8 or float [0,1] [H,W,3] -> PNG (atomic)."""
+FAST_PNG_LEVEL = 1   # zlib level of frames written while generating (OpenCV's default 3 took ~2x as long)
+
+
+def write_image(path: Path, image: np.ndarray, png_level: int | None = None) -> None:
+    """RGB uint8 or float [0,1] [H,W,3] -> PNG (atomic); ``png_level``: zlib level 0-9
+    (None: OpenCV's default 3)."""
     if image.dtype != np.uint8:
         image = (np.clip(np.nan_to_num(image), 0, 1) * 255 + 0.5).astype(np.uint8)
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    params = [] if png_level is None else [cv2.IMWRITE_PNG_COMPRESSION, int(png_level)]
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
     if not ok:
         raise ProjectError(f"{path}: could not encode image")
     write_atomic(path, buf.tobytes())
@@ -127,11 +132,11 @@ def read_image(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def _npz_bytes(**arrays) -> bytes:
+def _npz_bytes(compress: bool = True, **arrays) -> bytes:
     import io
 
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    (np.savez_compressed if compress else np.savez)(buf, **arrays)
     return buf.getvalue()
 
 
@@ -425,13 +430,17 @@ class Project:
     def _previous_folder(self, segment_id: int) -> Path:
         return self.root / "segments" / f".previous_seg_{int(segment_id):04d}-{os.getpid()}"
 
-    def write_generated_frame(self, segment_id: int, frame_index: int, frame, staging: bool = False) -> Path:
-        """Store one generated frame (PNG + npz of depth/confidence/invented); returns the PNG."""
+    def write_generated_frame(self, segment_id: int, frame_index: int, frame, staging: bool = False,
+                              fast: bool = False) -> Path:
+        """Store one generated frame (PNG + npz of depth float32, confidence float16, invented,
+        camera); returns the PNG. ``fast`` (the Generate workflow while frames stream): PNG at
+        zlib level :data:`FAST_PNG_LEVEL` and an uncompressed npz, ~30x less zlib time for
+        ~2.8x the npz size (896x512: 2.8 MB instead of ~1 MB); both decode to the same arrays."""
         folder = self.segment_folder(segment_id, staging)
         png = folder / f"frame_{frame_index:06d}.png"
-        write_image(png, frame.color)
+        write_image(png, frame.color, FAST_PNG_LEVEL if fast else None)
         write_atomic(folder / f"frame_{frame_index:06d}.npz", _npz_bytes(
-            depth=frame.depth.astype(np.float32), confidence=frame.confidence.astype(np.float16),
+            compress=not fast, depth=frame.depth.astype(np.float32), confidence=frame.confidence.astype(np.float16),
             invented=frame.invented, world_from_cam=frame.camera.world_from_cam, K=frame.camera.K))
         return png
 

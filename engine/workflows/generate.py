@@ -9,6 +9,7 @@ An unsaved scene keeps its frames in ``workspace.pending_frames`` until its firs
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -220,7 +221,7 @@ def _with_viewer_images(event: FrameGenerated) -> FrameGenerated:
 
 
 class _FrameWriter:
-    """Writes generated frames (:func:`write_frame_fast`) on a few threads while the engine
+    """Writes generated frames (Project.write_generated_frame, ``fast``) on a few threads while the engine
     thread generates the next ones (PNG encoding and file writes release the GIL): on a GPU
     the writes took as long as the generation. ``wait`` raises the first write error."""
 
@@ -253,46 +254,14 @@ class _FrameWriter:
                 self._pool.shutdown(wait=True)
 
 
-PNG_LEVEL = 1   # zlib level of generated frames' PNGs (OpenCV's default 3 took ~2x as long)
-
-
-def write_frame_fast(project, segment_id: int, frame_index: int, frame, staging: bool = True):
-    """One generated frame in the project's format (engine.project.Project.write_generated_frame:
-    ``frame_NNNNNN.png`` + ``.npz`` of depth float32, confidence float16, invented, camera),
-    written for speed: PNG at zlib level :data:`PNG_LEVEL` and an uncompressed npz (np.load
-    reads both; a 896x512 frame's npz is 2.8 MB instead of ~1 MB, and takes ~1 ms instead of
-    ~30 ms of zlib). Returns the PNG's path."""
-    import io
-
-    import cv2
-
-    from engine.atomic_io import write_atomic
-    from engine.project import ProjectError
-
-    folder = project.segment_folder(segment_id, staging)
-    folder.mkdir(parents=True, exist_ok=True)
-    color = frame.color
-    if color.dtype != np.uint8:
-        color = (np.clip(np.nan_to_num(color), 0, 1) * 255 + 0.5).astype(np.uint8)
-    png = folder / f"frame_{frame_index:06d}.png"
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(color, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL])
-    if not ok:
-        raise ProjectError(f"{png}: could not encode image")
-    write_atomic(png, buf.tobytes())
-    data = io.BytesIO()
-    np.savez(data, depth=frame.depth.astype(np.float32), confidence=frame.confidence.astype(np.float16),
-             invented=frame.invented, world_from_cam=frame.camera.world_from_cam, K=frame.camera.K)
-    write_atomic(folder / f"frame_{frame_index:06d}.npz", data.getbuffer())
-    return png
-
-
 def _keep_frame(ws, event: FrameGenerated, writer: _FrameWriter | None = None) -> None:
     if ws.saved:
-        args = (ws.project, event.segment_id, event.frame_index, event.frame, True)
+        write = functools.partial(ws.project.write_generated_frame, event.segment_id, event.frame_index,
+                                  event.frame, staging=True, fast=True)
         if writer is None:
-            write_frame_fast(*args)
+            write()
         else:
-            writer.submit(write_frame_fast, *args)
+            writer.submit(write)
     else:
         ws.pending_frames.setdefault(event.segment_id, {})[event.frame_index] = event.frame
 
