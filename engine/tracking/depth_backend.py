@@ -25,7 +25,7 @@ from typing import Callable, Iterator, Protocol, Sequence
 import numpy as np
 
 from engine.geometry import Camera
-from engine.tracking.complete import CompletionOptions, complete_depth
+from engine.tracking.complete import CompletionOptions, complete_depth, relaxed_matches
 from engine.tracking.dense import DenseState, DepthMap, filtered_depth, sweep_views
 from engine.tracking.mvs import MVSOptions
 
@@ -107,7 +107,8 @@ class CompletingSweepBackend(SweepBackend):
         near_far = st.ranges[dm.view_id]
         raw = st.raw[dm.view_id]
         c = complete_depth(dm.camera, dm.image, dm.depth, dm.confidence, near_far, nbrs, self.completion,
-                           st.options, st.device, (raw.depth.cpu().numpy(), raw.confidence.cpu().numpy()))
+                           st.options, st.device, (raw.depth.cpu().numpy(), raw.confidence.cpu().numpy()),
+                           relaxed_matches(st, dm.view_id))
         return DepthMap(dm.view_id, dm.camera, dm.image, c.depth, c.confidence, c.completed)
 
 
