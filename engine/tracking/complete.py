@@ -57,6 +57,9 @@ class CompletionOptions:
     weak_zncc: float = 0.3           # raw sweep winners above this ZNCC are weak plane anchors
     relaxed_conf: float = 0.5        # x the sweep's confidence: raw winners one neighbour confirms (not matched)
     keep_relaxed: bool = True        # they keep their own depth (completed), else anchors only
+    relaxed_min_views: int = 1       # the looser filter of relaxed_matches (0 = the sweep's own)
+    relaxed_depth_tol: float = 0.0
+    relaxed_min_zncc: float = 0.0
     weak_weight: float = 0.5         # their vote in RANSAC (matched pixels: 1)
     min_anchors: int = 12
     max_anchors: int = 600           # RANSAC subsample per segment
@@ -416,18 +419,22 @@ def complete_depth(cam: Camera, image: np.ndarray, depth: np.ndarray, confidence
     return CompletedDepth(out_depth, conf, completed)
 
 
-def relaxed_matches(state, vid: int, min_views: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Raw winners of view ``vid`` that ``min_views`` neighbours confirm (the geometric filter
-    of :func:`engine.tracking.dense.filtered_depth` with ``geo_min_views=min_views``; its other
-    tolerances unchanged): depth [H,W] float32 (0 = none) and confidence [H,W] float32, numpy.
-    On fern ``min_views`` 2 -> 1 keeps 40% more pixels at 74% instead of 78% precision: too
-    noisy for matched depth, good anchors and fill for the completion."""
+def relaxed_matches(state, vid: int, options: CompletionOptions = CompletionOptions()) -> tuple[np.ndarray, np.ndarray]:
+    """Raw winners of view ``vid`` that a looser geometric filter keeps (that of
+    :func:`engine.tracking.dense.filtered_depth` with ``options.relaxed_min_views`` consistent
+    neighbours, depth tolerance ``relaxed_depth_tol`` and ZNCC ``relaxed_min_zncc``; 0 / None
+    keep the sweep's own): depth [H,W] float32 (0 = none) and confidence [H,W] float32, numpy.
+    On fern ``geo_min_views`` 2 -> 1 keeps 40% more pixels at 74% instead of 78% precision:
+    too noisy for matched depth, good anchors and fill for the completion."""
     from dataclasses import replace
 
     from engine.tracking.dense import filtered_depth
 
     loose = copy.copy(state)
-    loose.options = replace(state.options, geo_min_views=min_views)
+    o = state.options
+    loose.options = replace(o, geo_min_views=options.relaxed_min_views or o.geo_min_views,
+                            geo_depth_tol=options.relaxed_depth_tol or o.geo_depth_tol,
+                            min_zncc=options.relaxed_min_zncc or o.min_zncc)
     dm = filtered_depth(loose, vid)
     return dm.depth, dm.confidence
 

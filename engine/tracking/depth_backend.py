@@ -108,7 +108,7 @@ class CompletingSweepBackend(SweepBackend):
         raw = st.raw[dm.view_id]
         c = complete_depth(dm.camera, dm.image, dm.depth, dm.confidence, near_far, nbrs, self.completion,
                            st.options, st.device, (raw.depth.cpu().numpy(), raw.confidence.cpu().numpy()),
-                           relaxed_matches(st, dm.view_id))
+                           relaxed_matches(st, dm.view_id, self.completion))
         return DepthMap(dm.view_id, dm.camera, dm.image, c.depth, c.confidence, c.completed)
 
 
