@@ -4,6 +4,11 @@ to a depth for every pixel, with a confidence and a ``completed`` flag.
 Three steps, all in inverse depth ``w = 1/z`` (a plane in the camera is affine in pixels:
 ``w = a u + b v + c``, pixel centers at +0.5):
 
+0. **Relaxed matches.** Raw sweep winners that one neighbour confirms (the geometric filter
+   asks two: :func:`relaxed_matches`) keep their own depth as completed pixels (confidence
+   ``relaxed_conf`` x theirs) and are full-weight plane anchors: on fern they are right
+   far more often than a segment plane or the fill at the same pixels.
+
 1. **Segment planes.** The image is cut into segments bounded by its edges (Canny on each
    colour channel, dilated by one pixel to close junction gaps; connected components of the
    rest): a white wall, a table top or a floor is one segment. Each large segment is given
@@ -12,7 +17,9 @@ Three steps, all in inverse depth ``w = 1/z`` (a plane in the camera is affine i
    ``weak_zncc`` at half weight: an untextured surface is matched only along its edges, where
    the geometric filter rarely keeps a pixel) plus generic planes (fronto-parallel and tilted,
    across the depth range), scored photometrically on the border's textured pixels against
-   the neighbour views and refined (engine.tracking.segment_stereo). A plane is kept when
+   the neighbour views and refined by a pattern search on a subsample of the border, the
+   best then polished on the whole border (engine.tracking.segment_stereo; the cost is
+   shallow: stopping short of its minimum tilts a wall by a few percent). A plane is kept when
    that cost is low, when the border is not a single line (one edge does not fix a plane)
    and when it stays in the depth range over the segment; it fills the segment's unmatched
    pixels, and extends 3 px into the edge bands. Segments beyond the ``max_photometric``

@@ -12,8 +12,9 @@ are normalised as in the sweep, :func:`engine.tracking.mvs.local_normalize`). Pe
 from outvoting the surface's own edges); costs are reported divided by ``trunc`` (0..1).
 
 Candidates come from RANSAC triplets of the anchors (matched and weak sweep winners), then
-are refined by random perturbation of the inverse depth at three control points with a
-shrinking step (PatchMatch-style refinement of one plane per segment).
+are refined by a pattern search on the inverse depth at three control points (each moved
+alone, plus random jitters) with a shrinking step, each step repeated while it improves
+(PatchMatch-style refinement of one plane per segment).
 """
 from __future__ import annotations
 
