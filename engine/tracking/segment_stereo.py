@@ -12,8 +12,9 @@ are normalised as in the sweep, :func:`engine.tracking.mvs.local_normalize`). Pe
 from outvoting the surface's own edges); costs are reported divided by ``trunc`` (0..1).
 
 Candidates come from RANSAC triplets of the anchors (matched and weak sweep winners), then
-are refined by random perturbation of the inverse depth at three control points with a
-shrinking step (PatchMatch-style refinement of one plane per segment).
+are refined by a pattern search on the inverse depth at three control points (each moved
+alone, plus random jitters) with a shrinking step, each step repeated while it improves
+(PatchMatch-style refinement of one plane per segment).
 """
 from __future__ import annotations
 
@@ -82,20 +83,28 @@ def triplet_planes(uv: np.ndarray, w: np.ndarray, n: int, rng: np.random.Generat
 
 
 def refine_plane(scorer: BandScorer, plane: np.ndarray, cost: float, ys, xs, rng: np.random.Generator,
-                 steps=(0.03, 0.01, 0.003), per_step: int = 16) -> tuple[np.ndarray, float]:
-    """Random-perturbation refinement of one plane [3]: the inverse depth at three control
-    points (corners of the pixels' bounding box) is jittered by a relative ``step``."""
+                 steps=(0.03, 0.01, 0.003), per_step: int = 16, repeats: int = 1) -> tuple[np.ndarray, float]:
+    """Pattern-search refinement of one plane [3]: the inverse depth at three control points
+    (corners of the pixels' bounding box) is moved by a relative ``step``: each control
+    point up and down alone (6 moves) and ``per_step`` random jitters; a step is repeated
+    while it improves, up to ``repeats`` times (the border cost of a flat surface is
+    shallow and smooth: one round per step stops short of its minimum)."""
     ctrl = np.array([[xs.min(), ys.min()], [xs.max(), ys.min()], [xs.min(), ys.max()]], np.float64) + 0.5
     if abs(np.linalg.det(np.concatenate([ctrl, np.ones((3, 1))], 1))) < 1e-6:
         return plane, cost
     C = np.concatenate([ctrl, np.ones((3, 1))], 1)
+    axis = np.concatenate([np.eye(3), -np.eye(3)])
     for step in steps:
-        w0 = C @ plane
-        cand_w = w0[None] * (1 + step * rng.standard_normal((per_step, 3)))
-        cands = np.linalg.solve(C[None].repeat(per_step, 0), cand_w[..., None])[..., 0]
-        costs = scorer.cost(cands, ys, xs)
-        i = int(costs.argmin())
-        if costs[i] < cost:
+        for _ in range(repeats):
+            w0 = C @ plane
+            moves = np.concatenate([axis, rng.standard_normal((per_step, 3))]) if repeats > 1 else \
+                rng.standard_normal((per_step, 3))
+            cand_w = w0[None] * (1 + step * moves)
+            cands = np.linalg.solve(C[None].repeat(len(moves), 0), cand_w[..., None])[..., 0]
+            costs = scorer.cost(cands, ys, xs)
+            i = int(costs.argmin())
+            if costs[i] >= cost:
+                break
             plane, cost = cands[i], float(costs[i])
     return plane, cost
 
