@@ -11,8 +11,9 @@ working resolution (``DepthMap.camera``); callers store them into views with
 Implementations:
   "sweep"           today's plane sweep + multi-view geometric filter: matched pixels only
   "sweep+complete"  the same, then every map completed (engine.tracking.complete); opt-in:
-                    on fern its completed planes agree with 65.5% (86.4% of the points COLMAP saw in that view) of COLMAP's points (matched
-                    depth alone: 49.4% of far fewer pixels) but wrong planes keep medium
+                    on fern its completed maps agree with 86.4% of the sparse points COLMAP
+                    saw in each view (65.5% of all points projecting there; matched depth
+                    alone: 49.4% of far fewer pixels) but wrong planes keep medium
                     confidence, and the surface generator scores 20.6 dB with them against
                     22.9 dB without (benchmarks/RESULTS.md), so the default stays "sweep"
   "pi3"             the depth and confidence Pi3 predicted with the cameras (pose backend
