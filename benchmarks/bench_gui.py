@@ -217,6 +217,13 @@ def main() -> int:
         timed.report()
 
     print(f"\nframes in path: {n}; points after load: {n_points:,}\n")
+    local = getattr(win.ctl, "local_preview", None)
+    if local is not None and local.render_s:
+        print(f"previews rendered from the studio's memory mirror while a job ran: {local.served} "
+              f"(render median {np.median(local.render_s) * 1000:.0f} ms)\n")
+    canvas = win.viewport.canvas
+    if hasattr(canvas, "drawn"):
+        print(f"viewport frames drawn: {canvas.drawn} of {canvas.requested} asked for\n")
     print("| phase | wall s | longest GUI stall ms | p99 gap ms | gaps > 50 ms | points |")
     print("|---|---|---|---|---|---|")
     for name, wall, s, pts in rows:

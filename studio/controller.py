@@ -53,8 +53,9 @@ class StudioController(QObject):
         self.preview_latencies: list[float] = []
         self._preview_t0: float | None = None
         self._preview_rid: int | None = None   # the playhead preview asked for last (engine or local)
-        self.local_preview = LocalPreview(self.project, self)   # previews while a job keeps the engine busy
+        self.local_preview = LocalPreview(self)   # previews while a job keeps the engine busy
         self.local_preview.rendered.connect(self._preview_rendered)
+        self.local_preview.declined.connect(self._local_declined)
         self._coverage_job: int | None = None
         self._loading_path = False
         self._planned_cameras: list = []     # the path cameras the segments were last planned for
@@ -344,6 +345,10 @@ class StudioController(QObject):
             # the engine would serve it only at the running job's next yield
             self._preview_rid = self.local_preview.request(cam)
         else:
+            self._preview_rid = self.bridge.request_preview(workflows.preview_render(cam))
+
+    def _local_declined(self, request_id: int) -> None:
+        if request_id == self._preview_rid and (cam := self.current_camera()) is not None:
             self._preview_rid = self.bridge.request_preview(workflows.preview_render(cam))
 
     def _preview_rendered(self, request_id: int, color, coverage: float) -> None:

@@ -3,17 +3,18 @@ on a worker thread.
 
 The engine serves previews between the yields of a running job, so during a generation a
 preview waits for the frame being generated (a quarter of a second on a 2-core CPU). The
-studio already mirrors every point of the memory (``ProjectView.points``, from the engine's
-``MemoryChanged`` deltas). When that mirror is complete (no display budget dropped points and
-its live count equals the engine's), the same point render the engine would run
-(``engine.render.points.render_points`` with the memory's splat radius, 1.5 voxels) is made
-here from a copy of the mirror, on one worker thread: never on the GUI thread, and without
-touching engine state. Latest request wins; answers arrive on the GUI thread as ``rendered``.
+engine's ``MemoryChanged`` deltas are immutable plain data: a worker thread applies them to a
+mirror of its own (the viewport's buffer may show only a share of the points), and while its
+live count equals the engine's, renders the playhead camera from it with the render the engine
+would run (``engine.render.points.render_points``, the memory's splat radius of 1.5 voxels).
+Never on the GUI thread, never touching engine state. Latest request wins; answers arrive on
+the GUI thread as ``rendered``.
 """
 from __future__ import annotations
 
 import itertools
 import threading
+import time
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -24,55 +25,58 @@ MAX_WIDTH = 320                 # as engine.workflows.preview_render's default
 
 class LocalPreview(QObject):
     """``request(camera)`` -> request id (negative: never an engine request id); the render
-    arrives as ``rendered(request id, color uint8 [H,W,3], coverage)``."""
+    arrives as ``rendered(request id, color uint8 [H,W,3], coverage)``, or ``declined(request
+    id)`` when the mirror turned out incomplete (then ask the engine).
+
+    The mirror is this object's own: every ``MemoryChanged`` delta (immutable plain data) is
+    handed to the worker thread, which applies it to a ``PointBuffer`` without a display
+    budget (the viewport's buffer may show only a share of the points)."""
 
     rendered = Signal(int, object, float)
+    declined = Signal(int)
 
-    def __init__(self, project_view, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.pv = project_view
-        self.engine_points = -1           # live points in the engine's memory (MemoryChanged)
-        self.engine_version = -1
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._pending = None              # (request id, camera, snapshot)
-        self._snapshot = None             # (memory version, xyz [N,3] float32, rgb [N,3] float32, radius)
+        self._deltas: list = []           # (delta or None, memory version, engine point count), in order
+        self._pending = None              # (request id, camera)
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
+        self._voxel = 0.0
+        self.mirror_ok = False            # worker: the mirror held the engine's points after its last delta
+        self.engine_points = 0
         self.served = 0
+        self.render_s: list[float] = []   # wall time of each local render (benchmarks)
 
     def memory_changed(self, event) -> None:
-        """Track the engine's point count (GUI thread, after the mirror applied the delta)."""
+        """Queue an engine MemoryChanged for the mirror (GUI thread; the worker applies it)."""
         self.engine_points = int(event.num_points)
-        self.engine_version = int(event.version)
+        with self._lock:
+            self._deltas.append((event.delta, int(event.version), int(event.num_points)))
+        self._start()
+        self._wake.set()
 
     def complete(self) -> bool:
-        """The mirror holds exactly the engine memory's points (so a render of it is the engine's)."""
-        pts = self.pv.points
-        return (pts.keep_fraction >= 1.0 and self.pv.voxel_size > 0 and self.pv.memory_version == self.engine_version
-                and 0 < self.engine_points <= MAX_LOCAL_POINTS and pts.num_alive == self.engine_points)
-
-    def _current_snapshot(self):
-        version = self.pv.memory_version
-        if self._snapshot is None or self._snapshot[0] != version:
-            pts = self.pv.points
-            live = pts.alive[: pts.size] > 0
-            self._snapshot = (version, np.ascontiguousarray(pts.xyz[: pts.size][live]),
-                              np.ascontiguousarray(pts.rgb[: pts.size][live]), 1.5 * self.pv.voxel_size)
-        return self._snapshot
+        """The mirror (as of its last applied delta) held exactly the engine memory's points, and
+        the memory is small enough to render here."""
+        return self.mirror_ok and 0 < self.engine_points <= MAX_LOCAL_POINTS
 
     def request(self, camera) -> int:
         if camera.width > MAX_WIDTH:
             camera = camera.scaled(MAX_WIDTH / camera.width)
         rid = -next(self._ids)
         with self._lock:
-            self._pending = (rid, camera, self._current_snapshot())
+            self._pending = (rid, camera)
+        self._start()
+        self._wake.set()
+        return rid
+
+    def _start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="studio-preview", daemon=True)
             self._thread.start()
-        self._wake.set()
-        return rid
 
     def close(self) -> None:
         self._stop = True
@@ -81,23 +85,51 @@ class LocalPreview(QObject):
             self._thread.join(5.0)
 
     # ------------------------------------------------------------------ worker thread
+    def _apply(self, buf, deltas) -> None:
+        for delta, _version, num_points in deltas:
+            if delta is None:                      # "take a snapshot": the mirror cannot follow
+                self.mirror_ok = False
+                continue
+            if delta.since_version == 0:
+                buf.clear()
+            buf.apply(delta.changed, delta.removed_uids)
+            self._voxel = float(getattr(delta.changed, "voxel_size", self._voxel))
+            self.mirror_ok = buf.num_alive == num_points and self._voxel > 0
+
     def _run(self) -> None:
+        import logging
+
+        from studio.models.project_view import PointBuffer
+
+        buf = PointBuffer()
         while True:
             self._wake.wait()
             self._wake.clear()
             if self._stop:
                 return
             with self._lock:
+                deltas, self._deltas = self._deltas, []
                 job, self._pending = self._pending, None
+            try:
+                self._apply(buf, deltas)
+            except Exception:  # never fatal: previews then come from the engine
+                logging.getLogger(__name__).exception("local preview mirror failed")
+                self.mirror_ok = False
             if job is None:
                 continue
-            rid, camera, (_version, xyz, rgb, radius) = job
+            rid, camera = job
+            if not self.mirror_ok:
+                self.declined.emit(rid)
+                continue
+            live = buf.alive[: buf.size] > 0
             try:
-                color, coverage = render_snapshot(xyz, rgb, radius, camera)
-            except Exception:  # never fatal: the engine path still works
-                import logging
-
+                t0 = time.perf_counter()
+                color, coverage = render_snapshot(buf.xyz[: buf.size][live], buf.rgb[: buf.size][live],
+                                                  1.5 * self._voxel, camera)
+                self.render_s.append(time.perf_counter() - t0)
+            except Exception:
                 logging.getLogger(__name__).exception("local preview failed")
+                self.declined.emit(rid)
                 continue
             self.served += 1
             self.rendered.emit(rid, color, coverage)

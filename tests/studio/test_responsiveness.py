@@ -82,16 +82,21 @@ def test_a_hold_defers_the_next_frame_until_released(qtbot, viewport):
 
 def test_local_preview_is_the_engine_render_and_serves_the_playhead_while_a_job_runs(qtbot, make_window):
     from engine.workflows import preview_render
-    from studio.local_preview import render_snapshot
 
     win = make_window()
+    win.ctl.project.points.budget = 3000      # the viewport shows a share of the points ...
     load_demo(qtbot, win)
     ctl, local = win.ctl, win.ctl.local_preview
-    assert local.complete()
+    assert ctl.project.points.keep_fraction < 1.0
+    qtbot.waitUntil(local.complete, timeout=10000)   # ... the preview's mirror holds them all
     cam = ctl.path.cameras()[5]
     engine_color, engine_cov = win.bridge.session.call(preview_render(cam))
-    _version, xyz, rgb, radius = local._current_snapshot()
-    color, cov = render_snapshot(xyz, rgb, radius, cam.scaled(320 / cam.width) if cam.width > 320 else cam)
+    got = []
+    ctl.previewReady.connect(lambda rid, c, v: got.append((rid, c, v)))
+    local.rendered.connect(lambda rid, c, v: got.append((rid, c, v)))
+    local.request(cam)
+    qtbot.waitUntil(lambda: bool(got), timeout=10000)
+    _rid, color, cov = got.pop()
     assert color.shape == engine_color.shape
     assert abs(cov - engine_cov) < 0.002
     assert np.abs(color.astype(int) - engine_color.astype(int)).mean() < 1.5
@@ -100,8 +105,6 @@ def test_local_preview_is_the_engine_render_and_serves_the_playhead_while_a_job_
     release = __import__("threading").Event()
     ctl.submit("busy", lambda ws, cancel: release.wait(20))
     qtbot.waitUntil(lambda: ctl.bridge.job_running)
-    got = []
-    ctl.previewReady.connect(lambda rid, c, v: got.append((rid, c)))
     try:
         ctl.playback.set_frame(12)
         qtbot.waitUntil(lambda: bool(got), timeout=10000)
