@@ -45,7 +45,9 @@ class Viewport3D(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.canvas = PacedCanvas(keys=None, bgcolor=BACKGROUND, show=False, parent=self)
+        # autoswap off: Qt presents a QOpenGLWidget's frame itself; VisPy's extra swapBuffers
+        # on the widget's offscreen surface cost ~10 ms a frame on llvmpipe and showed nothing
+        self.canvas = PacedCanvas(keys=None, bgcolor=BACKGROUND, show=False, parent=self, autoswap=False)
         # a native window of its own: Qt then composes only the canvas with OpenGL. Without it,
         # one OpenGL widget makes Qt compose the *whole* main window with OpenGL on every
         # repaint of any widget (a progress bar, the timeline): ~20-50 ms each on llvmpipe.
