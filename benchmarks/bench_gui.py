@@ -191,6 +191,7 @@ def main() -> int:
     pump_until(app, lambda: idle(win), 600)
     s = meter.summary()
     n_points = win.ctl.project.points.num_alive
+    engine_points = win.bridge.session.call(lambda ws: len(ws.memory))
     rows.append(("demo load (memory streams in)", time.perf_counter() - t0, s, n_points))
     win.ctl.apply_preset("orbit")
     pump_until(app, lambda: idle(win), 120)
@@ -216,7 +217,8 @@ def main() -> int:
     if timed is not None:
         timed.report()
 
-    print(f"\nframes in path: {n}; points after load: {n_points:,}\n")
+    print(f"\nframes in path: {n}; points after load: {n_points:,} shown"
+          f" (engine memory: {engine_points:,})\n")
     local = getattr(win.ctl, "local_preview", None)
     if local is not None and local.render_s:
         print(f"previews rendered from the studio's memory mirror while a job ran: {local.served} "
