@@ -43,7 +43,7 @@ class PacedCanvas(scene.SceneCanvas):
         self._held_until = 0.0
         self._dragging = False
         self._interactive_until = 0.0
-        self._timer = QTimer()
+        self._timer = QTimer(self.native)        # dies with the widget: never fires on a deleted canvas
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._due)
         self.events.draw.connect(self._draw_started, position="first")
@@ -68,8 +68,13 @@ class PacedCanvas(scene.SceneCanvas):
 
     @property
     def pending(self) -> bool:
-        """A frame is asked for and not drawn yet."""
-        return bool(self._timer.isActive() or getattr(self, "_update_pending", False))
+        """A frame is asked for and not drawn yet (a hidden canvas draws nothing: never pending)."""
+        try:
+            if not self.native.isVisible():
+                return False
+            return bool(self._timer.isActive() or getattr(self, "_update_pending", False))
+        except RuntimeError:                     # the widget is gone
+            return False
 
     def update(self, node=None) -> None:
         if not self._ready:
@@ -91,10 +96,13 @@ class PacedCanvas(scene.SceneCanvas):
             self._timer.start(max(1, math.ceil(wait * 1000)))
 
     def _due(self) -> None:
-        if self.next_frame_at() - time.perf_counter() > 0.001:
-            self._schedule()                     # a hold or a slower frame moved the time on
-            return
-        super().update()
+        try:
+            if self.next_frame_at() - time.perf_counter() > 0.001:
+                self._schedule()                 # a hold or a slower frame moved the time on
+                return
+            super().update()
+        except RuntimeError:                     # the widget was deleted meanwhile
+            pass
 
     def hold(self, seconds: float) -> None:
         """Draw no paced frame for ``seconds`` (or until ``release()``)."""
