@@ -46,6 +46,78 @@ class StallMeter:
                 "over_50ms": int((g > 50).sum()), "ticks": len(g)}
 
 
+class StallSampler:
+    """Where the GUI thread is while it stalls: a thread samples the main thread's stack every
+    ``every_s`` seconds and, while the StallMeter has not ticked for ``over_s``, counts the
+    innermost frames of the app (studio/, vispy, PySide6) seen in that stall (``--stalls``)."""
+
+    def __init__(self, meter: StallMeter, over_s: float = 0.035, every_s: float = 0.003) -> None:
+        import collections
+        import threading
+
+        self.meter, self.over_s, self.every_s = meter, over_s, every_s
+        self.main = threading.get_ident()
+        self.by_stall: dict[float, collections.Counter] = collections.defaultdict(collections.Counter)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import traceback
+
+        while not self.stop.wait(self.every_s):
+            last = self.meter.last
+            if time.perf_counter() - last < self.over_s:
+                continue
+            frame = sys._current_frames().get(self.main)
+            if frame is None:
+                continue
+            stack = traceback.extract_stack(frame)
+            keep = [f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno} {f.name}"
+                    for f in stack if "bench_gui" not in f.filename]
+            self.by_stall[last][" <- ".join(reversed(keep[-6:]))] += 1
+
+    def report(self, top: int = 6) -> None:
+        self.stop.set()
+        stalls = sorted(self.by_stall.items(), key=lambda kv: -sum(kv[1].values()))[:top]
+        for last, stacks in stalls:
+            n = sum(stacks.values())
+            print(f"\nstall of >= {n * self.every_s * 1000 + self.over_s * 1000:.0f} ms ({n} samples):")
+            for stack, c in stacks.most_common(4):
+                print(f"  {c:3d}  {stack}")
+
+
+def timed_application():
+    """A QApplication whose ``notify`` adds up the time spent per (receiver class, event type)
+    (``--events``: which Qt events the GUI thread's time goes to)."""
+    from PySide6.QtWidgets import QApplication
+
+    class TimedApp(QApplication):
+        def __init__(self, argv) -> None:
+            super().__init__(argv)
+            self.times: dict[tuple[str, str], list[float]] = {}
+
+        def notify(self, receiver, event):  # noqa: D401 (Qt API)
+            t0 = time.perf_counter()
+            kind = event.type()
+            try:
+                return super().notify(receiver, event)
+            finally:
+                dt = time.perf_counter() - t0
+                key = (type(receiver).__name__, getattr(kind, "name", str(kind)))
+                rec = self.times.setdefault(key, [0.0, 0, 0.0])
+                rec[0] += dt
+                rec[1] += 1
+                rec[2] = max(rec[2], dt)
+
+        def report(self, top: int = 15) -> None:
+            print("\n| receiver | event | total s | count | max ms |\n|---|---|---|---|---|")
+            for (cls, kind), (tot, n, mx) in sorted(self.times.items(), key=lambda kv: -kv[1][0])[:top]:
+                print(f"| {cls} | {kind} | {tot:.2f} | {n} | {mx * 1000:.1f} |")
+
+    return TimedApp(sys.argv[:1])
+
+
 def pump_until(app, cond, timeout: float) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -79,6 +151,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--views", type=int, default=12)
     ap.add_argument("--voxel", type=float, default=0.03)
+    ap.add_argument("--stalls", action="store_true", help="print where the GUI thread was in the longest stalls")
+    ap.add_argument("--events", action="store_true", help="print the GUI thread's time per Qt event type")
+    ap.add_argument("--profile", metavar="FILE", help="cProfile the GUI thread into FILE (pstats)")
     args = ap.parse_args()
     if not os.environ.get("DISPLAY"):
         print("needs an X server: run under xvfb-run -a -s '-screen 0 1280x800x24'", file=sys.stderr)
@@ -92,10 +167,23 @@ def main() -> int:
         import torch
         torch.set_num_threads(int(os.environ["BENCH_TORCH_THREADS"]))
     tmp = tempfile.mkdtemp()
+    timed = None
+    if args.events:
+        import vispy
+
+        vispy.use("pyside6")
+        timed = timed_application()
     app, win = create_window(f"{tmp}/s.ini", f"{tmp}/autosave", 0)
     win.show()
     pump_until(app, lambda: False, 1.0)
     meter = StallMeter()
+    sampler = StallSampler(meter) if args.stalls else None
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     rows = []
     t0 = time.perf_counter()
     win.ctl.open_scene_job("demo", demo_job(studio_demo_options(num_views=args.views, width=192, height=108,
@@ -103,6 +191,7 @@ def main() -> int:
     pump_until(app, lambda: idle(win), 600)
     s = meter.summary()
     n_points = win.ctl.project.points.num_alive
+    engine_points = win.bridge.session.call(lambda ws: len(ws.memory))
     rows.append(("demo load (memory streams in)", time.perf_counter() - t0, s, n_points))
     win.ctl.apply_preset("orbit")
     pump_until(app, lambda: idle(win), 120)
@@ -118,10 +207,25 @@ def main() -> int:
     pump_until(app, lambda: idle(win), 900)
     s = meter.summary()
     rows.append(("generate orbit path", time.perf_counter() - t0, s, win.ctl.project.points.num_alive))
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
     win.close()
     win.bridge.close()
+    if sampler is not None:
+        sampler.report()
+    if timed is not None:
+        timed.report()
 
-    print(f"\nframes in path: {n}; points after load: {n_points:,}\n")
+    print(f"\nframes in path: {n}; points after load: {n_points:,} shown"
+          f" (engine memory: {engine_points:,})\n")
+    local = getattr(win.ctl, "local_preview", None)
+    if local is not None and local.render_s:
+        print(f"previews rendered from the studio's memory mirror while a job ran: {local.served} "
+              f"(render median {np.median(local.render_s) * 1000:.0f} ms)\n")
+    canvas = win.viewport.canvas
+    if hasattr(canvas, "drawn"):
+        print(f"viewport frames drawn: {canvas.drawn} of {canvas.requested} asked for\n")
     print("| phase | wall s | longest GUI stall ms | p99 gap ms | gaps > 50 ms | points |")
     print("|---|---|---|---|---|---|")
     for name, wall, s, pts in rows:

@@ -101,6 +101,11 @@ class EngineBridge(QObject):
         return rid
 
     @property
+    def job_running(self) -> bool:
+        """A job this bridge submitted has not finished (previews then wait for its yields)."""
+        return bool(self._in_flight)
+
+    @property
     def idle(self) -> bool:
         """No job, preview or request this bridge asked for is still outstanding."""
         return not self._in_flight and not self._previews and not self._answers

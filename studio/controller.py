@@ -14,6 +14,7 @@ from engine.workflows.scene import SceneLoaded, thumbnail
 from studio.models import (JobsModel, Playback, ProjectView, SegmentsModel, SegmentState, Selection,
                            TrajectoryEdits)
 from studio.models import trajectory_edits as edits
+from studio.local_preview import LocalPreview
 from studio.models.segments import unchanged_frames
 from studio.region_control import RegionControl
 from studio.timers import single_shot
@@ -26,6 +27,7 @@ class StudioController(QObject):
     message = Signal(str, str)          # level, text: shown in the banner and the log
     sceneLoaded = Signal(object)        # engine.workflows.SceneLoaded
     previewShown = Signal(float)        # latency seconds from playhead move to preview shown
+    previewReady = Signal(int, object, float)   # the playhead's memory render: request id, color uint8 [H,W,3], coverage
     coverageChanged = Signal()
     overwriteAsked = Signal(str, str)   # folder, why: a Save into a folder holding other work
 
@@ -50,6 +52,10 @@ class StudioController(QObject):
         self.generator = workflows.GenerateOptions().generator   # registry name (inspector's choice)
         self.preview_latencies: list[float] = []
         self._preview_t0: float | None = None
+        self._preview_rid: int | None = None   # the playhead preview asked for last (engine or local)
+        self.local_preview = LocalPreview(self)   # previews while a job keeps the engine busy
+        self.local_preview.rendered.connect(self._preview_rendered)
+        self.local_preview.declined.connect(self._local_declined)
         self._coverage_job: int | None = None
         self._loading_path = False
         self._planned_cameras: list = []     # the path cameras the segments were last planned for
@@ -152,6 +158,7 @@ class StudioController(QObject):
     # ------------------------------------------------------------------ engine -> models
     def _memory_changed(self, event) -> None:
         self.project.apply_delta(event.delta)
+        self.local_preview.memory_changed(event)
 
     def _cameras_changed(self, cameras) -> None:
         thumbs = self.project.thumbnails
@@ -309,8 +316,11 @@ class StudioController(QObject):
 
     # ------------------------------------------------------------------ preview & coverage
     def _frame_changed(self, frame: int) -> None:
+        """The playhead moved: ask for its preview at once (not from a timer, which would fire
+        only after the viewport's repaint of the playhead camera)."""
         self._preview_t0 = time.perf_counter()
-        self.schedule_preview()
+        self._preview_timer.stop()
+        self._request_preview()
 
     def schedule_preview(self) -> None:
         if self._preview_t0 is None:
@@ -331,11 +341,22 @@ class StudioController(QObject):
         if self.playback.frame in self.segments.frames:
             self._emit_latency()
             return
-        self.bridge.request_preview(workflows.preview_render(cam))
+        if self.bridge.job_running and self.local_preview.complete():
+            # the engine would serve it only at the running job's next yield
+            self._preview_rid = self.local_preview.request(cam)
+        else:
+            self._preview_rid = self.bridge.request_preview(workflows.preview_render(cam))
+
+    def _local_declined(self, request_id: int) -> None:
+        if request_id == self._preview_rid and (cam := self.current_camera()) is not None:
+            self._preview_rid = self.bridge.request_preview(workflows.preview_render(cam))
 
     def _preview_rendered(self, request_id: int, color, coverage: float) -> None:
+        if request_id != self._preview_rid:
+            return          # a viewport-camera preview, or an older playhead one
         self.last_preview = (color, coverage)
         self._emit_latency()
+        self.previewReady.emit(request_id, color, coverage)
 
     def _emit_latency(self) -> None:
         latency = time.perf_counter() - self._preview_t0 if self._preview_t0 is not None else 0.0

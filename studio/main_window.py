@@ -28,6 +28,7 @@ from studio.window_actions import WindowActions
 MAX_RECENT = 8
 LAYOUT_VERSION = 2      # dock layout; 2: no jobs dock (a strip floats over the viewport), log behind the timeline
 VIEWPORT_PREVIEW_MS = 120   # the memory from the viewport camera, after it stops moving (no path yet)
+PREVIEW_FIRST_S = 0.15      # a playhead move: the viewport's redraw waits this long for the preview
 
 
 class MainWindow(QMainWindow):
@@ -105,10 +106,11 @@ class MainWindow(QMainWindow):
         ctl.coverageChanged.connect(self._redraw_path)
         ctl.selection.keyframes_changed.connect(self._redraw_path)
         ctl.selection.view_changed.connect(self._show_view)
-        ctl.playback.frame_changed.connect(lambda _f: self._redraw_playhead())
+        ctl.playback.frame_changed.connect(lambda _f: self._playhead_moved())
         ctl.segments.changed.connect(self._redraw_segments)
         ctl.segments.frame_added.connect(lambda _i: self._film_timer.start())
-        ctl.bridge.previewRendered.connect(self._preview_rendered)
+        ctl.bridge.previewRendered.connect(self._preview_rendered)   # the viewport camera's previews
+        ctl.previewReady.connect(self._path_preview)                 # the playhead's (engine or local)
         ctl.previewShown.connect(lambda _lat: self._show_generated_if_any())
         ctl.sceneLoaded.connect(self._scene_loaded)
         ctl.overwriteAsked.connect(self._ask_overwrite)
@@ -157,8 +159,10 @@ class MainWindow(QMainWindow):
 
     @property
     def busy_timers(self) -> bool:
-        """A preview or compare request is about to be sent (tests and --exit-when-idle wait)."""
-        return self._vp_timer.isActive() or self._ref_timer.isActive() or self._film_timer.isActive()
+        """A preview or compare request is about to be sent, or a paced viewport frame is due
+        (tests and --exit-when-idle wait)."""
+        return (self._vp_timer.isActive() or self._ref_timer.isActive() or self._film_timer.isActive()
+                or self.viewport.canvas.pending)
 
     # ------------------------------------------------------------------ preview before a path
     def viewport_camera(self, width: int = 320):
@@ -225,6 +229,13 @@ class MainWindow(QMainWindow):
         self.inspector.refresh(state, ctl.selection.keyframe)
         self._redraw_playhead()
 
+    def _playhead_moved(self) -> None:
+        """The preview (already asked for by the controller) goes first: the viewport's redraw
+        of the playhead camera waits for it (at most PREVIEW_FIRST_S)."""
+        if self.ctl.playback.frame not in self.ctl.segments.frames:
+            self.viewport.canvas.hold(PREVIEW_FIRST_S)
+        self._redraw_playhead()
+
     def _redraw_playhead(self) -> None:
         self.viewport.set_playhead_camera(self.ctl.current_camera())
 
@@ -236,15 +247,15 @@ class MainWindow(QMainWindow):
         self.timeline.set_filmstrip(self.ctl.segments.thumbs, self.ctl.playback.num_frames)
 
     def _preview_rendered(self, rid: int, color, coverage: float) -> None:
-        if rid == self._vp_preview_id:
-            if not self.ctl.path.cameras():
-                self.preview.show_image(color, "viewport", f"memory from the viewport camera · coverage {coverage:.0%}"
-                                        " · no path yet: K adds a keyframe from this view")
-            return
-        if self.ctl.playback.frame in self.ctl.segments.frames:
-            return
-        self.preview.show_image(color, "memory", f"memory render · frame {self.ctl.playback.frame} · "
-                                f"coverage {coverage:.0%}")
+        if rid == self._vp_preview_id and not self.ctl.path.cameras():
+            self.preview.show_image(color, "viewport", f"memory from the viewport camera · coverage {coverage:.0%}"
+                                    " · no path yet: K adds a keyframe from this view")
+
+    def _path_preview(self, rid: int, color, coverage: float) -> None:
+        if self.ctl.playback.frame not in self.ctl.segments.frames:
+            self.preview.show_image(color, "memory", f"memory render · frame {self.ctl.playback.frame} · "
+                                    f"coverage {coverage:.0%}")
+        self.viewport.canvas.release(after_s=0.02)     # the preview's repaint first, then the 3D view
 
     def _show_generated_if_any(self) -> None:
         frame = self.ctl.playback.frame
@@ -421,5 +432,6 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
         self.settings.sync()
         self.ctl.playback.set_playing(False)
+        self.ctl.local_preview.close()
         self.autosave.clean_exit()
         super().closeEvent(event)

@@ -57,7 +57,8 @@ void main() {
 _FRAG = """
 varying vec4 v_color;
 void main() {
-    if (v_color.a < 0.5) discard;
+    // no discard: hidden points never reach the rasterizer (the vertex shader puts them
+    // outside the clip volume), and without one a software rasterizer can test depth early
     gl_FragColor = v_color;
 }
 """

@@ -10,17 +10,21 @@ Selection), the playhead camera (Playback) and the region of interest (RegionMod
 RegionBox). Picking: a click without drag selects the nearest keyframe or captured camera within
 PICK_PX pixels. A press on a gizmo handle or ring drags the keyframe, on a face handle of the
 region box drags that face; the view only orbits when neither is hit.
+
+Redraws are paced (``PacedCanvas``): model changes coalesce into a few frames per second, so
+that streaming points or a generation do not keep the GUI thread painting.
 """
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 from vispy import scene
 
 from engine.geometry.conventions import world_from_cam_opencv_from_opengl
 from studio.viewport.geometry import coverage_colors, frustum_segments
 from studio.viewport.gizmo import TranslateGizmo
+from studio.viewport.paced_canvas import PacedCanvas
 from studio.viewport.points_visual import GrowingPoints
 from studio.viewport.region_box import RegionBox
 
@@ -41,7 +45,13 @@ class Viewport3D(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.canvas = scene.SceneCanvas(keys=None, bgcolor=BACKGROUND, show=False, parent=self)
+        # autoswap off: Qt presents a QOpenGLWidget's frame itself; VisPy's extra swapBuffers
+        # on the widget's offscreen surface cost ~10 ms a frame on llvmpipe and showed nothing
+        self.canvas = PacedCanvas(keys=None, bgcolor=BACKGROUND, show=False, parent=self, autoswap=False)
+        # a native window of its own: Qt then composes only the canvas with OpenGL. Without it,
+        # one OpenGL widget makes Qt compose the *whole* main window with OpenGL on every
+        # repaint of any widget (a progress bar, the timeline): ~20-50 ms each on llvmpipe.
+        self.canvas.native.setAttribute(Qt.WidgetAttribute.WA_NativeWindow)
         self.view = self.canvas.central_widget.add_view()
         self.view.camera = scene.TurntableCamera(up="-y", fov=55.0, distance=6.0, elevation=20.0,
                                                  azimuth=180.0, center=(0.0, 0.9, 0.0))
