@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine.tracking.dense import DenseState, sparse_depth_ratio, stale_sweeps, sweep_views
+from engine.tracking.dense import (
+    DenseState,
+    sparse_depth_ratio,
+    stale_sweeps,
+    sweep_views,
+)
 from engine.tracking.mvs import MVSOptions, SweepResult
 from tests.conftest import make_capture
 
