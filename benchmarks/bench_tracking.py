@@ -24,7 +24,8 @@ MAX_KEYFRAMES = 0      # --max-keyframes (0: the ingest default)
 CASES = ("clip1080_ours", "clip1080_ours_sift1600", "clip1080_colmap_default", "synthetic_global", "synthetic_colmap_default", "synthetic_incremental", "orbit360_ours", "orbit360_noloops", "fern_ours", "fern_ours_incremental", "fern_colmap_default", "fern_poses_holdout8",
          "apple_ours", "apple_ours_incremental", "apple_colmap_default", "valley_ours", "valley_colmap_default",
          "symmetric_ours", "symmetric_nocheck", "symmetric_colmap_default", "cut_ours", "wide8_ours",
-         "wide8_colmap_default", "tower_ours", "statue_ours")
+         "wide8_colmap_default", "tower_ours", "statue_ours", "kitchen_ours", "kitchen_ours_640", "kitchen_ours_640_noretry",
+         "kitchen_colmap_default")
 #: Video cases get an ``impossible_steps`` column: consecutive keyframes (name order) whose
 #: relative rotation exceeds 45 degrees per keyframe or whose center jumps far beyond the
 #: neighbours' steps (engine.tracking.consistency.impossible_steps).
@@ -377,8 +378,44 @@ def _wide8(variant: str) -> dict:
     return out
 
 
+def _kitchen(data: Path, name: str) -> dict:
+    """vggsfm_kitchen (25 photos 1558x1039 of a 360-degree capture, no reference poses):
+    photos placed, sparse points, whether the wide-baseline retry / render-and-match ran.
+    ``kitchen_ours``: the ingest default (1600 px); ``kitchen_ours_640``: ``--max-side 640``
+    (as bench_real_views tracks it); ``_noretry``: without the wide-baseline retry (what
+    render-and-match alone places); ``kitchen_colmap_default``: COLMAP's plain default."""
+    folder = data / "vggsfm_kitchen" / "images"
+    if not folder.is_dir():
+        return {"skipped": f"{folder} absent"}
+    if name == "kitchen_colmap_default":
+        out, _ = _colmap_default(folder)
+        return out
+    if name.endswith("_noretry"):
+        from engine.ingest import IngestOptions
+        from engine.session import run_job
+        from engine.tracking.pipeline import TrackOptions, track_job
+        from engine.workflows import Workspace
+
+        res = run_job(track_job(folder, TrackOptions(ingest=IngestOptions(max_side=640), relaxed_retry=False)), Workspace())
+        out = {"registered": f"{len(res.registered)}/{len(res.registered) + len(res.unregistered)}",
+               "points": len(res.memory), **{k: round(v, 1) for k, v in res.timings.items()}}
+        out["not_placed"] = [w for w in res.warnings if "not placed" in w]
+    else:
+        out, res = _ours(folder, **({"max_side": 640} if "_640" in name else {}))
+    out["retried"] = any("wide-baseline" in w for w in res.warnings)
+    out["sparse_points"] = len(res.sparse_xyz)
+    out["unregistered"] = " ".join(res.unregistered)
+    out["render_and_match"] = " ".join(w.split(":")[0] for w in res.warnings if "registered by render-and-match" in w)
+    out["warnings"] = len(res.warnings)
+    return out
+
+
 def run_case(name: str, data: Path) -> dict:
     t0 = time.perf_counter()
+    if name.startswith("kitchen"):
+        out = _kitchen(data, name)
+        out.update(case=name, seconds=round(time.perf_counter() - t0, 1), peak_mb=round(_peak_mb()))
+        return out
     if name in ("cut_ours", "wide8_ours", "wide8_colmap_default", "tower_ours", "statue_ours"):
         if name == "cut_ours":
             out = _cut()

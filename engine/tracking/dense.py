@@ -109,6 +109,43 @@ def sweep_views(state: DenseState, view_ids: Sequence[int], cameras: dict[int, C
         yield vid
 
 
+def sparse_depth_ratio(state: DenseState, vid: int, points_xyz: np.ndarray, max_off: float = 0.05,
+                       min_points: int = 30) -> float | None:
+    """Median of (raw sweep depth / sparse point depth) at the sparse points ``points_xyz``
+    [N,3] (scene units, the current poses' gauge) that view ``vid`` sees with a confident raw
+    depth (ZNCC >= ``min_zncc``) within ``max_off`` of it; None with fewer than ``min_points``.
+    A sweep made with earlier poses (a first chunk mapped alone, then re-solved with the rest)
+    shows here as a ratio off 1: on the symmetric orbit 0.986-0.990 for the first chunk's
+    views, 0.997-1.001 for the others."""
+    if vid not in state.raw or points_xyz is None or not len(points_xyz):
+        return None
+    cam = state.cameras[vid]
+    uv, z = cam.project(np.asarray(points_xyz, dtype=np.float64))
+    ok = (z > 1e-9) & (uv[:, 0] >= 0) & (uv[:, 1] >= 0) & (uv[:, 0] < cam.width) & (uv[:, 1] < cam.height)
+    if ok.sum() < min_points:
+        return None
+    u = uv[ok].astype(int)
+    raw = state.raw[vid]
+    d = raw.depth.cpu().numpy()[u[:, 1], u[:, 0]]
+    c = raw.confidence.cpu().numpy()[u[:, 1], u[:, 0]]
+    keep = (d > 0) & (c >= state.options.min_zncc)
+    ratio = d[keep] / z[ok][keep]
+    ratio = ratio[np.abs(ratio - 1.0) < max_off]
+    return float(np.median(ratio)) if len(ratio) >= min_points else None
+
+
+def stale_sweeps(state: DenseState, points_xyz: np.ndarray, tol: float = 0.005) -> list[int]:
+    """Views whose raw sweep no longer fits the current poses: their :func:`sparse_depth_ratio`
+    differs from the median over all views by more than ``tol`` (relative). The median (not 1)
+    is the reference because the sweep's sub-plane fit leaves a small common bias."""
+    ratios = {v: sparse_depth_ratio(state, v, points_xyz) for v in sorted(state.raw)}
+    known = [r for r in ratios.values() if r is not None]
+    if len(known) < 3:
+        return []
+    ref = float(np.median(known))
+    return [v for v, r in ratios.items() if r is not None and abs(r / ref - 1.0) > tol]
+
+
 def _pixel_grid(cam: Camera, device) -> torch.Tensor:
     j, i = torch.meshgrid(torch.arange(cam.width, device=device) + 0.5,
                           torch.arange(cam.height, device=device) + 0.5, indexing="xy")

@@ -8,7 +8,7 @@ in a video, a keyframe after a physically impossible step is re-registered from 
 sequential neighbours (PnP on their points) or left out and reported
 (engine.tracking.consistency), and a long run of left-out keyframes is reported as a split
 (the video cuts to another place; the larger side is kept); a photo set whose first solve
-finds no model, places at most half of the photos or is weak gets a second, wide-baseline
+finds no model, places fewer than 80% of the photos or is weak gets a second, wide-baseline
 attempt (engine.tracking.sfm.relaxed_options); later chunks grow with the model, so the global
 mapper's total work stays about twice that of one final solve. The new views that are
 depth references (at most ``max_dense_views`` evenly spread keyframes; the others serve as
@@ -37,7 +37,8 @@ from engine.ingest.views import CapturedView, ViewBank
 from engine.tracking.align import align_to_previous
 from engine.tracking.consistency import ConsistencyOptions, consistent_keyframes, step_possible, step_scale
 from engine.tracking.colmap_io import undistort
-from engine.tracking.dense import auto_voxel_size, fuse_depth_map, memory_depth, store_view_depth
+from engine.tracking.dense import (DenseState, auto_voxel_size, fuse_depth_map, memory_depth, stale_sweeps,
+                                   store_view_depth, sweep_views)
 from engine.tracking.depth_check import depth_warnings
 from engine.tracking.depth_backend import DEFAULT_DEPTH_BACKEND, make_depth_backend
 from engine.tracking.mvs import MVSOptions
@@ -72,7 +73,12 @@ class TrackOptions:
                                      # video: keyframes after a physically impossible step are
                                      # left out of each solve and reported (None: keep all)
     relaxed_retry: bool = True       # photo set: a second, wide-baseline attempt when the first
-                                     # finds no model or places at most half of the photos
+                                     # finds no model, places fewer than ``relaxed_below`` of the
+                                     # photos or is weak
+    resweep_tol: float = 0.005       # final poses: views whose sweep's scale is off the final sparse
+                                     # points by more get swept again (0: never; symmetric orbit:
+                                     # the first chunk's views were 1.1% off)
+    relaxed_below: float = 0.8       # (kitchen at 640 px: the first placed 17/25, the retry 25/25)
     device: str | None = None
 
 
@@ -162,6 +168,8 @@ class _Tracker:
         self.provisional: dict[str, float] = {}   # view name -> matched share of its map while tracking
         self.final_kept: dict[str, float] = {}    # view name -> matched share with the final poses
         self.seconds = {"sfm_s": 0.0, "dense_s": 0.0}
+        self.resweeps = 0                      # views swept again with the final poses
+        self.leftover_reasons: dict[str, str] = {}   # frame name -> why render-and-match did not place it
 
     def map_chunk(self, frames) -> SfmResult:
         t = time.perf_counter()
@@ -183,8 +191,9 @@ class _Tracker:
         return result
 
     def _with_relaxed_attempt(self, frames) -> SfmResult:
-        """A photo set mapped in one go: when the first attempt finds no model, places at most
-        half of the photos or is weak (fewer than ``weak_points_per_view`` (20) sparse points per
+        """A photo set mapped in one go: when the first attempt finds no model, places fewer than
+        ``TrackOptions.relaxed_below`` (80%) of the photos (kitchen at 640 px: 17 of 25) or is
+        weak (fewer than ``weak_points_per_view`` (20) sparse points per
         photo: 8 synthetic views 40 degrees apart gave 14 and a 129-degree-wrong camera with
         the default settings, 41 and 0.3 degrees relaxed), a second one with wide-baseline settings
         (engine.tracking.sfm.relaxed_options) on a fresh backend; the better model is kept
@@ -194,7 +203,7 @@ class _Tracker:
             first = self.backend.solve()
         except TrackingError as exc:
             first, why = None, str(exc)
-        if first is not None and len(first.registered) > len(frames) / 2 \
+        if first is not None and len(first.registered) >= self.options.relaxed_below * len(frames) \
                 and len(first.points.xyz) >= self.weak_points_per_view * len(first.registered):
             self.last = first
             return first
@@ -324,14 +333,22 @@ class _Tracker:
             fuse_depth_map(self.memory, dm, self.options.fuse_stride, fuse_completed=self.options.fuse_completed)
 
     def register_leftovers(self, frames) -> list[str]:
-        """Render-and-match PnP for frames the mapper did not register, starting from the
-        pose of the nearest registered frame in source order; returns the names added."""
+        """Place frames the mapper did not register against the memory; returns the names added.
+        First render-and-match PnP from the pose of the nearest registered frame in source
+        order (a video's dropped keyframe sits next to it), then, for the frames still left,
+        SIFT matches with the best-matching captured views lifted to 3D with the memory
+        rendered there, PnP and render-and-match (engine.tracking.localize: a photo set's
+        photos need not be near their neighbour in name order). In a video a frame is kept
+        only if its pose steps plausibly from the nearest kept keyframe on each side."""
+        from engine.tracking.localize import LocalizeOptions, PhotoLocalizer
         from engine.tracking.refine import RefineOptions, refine_pose
 
         added = []
         reg = [f for f in frames if f.name in self.ids]
+        if not reg or self.memory is None or not len(self.memory):
+            return added
         for f in frames:
-            if f.name in self.ids or not reg or self.memory is None:
+            if f.name in self.ids:
                 continue
             near = min(reg, key=lambda r: abs(r.index - f.index))
             cam0 = self.views[self.ids[near.name]].camera
@@ -339,16 +356,64 @@ class _Tracker:
                 continue
             res = refine_pose(self.memory, cam0.with_pose(cam0.world_from_cam), f.image,
                               RefineOptions(min_inliers=30))
-            if res.accepted and res.error_after_px < 2.0:
-                cam = Camera(cam0.K, cam0.width, cam0.height, res.camera.world_from_cam, name=f.name)
-                self.ids[f.name] = self.views.add(CapturedView(cam, f.image))
+            if res.accepted and res.error_after_px < 2.0 and self._step_plausible(f.name, res.camera.world_from_cam):
+                self._add_leftover(f, Camera(cam0.K, cam0.width, cam0.height, res.camera.world_from_cam, name=f.name))
                 added.append(f.name)
+        left = [f for f in frames if f.name not in self.ids]
+        if left:
+            localizer = PhotoLocalizer(self.memory, self.views, LocalizeOptions(candidates=5))
+            for f in left:
+                r = localizer.register(f.name, f.image, getattr(f, "focal_px", None))
+                if r.registered and self._step_plausible(f.name, r.camera.world_from_cam):
+                    self._add_leftover(f, r.camera)
+                    added.append(f.name)
+                else:
+                    self.leftover_reasons[f.name] = r.reason or "its pose would step impossibly far from its neighbours'"
         return added
+
+    def _add_leftover(self, frame, cam) -> None:
+        """A leftover frame placed against the memory: a view whose depth is the memory's."""
+        view = CapturedView(cam, frame.image)
+        view.depth, view.confidence = memory_depth(self.memory, cam, self.options.mvs.max_side)
+        self.ids[frame.name] = self.views.add(view)
+
+    def _step_plausible(self, name: str, wfc: np.ndarray) -> bool:
+        """Video: whether ``wfc`` steps plausibly from the nearest kept keyframe on each side
+        (engine.tracking.consistency.step_possible); a photo set has no order: always True."""
+        if not self.is_video or self.options.steps is None or name not in self.order:
+            return True
+        k = self.order[name]
+        kept = sorted((self.order[n], n) for n in self.ids if n in self.order)
+        if len(kept) < 2:
+            return True
+        ords = np.array([o for o, _ in kept])
+        scale = step_scale(np.stack([self.views[self.ids[n]].camera.world_from_cam for _, n in kept]), ords)
+        sides = [p for p in kept if p[0] < k][-1:] + [p for p in kept if p[0] > k][:1]
+        return all(step_possible(self.views[self.ids[n]].camera.world_from_cam, wfc, abs(o - k), scale,
+                                 self.options.steps) for o, n in sides)
+
+    def resweep_stale(self, cams, cancel) -> list[int]:
+        """Sweep again, against neighbours chosen by the final poses, the views whose raw
+        depth no longer fits them (engine.tracking.dense.stale_sweeps: scale off the final
+        sparse points by more than ``TrackOptions.resweep_tol``): views swept with a chunk's
+        provisional poses that a later solve moved. Only for the plane-sweep backends."""
+        state = getattr(self.depth, "state", None)
+        if not isinstance(state, DenseState) or not self.options.resweep_tol or self.last is None:
+            return []
+        xyz = self.last.points.xyz
+        stale = stale_sweeps(state, xyz, self.options.resweep_tol)
+        if stale:
+            imgs = {i: self.views[i].image for i in cams}
+            done = list(sweep_views(state, stale, cams, imgs, xyz, None, cancel))
+            log.info("re-swept %d view(s) whose sweep did not fit the final poses", len(done))
+            self.resweeps = len(done)
+        return stale
 
     def rebuild(self, cancel) -> list:
         """Re-filter every map with the final poses and rebuild the memory from them."""
         cams = self.cameras_by_id()
         self.depth.update_poses(cams)
+        self.resweep_stale(cams, cancel)
         maps = self.depth.final_maps(cancel)
         self.final_kept = {self.views[dm.view_id].name: float(dm.matched().mean()) for dm in maps}
         if self.memory is not None:
@@ -460,7 +525,10 @@ def _finish(tracker: _Tracker, frames, warnings: list[str], cancel):
     for name, why in {**tracker.replaced, **tracker.impossible}.items():
         if name not in in_piece and name not in added:
             warnings.append(f"{name}: {why}")
+    for name, why in tracker.leftover_reasons.items():
+        if name not in in_piece and name not in tracker.impossible and name not in tracker.ids:
+            warnings.append(f"{name}: not placed ({why})")
     for name in added:
-        warnings.append(f"{name}: registered by render-and-match (no depth map)")
+        warnings.append(f"{name}: registered by render-and-match against the memory (no depth map of its own)")
     yield CamerasChanged(tuple(tracker.views.cameras))
     yield MemoryChanged(tracker.memory.version, len(tracker.memory), None)
