@@ -65,3 +65,20 @@ def local_ray():
     start_ray(num_cpus=2)
     yield ray
     ray.shutdown()
+
+
+# Tests that start a local Ray (module fixture ``local_ray`` or their own ``start_ray``): one
+# xdist worker runs them all, one module after the other, so two Ray clusters never compete for
+# the 2 cores and test_batch's "nothing listens beyond loopback" sees only its own Ray.
+RAY_MODULES = {"test_batch.py", "test_pool.py", "test_windows.py"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under ``pytest -n N --dist loadgroup`` (the Makefile's ``make test``) each test module goes
+    to one worker as a whole, so its module-scoped fixtures are built once, as in a serial run;
+    the Ray modules share one group (see RAY_MODULES). Without xdist the marks do nothing."""
+    for item in items:
+        name = item.path.name
+        group = "ray" if name in RAY_MODULES else str(item.path.relative_to(config.rootpath))
+        item.add_marker(pytest.mark.xdist_group(group))
