@@ -73,12 +73,24 @@ def local_ray():
 RAY_MODULES = {"test_batch.py", "test_pool.py", "test_windows.py"}
 
 
+# Expensive session fixtures whose users all go to one worker (built once, as in a serial run).
+SHARED_SESSION_FIXTURES = ("tracked_demo",)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Under ``pytest -n N --dist loadgroup`` (the Makefile's ``make test``) each test module goes
     to one worker as a whole, so its module-scoped fixtures are built once, as in a serial run;
-    the Ray modules share one group (see RAY_MODULES). Without xdist the marks do nothing."""
+    the Ray modules share one group (see RAY_MODULES), and so do the modules that use one of
+    SHARED_SESSION_FIXTURES. Without xdist the marks do nothing."""
+    by_fixture = {}
     for item in items:
-        name = item.path.name
-        group = "ray" if name in RAY_MODULES else str(item.path.relative_to(config.rootpath))
+        for name in SHARED_SESSION_FIXTURES:
+            if name in getattr(item, "fixturenames", ()):
+                by_fixture.setdefault(item.path, name)
+    for item in items:
+        if item.path.name in RAY_MODULES:
+            group = "ray"
+        else:
+            group = by_fixture.get(item.path) or str(item.path.relative_to(config.rootpath))
         item.add_marker(pytest.mark.xdist_group(group))
