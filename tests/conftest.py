@@ -82,7 +82,11 @@ def pytest_collection_modifyitems(config, items):
     """Under ``pytest -n N --dist loadgroup`` (the Makefile's ``make test``) each test module goes
     to one worker as a whole, so its module-scoped fixtures are built once, as in a serial run;
     the Ray modules share one group (see RAY_MODULES), and so do the modules that use one of
-    SHARED_SESSION_FIXTURES. Without xdist the marks do nothing."""
+    SHARED_SESSION_FIXTURES. Without xdist the marks do nothing.
+
+    Inert with pytest 9.2 + pytest-xdist 3.8: xdist appends the group to ``item._nodeid``, which
+    pytest 9 no longer reads (``Node._id``), so loadgroup then distributes test by test like
+    ``--dist load`` (the suite passes that way: each worker builds the fixtures it needs)."""
     by_fixture = {}
     for item in items:
         for name in SHARED_SESSION_FIXTURES:
