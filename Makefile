@@ -3,6 +3,9 @@
 #   make test   the test suite (GUI tests under Xvfb)
 .PHONY: setup run demo test test-slow bench
 
+# make test runs on this many pytest-xdist workers (each with its own Xvfb; CI has 2 cores)
+TEST_WORKERS ?= 2
+
 setup:
 	@bash scripts/setup_env.sh
 
@@ -13,7 +16,7 @@ demo: setup
 	.venv/bin/anyrecon demo --out demo_output --overwrite
 
 test: setup
-	QT_API=pyside6 .venv/bin/python -m pytest
+	QT_API=pyside6 .venv/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-slow: setup
 	QT_API=pyside6 .venv/bin/python -m pytest -m slow

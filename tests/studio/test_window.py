@@ -104,7 +104,10 @@ def test_dragging_the_playhead_changes_the_preview(qtbot, make_window, artifacts
 def test_generate_turns_segments_done_with_thumbnails(qtbot, make_window, artifacts):
     win = make_window()
     load_demo(qtbot, win)
-    win.inspector.segment_length.setValue(20)
+    win.inspector.fps.setValue(2.0)          # a 16-frame path instead of 40 (5 fps) keeps generation quick:
+    win.inspector.segment_length.setValue(6)  # still three segments, each generated, done and thumbnailed
+    wait_idle(qtbot, win)
+    assert win.ctl.playback.num_frames >= 12 and len(win.ctl.segments.segments) >= 3
     points_before = win.ctl.project.points.num_alive
     qtbot.mouseClick(win.inspector.generate, Qt.MouseButton.LeftButton)
     assert win.ctl.generate_job_id is not None

@@ -1,6 +1,7 @@
 """Tracking fixtures: the synthetic demo video (exact ground-truth cameras), 24 frames 320×180."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,46 @@ def demo_model(demo_video):
     result = ws.map()
     yield ws, result, frames
     ws.close()
+
+
+@dataclass
+class TrackedDemo:
+    """One tracking run of the demo video in an engine Session (see ``tracked_demo``)."""
+
+    result: object               # TrackResult
+    events: list                 # every event the session published, in order
+    state: object                # the session's Workspace after the run
+    idle: bool                   # session.wait_idle(10) after the job's future resolved
+    close_problems: list         # session.close() (empty: the engine thread stopped cleanly)
+
+
+def demo_track_options():
+    """The shared run's options: every 2nd frame (12 keyframes) in two chunks of 6, a depth map
+    (160-px plane sweep) on every keyframe."""
+    from engine.ingest import IngestOptions
+    from engine.tracking.mvs import MVSOptions
+    from engine.tracking.pipeline import TrackOptions
+
+    return TrackOptions(ingest=IngestOptions(stride=2), first_chunk=6, chunk_size=6,
+                        mvs=MVSOptions(max_side=160, max_depths=48, num_neighbors=3))
+
+
+@pytest.fixture(scope="session")
+def tracked_demo(demo_video) -> TrackedDemo:
+    """The demo video tracked once per test session through engine.session.Session (the way
+    the studio runs it) and shared by every test that only reads a finished tracking run
+    (issue 14: no test re-tracks the same synthetic scene for itself)."""
+    from engine.session import Session
+    from engine.tracking.pipeline import track_job
+
+    opts = demo_track_options()
+    session, events = Session(), []
+    session.subscribe(events.append)
+    try:
+        _, future = session.submit("track", track_job(demo_video, opts))
+        result = future.result(timeout=600)
+        idle = session.wait_idle(10)
+        state = session.state
+    finally:
+        problems = session.close()
+    return TrackedDemo(result, events, state, idle, problems)

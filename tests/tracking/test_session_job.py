@@ -4,30 +4,22 @@ from __future__ import annotations
 import threading
 
 from engine.events import CamerasChanged, JobCancelled, JobFinished, MemoryChanged
-from engine.ingest import IngestOptions
 from engine.session import Session
-from engine.tracking.mvs import MVSOptions
-from engine.tracking.pipeline import TrackOptions, track_job
+from engine.tracking.pipeline import track_job
+from tests.tracking.conftest import demo_track_options
 
-OPTS = TrackOptions(ingest=IngestOptions(stride=2), first_chunk=6, chunk_size=6,
-                    mvs=MVSOptions(max_side=160, max_depths=48, num_neighbors=3))
+OPTS = demo_track_options()          # the options of the shared run (fixture tracked_demo)
 
 
-def test_track_job_in_a_session_streams_events(demo_video):
-    session = Session()
-    events = []
-    session.subscribe(events.append)
-    try:
-        _, future = session.submit("track", track_job(demo_video, OPTS))
-        result = future.result(timeout=300)
-        assert session.wait_idle(10)
-    finally:
-        assert session.close() == []
+def test_track_job_in_a_session_streams_events(tracked_demo):
+    """The shared run (tests/tracking/conftest.py) is track_job with these options in a Session."""
+    assert tracked_demo.idle and tracked_demo.close_problems == []
+    events, result = tracked_demo.events, tracked_demo.result
     kinds = [type(e) for e in events]
     assert kinds.count(CamerasChanged) >= 2 and kinds.count(MemoryChanged) >= 2
     assert kinds.index(MemoryChanged) < len(kinds) - 3          # geometry before the end
     assert isinstance(events[-1], JobFinished) and len(result.registered) == 12
-    assert session.state.memory is result.memory
+    assert tracked_demo.state.memory is result.memory
 
 
 def test_cancel_after_first_cameras(demo_video):
