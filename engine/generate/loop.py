@@ -32,6 +32,8 @@ class LoopOptions:
     invented_stride: int = 2            # invented pixels fuse on this pixel grid ...
     invented_gap_px: int = 2            # ... and only this far from what the memory shows
     context_frames: int = 1             # frames of the previous segment handed on
+    fuse_guessed_observed: bool = True   # fuse colors the generator observed on a guessed depth
+                                        # (confidence <= its ``guessed_confidence``) too
     fuse_region: tuple | None = None    # (world_from_box [4,4], half_extent [3]) world: generated
                                         # pixels fuse only where they land inside this box; None: anywhere
 
@@ -134,6 +136,13 @@ inside that box): invented surfaces are smooth guesses whose depth shifts
     # generator's ``guessed_confidence``), carry their own tag (view INVENTED_VIEW): merged
     # many times their confidence grows, and that must not turn them into a measured surface
     guess = frame.invented | (frame.confidence <= guessed_confidence)
+    if not options.fuse_guessed_observed:
+        # colors observed on a guessed depth: later frames sample the same photos again; fused,
+        # their guessed depth filled the holes of the sparse captured surface with points that
+        # float in front of it from the next viewpoint (fragments, plus-shaped specks)
+        adds &= frame.invented | (frame.confidence > guessed_confidence)
+        if not adds.any():
+            return 0
     for sel, view in ((adds & ~guess, -1), (adds & guess, INVENTED_VIEW)):
         if sel.any():
             added += memory.insert_depth(frame.camera, frame.depth, frame.color, confidence=conf, view=view,
