@@ -379,7 +379,8 @@ def fly(scene: Scene, generators: list[str], path: list, kind: str, out: Path) -
         frames[name] = fr
         rows.append({"scene": f"{scene.name} {kind}", "generator": name, "views": len(fr), "psnr": float("nan"),
                      "ssim": float("nan"), "invented": float(np.mean([f.invented_fraction for f in fr])),
-                     "s_per_frame": secs, "kf_depth": float("nan"), "surface": float("nan"), "size": "640x360"})
+                     "s_per_frame": secs, "kf_depth": float("nan"), "surface": float("nan"), "size": "640x360",
+                     "invented_per_frame": [round(float(f.invented_fraction), 4) for f in fr]})
     step = max(1, n_frames // 6)
     cols = [(n, [(f.color, f"inv {f.invented_fraction:.1%}") for f in frames[n][::step]]) for n in generators]
     contact_sheet(out / f"{scene.name}_{kind}.png", cols)

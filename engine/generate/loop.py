@@ -32,6 +32,8 @@ class LoopOptions:
     invented_stride: int = 2            # invented pixels fuse on this pixel grid ...
     invented_gap_px: int = 2            # ... and only this far from what the memory shows
     context_frames: int = 1             # frames of the previous segment handed on
+    fuse_guessed_observed: bool = True   # fuse colors the generator observed on a guessed depth
+                                        # (confidence <= its ``guessed_confidence``) too
     fuse_region: tuple | None = None    # (world_from_box [4,4], half_extent [3]) world: generated
                                         # pixels fuse only where they land inside this box; None: anywhere
 
@@ -96,7 +98,7 @@ def reference_views(views, retrieved) -> list[ReferenceView]:
 
 
 def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, options: LoopOptions,
-                         fuse_below_confidence: float | None = None) -> int:
+                         fuse_below_confidence: float | None = None, guessed_confidence: float = 0.0) -> int:
     """Back-project a generated frame where it adds information; returns points added.
 
     Observed pixels (warped from captured views) fuse where the memory was empty or unsure.
@@ -126,9 +128,26 @@ inside that box): invented surfaces are smooth guesses whose depth shifts
         adds &= inside.reshape(adds.shape)
     if not adds.any():
         return 0
-    stats = memory.insert_depth(frame.camera, frame.depth, frame.color, confidence=np.maximum(frame.confidence, 1e-3),
-                                view=-1, segment=segment_id, mask=adds, stride=options.fuse_stride)
-    return stats.added
+    from engine.memory.store import INVENTED_VIEW
+
+    conf = np.maximum(frame.confidence, 1e-3)
+    added = 0
+    # invented points, and colors observed on a guessed depth (confidence at most the
+    # generator's ``guessed_confidence``), carry their own tag (view INVENTED_VIEW): merged
+    # many times their confidence grows, and that must not turn them into a measured surface
+    guess = frame.invented | (frame.confidence <= guessed_confidence)
+    if not options.fuse_guessed_observed:
+        # colors observed on a guessed depth: later frames sample the same photos again; fused,
+        # their guessed depth filled the holes of the sparse captured surface with points that
+        # float in front of it from the next viewpoint (fragments, plus-shaped specks)
+        adds &= frame.invented | (frame.confidence > guessed_confidence)
+        if not adds.any():
+            return 0
+    for sel, view in ((adds & ~guess, -1), (adds & guess, INVENTED_VIEW)):
+        if sel.any():
+            added += memory.insert_depth(frame.camera, frame.depth, frame.color, confidence=conf, view=view,
+                                         segment=segment_id, mask=sel, stride=options.fuse_stride).added
+    return added
 
 
 def _fuse_below(options: LoopOptions, generator) -> float:
@@ -158,7 +177,8 @@ def run_segment(memory, views, cameras: Sequence, plan: SegmentPlan, generator, 
         version = memory.version
         if options.fuse_generated:
             added += fuse_generated_frame(memory, frame, guidance[offset], plan.segment_id, options,
-                                          _fuse_below(options, generator))
+                                          _fuse_below(options, generator),
+                                          float(getattr(generator, "guessed_confidence", 0.0)))
         yield FrameGenerated(plan.segment_id, index, frame)
         if memory.version != version:
             yield MemoryChanged(memory.version, len(memory), memory.changes_since(version))

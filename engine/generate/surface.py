@@ -32,6 +32,7 @@ from typing import Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from engine.device import resolve_device
 from engine.generate.fill import FillOptions, fill_holes
@@ -39,6 +40,7 @@ from engine.generate.lumigraph import (Source, complete_inverse_depth, make_sour
                                        target_rays, ulr_blend, warp_depth, warp_reference_depth)
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
 from engine.generate.sweep import SweepOptions, sweep_guessed_depth
+from engine.memory.store import INVENTED_VIEW
 from engine.render.surface import SurfaceRender, closing, fill_surface, front_push_pull
 
 __all__ = ["SurfaceGenerator", "SurfaceGeneratorOptions", "complete_inverse_depth", "make_source",
@@ -85,6 +87,23 @@ class SurfaceGeneratorOptions:
     gap_px: int = 7
     gap_strict: bool = False           # interpolated gap pixels get the strict visibility test
     use_previous_frame: bool = True
+    # anisotropy of the target -> reference pixel map (engine.generate.lumigraph.stretch), on
+    # guessed target depth only: samples lose their weight from ``stretch_soft`` on and are dropped at ``stretch_max``
+    # (photos sampled at grazing angles on a guessed surface printed long streaks); 0 = off
+    # Off by default: fern held-out 22.60 dB off, 22.45 with 4 / 10 on guessed pixels (22.33
+    # with 3 / 8 everywhere), and the office beyond path's streaks stayed (RESULTS.md)
+    stretch_soft: float = 0.0
+    stretch_max: float = 0.0
+    # fill once along a segment: what PatchMatch invented in a frame is kept as an image layer
+    # (that frame's color and depth) and sampled backward by the later frames of the segment,
+    # which inpaint only what no layer covers (no re-invention, no resampling chain)
+    reuse_fills: bool = True
+    max_fill_layers: int = 12
+    # invented memory content (generated, weak) is used only where it forms a surface: at
+    # least this share of a ``weak_window``-pixel square around the pixel holds it
+    # (isolated fused points came back as plus-shaped specks)
+    weak_density: float = 0.5
+    weak_window: int = 7
     warp_references: bool = True       # refine the surface with the references' measured depth
     sweep: SweepOptions = field(default_factory=SweepOptions)
     fill: FillOptions = field(default_factory=FillOptions)
@@ -100,6 +119,9 @@ class SurfaceGenerator:
     # sampled again by later frames anyway, and re-fusing their colors on a slightly
     # different depth over the captured surface stacks ghost layers (seen on fern's orbit)
     fuse_below_confidence = 0.0
+    # frame pixels at most this confident are colors on a guessed depth (see render_frame):
+    # the loop fuses them as a guess (INVENTED_VIEW), never as a measured surface
+    guessed_confidence = 0.2
 
     def __init__(self, options: SurfaceGeneratorOptions = SurfaceGeneratorOptions(), device=None) -> None:
         self.options = options
@@ -120,9 +142,66 @@ class SurfaceGenerator:
         return out
 
     def generate(self, request: SegmentRequest, cancel: CancelToken | None = None) -> Iterator[GeneratedFrame]:
-        yield from render_segment(request, self._reference_sources(request), self.render_frame, cancel)
+        self._layers = [] if self.options.reuse_fills else None
+        if self._layers is not None and request.context:
+            # the previous segment's last frame hands on what it invented
+            self._add_layer(request.context[-1], np.asarray(request.context[-1].invented, bool))
+        try:
+            yield from render_segment(request, self._reference_sources(request), self.render_frame, cancel)
+        finally:
+            self._layers = None
+
+    _layers: list | None = None
+
+    def _add_layer(self, frame: GeneratedFrame, mask: np.ndarray) -> None:
+        """Keep ``frame``'s pixels under ``mask`` (invented) as a fill layer of the segment."""
+        if self._layers is None or not mask.any() or frame.depth is None or not (frame.depth > 0).any():
+            return
+        src = make_source(frame.camera, frame.color, frame.depth, self.device, invented=mask)
+        if src.depth is None:
+            return
+        self._layers.append(src)
+        del self._layers[:-max(1, self.options.max_fill_layers)]
+
+    def _sample_layers(self, x, eye, need):
+        """The segment's fill layers sampled at surface points x [H,W,3] -> (color [H,W,3],
+        taken [H,W] bool): per pixel of ``need``, the layer with the lowest penalty among those
+        that see the point (the loose depth test of guessed references) and had invented it;
+        the newest wins ties."""
+        opt = self.options
+        best_pen = torch.full(need.shape, float("inf"), device=self.device)
+        color = torch.zeros(*need.shape, 3, device=self.device)
+        loose = torch.ones_like(need)    # a layer's depth is a guess: the loose depth test
+        for layer in reversed(self._layers):
+            s = sample_source(layer, x, eye, opt, loose)
+            ok = need & torch.isfinite(s.penalty) & s.invented & (s.penalty < best_pen)
+            color = torch.where(ok[..., None], s.color, color)
+            best_pen = torch.where(ok, s.penalty, best_pen)
+        return color, torch.isfinite(best_pen)
 
     # ------------------------------------------------------------------ one frame
+    def _weak_memory(self, guide: SurfaceRender, also=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """([H,W] bool weak, [H,W] bool dense): pixels where the memory shows generated
+        content that is a guess (invented, tagged ``INVENTED_VIEW``, or fused with a low
+        confidence, or ``also``), and those of them that form a surface (at least ``weak_density`` of the
+        ``weak_window`` square around them is weak): isolated ones are specks, not a surface."""
+        o = self.options
+        weak = guide.mask & ((guide.source_view == INVENTED_VIEW)
+                             | ((guide.segment >= 0) & (guide.confidence < o.occluder_confidence)))
+        if also is not None:
+            weak |= guide.mask & also
+        k = int(o.weak_window) | 1
+        if o.weak_density > 0 and bool((guide.segment >= 0).any()):
+            # generated content that is not a surface here (isolated points of an earlier
+            # frame drawn in front of a measured surface) is a guess too: no occluder, no depth
+            gen = (guide.mask & (guide.segment >= 0))[None, None].float()
+            share = F.avg_pool2d(gen, k, stride=1, padding=k // 2, count_include_pad=False)[0, 0]
+            weak |= guide.mask & (guide.segment >= 0) & (share < o.weak_density)
+        if o.weak_density <= 0 or not bool(weak.any()):
+            return weak, weak
+        dens = F.avg_pool2d(weak[None, None].float(), k, stride=1, padding=k // 2, count_include_pad=False)[0, 0]
+        return weak, weak & (dens >= o.weak_density)
+
     def _surface_depth(self, target, guide, sources, previous, voxel_size):
         """(depth [H,W] or zeros, known [H,W] bool, guide SurfaceRender or None, hint [H,W]
         bool: pixels whose depth is only a weak memory surface, kept as the guess's start).
@@ -138,12 +217,16 @@ class SurfaceGenerator:
             guide = SurfaceRender(*(t.to(dev) if isinstance(t, torch.Tensor) else t
                                     for t in (getattr(guide, f) for f in guide.__dataclass_fields__)))
             depth, known = guide.depth, guide.mask & (guide.depth > 0)
-            # generated content fused with a guessed depth (low confidence) is a guess again
-            known &= ~((guide.segment >= 0) & (guide.confidence < self.options.occluder_confidence))
+            weak, dense = self._weak_memory(guide)
+            # generated content fused with a guessed depth (low confidence) or invented is a
+            # guess again
+            known &= ~weak
             # a surface the memory holds only weakly (completed depth, one uncertain view) is
-            # a hint: it starts the guessed depth, which the sweep may still move
+            # a hint: it starts the guessed depth, which the sweep may still move; so does
+            # invented content where it forms a surface (what earlier segments invented)
             hint = known & (guide.confidence < self.options.known_confidence)
             known &= ~hint
+            hint |= dense & (guide.depth > 0)
         else:
             depth, known = torch.zeros(h, w, device=dev), torch.zeros(h, w, dtype=torch.bool, device=dev)
             hint = known.clone()
@@ -154,7 +237,7 @@ class SurfaceGenerator:
                 band = torch.clamp(self.options.depth_tolerance * warped, min=2 * voxel_size)
                 # observed generated content in front of what the references show occludes
                 # it; invented content (low confidence) never hides a measured surface
-                observed = guide.confidence >= self.options.occluder_confidence
+                observed = (guide.confidence >= self.options.occluder_confidence) & ~weak
                 occluder = known & (guide.segment >= 0) & observed & (depth < warped - band)
                 take = take & ~occluder
             depth = torch.where(take, warped, depth)
@@ -222,11 +305,22 @@ class SurfaceGenerator:
         # occlude measured surfaces nor count as known depth later
         confidence = torch.where(guessed, confidence.clamp(max=0.2), confidence)
         invented = torch.zeros(h, w, dtype=torch.bool, device=dev)
+        layers = self._layers if fill else None
+        if layers and not bool(seen.all()):
+            lcol, take = self._sample_layers(x, eye, ~seen)
+            color = torch.where(take[..., None], lcol, color)
+            confidence = torch.where(take, 0.1, confidence)
+            invented |= take
+            seen = seen | take
         if previous is not None and opt.use_previous_frame and not bool(seen.all()) and not no_depth:
             prev = make_source(previous.camera, previous.color, previous.depth, dev, previous.invented)
             if prev.depth is not None:
                 s = sample_source(prev, x, eye, opt, guessed)
                 take = ~seen & torch.isfinite(s.penalty)
+                if layers is not None and s.invented is not None:
+                    # invented content comes from the layers (sampled once), not re-sampled
+                    # frame after frame from the previous frame (drift, blur)
+                    take &= ~s.invented
                 color = torch.where(take[..., None], s.color, color)
                 prev_inv = s.invented if s.invented is not None else torch.zeros_like(take)
                 confidence = torch.where(take, torch.where(prev_inv, 0.1, 0.3), confidence)
@@ -236,10 +330,14 @@ class SurfaceGenerator:
             use_mem = ~seen & guide.mask
             mem_conf = guide.confidence
             mem_conf = 0.7 * mem_conf / (mem_conf + opt.memory_confidence_scale)
+            weak, dense = self._weak_memory(guide, (guide.segment >= 0) & (mem_conf < 0.35))
+            # isolated invented points are specks: what they cover is filled (or taken from
+            # the segment's fill layers) instead
+            use_mem &= ~(weak & ~dense)
             color = torch.where(use_mem[..., None], guide.color, color)
-            confidence = torch.where(use_mem, mem_conf, confidence)
+            confidence = torch.where(use_mem, torch.where(weak, mem_conf.clamp(max=0.1), mem_conf), confidence)
             # surface the memory holds only from generated content stays "invented"
-            invented |= use_mem & (guide.segment >= 0) & (mem_conf < 0.35)
+            invented |= use_mem & weak
             seen = seen | use_mem
         if no_depth:
             invented[:] = True
@@ -253,6 +351,9 @@ class SurfaceGenerator:
             filled = fill_holes(color_np, holes_np, depth_np, opt.fill)
             color_np = filled.color
             self.last_fill_method = filled.method
+            if layers is not None and not no_depth:
+                self._add_layer(GeneratedFrame(target, color_np.astype(np.float32), depth_np.astype(np.float32),
+                                               np.zeros_like(depth_np, np.float32), holes_np), holes_np)
         conf_np = confidence.clamp(0, 1).cpu().numpy().astype(np.float32)
         conf_np[holes_np] = 0.1
         inv_np = invented.cpu().numpy() | holes_np

@@ -28,6 +28,10 @@ from engine.memory.journal import Journal, JournalEntry
 from engine.memory.rows import FIELDS as _FIELDS, PointRows
 
 CAPTURED = -1
+# ``view`` of a point that no observation backs: generated content the generator invented
+# (hole filling). Its confidence may grow as invented pixels merge, so consumers must read
+# this tag, not the confidence, to tell an invented surface from an observed one.
+INVENTED_VIEW = -2
 
 
 @dataclass(frozen=True)
@@ -276,7 +280,10 @@ class GeometryMemory:
         # Captured evidence wins the provenance tag; otherwise the older tag stays.
         seg_old = r.segment[target]
         r.segment[target] = torch.where(obs.segment == CAPTURED, obs.segment, seg_old)
-        r.view[target] = torch.where(r.view[target] < 0, obs.view, r.view[target])
+        # a captured view wins the view tag, then "observed" (-1) over "invented" (-2)
+        v_old = r.view[target]
+        r.view[target] = torch.where(v_old >= 0, v_old, torch.where(obs.view >= 0, obs.view,
+                                                                     torch.maximum(v_old, obs.view)))
         self.stamp[target] = self.version
         # A row keeps the voxel it was fused in (self.keys), even if float rounding of the
         # weighted mean lands a hair across the voxel's border.
