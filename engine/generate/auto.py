@@ -165,7 +165,7 @@ class AutoGenerator:
         self.wait_learning()
         splat = self._splat_generator()
         splat.prepare(request)
-        sources = self.surface._reference_sources(request)   # best first
+        sources = self.surface.reference_sources(request)   # best first
         lag = self.options.fill_lag
         if lag and self._fill_pool is None:
             from concurrent.futures import ThreadPoolExecutor

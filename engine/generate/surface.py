@@ -126,17 +126,23 @@ class SurfaceGenerator:
     def __init__(self, options: SurfaceGeneratorOptions = SurfaceGeneratorOptions(), device=None) -> None:
         self.options = options
         self.device = resolve_device(device)
-        self._sources: dict[tuple, Source] = {}
+        self._sources: dict[int, tuple] = {}    # view id -> (camera, image, depth, Source)
         self.last_fill_method = "none"
 
-    def _reference_sources(self, request: SegmentRequest) -> list[Source]:
+    def reference_sources(self, request: SegmentRequest) -> list[Source]:
+        """The request's references, best first (at most ``max_references``), as Sources on
+        this generator's device. The last segment's are reused while a reference is the very
+        same camera/image/depth objects (identity, not ``id()``: a freed object's id can be
+        reused); the cache holds the last segment's references only."""
         refs = sorted(request.references, key=lambda r: -r.weight)[: self.options.max_references]
         out, keep = [], {}
         for r in refs:
-            key = (r.view_id, id(r.camera), id(r.depth))
-            src = self._sources.get(key) or make_source(r.camera, r.image, r.depth, self.device,
-                                                        completed=r.completed)
-            keep[key] = src
+            hit = self._sources.get(r.view_id)
+            if hit is not None and hit[0] is r.camera and hit[1] is r.image and hit[2] is r.depth:
+                src = hit[3]
+            else:
+                src = make_source(r.camera, r.image, r.depth, self.device, completed=r.completed)
+            keep[r.view_id] = (r.camera, r.image, r.depth, src)
             out.append(src)
         self._sources = keep   # views of the last segment stay cached for the next
         return out
@@ -147,7 +153,7 @@ class SurfaceGenerator:
             # the previous segment's last frame hands on what it invented
             self._add_layer(request.context[-1], np.asarray(request.context[-1].invented, bool))
         try:
-            yield from render_segment(request, self._reference_sources(request), self.render_frame, cancel)
+            yield from render_segment(request, self.reference_sources(request), self.render_frame, cancel)
         finally:
             self._layers = None
 
