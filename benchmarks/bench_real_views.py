@@ -145,6 +145,22 @@ def fern_scene(data: Path, backend: str = "sweep") -> Scene | None:
                  _sparse(root))
 
 
+def without_every_8th(project):
+    """(ViewBank of the other views, GeometryMemory fused from their depth on the CPU, held-out
+    [(camera, image float [H,W,3])]): LLFF's protocol, every 8th keyframe out."""
+    bank, hold = ViewBank(), []
+    mem = GeometryMemory(project.memory.voxel_size, device="cpu")
+    for i, v in enumerate(project.views):
+        if i % 8 == 0:
+            hold.append((v.camera, v.image_float()))
+            continue
+        vid = bank.add(v)
+        if v.depth is not None:
+            conf = None if v.confidence is None else np.maximum(v.confidence, 1e-3)
+            mem.insert_depth(v.camera, v.depth, v.image, confidence=conf, view=vid)
+    return bank, mem, hold
+
+
 def tracked_scene(name: str, data: Path, max_side: int) -> Scene | None:
     from engine.ingest.views import ViewBank
     from engine.memory import GeometryMemory
@@ -158,16 +174,7 @@ def tracked_scene(name: str, data: Path, max_side: int) -> Scene | None:
     if not (root / "project.json").exists():
         track_to(src, root, max_side)
     project = Project.load(root, device="cpu")
-    bank, hold = ViewBank(), []
-    mem = GeometryMemory(project.memory.voxel_size, device="cpu")
-    for i, v in enumerate(project.views):
-        if i % 8 == 0:
-            hold.append((v.camera, v.image_float()))
-            continue
-        vid = bank.add(v)
-        if v.depth is not None:
-            conf = None if v.confidence is None else np.maximum(v.confidence, 1e-3)
-            mem.insert_depth(v.camera, v.depth, v.image, confidence=conf, view=vid)
+    bank, mem, hold = without_every_8th(project)
     return Scene(name, mem, bank, hold, _sparse(root))
 
 
@@ -471,16 +478,7 @@ def gpu_project(name: str, args, dest: Path) -> tuple[Path, list] | None:
     if not (CACHE / name / "project.json").exists() and tracked_scene(name, args.data, args.max_side) is None:
         return None
     project = Project.load(CACHE / name, device="cpu")
-    bank, hold = ViewBank(), []
-    mem = GeometryMemory(project.memory.voxel_size, device="cpu")
-    for i, v in enumerate(project.views):
-        if i % 8 == 0:
-            hold.append((v.camera, v.image_float()))
-            continue
-        vid = bank.add(v)
-        if v.depth is not None:
-            conf = None if v.confidence is None else np.maximum(v.confidence, 1e-3)
-            mem.insert_depth(v.camera, v.depth, v.image, confidence=conf, view=vid)
+    bank, mem, hold = without_every_8th(project)
     Project(root=root, name=name, views=bank, memory=mem, info={"source": f"{name} without every 8th keyframe"}
             ).save(root)
     return root, hold
