@@ -148,6 +148,9 @@ def fern_scene(data: Path, backend: str = "sweep") -> Scene | None:
 def without_every_8th(project):
     """(ViewBank of the other views, GeometryMemory fused from their depth on the CPU, held-out
     [(camera, image float [H,W,3])]): LLFF's protocol, every 8th keyframe out."""
+    from engine.ingest.views import ViewBank
+    from engine.memory import GeometryMemory
+
     bank, hold = ViewBank(), []
     mem = GeometryMemory(project.memory.voxel_size, device="cpu")
     for i, v in enumerate(project.views):
@@ -162,8 +165,6 @@ def without_every_8th(project):
 
 
 def tracked_scene(name: str, data: Path, max_side: int) -> Scene | None:
-    from engine.ingest.views import ViewBank
-    from engine.memory import GeometryMemory
     from engine.project import Project
 
     src = data / TRACKED[name]
@@ -461,8 +462,6 @@ def gpu_project(name: str, args, dest: Path) -> tuple[Path, list] | None:
     import shutil
 
     from engine.cli.render import read_cameras
-    from engine.ingest.views import ViewBank
-    from engine.memory import GeometryMemory
     from engine.project import Project, read_image
 
     root = dest / name
