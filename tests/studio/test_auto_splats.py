@@ -2,7 +2,8 @@
 in the jobs strip, its held-out preview in the preview pane, and the unsaved scene's splats land
 in the scratch folder. The test runs the same path on the CPU by answering "yes" where the
 engine asks whether the device is CUDA (engine.workflows.splats.splats_by_default), with a few
-training steps instead of 7k."""
+training steps instead of 7k. (That a CPU does not train by itself is the engine's decision,
+tests/splat/test_auto_training.py; the studio follows ``SceneLoaded.train_splats``.)"""
 from __future__ import annotations
 
 import pytest
@@ -24,7 +25,7 @@ def as_if_cuda(monkeypatch, tmp_path):
 
 
 def test_a_loaded_dataset_starts_splat_training_by_itself_on_cuda(qtbot, make_window, tmp_path, as_if_cuda):
-    capture = make_capture(n=8, width=160, height=90, arc_deg=90.0)
+    capture = make_capture(n=6, width=128, height=72, arc_deg=75.0)
     _write_transforms_dataset(tmp_path / "ns", capture)
     win = make_window()
     started, captions = [], []
@@ -42,16 +43,3 @@ def test_a_loaded_dataset_starts_splat_training_by_itself_on_cuda(qtbot, make_wi
     splat_captions = [c for s, c in captions if s == "splats"]
     assert splat_captions and "held-out PSNR" in splat_captions[-1]   # the live preview with its score
 
-
-def test_on_the_cpu_a_loaded_dataset_does_not_train(qtbot, make_window, tmp_path, monkeypatch):
-    monkeypatch.setenv("ANYRECON_SCRATCH", str(tmp_path / "scratch"))
-    capture = make_capture(n=8, width=160, height=90, arc_deg=90.0)
-    _write_transforms_dataset(tmp_path / "ns", capture)
-    win = make_window()
-    started = []
-    win.ctl.jobs.job_changed.connect(lambda j: started.append(win.ctl.jobs.jobs[j].name)
-                                     if j in win.ctl.jobs.jobs else None)
-    drop(win, tmp_path / "ns")
-    qtbot.waitUntil(lambda: len(win.ctl.project.cameras) == 8, timeout=120000)
-    wait_idle(qtbot, win, timeout_ms=120000)
-    assert "train splats" not in started and not (tmp_path / "scratch").exists()
