@@ -558,8 +558,8 @@ def speed_segment(root: Path, args, project) -> list[dict]:
             torch.cuda.synchronize()
         secs = time.perf_counter() - t0
         gen = ws.generators.get(DEFAULT_GENERATOR, ws.generator_context())
-        if hasattr(gen, "wait_learning"):      # the segment's training steps, if they run on a thread
-            gen.wait_learning()
+        if hasattr(gen, "settle"):      # the segment's training steps, if they run on a thread
+            gen.settle()
             torch.cuda.synchronize() if torch.cuda.is_available() else None
         learned = time.perf_counter() - t0
         print(f"# speed {tag}: {n} frames {args.speed_width}x{args.speed_height} in {secs:.2f} s ({secs / n * 1000:.0f} ms/frame; "
@@ -597,7 +597,7 @@ def speed_segment(root: Path, args, project) -> list[dict]:
             times.append(time.perf_counter() - t0)
             print(f"# speed variant {spec} {tag}: {times[-1]:.2f} s", flush=True)
             gen = ws.generators.get(DEFAULT_GENERATOR, ws.generator_context(), vopts.generator_options)
-            gen.wait_learning() if hasattr(gen, "wait_learning") else None
+            gen.settle() if hasattr(gen, "settle") else None
         vsecs = float(np.median(times[1:]))
         variant_rows.append({"scene": f"{root.name} segment, auto:{spec}", "generator": DEFAULT_GENERATOR, "views": n,
                              "psnr": float("nan"), "ssim": float("nan"), "invented": float("nan"),

@@ -16,8 +16,7 @@ With splats, per target frame:
    sampling, visibility test and unstructured-lumigraph blend): P at the points
    ``eye + ray * D_s``. Where P agrees with S at low frequency (box-filtered RGB distance d,
    weight ``exp(-(d / agree_sigma)^2)``), up to ``photo_weight`` of the pixel comes from P:
-   the photos' detail on the splats' geometry (with ``agree_refs``: only where that many
-   references see the point and agree with each other too). Where they disagree (an occlusion the depth
+   the photos' detail on the splats' geometry. Where they disagree (an occlusion the depth
    test missed, a view-dependent highlight) S stays.
 4. **The rest** (not confident, more than ``min_surface_fraction`` of the frame): the surface
    generator's frame F (photos on the memory surface), unfilled. The splats were trained
@@ -31,8 +30,8 @@ With splats, per target frame:
 6. After the segment its frames join the splats' training views (``learn_from_generated``)
    and ``iterations_per_segment`` steps run, as the ``splat`` generator does; with
    ``async_learn`` on a thread of their own, so the segment's frames are out (written, shown)
-   while the splats learn; the next segment (or :meth:`AutoGenerator.wait_learning`) waits
-   for them.
+   while the splats learn; the next segment waits for them, and the loop
+   (engine.generate.loop.generate_path) calls :meth:`AutoGenerator.settle` when the path ends.
 
 Speed (the GPU path): the fill (PatchMatch, CPU) of frame i runs on a worker thread while
 the GPU renders the next frames; frames still leave in order, at most ``fill_lag`` frames
@@ -75,9 +74,6 @@ class AutoGeneratorOptions:
     agree_sigma: float = 0.03           # RGB distance (mean abs, [0,1]) at which photo weight is 1/e
     agree_window: int = 1               # box filter (pixels) before comparing photos and splats
     photo_weight: float = 0.25          # at most this share of a confident pixel from the photos
-    # > 0: photos count only where at least this many references see the point and agree with
-    # each other (weighted mean abs deviation from their blend, weight exp(-(dev / agree_sigma)^2))
-    agree_refs: int = 0
     min_surface_fraction: float = 0.002  # fewer non-confident pixels: no surface pass (Telea fill)
     thin: str = "ramp"                  # thin splats (A < confident_alpha): "ramp" to the surface frame
                                         # below covered_alpha, or "over" it (S + (1 - A) F)
@@ -162,7 +158,7 @@ class AutoGenerator:
         if not self.uses_splats:
             yield from self.surface.generate(request, cancel)
             return
-        self.wait_learning()
+        self.settle()
         splat = self._splat_generator()
         splat.prepare(request)
         sources = self.surface.reference_sources(request)   # best first
@@ -198,7 +194,7 @@ class AutoGenerator:
         else:
             splat.learn(frames, cancel)
 
-    def wait_learning(self) -> None:
+    def settle(self) -> None:
         """Wait for the last segment's training steps (run on a thread with ``async_learn``);
         their error, if any, is raised here (a cancelled run just stops early)."""
         from engine.generate.protocol import Cancelled
@@ -238,20 +234,11 @@ class AutoGenerator:
         measured = torch.zeros(depth.shape, dtype=torch.bool, device=self.device)
         samples = [sample_source(s, x, eye, so, measured, so.depth_tolerance_voxels * voxel_size) for s in sources]
         color, weight, _ = ulr_blend(samples, so.blend_k)
-        consistent = None
-        if o.agree_refs > 0:
-            ok = torch.stack([torch.isfinite(s.penalty) for s in samples]).float()      # [R,H,W]
-            dev = torch.stack([(s.color - color).abs().mean(-1) for s in samples])        # [R,H,W]
-            n = ok.sum(0)
-            spread = (dev * ok).sum(0) / n.clamp_min(1)
-            consistent = torch.exp(-(spread / o.agree_sigma) ** 2) * (n >= o.agree_refs)
         k = o.agree_window
         low = [F.avg_pool2d(c.permute(2, 0, 1)[None], k, stride=1, padding=k // 2, count_include_pad=False)
                for c in (color, splat_color)]
         dist = (low[0] - low[1]).abs().mean(1)[0]
         w = o.photo_weight * torch.exp(-(dist / o.agree_sigma) ** 2) * (weight > 0)
-        if consistent is not None:
-            w = w * consistent
         return color, w
 
     @torch.no_grad()

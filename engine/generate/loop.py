@@ -32,7 +32,6 @@ class LoopOptions:
     invented_stride: int = 2            # invented pixels fuse on this pixel grid ...
     invented_gap_px: int = 2            # ... and only this far from what the memory shows
     context_frames: int = 1             # frames of the previous segment handed on
-    fuse_guessed_observed: bool = True   # fuse colors the generator observed on a guessed depth
                                         # (confidence <= its ``guessed_confidence``) too
     fuse_region: tuple | None = None    # (world_from_box [4,4], half_extent [3]) world: generated
                                         # pixels fuse only where they land inside this box; None: anywhere
@@ -136,13 +135,6 @@ inside that box): invented surfaces are smooth guesses whose depth shifts
     # generator's ``guessed_confidence``), carry their own tag (view INVENTED_VIEW): merged
     # many times their confidence grows, and that must not turn them into a measured surface
     guess = frame.invented | (frame.confidence <= guessed_confidence)
-    if not options.fuse_guessed_observed:
-        # colors observed on a guessed depth: later frames sample the same photos again; fused,
-        # their guessed depth filled the holes of the sparse captured surface with points that
-        # float in front of it from the next viewpoint (fragments, plus-shaped specks)
-        adds &= frame.invented | (frame.confidence > guessed_confidence)
-        if not adds.any():
-            return 0
     for sel, view in ((adds & ~guess, -1), (adds & guess, INVENTED_VIEW)):
         if sel.any():
             added += memory.insert_depth(frame.camera, frame.depth, frame.color, confidence=conf, view=view,
@@ -212,7 +204,14 @@ def generate_path(memory, views, cameras: Sequence, generator, options: LoopOpti
     context: list[GeneratedFrame] = []
     started = time.perf_counter()
     done_before = 0
-    for plan in plans:
-        yield from run_segment(memory, views, cameras, plan, generator, options, context, cancel,
-                               total, started, done_before)
-        done_before += plan.frame_stop - plan.frame_start
+    try:
+        for plan in plans:
+            yield from run_segment(memory, views, cameras, plan, generator, options, context, cancel,
+                                   total, started, done_before)
+            done_before += plan.frame_stop - plan.frame_start
+    finally:
+        # a generator's background work (``settle()``: auto's training steps after a segment)
+        # ends with the path, so no thread of it outlives the job that owns the device
+        settle = getattr(generator, "settle", None)
+        if settle is not None:
+            settle()

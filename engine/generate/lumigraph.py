@@ -150,18 +150,6 @@ def sample_source(src: Source, x: torch.Tensor, eye: torch.Tensor, opt, target_g
             inv = src.invented[row, col]
     edge = torch.minimum(torch.minimum(u, w - u), torch.minimum(v, h - v))
     factor = factor * (edge / opt.border_px).clamp(0.05, 1.0)
-    a_soft, a_max = getattr(opt, "stretch_soft", 0.0), getattr(opt, "stretch_max", 0.0)
-    if a_max > a_soft > 0:
-        # grazing samples: the reference seen at a grazing angle on the surface is stretched
-        # along one direction (streaks); such samples lose their weight, and beyond
-        # ``stretch_max`` they do not count at all (another reference, or the fill, takes over)
-        # only on a guessed target surface: where the target's depth was measured a stretched
-        # sample is a real slanted surface (fern held-out, all pixels, soft 3 / max 8: 22.33 dB,
-        # 4 / 12: 22.45; guessed pixels only, 4 / 10: 22.45; off: 22.60)
-        a = torch.where(target_guessed, stretch(u, v), torch.ones_like(u))
-        factor = factor * ((a_max - a) / (a_max - a_soft)).clamp(0.0, 1.0)
-        visible = visible & (a < a_max)
-        loose = loose & (a < a_max)
     ray_t = x - eye
     ray_r = x - src.center
     d_t = ray_t.norm(dim=-1).clamp_min(1e-6)
@@ -173,35 +161,6 @@ def sample_source(src: Source, x: torch.Tensor, eye: torch.Tensor, opt, target_g
     inf = torch.full_like(penalty, float("inf"))
     return Sample(color, torch.where(visible, penalty, inf), factor, verified & visible, inv,
                    torch.where(loose, penalty, inf))
-
-
-def _one_sided(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """Per-pixel difference of t [C,H,W] along ``dim`` (1: rows, 2: columns): forward or
-    backward, whichever is smaller (a depth edge on one side does not count)."""
-    n = t.shape[dim]
-    fwd = torch.diff(t, dim=dim, append=t.narrow(dim, n - 1, 1))
-    bwd = torch.diff(t, dim=dim, prepend=t.narrow(dim, 0, 1))
-    fwd = torch.where(fwd.abs().sum(0, keepdim=True) > 0, fwd, bwd)   # the image border
-    bwd = torch.where(bwd.abs().sum(0, keepdim=True) > 0, bwd, fwd)
-    return torch.where(fwd.norm(dim=0, keepdim=True) <= bwd.norm(dim=0, keepdim=True), fwd, bwd)
-
-
-def stretch(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Anisotropy [H,W] (>= 1) of the map target pixel -> reference pixel (u, v [H,W]): the
-    ratio of the singular values of its Jacobian. 1 = the reference's texture is scaled the
-    same way in every direction; large = it is smeared along one direction (a reference that
-    sees the surface at a grazing angle: streaks)."""
-    uv = torch.stack([u, v])
-    jx, jy = _one_sided(uv, 2), _one_sided(uv, 1)
-    a, c = jx[0], jx[1]
-    b, d = jy[0], jy[1]
-    e = 0.5 * (a * a + b * b + c * c + d * d)
-    det = (a * d - b * c).abs()
-    root = torch.sqrt((e * e - det * det).clamp_min(0))
-    s_max = torch.sqrt(e + root)
-    s_min = torch.sqrt((e - root).clamp_min(0))
-    out = s_max / s_min.clamp_min(1e-6)
-    return torch.where(torch.isfinite(out), out, torch.full_like(out, 1e6))
 
 
 def ulr_blend(samples: list[Sample], k: int, fallback: bool = False,

@@ -87,13 +87,6 @@ class SurfaceGeneratorOptions:
     gap_px: int = 7
     gap_strict: bool = False           # interpolated gap pixels get the strict visibility test
     use_previous_frame: bool = True
-    # anisotropy of the target -> reference pixel map (engine.generate.lumigraph.stretch), on
-    # guessed target depth only: samples lose their weight from ``stretch_soft`` on and are dropped at ``stretch_max``
-    # (photos sampled at grazing angles on a guessed surface printed long streaks); 0 = off
-    # Off by default: fern held-out 22.60 dB off, 22.45 with 4 / 10 on guessed pixels (22.33
-    # with 3 / 8 everywhere), and the office beyond path's streaks stayed (RESULTS.md)
-    stretch_soft: float = 0.0
-    stretch_max: float = 0.0
     # fill once along a segment: what PatchMatch invented in a frame is kept as an image layer
     # (that frame's color and depth) and sampled backward by the later frames of the segment,
     # which inpaint only what no layer covers (no re-invention, no resampling chain)

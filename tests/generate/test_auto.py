@@ -103,7 +103,7 @@ def test_options_are_checked():
 
 def test_fills_on_threads_keep_the_frame_order_and_training_runs_after_the_segment(trained):
     """fill_lag > 0: frames leave in order (the first equal to the in-line one: same previous
-    frame); async_learn: the segment's training steps run on a thread, wait_learning joins."""
+    frame); async_learn: the segment's training steps run on a thread, joined when the path ends."""
     targets = between_poses(trained.views.cameras[2:6], lift=(0.0, -0.05, 0.1))[:3]
     assert len(targets) == 3
     base = {"splats": "always", "confident_alpha": 0.8}
@@ -112,12 +112,12 @@ def test_fills_on_threads_keep_the_frame_order_and_training_runs_after_the_segme
     piped = AutoGenerator(AutoGeneratorOptions(fill_lag=2, iterations_per_segment=2, async_learn=True, **base),
                           "cpu", trained.root)
     b = _frames(trained, piped, targets)
+    step = inline._splat_generator().trainer.step          # the checkpoint's step (no steps in line)
+    trainer = piped._splat_generator().trainer
     assert [f.camera for f in b] == [f.camera for f in a] == list(targets)
     assert np.array_equal(a[0].color, b[0].color) and np.array_equal(a[0].invented, b[0].invented)
-    trainer = piped._splat_generator().trainer
-    step = trainer.step
-    piped.wait_learning()
-    assert trainer.step == step + 2 and piped._learning is None
+    # the path ends when the segment's training steps do (generate_path settles the generator)
+    assert trainer.step >= step + 2 and piped._learning is None
     assert sum(v.source == "generated" for v in trainer.train_views) == len(targets)   # the segment's frames joined
     with pytest.raises(ValueError, match="fill_lag"):
         AutoGeneratorOptions(fill_lag=-1)

@@ -1,6 +1,5 @@
 """The surface generator beyond the captured views: fill once along a segment (fill layers),
-no isolated invented memory points, no grazing-angle samples (engine/generate/surface.py,
-lumigraph.py)."""
+no isolated invented memory points (engine/generate/surface.py)."""
 from dataclasses import replace
 
 import numpy as np
@@ -8,7 +7,6 @@ import torch
 
 from engine.events import FrameGenerated
 from engine.generate.loop import LoopOptions, generate_path
-from engine.generate.lumigraph import stretch
 from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions
 from engine.geometry import se3
 from engine.metrics import psnr
@@ -18,20 +16,6 @@ from engine.render.surface import SurfaceRender
 def _yaw(camera, degrees):
     rot = camera.world_from_cam[:3, :3] @ se3.so3_exp([0.0, np.radians(degrees), 0.0])
     return camera.with_pose(se3.make_transform(rot, camera.center))
-
-
-def test_stretch_is_one_for_a_similarity_and_the_axis_ratio_for_a_squeeze():
-    v, u = torch.meshgrid(torch.arange(20.0), torch.arange(30.0), indexing="ij")
-    c, s = np.cos(0.3), np.sin(0.3)
-    assert torch.allclose(stretch(2.0 * (c * u - s * v), 2.0 * (s * u + c * v)), torch.ones(20, 30), atol=1e-3)
-    # a reference that sees the surface at a grazing angle: 5 target pixels per reference pixel
-    # along u -> its texture is smeared 5x along one direction only
-    a = stretch(0.2 * u, v)
-    assert torch.allclose(a, torch.full_like(a, 5.0), atol=1e-3)
-    # a depth edge on one side of a pixel does not count (one-sided differences)
-    u2 = u.clone()
-    u2[:, 15:] += 40.0
-    assert float(stretch(u2, v).max()) < 1.01
 
 
 def _segment(capture, reuse: bool):
