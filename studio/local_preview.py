@@ -125,7 +125,7 @@ class LocalPreview(QObject):
             try:
                 t0 = time.perf_counter()
                 color, coverage = render_snapshot(buf.xyz[: buf.size][live], buf.rgb[: buf.size][live],
-                                                  1.5 * self._voxel, camera)
+                                                  self._voxel, camera)
                 self.render_s.append(time.perf_counter() - t0)
             except Exception:
                 logging.getLogger(__name__).exception("local preview failed")
@@ -135,13 +135,14 @@ class LocalPreview(QObject):
             self.rendered.emit(rid, color, coverage)
 
 
-def render_snapshot(xyz: np.ndarray, rgb: np.ndarray, radius_world: float, camera) -> tuple[np.ndarray, float]:
-    """Points xyz [N,3] world, rgb [N,3] in [0,1] splatted (radius_world meters) into ``camera``:
-    (color uint8 [H,W,3], covered fraction), as ``engine.workflows.preview_render`` makes it."""
+def render_snapshot(xyz: np.ndarray, rgb: np.ndarray, voxel_size: float, camera) -> tuple[np.ndarray, float]:
+    """Points xyz [N,3] world, rgb [N,3] in [0,1] of a memory on a ``voxel_size`` grid splatted
+    into ``camera``: (color uint8 [H,W,3], covered fraction), as ``engine.workflows.preview_render``
+    makes it (same splat radius, same conversion)."""
     import torch
 
+    from engine.memory.store import point_radius
     from engine.render.points import render_points
+    from engine.workflows.preview import preview_image
 
-    result = render_points(torch.from_numpy(xyz), torch.from_numpy(rgb), camera, radius_world)
-    color = (result.color.clamp(0, 1) * 255 + 0.5).to(dtype=torch.uint8).numpy()
-    return color, result.coverage
+    return preview_image(render_points(torch.from_numpy(xyz), torch.from_numpy(rgb), camera, point_radius(voxel_size)))

@@ -72,6 +72,12 @@ class MemoryDelta:
     removed_uids: np.ndarray  # [R] int64
 
 
+def point_radius(voxel_size: float) -> float:
+    """World-space splat radius (meters) of memory points on a ``voxel_size`` grid: 1.5 voxels
+    (discs on a grid of spacing s need r >= s·√2/2 in the image even diagonally)."""
+    return 1.5 * voxel_size
+
+
 class GeometryMemory:
     """The persistent point store. Owned by the engine thread; never touched by the GUI."""
 
@@ -177,7 +183,7 @@ class GeometryMemory:
     def point_radius(self) -> float:
         """World-space splat radius (1.5 voxels): discs on a grid of spacing s need r >= s·√2/2
         in the image even when the grid lands diagonally on the pixels."""
-        return 1.5 * self.voxel_size
+        return point_radius(self.voxel_size)
 
     # ------------------------------------------------------------------ insertion
     def insert_points(self, xyz: torch.Tensor | np.ndarray, rgb: torch.Tensor | np.ndarray,

@@ -16,16 +16,19 @@ def preview_render(camera, max_width: int = 320):
         camera = camera.scaled(max_width / camera.width)
 
     def render(ws):
-        import torch
-
         from engine.render.points import render_memory
 
         if ws.memory is None or ws.memory.is_empty:
             return np.zeros((camera.height, camera.width, 3), np.uint8), 0.0
-        result = render_memory(ws.memory, camera)
-        color = (result.color.clamp(0, 1) * 255 + 0.5).to(dtype=torch.uint8).cpu().numpy()
-        return color, result.coverage
+        return preview_image(render_memory(ws.memory, camera))
     return render
+
+
+def preview_image(result) -> tuple[np.ndarray, float]:
+    """A RenderResult -> (color uint8 [H,W,3], coverage in [0,1]): what previews show."""
+    import torch
+
+    return (result.color.clamp(0, 1) * 255 + 0.5).to(dtype=torch.uint8).cpu().numpy(), result.coverage
 
 
 def coverage_job(cameras, width: int = 48):
