@@ -525,8 +525,10 @@ def gpu_heldout(args, gens: list[str]) -> list[dict]:
 
 def speed_segment(root: Path, args, project) -> list[dict]:
     """One 40-frame segment at 896x512 on fern end to end with the default generator through
-    the app's Generate workflow (retrieve, guide, generate, fuse, write frames): a warm-up run,
-    a timed run, and a profiled run (top functions printed, written to --out)."""
+    the app's Generate workflow (retrieve, guide, generate, fuse, write frames, and the
+    segment's splat training steps: the job ends when the generator is settled): a warm-up
+    run, ``--speed-repeats`` timed runs (median reported), a run with per-stage timers
+    (benchmarks/speed_stages.py), a torch-profiled and a cProfiled run (written to --out)."""
     import cProfile
     import dataclasses
     import io
@@ -534,12 +536,14 @@ def speed_segment(root: Path, args, project) -> list[dict]:
 
     import torch
 
+    from benchmarks.speed_stages import StageTimer
     from engine.generate.registry import DEFAULT_GENERATOR
     from engine.project import Project
     from engine.session import run_job
     from engine.trajectory.presets import make_preset
     from engine.workflows import GenerateOptions, Workspace, generate_job
 
+    cuda = torch.cuda.is_available()
     ws = Workspace(project=Project.load(root, device=args.device), saved=True)
     wfc = np.stack([v.camera.world_from_cam for v in ws.views])
     traj = make_preset("through", captured_world_from_cam=wfc, fov_y_deg=ws.views.cameras[0].fov_y_deg,
@@ -548,31 +552,55 @@ def speed_segment(root: Path, args, project) -> list[dict]:
     n = len(traj.sample())
     opts = GenerateOptions(generator=DEFAULT_GENERATOR, segment_length=n)
     frames: list = []
-    def run(tag: str) -> float:
+    last_frame = [0.0]
+
+    def on_frame(i, f):
+        frames.append(f)
+        last_frame[0] = time.perf_counter()
+
+    def run(tag: str, vopts=opts) -> float:
+        """The whole Generate job (the training steps included: generate_path settles the
+        generator); prints when the last frame was out and whether a training thread is left."""
+        import threading
+
         frames.clear()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
+        torch.cuda.synchronize() if cuda else None
         t0 = time.perf_counter()
-        run_job(generate_job("speed", traj, opts, on_frame=lambda i, f: frames.append(f)), ws)
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
+        run_job(generate_job("speed", traj, vopts, on_frame=on_frame), ws)
+        torch.cuda.synchronize() if cuda else None
         secs = time.perf_counter() - t0
-        gen = ws.generators.get(DEFAULT_GENERATOR, ws.generator_context())
-        if hasattr(gen, "settle"):      # the segment's training steps, if they run on a thread
-            gen.settle()
-            torch.cuda.synchronize() if torch.cuda.is_available() else None
-        learned = time.perf_counter() - t0
-        print(f"# speed {tag}: {n} frames {args.speed_width}x{args.speed_height} in {secs:.2f} s ({secs / n * 1000:.0f} ms/frame; "
-              f"{learned:.2f} s with the segment's training steps done), "
-              f"splats used: {getattr(gen, 'uses_splats', None)}, last stats {getattr(gen, 'last_stats', None)}",
-              flush=True)
+        gen = ws.generators.get(DEFAULT_GENERATOR, ws.generator_context(), vopts.generator_options)
+        left = [t.name for t in threading.enumerate() if t.name.startswith(("auto-", "frame-writer"))]
+        trainer = getattr(getattr(gen, "_splat", None), "trainer", None)
+        print(f"# speed {tag}: {n} frames {args.speed_width}x{args.speed_height}: job {secs:.2f} s "
+              f"({secs / n * 1000:.0f} ms/frame; last frame out at {last_frame[0] - t0:.2f} s), "
+              f"splat step {getattr(trainer, 'step', None)}, threads left {left}, "
+              f"last stats {getattr(gen, 'last_stats', None)}", flush=True)
         return secs
 
     if run("warm-up") > 120:
         return []
     timed = [run(f"timed {i + 1}") for i in range(max(1, args.speed_repeats))]
     secs = float(np.median(timed))
-    print(f"# speed: timed runs {', '.join(f'{t:.2f}' for t in timed)} s; median {secs:.2f} s", flush=True)
+    print(f"# speed: whole job, timed runs {', '.join(f'{t:.2f}' for t in timed)} s; median {secs:.2f} s", flush=True)
+    kept = list(frames)      # the segment's frames of the last timed run (contact sheet)
+    with StageTimer(cuda) as stages:
+        total = run("stages")
+    table = stages.table(total)
+    (args.out / "speed_stages.md").write_text(table + "\n")
+    print("# per-stage breakdown (stage timers synchronize the engine thread's stream)\n" + table, flush=True)
+    if cuda:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as tp:
+            tsecs = run("torch-profiled")
+        ka = tp.key_averages()
+        gpu = sum(e.self_device_time_total for e in ka) / 1e6
+        text = (f"# torch profiler: job {tsecs:.2f} s, kernel time (all streams) {gpu:.2f} s\n"
+                + ka.table(sort_by="self_device_time_total", row_limit=30)
+                + "\n" + ka.table(sort_by="self_cpu_time_total", row_limit=30))
+        (args.out / "speed_torch_profile.txt").write_text(text)
+        print(text.splitlines()[0], flush=True)
     prof = cProfile.Profile()
     prof.enable()
     run("profiled")
@@ -581,7 +609,7 @@ def speed_segment(root: Path, args, project) -> list[dict]:
     pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(45)
     pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
     (args.out / "speed_profile.txt").write_text(out.getvalue())
-    print("\n".join(out.getvalue().splitlines()[:80]))
+    print("\n".join(out.getvalue().splitlines()[:60]))
     variant_rows = []
     for spec in [v for v in args.speed_variants.split(",") if v]:
         # the same segment with other options of the default generator: warm-up + timed
@@ -589,29 +617,24 @@ def speed_segment(root: Path, args, project) -> list[dict]:
 
         vopts = GenerateOptions(generator=DEFAULT_GENERATOR, segment_length=n,
                                 generator_options=AutoGeneratorOptions(**parse_generator("x:" + spec)[1]))
-        times = []
-        for tag in ["warm-up"] + [f"timed {i + 1}" for i in range(max(1, args.speed_repeats))]:
-            t0 = time.perf_counter()
-            run_job(generate_job("speed", traj, vopts), ws)
-            torch.cuda.synchronize() if torch.cuda.is_available() else None
-            times.append(time.perf_counter() - t0)
-            print(f"# speed variant {spec} {tag}: {times[-1]:.2f} s", flush=True)
-            gen = ws.generators.get(DEFAULT_GENERATOR, ws.generator_context(), vopts.generator_options)
-            gen.settle() if hasattr(gen, "settle") else None
+        times = [run(f"variant {spec} {tag}", vopts)
+                 for tag in ["warm-up"] + [f"timed {i + 1}" for i in range(max(1, args.speed_repeats))]]
         vsecs = float(np.median(times[1:]))
+        print(f"# speed variant {spec}: whole job, timed runs {', '.join(f'{t:.2f}' for t in times[1:])} s; "
+              f"median {vsecs:.2f} s", flush=True)
         variant_rows.append({"scene": f"{root.name} segment, auto:{spec}", "generator": DEFAULT_GENERATOR, "views": n,
                              "psnr": float("nan"), "ssim": float("nan"), "invented": float("nan"),
                              "s_per_frame": vsecs / n, "kf_depth": float("nan"), "surface": float("nan"),
                              "size": f"{args.speed_width}x{args.speed_height}", "total_s": vsecs})
 
     step = max(1, n // 8)
-    picked = [(f.color, f"#{i} inv {f.invented_fraction:.1%}") for i, f in list(enumerate(frames))[::step]]
+    picked = [(f.color, f"#{i} inv {f.invented_fraction:.1%}") for i, f in list(enumerate(kept))[::step]]
     half = (len(picked) + 1) // 2
     contact_sheet(args.out / f"{root.name}_gpu_segment.png", [(DEFAULT_GENERATOR, picked[:half]),
                                                       (DEFAULT_GENERATOR, picked[half:2 * half])], max_width=1800)
     return [{"scene": f"{root.name} segment end to end (Generate workflow)", "generator": DEFAULT_GENERATOR, "views": n,
              "psnr": float("nan"), "ssim": float("nan"),
-             "invented": float(np.mean([f.invented_fraction for f in frames])), "s_per_frame": secs / n,
+             "invented": float(np.mean([f.invented_fraction for f in kept])), "s_per_frame": secs / n,
              "kf_depth": float("nan"), "surface": float("nan"), "size": f"{args.speed_width}x{args.speed_height}",
              "total_s": secs}] + variant_rows
 

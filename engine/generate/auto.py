@@ -27,11 +27,14 @@ With splats, per target frame:
    covered_alpha); F alone where the splats contradict the memory surface.
 5. **Fill** (PatchMatch, engine.generate.fill) only where neither covers: F's holes where
    ``A < covered_alpha``. Those pixels are ``invented``.
-6. After the segment its frames join the splats' training views (``learn_from_generated``)
-   and ``iterations_per_segment`` steps run, as the ``splat`` generator does; with
-   ``async_learn`` on a thread of their own, so the segment's frames are out (written, shown)
-   while the splats learn; the next segment waits for them, and the loop
-   (engine.generate.loop.generate_path) calls :meth:`AutoGenerator.settle` when the path ends.
+6. The segment's frames join the splats' training views (``learn_from_generated``) and
+   ``iterations_per_segment`` steps run, as the ``splat`` generator does. With ``async_learn``
+   they run on a thread and a CUDA stream of their own *while* the segment is generated
+   (engine.generate.segment_learner: the frames are rendered from a snapshot of the splats
+   taken at the segment's start, so they are the frames of the in-line order; step j waits
+   for its share of the frames); the next segment waits for them, and the loop
+   (engine.generate.loop.generate_path) calls :meth:`AutoGenerator.settle` when the path
+   ends. Without ``async_learn`` they run in line after the segment.
 
 Speed (the GPU path): the fill (PatchMatch, CPU) of frame i runs on a worker thread while
 the GPU renders the next frames; frames still leave in order, at most ``fill_lag`` frames
@@ -87,7 +90,7 @@ class AutoGeneratorOptions:
     photo_references: int = 4           # references sampled for the photos on the splat surface
     iterations_per_segment: int = 50    # splat training steps after each segment
     learn_from_generated: bool = True
-    async_learn: bool = True            # those steps on a thread while the frames go out
+    async_learn: bool = True            # those steps on a thread while the segment is generated
     fill_lag: int = 3                   # frames whose fill may run on worker threads (0: in line)
     surface: SurfaceGeneratorOptions = field(default_factory=SurfaceGeneratorOptions)
 
@@ -128,8 +131,6 @@ class AutoGenerator:
         self._rest = SurfaceGenerator(rest, device=self.device)   # the pass under the splats
         self.project_root = None if project_root is None else Path(project_root)
         self._splat = None
-        self._fill_pool = None
-        self._learning = None                 # Future of the last segment's training steps
         self.last_stats: dict[str, float] = {}
 
     @property
@@ -162,51 +163,79 @@ class AutoGenerator:
         splat = self._splat_generator()
         splat.prepare(request)
         sources = self.surface.reference_sources(request)   # best first
-        lag = self.options.fill_lag
-        if lag and self._fill_pool is None:
+        o = self.options
+        learns = o.iterations_per_segment > 0 or o.learn_from_generated
+        learner = None
+        trainer = splat.trainer
+        if learns and o.async_learn:
+            from engine.generate.segment_learner import SegmentLearner, snapshot_params
+
+            # the segment renders from the splats as they are now, while its training steps
+            # update the live parameters on a thread (engine.generate.segment_learner)
+            self._render_from = (snapshot_params(trainer.params), trainer.sh_degree_at(trainer.step))
+            learner = SegmentLearner(splat, len(request.targets), o.iterations_per_segment,
+                                     o.learn_from_generated, cancel, seed=request.segment_id)
+            self._learner = learner
+        else:
+            self._render_from = None
+        lag = o.fill_lag
+        pool = None
+        if lag:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._fill_pool = ThreadPoolExecutor(lag, thread_name_prefix="auto-fill")
+            pool = ThreadPoolExecutor(lag, thread_name_prefix="auto-fill")
         previous = request.context[-1] if request.context else None
         frames, inflight = [], deque()
+        done = False
         try:
             for i, target in enumerate(request.targets):
                 if cancel is not None:
                     cancel.raise_if_cancelled()
                 guide = request.guidance[i] if i < len(request.guidance) else None
                 part = self._render_unfilled(target, guide, sources, previous, request.voxel_size)
-                inflight.append(self._fill_pool.submit(self._fill, part) if lag else part)
+                inflight.append(pool.submit(self._fill, part) if lag else part)
                 while len(inflight) > lag or (i == len(request.targets) - 1 and inflight):
                     job = inflight.popleft()
                     previous = job.result() if lag else self._fill(job)
                     frames.append(previous)
+                    if learner is not None:
+                        learner.add(previous)
                     yield previous
+            done = True
         finally:
             for job in inflight:
                 if lag:
                     job.cancel()
-        if self.options.async_learn and (self.options.iterations_per_segment > 0 or self.options.learn_from_generated):
-            from concurrent.futures import ThreadPoolExecutor
-
-            pool = ThreadPoolExecutor(1, thread_name_prefix="auto-learn")
-            self._learning = pool.submit(splat.learn, frames, cancel)
-            pool.shutdown(wait=False)
-        else:
+            if pool is not None:
+                pool.shutdown(wait=True)
+            self._render_from = None
+            if learner is not None:
+                learner.close() if done else learner.abort()
+        if learns and learner is None:
             splat.learn(frames, cancel)
 
-    def settle(self) -> None:
-        """Wait for the last segment's training steps (run on a thread with ``async_learn``);
-        their error, if any, is raised here (a cancelled run just stops early)."""
-        from engine.generate.protocol import Cancelled
+    _learner = None
+    _render_from = None
 
-        job, self._learning = self._learning, None
-        if job is not None:
-            try:
-                job.result()
-            except Cancelled:
-                pass
+    def settle(self) -> None:
+        """Wait for the last segment's training steps (on a thread with ``async_learn``);
+        their error, if any, is raised here (a cancelled run just stops early)."""
+        learner, self._learner = self._learner, None
+        if learner is not None:
+            learner.join()
 
     # ------------------------------------------------------------------ one frame
+    def _render_splats(self, target):
+        """The splats rendered into ``target`` (RenderOutput): from the segment's snapshot
+        while its training steps run on a thread, else from the trainer."""
+        trainer = self._splat_generator().trainer
+        if self._render_from is None:
+            return trainer.render(target)
+        from engine.splat.render import render_params
+
+        params, degree = self._render_from
+        return render_params(params, target, degree, trainer.backend, trainer.options.background)
+
     def _guide(self, guide, target, voxel_size):
         if guide is None:
             return None
@@ -246,7 +275,7 @@ class AutoGenerator:
         """GPU part of one frame -> (frame with its holes unfilled, holes [H,W] bool, whether
         they are few enough for Telea)."""
         o = self.options
-        out = self._splat_generator().trainer.render(target)
+        out = self._render_splats(target)
         s_color, alpha = out.color.clamp(0, 1), out.alpha.clamp(0, 1)
         s_depth = torch.where(alpha > 1e-3, out.depth, torch.zeros_like(out.depth))
         guide = self._guide(guide, target, voxel_size)

@@ -206,10 +206,11 @@ class SplatTrainer:
         if self.num_splats > self.max_splats:
             ops.keep_top(self.params, self.optimizers, self.strategy_state, self.max_splats)
 
-    def train_step(self) -> float:
-        """One optimisation step on the next view; recovers from out-of-memory by dropping
-        Gaussians (see :meth:`_recover_from_oom`). Returns the loss."""
-        view = self._next_view()
+    def train_step(self, view: TrainView | None = None) -> float:
+        """One optimisation step on ``view`` (default: the next of the training views, in a
+        shuffled order); recovers from out-of-memory by dropping Gaussians (see
+        :meth:`_recover_from_oom`). Returns the loss."""
+        view = self._next_view() if view is None else view
         while True:
             try:
                 return self._step_once(view)

@@ -117,7 +117,28 @@ def test_fills_on_threads_keep_the_frame_order_and_training_runs_after_the_segme
     assert [f.camera for f in b] == [f.camera for f in a] == list(targets)
     assert np.array_equal(a[0].color, b[0].color) and np.array_equal(a[0].invented, b[0].invented)
     # the path ends when the segment's training steps do (generate_path settles the generator)
-    assert trainer.step >= step + 2 and piped._learning is None
+    assert trainer.step >= step + 2 and piped._learner is None
     assert sum(v.source == "generated" for v in trainer.train_views) == len(targets)   # the segment's frames joined
     with pytest.raises(ValueError, match="fill_lag"):
         AutoGeneratorOptions(fill_lag=-1)
+
+
+def test_training_during_the_segment_keeps_the_frames_and_leaves_no_thread(trained):
+    """async_learn: the segment's steps run on a thread while it is generated, yet its frames
+    are those of the in-line order (rendered from the splats as they were at its start); all
+    steps run, the frames join the training views, and no thread of the generator outlives
+    the path."""
+    import threading
+
+    targets = between_poses(trained.views.cameras[2:6], lift=(0.0, -0.05, 0.1))[:3]
+    base = {"splats": "always", "confident_alpha": 0.8, "fill_lag": 1, "iterations_per_segment": 4}
+    inline = AutoGenerator(AutoGeneratorOptions(async_learn=False, **base), "cpu", trained.root)
+    a = _frames(trained, inline, targets)
+    during = AutoGenerator(AutoGeneratorOptions(async_learn=True, **base), "cpu", trained.root)
+    b = _frames(trained, during, targets)
+    for fa, fb in zip(a, b):
+        assert np.array_equal(fa.color, fb.color) and np.array_equal(fa.depth, fb.depth)
+    ta, tb = inline._splat_generator().trainer, during._splat_generator().trainer
+    assert tb.step == ta.step and len(tb.train_views) == len(ta.train_views)
+    assert sum(v.source == "generated" for v in tb.train_views) == len(targets)
+    assert not [t for t in threading.enumerate() if t.name.startswith(("auto-learn", "auto-fill"))]
