@@ -201,7 +201,7 @@ class SurfaceGenerator:
         dens = F.avg_pool2d(weak[None, None].float(), k, stride=1, padding=k // 2, count_include_pad=False)[0, 0]
         return weak, weak & (dens >= o.weak_density)
 
-    def _surface_depth(self, target, guide, sources, previous, voxel_size):
+    def _surface_depth(self, target, guide, sources, previous, voxel_size, prev_source=None):
         """(depth [H,W] or zeros, known [H,W] bool, guide SurfaceRender or None, hint [H,W]
         bool: pixels whose depth is only a weak memory surface, kept as the guess's start).
 
@@ -252,7 +252,7 @@ class SurfaceGenerator:
                 gap &= reached & (vals[0] > 0)
                 depth = torch.where(gap, 1.0 / vals[0].clamp_min(1e-9), depth)
         if not bool(known.all()) and previous is not None and self.options.use_previous_frame:
-            prev = make_source(previous.camera, previous.color, previous.depth, dev)
+            prev = prev_source or make_source(previous.camera, previous.color, previous.depth, dev)
             if prev.depth is not None:
                 # the previous frame's surface, forward to this camera by sampling: cheap
                 # and enough to fill the depth where the memory has none
@@ -269,7 +269,12 @@ class SurfaceGenerator:
         opt = self.options
         dev = self.device
         h, w = target.height, target.width
-        depth, known, guide, hint, gap = self._surface_depth(target, guide, sources, previous, voxel_size)
+        # the previous frame as a sampling source, made once (its depth completion is a push-pull)
+        prev_source = None
+        if previous is not None and opt.use_previous_frame:
+            prev_source = make_source(previous.camera, previous.color, previous.depth, dev, previous.invented)
+        depth, known, guide, hint, gap = self._surface_depth(target, guide, sources, previous, voxel_size,
+                                                             prev_source)
         no_depth = not bool((known | hint | gap).any())
         if no_depth:
             depth = torch.full((h, w), _fallback_depth(sources, target), device=dev)
@@ -312,7 +317,7 @@ class SurfaceGenerator:
             invented |= take
             seen = seen | take
         if previous is not None and opt.use_previous_frame and not bool(seen.all()) and not no_depth:
-            prev = make_source(previous.camera, previous.color, previous.depth, dev, previous.invented)
+            prev = prev_source
             if prev.depth is not None:
                 s = sample_source(prev, x, eye, opt, guessed)
                 take = ~seen & torch.isfinite(s.penalty)
