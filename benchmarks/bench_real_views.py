@@ -584,6 +584,26 @@ def speed_segment(root: Path, args, project) -> list[dict]:
     secs = float(np.median(timed))
     print(f"# speed: whole job, timed runs {', '.join(f'{t:.2f}' for t in timed)} s; median {secs:.2f} s", flush=True)
     kept = list(frames)      # the segment's frames of the last timed run (contact sheet)
+    switch_rows = []
+    if args.speed_switch_interval:
+        # the same runs with a shorter GIL switch interval (sys.setswitchinterval): how much
+        # of the spread is the engine thread waiting for the GIL behind the worker threads
+        import sys as _sys
+
+        default_interval = _sys.getswitchinterval()
+        _sys.setswitchinterval(args.speed_switch_interval)
+        try:
+            st = [run(f"switch interval {args.speed_switch_interval} s, timed {i + 1}")
+                  for i in range(max(1, args.speed_repeats))]
+        finally:
+            _sys.setswitchinterval(default_interval)
+        print(f"# speed, GIL switch interval {args.speed_switch_interval} s: whole job, timed runs "
+              f"{', '.join(f'{t:.2f}' for t in st)} s; median {float(np.median(st)):.2f} s", flush=True)
+        switch_rows.append({"scene": f"{root.name} segment, switch interval {args.speed_switch_interval} s",
+                            "generator": DEFAULT_GENERATOR, "views": n, "psnr": float("nan"), "ssim": float("nan"),
+                            "invented": float("nan"), "s_per_frame": float(np.median(st)) / n,
+                            "kf_depth": float("nan"), "surface": float("nan"),
+                            "size": f"{args.speed_width}x{args.speed_height}", "total_s": float(np.median(st))})
     with StageTimer(cuda) as stages:
         total = run("stages")
     table = stages.table(total)
@@ -636,7 +656,7 @@ def speed_segment(root: Path, args, project) -> list[dict]:
              "psnr": float("nan"), "ssim": float("nan"),
              "invented": float(np.mean([f.invented_fraction for f in kept])), "s_per_frame": secs / n,
              "kf_depth": float("nan"), "surface": float("nan"), "size": f"{args.speed_width}x{args.speed_height}",
-             "total_s": secs}] + variant_rows
+             "total_s": secs}] + switch_rows + variant_rows
 
 
 def print_table(rows: list[dict]) -> None:
@@ -674,6 +694,8 @@ def main() -> None:
     ap.add_argument("--speed-repeats", type=int, default=2, help="timed runs of the speed segment (median reported)")
     ap.add_argument("--speed-variants", default="", help="comma-separated option sets of the default generator "
                     "(key=value;key=value) also timed on the speed segment")
+    ap.add_argument("--speed-switch-interval", type=float, default=0.0, help="also time the segment with this "
+                    "GIL switch interval (seconds; 0: not)")
     ap.add_argument("--speed-width", type=int, default=896)
     ap.add_argument("--speed-height", type=int, default=512)
     args = ap.parse_args()
