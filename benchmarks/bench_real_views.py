@@ -695,7 +695,8 @@ def main() -> None:
     ap.add_argument("--speed-variants", default="", help="comma-separated option sets of the default generator "
                     "(key=value;key=value) also timed on the speed segment")
     ap.add_argument("--speed-switch-interval", type=float, default=0.0, help="also time the segment with this "
-                    "GIL switch interval (seconds; 0: not)")
+                    "GIL switch interval (seconds; 0: not; the Generate job itself lowers it to at most "
+                    "engine.workflows.generate.GENERATE_SWITCH_INTERVAL_S)")
     ap.add_argument("--speed-width", type=int, default=896)
     ap.add_argument("--speed-height", type=int, default=512)
     args = ap.parse_args()

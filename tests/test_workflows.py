@@ -102,3 +102,26 @@ def test_workspace_scene_is_the_projects(capture):
     ws.views = capture.views
     assert ws.project.memory is ws.memory and ws.project.views is ws.views
     assert len(ws.memory) == len(capture.memory(0.05)) > 0
+
+
+def test_generate_lowers_the_gil_switch_interval_only_while_it_runs(tmp_path, capture):
+    """The job keeps Python's switch interval short (the engine thread launches many small
+    kernels between the worker threads' turns) and gives the old value back when it ends,
+    on success and on failure."""
+    import sys
+
+    from engine.workflows.generate import GENERATE_SWITCH_INTERVAL_S
+
+    ws = _saved_workspace(tmp_path, capture)
+    before = sys.getswitchinterval()
+    seen = []
+    run_job(generate_job("path", options=GenerateOptions(segment_length=2),
+                         on_frame=lambda i, f: seen.append(sys.getswitchinterval())), ws)
+    assert seen and max(seen) <= GENERATE_SWITCH_INTERVAL_S
+    assert sys.getswitchinterval() == before
+
+    def boom(i, f):
+        raise RuntimeError("stop")
+    with pytest.raises(RuntimeError, match="stop"):
+        run_job(generate_job("path", options=GenerateOptions(segment_length=2), on_frame=boom), ws)
+    assert sys.getswitchinterval() == before

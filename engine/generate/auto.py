@@ -57,7 +57,7 @@ import torch.nn.functional as F
 
 from engine.device import resolve_device
 from engine.generate.fill import fill_holes
-from engine.generate.lumigraph import sample_source, target_rays, ulr_blend
+from engine.generate.lumigraph import sample_sources, target_rays, ulr_blend
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
 from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions
 from engine.render.surface import SurfaceRender, fill_surface
@@ -261,7 +261,7 @@ class AutoGenerator:
         rays, eye = target_rays(target, self.device)
         x = eye + rays * depth[..., None]
         measured = torch.zeros(depth.shape, dtype=torch.bool, device=self.device)
-        samples = [sample_source(s, x, eye, so, measured, so.depth_tolerance_voxels * voxel_size) for s in sources]
+        samples = sample_sources(sources, x, eye, so, measured, so.depth_tolerance_voxels * voxel_size)
         color, weight, _ = ulr_blend(samples, so.blend_k)
         k = o.agree_window
         low = [F.avg_pool2d(c.permute(2, 0, 1)[None], k, stride=1, padding=k // 2, count_include_pad=False)

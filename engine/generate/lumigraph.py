@@ -163,6 +163,68 @@ def sample_source(src: Source, x: torch.Tensor, eye: torch.Tensor, opt, target_g
                    torch.where(loose, penalty, inf))
 
 
+def sample_sources(sources: list[Source], x: torch.Tensor, eye: torch.Tensor, opt, target_guessed: torch.Tensor,
+                   abs_tol: float = 0.0) -> list[Sample]:
+    """:func:`sample_source` for each of ``sources`` (same arguments, same Samples, in order),
+    with the sources of one image size that have a depth map (and no ``invented`` layer)
+    sampled together: one batch of ~70 kernels per size instead of ~70 per source (the
+    per-source launches were most of the frame's time on a GPU). The projections stay per
+    source; everything after them is elementwise or a gather, so the results are the same."""
+    out: list[Sample | None] = [None] * len(sources)
+    groups: dict[tuple, list[int]] = {}
+    for i, s in enumerate(sources):
+        if s.depth is None or s.invented is not None:
+            out[i] = sample_source(s, x, eye, opt, target_guessed, abs_tol)
+        else:
+            groups.setdefault((s.camera.width, s.camera.height), []).append(i)
+    for (w, h), idx in groups.items():
+        if len(idx) == 1:
+            out[idx[0]] = sample_source(sources[idx[0]], x, eye, opt, target_guessed, abs_tol)
+            continue
+        for i, smp in zip(idx, _sample_batch([sources[i] for i in idx], w, h, x, eye, opt, target_guessed,
+                                             abs_tol)):
+            out[i] = smp
+    return out
+
+
+def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guessed, abs_tol) -> list[Sample]:
+    """The depth branch of :func:`sample_source` for R sources of one size w x h, batched."""
+    proj = [camera_torch.project(s.camera, x, near=1e-6) for s in srcs]
+    u, v, z = (torch.stack([p[k] for p in proj]) for k in range(3))          # [R,H,W]
+    grid = torch.stack([2 * u / w - 1, 2 * v / h - 1], dim=-1)
+    images = torch.stack([s.image for s in srcs])                           # [R,3,h,w]
+    color = F.grid_sample(images, grid, mode="bilinear", padding_mode="border",
+                          align_corners=False).permute(0, 2, 3, 1)
+    inside = (z > 1e-6) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    col = torch.floor(u).long().clamp(0, w - 1)
+    row = torch.floor(v).long().clamp(0, h - 1)
+    flat = (row * w + col).flatten(1)
+    r = len(srcs)
+    d_ref = torch.stack([s.depth for s in srcs]).view(r, -1).gather(1, flat).view_as(z)
+    ref_meas = torch.stack([s.measured for s in srcs]).view(r, -1).gather(1, flat).view_as(z)
+    meas = ref_meas & ~target_guessed
+    strict = inside & ((z - d_ref).abs() <= opt.depth_tolerance * z + abs_tol)
+    loose = inside & ~(ref_meas & ((z - d_ref).abs() > opt.unverified_tolerance * z + abs_tol))
+    visible = torch.where(meas, strict, loose)
+    factor = torch.ones_like(z)
+    factor = torch.where(meas, factor, factor * opt.unverified_weight)
+    edge = torch.minimum(torch.minimum(u, w - u), torch.minimum(v, h - v))
+    factor = factor * (edge / opt.border_px).clamp(0.05, 1.0)
+    ray_t = x - eye
+    ray_r = x - torch.stack([s.center for s in srcs])[:, None, None, :]
+    d_t = ray_t.norm(dim=-1).clamp_min(1e-6)
+    d_r = ray_r.norm(dim=-1).clamp_min(1e-6)
+    cos = ((ray_t * ray_r).sum(-1) / (d_t * d_r)).clamp(-1, 1)
+    angle = 57.29578 * torch.sqrt((2 * (1 - cos)).clamp_min(0))
+    res = torch.minimum(d_t, d_r) / torch.maximum(d_t, d_r)
+    penalty = angle + opt.resolution_weight * (1 - res) + 0.05
+    inf = torch.full_like(penalty, float("inf"))
+    pen = torch.where(visible, penalty, inf)
+    fallback = torch.where(loose, penalty, inf)
+    verified = meas & visible
+    return [Sample(color[i], pen[i], factor[i], verified[i], None, fallback[i]) for i in range(r)]
+
+
 def ulr_blend(samples: list[Sample], k: int, fallback: bool = False,
               consensus: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Unstructured-lumigraph blend of samples -> (color [H,W,3], weight sum [H,W],

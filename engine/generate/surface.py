@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from engine.device import resolve_device
 from engine.generate.fill import FillOptions, fill_holes
-from engine.generate.lumigraph import (Source, complete_inverse_depth, make_source, sample_source,
+from engine.generate.lumigraph import (Source, complete_inverse_depth, make_source, sample_source, sample_sources,
                                        target_rays, ulr_blend, warp_depth, warp_reference_depth)
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
 from engine.generate.sweep import SweepOptions, sweep_guessed_depth
@@ -289,7 +289,7 @@ class SurfaceGenerator:
                 guessed = guessed & ~gap
         rays, eye = target_rays(target, dev)
         x = eye + rays * depth[..., None]
-        samples = [sample_source(s, x, eye, opt, guessed, opt.depth_tolerance_voxels * voxel_size) for s in sources]
+        samples = sample_sources(sources, x, eye, opt, guessed, opt.depth_tolerance_voxels * voxel_size)
         if samples:
             color, weight, verified = ulr_blend(samples, opt.blend_k, consensus=opt.consensus)
             if not bool((weight > 0).all()):
