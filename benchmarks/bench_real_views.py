@@ -503,6 +503,9 @@ def gpu_heldout(args, gens: list[str]) -> list[dict]:
         info = train_fern_splats(root, args.device, args.splat_iterations)
         print(f"# {name} splats: {info}", flush=True)
         project = Project.load(root, device=args.device)
+        first = first or (root, project)
+        if args.skip_heldout:
+            continue
         scene = Scene(f"{name} GPU ({args.device})", project.memory, project.views, hold)
         stats: dict = {}
         r, frames = evaluate(scene, gens, args.device, root, stats)
@@ -517,7 +520,6 @@ def gpu_heldout(args, gens: list[str]) -> list[dict]:
         for row in r:
             print(f"  {name} {row['generator']}: per view {row['per_view_psnr']}, stats {row['stats']}", flush=True)
         rows += r
-        first = first or (root, project)
     if args.speed and first is not None:
         rows += speed_segment(first[0], args, first[1])
     return rows
@@ -609,7 +611,7 @@ def speed_segment(root: Path, args, project) -> list[dict]:
     table = stages.table(total)
     (args.out / "speed_stages.md").write_text(table + "\n")
     print("# per-stage breakdown (stage timers synchronize the engine thread's stream)\n" + table, flush=True)
-    if cuda:
+    if cuda and not args.speed_no_profile:
         from torch.profiler import ProfilerActivity, profile
 
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as tp:
@@ -621,15 +623,16 @@ def speed_segment(root: Path, args, project) -> list[dict]:
                 + "\n" + ka.table(sort_by="self_cpu_time_total", row_limit=30))
         (args.out / "speed_torch_profile.txt").write_text(text)
         print(text.splitlines()[0], flush=True)
-    prof = cProfile.Profile()
-    prof.enable()
-    run("profiled")
-    prof.disable()
-    out = io.StringIO()
-    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(45)
-    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
-    (args.out / "speed_profile.txt").write_text(out.getvalue())
-    print("\n".join(out.getvalue().splitlines()[:60]))
+    if not args.speed_no_profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        run("profiled")
+        prof.disable()
+        out = io.StringIO()
+        pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
+        (args.out / "speed_profile.txt").write_text(out.getvalue())
+        print("\n".join(out.getvalue().splitlines()[:60]))
     variant_rows = []
     for spec in [v for v in args.speed_variants.split(",") if v]:
         # the same segment with other options of the default generator: warm-up + timed
@@ -697,6 +700,9 @@ def main() -> None:
     ap.add_argument("--speed-switch-interval", type=float, default=0.0, help="also time the segment with this "
                     "GIL switch interval (seconds; 0: not; the Generate job itself lowers it to at most "
                     "engine.workflows.generate.GENERATE_SWITCH_INTERVAL_S)")
+    ap.add_argument("--speed-no-profile", action="store_true", help="no torch-profiled / cProfiled speed runs")
+    ap.add_argument("--skip-heldout", action="store_true", help="with --device: train the splats, skip the "
+                    "held-out views (speed only)")
     ap.add_argument("--speed-width", type=int, default=896)
     ap.add_argument("--speed-height", type=int, default=512)
     args = ap.parse_args()

@@ -315,14 +315,17 @@ class AutoGenerator:
         else:
             holes = rest & ~covered
             invented = holes.clone()
-        holes_np = holes.cpu().numpy()
-        conf_np = confidence.clamp(0, 1).cpu().numpy().astype(np.float32)
-        conf_np[holes_np] = 0.1
-        self.last_stats = {"splats": float(conf.float().mean()), "rest": rest_share,
-                           "photos": float((p_w[conf] > 0.05).float().sum() / conf.numel()) if p_w is not None else 0.0,
-                           "filled": float(holes_np.mean())}
-        frame = GeneratedFrame(target, color.clamp(0, 1).cpu().numpy().astype(np.float32),
-                               depth.cpu().numpy().astype(np.float32), conf_np, invented.cpu().numpy() | holes_np)
+        # two downloads (colour; depth, confidence, holes, invented) and one for the stats
+        conf_out = torch.where(holes, torch.full_like(confidence, 0.1), confidence.clamp(0, 1))
+        planes = torch.stack([depth.float(), conf_out.float(), holes.float(), (invented | holes).float()])
+        planes = planes.cpu().numpy()
+        color_np = color.clamp(0, 1).float().cpu().numpy()
+        photos = (((p_w > 0.05) & conf).float().sum() / conf.numel() if p_w is not None
+                  else torch.zeros((), device=conf.device))
+        stats = torch.stack([conf.float().mean(), photos.float()]).tolist()
+        holes_np = planes[2] > 0.5
+        self.last_stats = {"splats": stats[0], "rest": rest_share, "photos": stats[1], "filled": float(holes_np.mean())}
+        frame = GeneratedFrame(target, color_np, planes[0], planes[1], planes[3] > 0.5)
         return frame, holes_np, rest_share <= o.min_surface_fraction
 
     def _fill(self, part) -> GeneratedFrame:

@@ -241,7 +241,12 @@ def _with_viewer_images(event: FrameGenerated) -> FrameGenerated:
     from engine.workflows.scene import thumbnail
 
     color = event.frame.color
-    color = color if color.dtype == np.uint8 else (np.clip(color, 0, 1) * 255 + 0.5).astype(np.uint8)
+    if color.dtype != np.uint8:
+        # (clip(c, 0, 1) * 255 + 0.5) -> uint8, in one buffer (this runs per frame on the engine thread)
+        u = np.clip(color, 0, 1)
+        u *= 255
+        u += 0.5
+        color = u.astype(np.uint8)
     return dataclasses.replace(event, color_u8=color, thumbnail=thumbnail(color))
 
 

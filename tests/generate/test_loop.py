@@ -141,3 +141,43 @@ def test_bad_input_is_reported_clearly(capture):
     assert len(mem) == before
     with pytest.raises(ValueError):
         plan_segments(10, 0)
+
+
+def test_fusing_a_frame_lifts_it_once_with_the_two_inserts_of_before(capture):
+    """fuse_generated_frame back-projects the frame once and inserts its observed and its
+    guessed points separately: the memory ends exactly as with one insert_depth per group."""
+    import torch
+
+    from engine.generate.loop import fuse_generated_frame
+    from engine.generate.protocol import GeneratedFrame
+    from engine.memory.store import INVENTED_VIEW
+    from engine.render.points import render_memory
+
+    cam = between_poses(capture.cameras)[1]
+    view = capture.views[1]
+    rng = np.random.default_rng(3)
+    far = capture.cameras[1].with_pose(cam.world_from_cam)
+    depth = np.where(rng.random(view.depth.shape) < 0.1, 0.0, view.depth * 1.3).astype(np.float32)
+    frame = GeneratedFrame(far, view.image_float(), depth, rng.random(depth.shape).astype(np.float32),
+                           rng.random(depth.shape) < 0.3)
+    a, b = capture.memory(0.05), capture.memory(0.05)
+    guide = render_memory(a, far)
+    options = LoopOptions(fuse_stride=2)
+    added = fuse_generated_frame(a, frame, guide, 3, options, 1e9, 0.2)   # observed pixels fuse anywhere
+    # before: the same selection, one insert_depth per group
+    gmask, gconf = guide.mask.numpy(), guide.confidence.numpy()
+    import cv2
+    near = cv2.dilate(gmask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    grid = np.zeros_like(gmask)
+    grid[::2, ::2] = True
+    valid = depth > 0
+    adds = (((~gmask) | (gconf < 1e9)) & ~frame.invented & valid) | (frame.invented & valid & ~near & grid)
+    guess = frame.invented | (frame.confidence <= 0.2)
+    conf = np.maximum(frame.confidence, 1e-3)
+    before = 0
+    for sel, v in ((adds & ~guess, -1), (adds & guess, INVENTED_VIEW)):
+        before += b.insert_depth(far, depth, frame.color, confidence=conf, view=v, segment=3, mask=sel,
+                                 stride=2).added
+    assert added == before > 0
+    for f in ("xyz", "rgb", "conf", "normal", "view", "segment"):
+        assert torch.equal(getattr(a.rows, f), getattr(b.rows, f)), f
