@@ -23,7 +23,11 @@ from the segment's first frame on:
   (engine.generate.loop.generate_path) settles the generator when the path ends.
 
 The thread only reads the frames (numpy) it is handed; the H2D copies of the new training
-views happen on its stream too.
+views happen on its stream too. The trainer's tensors made on other streams (the loaded
+parameters, earlier optimizer states and views) are marked as used on the learner's stream
+(``record_stream``): a densification step that drops one returns its memory to the caching
+allocator only once the learner's stream is past it, never to the engine thread's stream
+while a training kernel still reads it.
 """
 from __future__ import annotations
 
@@ -41,6 +45,26 @@ def snapshot_params(params) -> dict[str, torch.Tensor]:
     """A detached copy of a splat ParameterDict (engine.splat.params layout) to render from
     while the live parameters train on another thread."""
     return {k: v.detach().clone() for k, v in params.items()}
+
+
+def _record_on(stream, trainer) -> None:
+    """Mark every CUDA tensor ``trainer`` holds (parameters, optimizer and densification
+    state, training views) as used on ``stream`` (see module docstring)."""
+    def mark(t) -> None:
+        if isinstance(t, torch.Tensor) and t.is_cuda:
+            t.record_stream(stream)
+
+    for p in trainer.params.values():
+        mark(p.data)
+    for opt in trainer.optimizers.values():
+        for state in opt.state.values():
+            for t in state.values():
+                mark(t)
+    for t in getattr(trainer, "strategy_state", {}).values():
+        mark(t)
+    for v in trainer.train_views:
+        mark(v.image)
+        mark(v.weight)
 
 
 class SegmentLearner:
@@ -108,6 +132,8 @@ class SegmentLearner:
 
     def _main(self) -> None:
         try:
+            if self._stream is not None:
+                _record_on(self._stream, self.splat.trainer)
             with torch.cuda.stream(self._stream) if self._stream is not None else nullcontext():
                 self._train()
                 if self._stream is not None:
