@@ -142,3 +142,26 @@ def test_training_during_the_segment_keeps_the_frames_and_leaves_no_thread(train
     assert tb.step == ta.step and len(tb.train_views) == len(ta.train_views)
     assert sum(v.source == "generated" for v in tb.train_views) == len(targets)
     assert not [t for t in threading.enumerate() if t.name.startswith(("auto-learn", "auto-fill"))]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_during_the_segment_on_cuda(trained):
+    """The same on CUDA, where the steps run on a stream of their own next to the engine
+    thread's renders (not run on the CPU-only CI)."""
+    import threading
+
+    targets = between_poses(trained.views.cameras[2:6], lift=(0.0, -0.05, 0.1))[:3]
+    base = {"splats": "always", "confident_alpha": 0.8, "fill_lag": 1, "iterations_per_segment": 6}
+    inline = AutoGenerator(AutoGeneratorOptions(async_learn=False, **base), "cuda", trained.root)
+    during = AutoGenerator(AutoGeneratorOptions(async_learn=True, **base), "cuda", trained.root)
+    a = _frames(trained, inline, targets)
+    b = _frames(trained, during, targets)
+    for fa, fb in zip(a, b):
+        assert np.allclose(fa.color, fb.color, atol=1e-3) and np.allclose(fa.depth, fb.depth, rtol=1e-3, atol=1e-4)
+    # a second segment starts from the splats the first one's steps trained (the two runs
+    # drew different views for their steps: their frames differ from here on)
+    assert len(_frames(trained, during, targets)) == len(targets) and _frames(trained, inline, targets)
+    ta, tb = inline._splat_generator().trainer, during._splat_generator().trainer
+    assert tb.step == ta.step and len(tb.train_views) == len(ta.train_views)
+    assert not [t for t in threading.enumerate() if t.name.startswith(("auto-learn", "auto-fill"))]
