@@ -18,7 +18,13 @@ Scenes (absent data is skipped):
   (all frames; the tracker's sparse points are kept in ``sparse.npy``); then every 8th
   keyframe (0, 8, ...) is held out: the memory is re-fused from the other keyframes' depth
   maps and only they are references. (Their poses and the other views' depth came from a run
-  that saw them: a mild leak, the same for every generator.)
+  that saw them: a mild leak, the same for every generator.) The memory is fused as the
+  tracker fuses it: matched pixels only (``TrackOptions.fuse_completed`` off).
+- ``<tracked>-sweep`` / ``<tracked>-complete`` (e.g. ``livingroom-sweep,livingroom-complete``):
+  the tracked project's keyframes swept once more on its final poses, the same sweep's maps
+  kept matched-only (backend ``sweep``) or completed (``sweep+complete``): depth backends
+  compared on identical poses and sweeps (cached as ``<tracked>-sweep`` and
+  ``<tracked>-sweep-complete``; the completion's time per keyframe is printed).
 
 Each held-out view is generated alone (one segment, nothing fused, no context). Columns:
 PSNR / SSIM (engine.metrics) against the held-out photo, the invented-pixel fraction, seconds
@@ -50,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_DATA = (ROOT / ".." / "shared" / "data" / "real").resolve()
 CACHE = ROOT / "benchmarks" / "_cache" / "real_views"
 TOP_K = None   # each generator's own (ibr 4, surface 6)
+FUSE_COMPLETED = False   # the tracker's default (TrackOptions.fuse_completed); --fuse-completed
 TRACKED = {"kitchen": "vggsfm_kitchen", "office": "tum_fr3_office_superglue", "livingroom": "cut3r_livingroom",
            "apple": "apple_cotracker/apple.mp4", "valley": "pi3_valley_drone", "statue": "vggsfm_statue"}
 
@@ -150,6 +157,7 @@ def without_every_8th(project):
     [(camera, image float [H,W,3])]): LLFF's protocol, every 8th keyframe out."""
     from engine.ingest.views import ViewBank
     from engine.memory import GeometryMemory
+    from engine.tracking.dense import DepthMap, fuse_depth_map
 
     bank, hold = ViewBank(), []
     mem = GeometryMemory(project.memory.voxel_size, device="cpu")
@@ -159,8 +167,10 @@ def without_every_8th(project):
             continue
         vid = bank.add(v)
         if v.depth is not None:
-            conf = None if v.confidence is None else np.maximum(v.confidence, 1e-3)
-            mem.insert_depth(v.camera, v.depth, v.image, confidence=conf, view=vid)
+            # as the tracker fuses (TrackOptions.fuse_completed off): matched pixels only
+            conf = np.ones_like(v.depth) if v.confidence is None else v.confidence
+            fuse_depth_map(mem, DepthMap(vid, v.camera, v.image, v.depth, conf, v.completed),
+                           fuse_completed=FUSE_COMPLETED)
     return bank, mem, hold
 
 
@@ -174,6 +184,75 @@ def tracked_scene(name: str, data: Path, max_side: int) -> Scene | None:
     root = CACHE / name
     if not (root / "project.json").exists():
         track_to(src, root, max_side)
+    project = Project.load(root, device="cpu")
+    bank, mem, hold = without_every_8th(project)
+    return Scene(name, mem, bank, hold, _sparse(root))
+
+
+def redepth_tracked(name: str, data: Path, max_side: int) -> None:
+    """``<name>-sweep`` and ``<name>-sweep-complete`` in the cache from the tracked project
+    ``<name>`` (tracked first if absent): its keyframes and final poses swept once more by the
+    tracker's depth settings (``TrackOptions().mvs``), then the same sweep's maps kept as
+    matched-only (``sweep``) and completed (``sweep+complete``), each fused as the tracker
+    fuses them (matched pixels; ``fuse_completed`` off). Prints the completion time per view
+    (wall and process CPU seconds): the backend's cost over ``sweep``."""
+    import copy
+    import shutil
+
+    from engine.memory import GeometryMemory
+    from engine.project import Project
+    from engine.tracking.dense import filtered_depth, fuse_depth_map, store_view_depth
+    from engine.tracking.depth_backend import CompletingSweepBackend
+    from engine.tracking.pipeline import TrackOptions
+
+    src = CACHE / name
+    if not (src / "project.json").exists() and tracked_scene(name, data, max_side) is None:
+        return
+    project = Project.load(src, device="cpu")
+    sparse = _sparse(src)
+    cams = {i: v.camera for i, v in enumerate(project.views)}
+    imgs = {i: v.image for i, v in enumerate(project.views)}
+    backend = CompletingSweepBackend(TrackOptions().mvs, "cpu")
+    t0 = time.perf_counter()
+    for _ in backend.estimate(sorted(cams), cams, imgs, sparse, None):
+        pass
+    print(f"  {name}: swept {len(cams)} keyframes again in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    swept = [filtered_depth(backend.state, i) for i in backend.view_ids]
+    done, wall, cpu = [], [], []
+    for dm in swept:
+        t1, c1 = time.perf_counter(), time.process_time()
+        done.append(backend._finish(dm))
+        wall.append(time.perf_counter() - t1)
+        cpu.append(time.process_time() - c1)
+    print(f"  {name}: completion per keyframe ({swept[0].depth.shape[1]}x{swept[0].depth.shape[0]}) "
+          f"{np.mean(wall):.1f} s wall, {np.mean(cpu):.1f} s CPU (mean of {len(done)})", file=sys.stderr)
+    for tag, maps in (("-sweep", swept), ("-sweep-complete", done)):
+        views = copy.deepcopy(project.views)
+        for v in views:
+            v.depth = v.confidence = v.completed = None
+        memory = GeometryMemory(project.memory.voxel_size, "cpu")
+        for dm in maps:
+            fuse_depth_map(memory, dm, fuse_completed=FUSE_COMPLETED)
+            store_view_depth(views[dm.view_id], dm)
+        root = CACHE / (name + tag)
+        shutil.rmtree(root, ignore_errors=True)
+        Project(root=root, name=root.name, views=views, memory=memory,
+                info={"source": str(src), "depth_backend": tag[1:].replace("-", "+")}).save(root)
+        if sparse is not None:
+            np.save(root / "sparse.npy", sparse)
+
+
+def redepth_scene(name: str, data: Path, max_side: int) -> Scene | None:
+    """``<tracked>-sweep`` / ``<tracked>-complete``: the tracked scene with its depth swept again
+    (:func:`redepth_tracked`), matched-only / completed; held out as :func:`tracked_scene`."""
+    from engine.project import Project
+
+    base, _, kind = name.rpartition("-")
+    root = CACHE / (base + ("-sweep" if kind == "sweep" else "-sweep-complete"))
+    if not (root / "project.json").exists():
+        redepth_tracked(base, data, max_side)
+    if not (root / "project.json").exists():
+        return None
     project = Project.load(root, device="cpu")
     bank, mem, hold = without_every_8th(project)
     return Scene(name, mem, bank, hold, _sparse(root))
@@ -689,6 +768,8 @@ def main() -> None:
     ap.add_argument("--orbit-frames", type=int, default=12, help="frames of each orbit / beyond path")
     ap.add_argument("--max-side", type=int, default=640, help="tracking size for tracked scenes")
     ap.add_argument("--json", type=Path, help="also write the rows here")
+    ap.add_argument("--fuse-completed", action="store_true", help="tracked scenes' memory re-fused with "
+                    "the completed pixels too (fuse_depth_map's confident ones), as TrackOptions.fuse_completed")
     ap.add_argument("--device", default="cpu", help="cuda: the GPU column (splats trained there; splats "
                     "only / auto / ...) on the --scenes fern and tracked scenes with a cached project")
     ap.add_argument("--splat-iterations", type=int, default=7000)
@@ -707,6 +788,8 @@ def main() -> None:
     ap.add_argument("--speed-height", type=int, default=512)
     args = ap.parse_args()
     configure_cpu_threads()
+    global FUSE_COMPLETED
+    FUSE_COMPLETED = args.fuse_completed
     gens = args.generators.split(",")
     pgens = args.path_generators.split(",") if args.path_generators else gens
     rows = []
@@ -732,6 +815,8 @@ def main() -> None:
             scene = fern_scene(args.data, "sweep+complete")
         elif name in TRACKED:
             scene = tracked_scene(name, args.data, args.max_side)
+        elif name.rpartition("-")[0] in TRACKED and name.rpartition("-")[2] in ("sweep", "complete"):
+            scene = redepth_scene(name, args.data, args.max_side)
         else:
             raise SystemExit(f"unknown scene {name}")
         if scene is None:

@@ -1,6 +1,7 @@
 """Meshes from the project's depth maps (TSDF) or from the memory's oriented points (Poisson).
 
-- **TSDF** (Open3D's sparse ``VoxelBlockGrid``): every captured view with a depth map and every
+- **TSDF** (Open3D's sparse ``VoxelBlockGrid``): every captured view with a depth map (completed
+  pixels only where verified: ``completed_min_confidence``) and every
   generated frame (its stored depth, invented pixels left out unless asked) is integrated;
   the zero crossing is extracted with marching cubes. Surfaces only appear where some depth
   map saw them, so nothing balloons over unobserved space.
@@ -60,6 +61,9 @@ class MeshOptions:
     tsdf_block_count: int | None = None   # None: estimated from the memory's size
     tsdf_min_weight: float = 1.0          # observations a voxel needs (Open3D's default 3 drops
                                           # surfaces seen by fewer than 3 views)
+    completed_min_confidence: float = 0.3  # a view's completed (filled, not matched) depth is
+                                          # integrated only at this confidence or more (verified
+                                          # against its neighbours; as the memory's fusion)
     poisson_depth: int = 9
     density_quantile: float = 0.03
     max_distance_voxels: float = 2.0
@@ -75,11 +79,24 @@ class DepthFrame:
     depth: np.ndarray
 
 
+def _integrated_depth(view, completed_min_confidence: float) -> np.ndarray:
+    """A captured view's depth [H,W] float32 m to integrate: 0 (left out) where it was
+    completed with a confidence under ``completed_min_confidence`` (a guess: the edge-aware
+    fill, a blank wall's plane) or is not finite."""
+    depth = np.nan_to_num(view.depth, nan=0.0, posinf=0.0).astype(np.float32)
+    if getattr(view, "completed", None) is None:
+        return depth
+    weak = np.asarray(view.completed, bool)
+    if view.confidence is not None:
+        weak = weak & (np.asarray(view.confidence) < completed_min_confidence)
+    return np.where(weak, 0.0, depth).astype(np.float32)
+
+
 def project_depth_frames(project, options: MeshOptions) -> list[DepthFrame]:
     """Captured views with depth, then (optionally) the stored generated frames."""
     from engine.project import read_image
 
-    frames = [DepthFrame(v.camera, v.image, np.nan_to_num(v.depth, nan=0.0, posinf=0.0))
+    frames = [DepthFrame(v.camera, v.image, _integrated_depth(v, options.completed_min_confidence))
               for v in project.views if v.depth is not None]
     if not options.use_generated:
         return frames

@@ -5,7 +5,9 @@ Not image similarity, not nearest camera: the memory is rendered into the target
 to a (target, point) pair is ``visible * angle_weight * distance_weight``:
 
 - visible: the point projects inside the view and agrees with the view's depth (its own
-  depth map, or a render of the memory into it when the view has none);
+  depth map, or a render of the memory into it when the view has none); completed depth
+  (engine.tracking.complete: filled in, not matched) counts only where the completion
+  verified it against the neighbour views (``COMPLETED_MIN_CONFIDENCE``);
 - angle_weight = exp(-(angle / 25°)^2), the angle between the target's and the view's rays
   to the point (parallax / occlusion risk grows with it);
 - distance_weight = min(d_t, d_v) / max(d_t, d_v) (similar resolution on the surface).
@@ -23,6 +25,11 @@ import torch
 from engine.render.points import render_memory, project_points
 
 _ANGLE_SCALE_DEG = 25.0
+# a view's completed depth is evidence that it sees a point only at this confidence or more
+# (the fusion's rule too: engine.tracking.dense.fuse_depth_map ``completed_min_conf``). fern
+# held-out, surface generator (benchmarks/RESULTS.md, 2026-12-01 evening): matched depth only
+# 22.60 dB; every completed pixel as evidence 22.46; completed at >= 0.3 22.83
+COMPLETED_MIN_CONFIDENCE = 0.3
 
 
 @dataclass(frozen=True)
@@ -54,10 +61,24 @@ def target_surface_samples(memory, targets, scale: float = 0.25, max_targets: in
     return pts, eye
 
 
+def view_evidence_depth(view) -> np.ndarray:
+    """A view's depth [H,W] float32 z (m) as evidence of what it sees: 0 (none) where it is
+    missing, or completed with a confidence under ``COMPLETED_MIN_CONFIDENCE``."""
+    depth = np.nan_to_num(np.asarray(view.depth, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    completed = getattr(view, "completed", None)
+    if completed is None:
+        return depth
+    conf = getattr(view, "confidence", None)
+    weak = np.asarray(completed, bool)
+    if conf is not None:
+        weak = weak & (np.asarray(conf) < COMPLETED_MIN_CONFIDENCE)
+    return np.where(weak, 0.0, depth).astype(np.float32)
+
+
 def _view_depth(memory, view, cache: dict, scale: float = 0.25):
     """(depth [h,w] tensor, camera it belongs to) for the visibility test of one view."""
     if view.depth is not None:
-        return torch.as_tensor(np.nan_to_num(view.depth, posinf=0.0), device=memory.device), view.camera
+        return torch.as_tensor(view_evidence_depth(view), device=memory.device), view.camera
     key = (id(view), memory.version)
     if key not in cache:
         small = view.camera.scaled(scale)

@@ -9,13 +9,17 @@ working resolution (``DepthMap.camera``); callers store them into views with
 :func:`engine.tracking.dense.store_view_depth` and fuse them with ``fuse_depth_map``.
 
 Implementations:
-  "sweep"           today's plane sweep + multi-view geometric filter: matched pixels only
-  "sweep+complete"  the same, then every map completed (engine.tracking.complete); opt-in:
-                    on fern its completed maps agree with 86.4% of the sparse points COLMAP
-                    saw in each view (65.5% of all points projecting there; matched depth
-                    alone: 49.4% of far fewer pixels) but wrong planes keep medium
-                    confidence, and the surface generator scores 20.6 dB with them against
-                    22.9 dB without (benchmarks/RESULTS.md), so the default stays "sweep"
+  "sweep"           the plane sweep + multi-view geometric filter: matched pixels only
+                    (14-32% of a real keyframe's pixels, 5% on an untextured living room)
+  "sweep+complete"  the default: the same, then every map completed (engine.tracking.complete):
+                    every pixel gets a depth, completed ones flagged and weighed lower (fused
+                    only when asked, TrackOptions.fuse_completed; no visibility evidence for the
+                    generators below COMPLETED_MIN_CONFIDENCE, engine.render.retrieval; never a
+                    measured surface in the surface generator). Held-out views with the surface
+                    generator, same poses and sweep (benchmarks/RESULTS.md, 2026-12-01 evening):
+                    fern 22.60 -> 22.83 dB, livingroom 27.83 -> 27.83, statue 13.55 -> 13.55;
+                    depth agreement with the sparse points (all pairs) fern 48% -> 65%,
+                    livingroom 12% -> 47%; costs ~4-8 s of CPU per keyframe at 400-480 px
   "pi3"             the depth and confidence Pi3 predicted with the cameras (pose backend
                     "pi3", engine.tracking.pi3): no matching, geometry within seconds
 """
@@ -30,7 +34,7 @@ from engine.tracking.complete import CompletionOptions, complete_depth, relaxed_
 from engine.tracking.dense import DenseState, DepthMap, filtered_depth, sweep_views
 from engine.tracking.mvs import MVSOptions
 
-DEFAULT_DEPTH_BACKEND = "sweep"
+DEFAULT_DEPTH_BACKEND = "sweep+complete"
 
 
 class DepthBackend(Protocol):
@@ -103,14 +107,20 @@ class CompletingSweepBackend(SweepBackend):
         self.completion = completion
 
     def _finish(self, dm: DepthMap) -> DepthMap:
-        st = self.state
-        nbrs = [(st.cameras[j], st.images[j]) for j in st.neighbors.get(dm.view_id, [])]
-        near_far = st.ranges[dm.view_id]
-        raw = st.raw[dm.view_id]
-        c = complete_depth(dm.camera, dm.image, dm.depth, dm.confidence, near_far, nbrs, self.completion,
-                           st.options, st.device, (raw.depth.cpu().numpy(), raw.confidence.cpu().numpy()),
-                           relaxed_matches(st, dm.view_id, self.completion))
-        return DepthMap(dm.view_id, dm.camera, dm.image, c.depth, c.confidence, c.completed)
+        return complete_map(self.state, dm, self.completion)
+
+
+def complete_map(state: DenseState, dm: DepthMap, completion: CompletionOptions = CompletionOptions()) -> DepthMap:
+    """``dm`` (a filtered map of ``state``'s view ``dm.view_id``) completed: every pixel with a
+    depth, the filled ones flagged ``completed`` with a lower confidence."""
+    st = state
+    nbrs = [(st.cameras[j], st.images[j]) for j in st.neighbors.get(dm.view_id, [])]
+    near_far = st.ranges[dm.view_id]
+    raw = st.raw[dm.view_id]
+    c = complete_depth(dm.camera, dm.image, dm.depth, dm.confidence, near_far, nbrs, completion,
+                       st.options, st.device, (raw.depth.cpu().numpy(), raw.confidence.cpu().numpy()),
+                       relaxed_matches(st, dm.view_id, completion))
+    return DepthMap(dm.view_id, dm.camera, dm.image, c.depth, c.confidence, c.completed)
 
 
 def _pi3(mvs: MVSOptions, device, pose_backend) -> DepthBackend:

@@ -1,5 +1,5 @@
 """Dense reconstruction of views whose poses are known (imported): depth per view in chunks
-through a depth backend (engine.tracking.depth_backend; default: the plane sweep),
+through a depth backend (engine.tracking.depth_backend; default: plane sweep + completion),
 each chunk fused and announced; at the end all maps are re-filtered against every neighbour
 and the memory is rebuilt. Held-out views are never touched."""
 from __future__ import annotations

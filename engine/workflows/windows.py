@@ -74,8 +74,9 @@ def _run(input_path: Path, options, windows: WindowOptions, state, cancel, addre
     from engine.tracking.sfm import TrackingError
 
     t0 = time.perf_counter()
-    if options.pose_backend != "colmap" or options.depth_backend != "sweep":
-        raise ValueError("parallel windows use the colmap pose backend and the sweep depth backend")
+    if options.pose_backend != "colmap" or options.depth_backend not in ("sweep", "sweep+complete"):
+        raise ValueError("parallel windows use the colmap pose backend and the sweep depth backend "
+                         "(sweep or sweep+complete)")
     yield Progress(0.0, f"reading {input_path.name}")
     ingest = load_input(input_path, options.ingest)
     frames = ingest.frames
@@ -229,6 +230,22 @@ class _Merger:
         self.seconds["merge_dense_s"] = self.seconds.get("merge_dense_s", 0.0) + time.perf_counter() - t
         return maps
 
+    def _completed(self, maps, cancel):
+        """The final maps completed (engine.tracking.depth_backend.complete_map), each checked
+        against its most covisible swept keyframes."""
+        from engine.tracking.dense import check_views
+        from engine.tracking.depth_backend import complete_map
+
+        t = time.perf_counter()
+        out = []
+        for dm in maps:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            self.dense.neighbors[dm.view_id] = check_views(self.dense, dm.view_id)
+            out.append(complete_map(self.dense, dm))
+        self.seconds["complete_depth_s"] = time.perf_counter() - t
+        return out
+
     def _fuse(self, maps) -> None:
         from engine.memory import GeometryMemory
         from engine.tracking.dense import auto_voxel_size, fuse_depth_map
@@ -264,6 +281,8 @@ class _Merger:
         if cancel is not None:
             cancel.raise_if_cancelled()
         maps = self._filtered(sorted(self.dense.raw))
+        if self.options.depth_backend == "sweep+complete":
+            maps = self._completed(maps, cancel)
         self.memory.clear()
         self._fuse(maps)
         for dm in maps:

@@ -66,6 +66,28 @@ def test_tsdf_integrates_generated_frames_without_invented_pixels(project):
     assert build_mesh(project, MeshOptions(method="tsdf")).num_faces > 0
 
 
+def test_tsdf_integrates_completed_depth_only_where_verified(project):
+    """A view's completed (not matched) depth goes into the TSDF only at
+    ``completed_min_confidence`` or more; matched depth always; the view is left unchanged."""
+    from types import SimpleNamespace
+
+    from engine.export.mesh import project_depth_frames
+
+    v = project.views[0]
+    h, w = v.depth.shape
+    completed = np.zeros((h, w), bool)
+    completed[:, : w // 2] = True
+    conf = np.where(np.arange(h)[:, None] < h // 2, 0.1, 0.6).repeat(w, 1).astype(np.float32)
+    view = SimpleNamespace(camera=v.camera, image=v.image, depth=v.depth, confidence=conf, completed=completed)
+    opts = MeshOptions(use_generated=False)
+    depth = project_depth_frames(SimpleNamespace(views=[view]), opts)[0].depth
+    weak = completed & (conf < opts.completed_min_confidence)
+    assert weak.any() and (~weak & completed).any()
+    np.testing.assert_array_equal(depth[weak], 0)
+    np.testing.assert_array_equal(depth[~weak], np.nan_to_num(v.depth, posinf=0.0)[~weak])
+    assert completed[:, : w // 2].all()
+
+
 def test_poisson_density_cut_leaves_no_balloons(project, scene):
     mesh = build_mesh(project, MeshOptions(method="poisson", poisson_depth=7, target_faces=6000,
                                            use_generated=False))

@@ -6,7 +6,8 @@ from engine.geometry import se3
 from engine.ingest.views import CapturedView, ViewBank
 from engine.metrics import psnr
 from engine.render.points import render_memory
-from engine.render.retrieval import nearest_camera_views, retrieve_views
+from engine.render.retrieval import (COMPLETED_MIN_CONFIDENCE, contribution_matrix, nearest_camera_views,
+                                     retrieve_views, target_surface_samples)
 
 
 def _turned_around(camera, degrees=180.0):
@@ -63,3 +64,24 @@ def test_retrieval_with_nothing_visible_returns_nothing(capture):
     outside = _turned_around(outside)
     assert not render_memory(mem, outside).mask.any()
     assert retrieve_views(mem, capture.views, [outside]) == []
+
+
+def test_completed_depth_is_evidence_of_visibility_only_where_verified(capture):
+    """A view's completed depth (filled in, not matched) counts in the visibility test only
+    at COMPLETED_MIN_CONFIDENCE or more (verified against its neighbours): the same depth
+    marked completed at a low confidence gives the view no contribution."""
+    mem = capture.memory(0.03)
+    v = capture.views[6]
+    depth = np.asarray(v.depth, np.float32)
+    everywhere = np.ones(depth.shape, bool)
+
+    def as_view(confidence):
+        return CapturedView(v.camera, v.image, depth, np.full(depth.shape, confidence, np.float32), everywhere)
+
+    bank = ViewBank([CapturedView(v.camera, v.image, depth), as_view(COMPLETED_MIN_CONFIDENCE),
+                     as_view(0.5 * COMPLETED_MIN_CONFIDENCE)])
+    points, eyes = target_surface_samples(mem, [capture.cameras[6]])
+    contrib = contribution_matrix(mem, bank, points, eyes).sum(1).cpu().numpy()
+    assert contrib[0] > 0.5 * points.shape[0]
+    assert contrib[1] == contrib[0]
+    assert contrib[2] == 0.0

@@ -24,6 +24,11 @@ def test_track_video_writes_a_project(tmp_path, demo_video, capsys):
     assert project.views[1].name == "frame_000002"
     assert set(np.unique(project.memory.snapshot().view)) == {0, 3, 6, 9}    # every 3rd keyframe swept
     assert project.info["tracking"]["mapper"] == "global"
+    # the default depth backend completes the swept keyframes' maps: every pixel has a depth,
+    # the filled ones flagged (issue 13: >= 95% of a keyframe's pixels carry depth)
+    swept = [project.views[i] for i in (0, 3, 6, 9)]
+    assert all((v.depth > 0).mean() >= 0.95 for v in swept)
+    assert all(v.completed is not None and 0 < v.completed.mean() < 1 for v in swept)
 
 
 def test_track_bad_input_is_a_clear_error(tmp_path, capsys):

@@ -206,3 +206,32 @@ def test_plane_refinement_reaches_the_minimum_of_a_shallow_cost():
     plane, cost = refine_plane(Bowl(), start, float(Bowl().cost(start, ys, xs)[0]), ys, xs,
                                np.random.default_rng(0), (0.03, 0.015, 0.008, 0.004, 0.002), repeats=4)
     assert np.abs((C @ plane - C @ target) / (C @ target)).max() < 0.003
+
+
+def test_parallel_windows_complete_their_final_maps():
+    """The window-parallel tracker's merger (engine.workflows.windows) holds raw sweeps without
+    stereo neighbours: with the default backend it completes each final map against the most
+    covisible swept keyframes; matched pixels stay as they were."""
+    from types import SimpleNamespace
+
+    from engine.tracking.dense import filtered_depth
+    from engine.workflows.windows import _Merger
+
+    scene = UntexturedRoom()
+    cams = room_cameras(scene, 64, 48, spacing=0.4)[:3]
+    images, _ = render_views(scene, cams, supersample=1)
+    pts, _ = scene.sample_surface(1000, seed=1)
+    backend = make_depth_backend("sweep", MVSOptions(max_side=64, num_neighbors=2, max_depths=32))
+    list(backend.estimate([0, 1, 2], dict(enumerate(cams)), dict(enumerate(images)), pts))
+    state = backend.state
+    state.neighbors.clear()                     # as in the merger: sweeps arrive from the windows
+    maps = [filtered_depth(state, 1)]
+    merger = SimpleNamespace(dense=state, seconds={})
+    done = _Merger._completed(merger, maps, None)
+    for before, after in zip(maps, done):
+        assert state.neighbors[after.view_id] and after.view_id not in state.neighbors[after.view_id]
+        assert (after.depth > 0).all() and after.completed.any()
+        matched = before.depth > 0
+        np.testing.assert_array_equal(after.depth[matched & ~after.completed], before.depth[matched & ~after.completed])
+        assert not (after.completed & matched).any()
+    assert merger.seconds["complete_depth_s"] >= 0

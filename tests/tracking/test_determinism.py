@@ -8,6 +8,7 @@ from engine.session import run_job
 from engine.tracking.mvs import MVSOptions
 from engine.tracking.pipeline import TrackOptions, track_job
 from engine.workflows import Workspace
+from tests.tracking.conftest import POSE_TEST_DEPTH
 
 
 def _cameras(video, options):
@@ -21,7 +22,7 @@ def test_tracking_twice_gives_the_same_cameras(tmp_path):
     scene = make_demo_scene(0)
     video = write_demo_video(tmp_path / "tiny.mp4", scene, demo_capture_cameras(scene, 12, 192, 108))
     opts = TrackOptions(first_chunk=6, chunk_size=6, max_dense_views=4,
-                        mvs=MVSOptions(max_side=96, max_depths=24, num_neighbors=2))
+                        mvs=MVSOptions(max_side=96, max_depths=24, num_neighbors=2), depth_backend=POSE_TEST_DEPTH)
     first, second = _cameras(video, opts), _cameras(video, opts)
     assert len(first) == 12 and first.keys() == second.keys()
     for name, cam in first.items():      # bit-identical up to floating-point summation order

@@ -265,6 +265,7 @@ def replace_opts(**kw) -> Pi3Options:
 def test_engine_settings_choose_the_tracker_of_new_captures(models, tmp_path):
     from engine.workflows import Workspace
     from engine.workflows.models import set_models_dir, set_pose_backend
+    from engine.tracking.depth_backend import DEFAULT_DEPTH_BACKEND
     from engine.workflows.scene import _default_track_options
 
     ws = Workspace()
@@ -275,7 +276,7 @@ def test_engine_settings_choose_the_tracker_of_new_captures(models, tmp_path):
     opts = _default_track_options(ws.settings)
     assert (opts.pose_backend, opts.depth_backend, opts.models_dir) == ("pi3", "pi3", models)
     assert set_models_dir(ws, tmp_path).pose_backend == "colmap"      # its file is not in the new folder
-    assert _default_track_options(ws.settings).depth_backend == "sweep"
+    assert _default_track_options(ws.settings).depth_backend == DEFAULT_DEPTH_BACKEND
 
 
 def test_forget_model_starts_a_new_world_with_every_frame(models):

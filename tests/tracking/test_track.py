@@ -15,6 +15,7 @@ from engine.tracking.mvs import MVSOptions
 from engine.tracking.pipeline import TrackOptions, chunk_bounds, track_job
 from engine.tracking.sfm import TrackingError
 from tests.conftest import make_capture
+from tests.tracking.conftest import POSE_TEST_DEPTH
 from tests.ingest.conftest import textured, write_video
 
 FAST_MVS = MVSOptions(max_side=160, max_depths=48, num_neighbors=3)
@@ -92,7 +93,7 @@ def test_unrelated_photo_is_reported_and_the_rest_reconstructs(tmp_path):
     for v in cap.views:
         cv2.imwrite(str(tmp_path / f"{v.name}.png"), cv2.cvtColor(v.image, cv2.COLOR_RGB2BGR))
     cv2.imwrite(str(tmp_path / "zz_holiday.png"), textured(180, 320, seed=9))
-    result = run_job(track_job(tmp_path, TrackOptions(mvs=FAST_MVS)), Workspace())
+    result = run_job(track_job(tmp_path, TrackOptions(mvs=FAST_MVS, depth_backend=POSE_TEST_DEPTH)), Workspace())
     assert result.unregistered == ["zz_holiday"]
     assert len(result.registered) == 8 and len(result.memory) > 1000
 
