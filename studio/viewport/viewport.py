@@ -17,7 +17,7 @@ that streaming points or a generation do not keep the GUI thread painting.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 from vispy import scene
 
@@ -45,13 +45,10 @@ class Viewport3D(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        # autoswap off: Qt presents a QOpenGLWidget's frame itself; VisPy's extra swapBuffers
-        # on the widget's offscreen surface cost ~10 ms a frame on llvmpipe and showed nothing
+        # the canvas draws into a native GL window in a window container (no QOpenGLWidget:
+        # one would make Qt compose the *whole* main window with OpenGL on every repaint of any
+        # widget, ~25 ms each on llvmpipe); the backend presents each frame itself (autoswap off)
         self.canvas = PacedCanvas(keys=None, bgcolor=BACKGROUND, show=False, parent=self, autoswap=False)
-        # a native window of its own: Qt then composes only the canvas with OpenGL. Without it,
-        # one OpenGL widget makes Qt compose the *whole* main window with OpenGL on every
-        # repaint of any widget (a progress bar, the timeline): ~20-50 ms each on llvmpipe.
-        self.canvas.native.setAttribute(Qt.WidgetAttribute.WA_NativeWindow)
         self.view = self.canvas.central_widget.add_view()
         self.view.camera = scene.TurntableCamera(up="-y", fov=55.0, distance=6.0, elevation=20.0,
                                                  azimuth=180.0, center=(0.0, 0.9, 0.0))
