@@ -146,7 +146,11 @@ def stall_causes(app, canvas, meter, n: int = 5) -> list[str]:
                     if t0 <= f0 < t0 + dt:
                         label += f" (viewport frame {fw * 1000:.0f} ms, {fcpu * 1000:.0f} ms CPU)"
                 parts.append(label)
-        lines.append(f"{(b - a) * 1000:6.1f} ms: " + ("; ".join(parts) or "no Qt event over 10 ms (Python between events, or descheduled)"))
+        if not parts:
+            parts.append("no Qt event over 10 ms (Python between events, GIL, or descheduled)")
+            parts += [f"a viewport frame on the render thread overlapped ({fw * 1000:.0f} ms)"
+                      for f0, fw, _ in frames if f0 < b and f0 + fw > a]
+        lines.append(f"{(b - a) * 1000:6.1f} ms: " + "; ".join(parts))
     return lines
 
 

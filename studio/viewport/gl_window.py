@@ -24,11 +24,15 @@ what the GL window shows on screen (an X screen grab of the window), and
 """
 from __future__ import annotations
 
+import contextlib
 from functools import lru_cache
 
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QGuiApplication, QImage, QOffscreenSurface, QOpenGLContext, QSurface, QWindow
+from PySide6.QtGui import (QGuiApplication, QImage, QOffscreenSurface, QOpenGLContext, QPlatformSurfaceEvent, QSurface,
+                           QWindow)
 from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from studio.viewport import gl_thread
 
 
 _NURSERY: list[QWindow] = []
@@ -58,6 +62,12 @@ class GLWindow(QWindow):
         if ev.type() == QEvent.Type.UpdateRequest:
             self._backend._paint()
             return True
+        if ev.type() == QEvent.Type.PlatformSurface:
+            try:    # (also sent while the interpreter shuts down: an exception here would crash it)
+                if ev.surfaceEventType() == QPlatformSurfaceEvent.SurfaceEventType.SurfaceAboutToBeDestroyed:
+                    self._backend._stop_render_thread()      # nothing may draw into the surface any more
+            except BaseException:  # noqa: BLE001
+                pass
         return super().event(ev)
 
     def exposeEvent(self, ev) -> None:  # noqa: N802 (Qt API)
@@ -97,8 +107,9 @@ def window_canvas_backend():
             if p.context.shared.ref is not self:
                 raise RuntimeError("WindowCanvasBackend does not share GL contexts between canvases")
             QWidget.__init__(self, p.parent, Qt.WindowType.Widget)
-            # context and surface are children of the widget: they go with it, before the app
-            self._gl_context = QOpenGLContext(self)
+            # no parent: the context moves to the render thread (gl_thread); the surface is
+            # a child of the widget and goes with it, before the app
+            self._gl_context = QOpenGLContext()
             self._gl_context.setFormat(fmt)
             if not self._gl_context.create():
                 raise RuntimeError("could not create an OpenGL context")
@@ -118,6 +129,8 @@ def window_canvas_backend():
             layout.addWidget(self._container)
             self.setFocusPolicy(Qt.FocusPolicy.WheelFocus)
             self._gl_initialized = False
+            self._render_thread = None       # gl_thread.RenderThread once the first frame is shown
+            self._again = False              # a frame was asked for while one was in flight
             self._initialized = True
 
         # ------------------------------------------------------------------ GL
@@ -133,24 +146,81 @@ def window_canvas_backend():
                 ok = ctx.makeCurrent(surface)
             return ok
 
+        @property
+        def threaded(self) -> bool:
+            """The context lives on the render thread (GL calls here only while borrowed)."""
+            t = self._render_thread
+            return t is not None and not t.batcher.direct.is_set()
+
+        @property
+        def frame_in_flight(self) -> bool:
+            return self._render_thread is not None and self._render_thread.in_flight
+
         def _vispy_set_current(self) -> None:
-            if self._vispy_canvas is not None:
+            if self._vispy_canvas is not None and not self.threaded:
                 self._make_current()
 
         def _vispy_swap_buffers(self) -> None:
-            if self._vispy_canvas is not None and self._gl_window.isExposed():
+            if self._vispy_canvas is not None and not self.threaded and self._gl_window.isExposed():
                 self._gl_context.swapBuffers(self._gl_window)
 
         def _vispy_get_fb_bind_location(self) -> int:
-            return int(self._gl_context.defaultFramebufferObject())
+            return 0                         # a window's (and an offscreen surface's) default framebuffer
+
+        def gl_borrowed(self):
+            """Context manager: GL calls may run on the GUI thread inside (``canvas.render()``,
+            ``read_pixels``); the render thread waits meanwhile."""
+            if self._render_thread is None:
+                return contextlib.nullcontext()
+            return self._render_thread.borrow(self._offscreen)
+
+        def _start_render_thread(self) -> None:
+            shared = self._vispy_canvas.context.shared
+            batcher = gl_thread.GlirBatcher(shared.parser)
+            shared.parser = batcher
+            thread = gl_thread.RenderThread(self._gl_context, self._gl_window, self._offscreen, batcher)
+            thread.presented.connect(self._presented)
+            self._render_thread = thread
+            thread.begin()
+
+        def _stop_render_thread(self) -> None:
+            """Back to drawing on the GUI thread (the surface goes, or the canvas closes)."""
+            thread, self._render_thread = self._render_thread, None
+            if thread is None:
+                return
+            thread.surface_going()
+            thread.stop()
+            self._vispy_canvas.context.shared.parser = thread.batcher.parser
+            pending = thread.batcher.take()
+            if pending and self._gl_context.makeCurrent(self._offscreen):
+                thread.batcher.parser.parse(pending)
+
+        def _presented(self, _seconds: float) -> None:
+            presented = getattr(self._vispy_canvas, "frame_presented", None)
+            if presented is not None:
+                presented()
+            if self._again:                  # asked for while in flight: ask again (paced, held)
+                self._again = False
+                redo = getattr(self._vispy_canvas, "redo_frame", None)
+                redo() if redo is not None else self._gl_window.requestUpdate()
 
         def _vispy_update(self) -> None:
             if self._vispy_canvas is not None:
                 self._gl_window.requestUpdate()
 
         def _paint(self) -> None:
-            """Draw a frame into the window and present it (expose or update request)."""
+            """Draw a frame into the window and present it (expose or update request): the
+            first one here, later ones on the render thread (the GUI thread builds the frame's
+            GLIR commands and hands them over; one frame in flight at most)."""
             if self._vispy_canvas is None or not self._gl_window.isExposed():
+                return
+            thread = self._render_thread
+            if thread is not None:
+                if thread.in_flight:
+                    self._again = True
+                    return
+                self._vispy_canvas.events.draw(region=None)
+                thread.submit(present=True)
                 return
             if not self._make_current():
                 return
@@ -162,8 +232,11 @@ def window_canvas_backend():
             presented = getattr(self._vispy_canvas, "frame_presented", None)
             if presented is not None:
                 presented()
+            if gl_thread.enabled():
+                self._start_render_thread()
 
         def _vispy_close(self) -> None:
+            self._stop_render_thread()
             ctx = getattr(self, "_gl_context", None)
             if ctx is not None and QOpenGLContext.currentContext() is ctx:
                 ctx.doneCurrent()

@@ -14,6 +14,7 @@ queued behind a full 3D redraw of the playhead camera.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -71,6 +72,12 @@ class PacedCanvas(scene.SceneCanvas):
         if self._autoswap:
             self.events.draw.connect((self, "swap_buffers"), ref=True, position="last")
 
+    def render(self, *args, **kwargs):
+        """SceneCanvas.render (off-screen, read back) with the GL context on this thread."""
+        borrowed = getattr(self.native, "gl_borrowed", None)
+        with borrowed() if borrowed is not None else contextlib.nullcontext():
+            return super().render(*args, **kwargs)
+
     # ------------------------------------------------------------------ pacing
     @property
     def interactive(self) -> bool:
@@ -89,7 +96,8 @@ class PacedCanvas(scene.SceneCanvas):
         try:
             if not self.native.isVisible():
                 return False
-            return bool(self._timer.isActive() or getattr(self, "_update_pending", False))
+            return bool(self._timer.isActive() or getattr(self, "_update_pending", False)
+                        or getattr(self.native, "frame_in_flight", False))
         except RuntimeError:                     # the widget is gone
             return False
 
@@ -111,6 +119,12 @@ class PacedCanvas(scene.SceneCanvas):
             super().update()
         elif not self._timer.isActive() or self._timer.remainingTime() > wait * 1000:
             self._timer.start(max(1, math.ceil(wait * 1000)))
+
+    def redo_frame(self) -> None:
+        """The backend skipped a frame (the last one was still being drawn): schedule it
+        again, under the same pacing and hold."""
+        self._update_pending = False
+        self._schedule()
 
     def _due(self) -> None:
         try:
