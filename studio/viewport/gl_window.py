@@ -16,7 +16,9 @@ holds the container. The GL window forwards its mouse and wheel events to the wi
 handlers (same coordinates: the window fills the widget) and never takes the keyboard focus (a
 click focuses the widget, so keys and the main window's shortcuts behave as before). Before the
 window is exposed (hidden, or not shown yet), the context is made current on an offscreen surface,
-so ``canvas.render()`` (an FBO) works as with the stock backend.
+so ``canvas.render()`` (an FBO) works as with the stock backend. After the first frame the GL
+work moves to a render thread (``studio.viewport.gl_thread``); ``_paint`` then only builds the
+frame's commands.
 
 Screenshots: ``QWidget.grab()`` does not see a native child window; ``grabFramebuffer()`` returns
 what the GL window shows on screen (an X screen grab of the window), and
