@@ -74,7 +74,7 @@ class GLWindow(QWindow):
 
     def exposeEvent(self, ev) -> None:  # noqa: N802 (Qt API)
         if self.isExposed():
-            self._backend._paint()
+            self._backend._exposed()
 
     def mousePressEvent(self, ev) -> None:  # noqa: N802 (Qt API)
         self._backend.setFocus(Qt.FocusReason.MouseFocusReason)
@@ -205,6 +205,16 @@ def window_canvas_backend():
                 self._again = False
                 redo = getattr(self._vispy_canvas, "redo_frame", None)
                 redo() if redo is not None else self._gl_window.requestUpdate()
+
+        def _exposed(self) -> None:
+            """The window was shown or uncovered: the first frame at once, later ones as a paced
+            redraw (an uncovered window is redrawn with the next frame, under the same pacing
+            and hold as any other change: another window moving over this one draws nothing
+            extra on the GUI thread)."""
+            if not self._gl_initialized:
+                self._paint()
+            elif self._vispy_canvas is not None:
+                self._vispy_canvas.update()
 
         def _vispy_update(self) -> None:
             if self._vispy_canvas is not None:
