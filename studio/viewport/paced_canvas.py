@@ -30,7 +30,8 @@ FRAME_LOG = 2000             # frames whose cost is kept (benchmarks)
 
 class PacedCanvas(scene.SceneCanvas):
     """SceneCanvas with paced redraws. ``requested`` / ``drawn`` count update() calls and
-    frames (tests, benchmarks); ``last_cost_s`` is the wall time of the last frame's draw."""
+    frames presented (tests, benchmarks); ``last_cost_s`` is the wall time of the last frame,
+    from the start of its draw to its presentation."""
 
     def __init__(self, *args, min_gap_s: float = MIN_GAP_S, cost_factor: float = COST_FACTOR, **kwargs) -> None:
         self._ready = False
@@ -156,13 +157,13 @@ class PacedCanvas(scene.SceneCanvas):
     def _draw_ended(self, event=None) -> None:
         self._last_end = time.perf_counter()
         self.last_cost_s = self._last_end - self._draw_t0
-        self.drawn += 1
 
     def frame_presented(self) -> None:
         """Called by the backend after the frame's swapBuffers (which, on a software
         rasterizer, is where much of the frame's time goes): the cost counts it too."""
         self._last_end = time.perf_counter()
         self.last_cost_s = self._last_end - self._draw_t0
+        self.drawn += 1                          # counted when shown (the render thread presents later)
         self.frame_costs.append((self._draw_t0, self.last_cost_s, time.thread_time() - self._draw_cpu0))
         del self.frame_costs[:-FRAME_LOG]
 
