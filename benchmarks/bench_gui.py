@@ -27,6 +27,7 @@ class StallMeter:
         from PySide6.QtCore import QTimer
 
         self.gaps: list[float] = []
+        self.ends: list[float] = []
         self.last = time.perf_counter()
         self.timer = QTimer()
         self.timer.timeout.connect(self._tick)
@@ -35,10 +36,16 @@ class StallMeter:
     def _tick(self) -> None:
         now = time.perf_counter()
         self.gaps.append(now - self.last)
+        self.ends.append(now)
         self.last = now
 
     def reset(self) -> None:
-        self.gaps, self.last = [], time.perf_counter()
+        self.gaps, self.ends, self.last = [], [], time.perf_counter()
+
+    def longest(self, n: int = 5) -> list[tuple[float, float]]:
+        """The n longest gaps as (start, end) perf_counter() times, longest first."""
+        order = np.argsort(self.gaps[1:])[::-1][:n] + 1
+        return [(self.ends[i] - self.gaps[i], self.ends[i]) for i in order]
 
     def summary(self) -> dict:
         g = np.array(self.gaps[1:] or [0.0]) * 1000
@@ -89,26 +96,33 @@ class StallSampler:
 
 def timed_application():
     """A QApplication whose ``notify`` adds up the time spent per (receiver class, event type)
-    (``--events``: which Qt events the GUI thread's time goes to)."""
+    (``--events``: which Qt events the GUI thread's time goes to) and keeps every outermost
+    event longer than 10 ms with its start time (what ran during a stall)."""
     from PySide6.QtWidgets import QApplication
 
     class TimedApp(QApplication):
         def __init__(self, argv) -> None:
             super().__init__(argv)
             self.times: dict[tuple[str, str], list[float]] = {}
+            self.long_events: list[tuple[float, float, str]] = []   # (start, seconds, "Receiver.Event")
+            self._depth = 0
 
         def notify(self, receiver, event):  # noqa: D401 (Qt API)
             t0 = time.perf_counter()
             kind = event.type()
+            self._depth += 1
             try:
                 return super().notify(receiver, event)
             finally:
+                self._depth -= 1
                 dt = time.perf_counter() - t0
                 key = (type(receiver).__name__, getattr(kind, "name", str(kind)))
                 rec = self.times.setdefault(key, [0.0, 0, 0.0])
                 rec[0] += dt
                 rec[1] += 1
                 rec[2] = max(rec[2], dt)
+                if self._depth == 0 and dt > 0.010:
+                    self.long_events.append((t0, dt, f"{key[0]}.{key[1]}"))
 
         def report(self, top: int = 15) -> None:
             print("\n| receiver | event | total s | count | max ms |\n|---|---|---|---|---|")
@@ -116,6 +130,37 @@ def timed_application():
                 print(f"| {cls} | {kind} | {tot:.2f} | {n} | {mx * 1000:.1f} |")
 
     return TimedApp(sys.argv[:1])
+
+
+def stall_causes(app, canvas, meter, n: int = 5) -> list[str]:
+    """The n longest GUI-thread gaps of the phase just measured, each with what ran in it: the
+    outermost Qt events over 10 ms that overlap it (viewport frames: their GUI-thread CPU ms)."""
+    frames = list(getattr(canvas, "frame_costs", []))
+    lines = []
+    for a, b in meter.longest(n):
+        parts = []
+        for t0, dt, name in app.long_events:
+            if t0 < b and t0 + dt > a:
+                label = f"{name} {dt * 1000:.0f}"
+                for f0, fw, fcpu in frames:
+                    if t0 <= f0 < t0 + dt:
+                        label += f" (viewport frame {fw * 1000:.0f} ms, {fcpu * 1000:.0f} ms CPU)"
+                parts.append(label)
+        if not parts:
+            parts.append("no Qt event over 10 ms (Python between events, GIL, or descheduled)")
+            parts += [f"a viewport frame on the render thread overlapped ({fw * 1000:.0f} ms)"
+                      for f0, fw, _ in frames if f0 < b and f0 + fw > a]
+        lines.append(f"{(b - a) * 1000:6.1f} ms: " + "; ".join(parts))
+    return lines
+
+
+def frame_summary(canvas, t_from: float, t_to: float) -> str:
+    costs = [(w, c) for t, w, c in getattr(canvas, "frame_costs", []) if t_from <= t < t_to]
+    if not costs:
+        return "no viewport frame"
+    w = np.array(costs) * 1000
+    return (f"{len(w)} viewport frames: median {np.median(w[:, 0]):.0f} ms, max {w[:, 0].max():.0f} ms "
+            f"(GUI-thread CPU median {np.median(w[:, 1]):.0f} ms, max {w[:, 1].max():.0f} ms)")
 
 
 def pump_until(app, cond, timeout: float) -> bool:
@@ -167,12 +212,10 @@ def main() -> int:
         import torch
         torch.set_num_threads(int(os.environ["BENCH_TORCH_THREADS"]))
     tmp = tempfile.mkdtemp()
-    timed = None
-    if args.events:
-        import vispy
+    import vispy
 
-        vispy.use("pyside6")
-        timed = timed_application()
+    vispy.use("pyside6")
+    timed = timed_application()
     app, win = create_window(f"{tmp}/s.ini", f"{tmp}/autosave", 0)
     win.show()
     pump_until(app, lambda: False, 1.0)
@@ -184,7 +227,9 @@ def main() -> int:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    rows = []
+    load_before = os.getloadavg()[0]
+    rows, causes = [], []
+    canvas = win.viewport.canvas
     t0 = time.perf_counter()
     win.ctl.open_scene_job("demo", demo_job(studio_demo_options(num_views=args.views, width=192, height=108,
                                                                 stride=1, voxel_size=args.voxel)))
@@ -193,6 +238,7 @@ def main() -> int:
     n_points = win.ctl.project.points.num_alive
     engine_points = win.bridge.session.call(lambda ws: len(ws.memory))
     rows.append(("demo load (memory streams in)", time.perf_counter() - t0, s, n_points))
+    causes.append(("demo load", stall_causes(timed, canvas, meter), frame_summary(canvas, t0, time.perf_counter())))
     win.ctl.apply_preset("orbit")
     pump_until(app, lambda: idle(win), 120)
     n = win.ctl.playback.num_frames
@@ -207,6 +253,7 @@ def main() -> int:
     pump_until(app, lambda: idle(win), 900)
     s = meter.summary()
     rows.append(("generate orbit path", time.perf_counter() - t0, s, win.ctl.project.points.num_alive))
+    causes.append(("generation", stall_causes(timed, canvas, meter), frame_summary(canvas, t0, time.perf_counter())))
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)
@@ -214,8 +261,12 @@ def main() -> int:
     win.bridge.close()
     if sampler is not None:
         sampler.report()
-    if timed is not None:
+    if args.events:
         timed.report()
+    for phase, lines, frames in causes:
+        print(f"\nlongest GUI-thread stalls during {phase} ({frames}):")
+        for line in lines:
+            print("  " + line)
 
     print(f"\nframes in path: {n}; points after load: {n_points:,} shown"
           f" (engine memory: {engine_points:,})\n")
@@ -223,9 +274,10 @@ def main() -> int:
     if local is not None and local.render_s:
         print(f"previews rendered from the studio's memory mirror while a job ran: {local.served} "
               f"(render median {np.median(local.render_s) * 1000:.0f} ms)\n")
-    canvas = win.viewport.canvas
     if hasattr(canvas, "drawn"):
         print(f"viewport frames drawn: {canvas.drawn} of {canvas.requested} asked for\n")
+    print(f"load average (1 min) at start / end: {load_before:.1f} / {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs; GL: {win.viewport.renderer or '?'}\n")
     print("| phase | wall s | longest GUI stall ms | p99 gap ms | gaps > 50 ms | points |")
     print("|---|---|---|---|---|---|")
     for name, wall, s, pts in rows:

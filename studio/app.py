@@ -94,7 +94,7 @@ class IdleExit:
         if self.screenshot:
             path = Path(self.screenshot)
             path.parent.mkdir(parents=True, exist_ok=True)
-            if not self.win.grab().save(str(path)):
+            if not self.win.screenshot().save(str(path)):
                 print(f"anyrecon-studio: could not write {path}", file=sys.stderr)
                 self.code = 1
         ctl = self.win.ctl

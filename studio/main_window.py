@@ -323,6 +323,12 @@ class MainWindow(QMainWindow):
             self.actions_.add_recent(result.root)
         self._redraw_path()
 
+    def screenshot(self):
+        """The window as a QPixmap, the 3D viewport included (``grab()`` misses its GL window)."""
+        from studio.viewport.snapshot import grab_window
+
+        return grab_window(self)
+
     def confirm(self, title: str, text: str) -> bool:
         """Ask the artist a yes/no question (tests replace this)."""
         from PySide6.QtWidgets import QMessageBox

@@ -142,6 +142,10 @@ class JobsPanel(QWidget):
     def float_over(self, host: QWidget) -> None:
         """Float over the bottom edge of ``host`` (kept there as it resizes)."""
         self.setParent(host)
+        # the viewport draws into a native GL window (studio.viewport.gl_window): a widget
+        # painted in its parent's backing store would stay hidden under it, a native one is
+        # stacked above the viewport's native window (raise_ in _place)
+        self.setAttribute(Qt.WidgetAttribute.WA_NativeWindow)
         self._host = host
         host.installEventFilter(self)
         self._place()

@@ -62,6 +62,7 @@ class TimelineWidget(QWidget):
         self.segment_rects: dict[int, tuple[tuple, str]] = {}   # id -> ((x0, x1), status), for tests
         self.film_frames: list[int] = []
         self._echo = False
+        self._keys_shown: tuple | None = None     # (frames, selected) the diamonds show
         self.playhead.sigPositionChanged.connect(self._line_moved)
         playback.frame_changed.connect(self._frame_changed)
         playback.range_changed.connect(self._range_changed)
@@ -107,7 +108,13 @@ class TimelineWidget(QWidget):
 
     # ------------------------------------------------------------------ tracks
     def set_keyframes(self, frames, selected=()) -> None:
+        """Keyframe diamonds; unchanged frames and selection rebuild nothing (a path redraw
+        for new coverage calls this with the same keyframes)."""
         frames = list(frames)
+        key = (tuple(frames), tuple(sorted(i for i in selected if i < len(frames))))
+        if key == self._keys_shown:
+            return
+        self._keys_shown = key
         brushes = [pg.mkBrush(255, 215, 60) if i in selected else pg.mkBrush(60, 150, 255) for i in range(len(frames))]
         self.keys.setData(x=frames, y=[KEY_Y] * len(frames), brush=brushes, data=list(range(len(frames))))
 
@@ -123,21 +130,31 @@ class TimelineWidget(QWidget):
         self.coverage.setData(x, COV_Y[0] + np.clip(coverage, 0, 1) * (COV_Y[1] - COV_Y[0]))
 
     def set_segments(self, segments) -> None:
-        """segments: iterable of SegmentState (segment_id, frame_start, frame_stop, status)."""
+        """segments: iterable of SegmentState (segment_id, frame_start, frame_stop, status).
+        A status change (the common case while a path generates) recolours the strip's bars in
+        place; only a new plan (other segments or ranges) replaces the item."""
+        segs = list(segments)
+        rects = {s.segment_id: ((s.frame_start, s.frame_stop), s.status) for s in segs}
+        brushes = [pg.mkBrush(*STATUS_COLORS.get(s.status, (90, 90, 90))) for s in segs]
+        same_plan = (len(self._strip_items) == 1 and list(rects) == list(self.segment_rects)
+                     and all(rects[k][0] == self.segment_rects[k][0] for k in rects))
+        if same_plan:
+            if rects != self.segment_rects:
+                self._strip_items[0].setOpts(brushes=brushes)
+            self.segment_rects = rects
+            return
         for item in self._strip_items:
             self.plot.removeItem(item)
         self._strip_items, self.segment_rects = [], {}
-        segs = list(segments)
         if not segs:
             return
         x0 = np.array([s.frame_start for s in segs], float) - 0.5
         widths = np.array([s.frame_stop - s.frame_start for s in segs], float)
-        brushes = [pg.mkBrush(*STATUS_COLORS.get(s.status, (90, 90, 90))) for s in segs]
         bars = pg.BarGraphItem(x0=x0, width=widths - 0.15, y0=STRIP_Y[0], height=STRIP_Y[1] - STRIP_Y[0],
                                brushes=brushes, pen=pg.mkPen((20, 20, 20)))
         self.plot.addItem(bars)
         self._strip_items.append(bars)
-        self.segment_rects = {s.segment_id: ((s.frame_start, s.frame_stop), s.status) for s in segs}
+        self.segment_rects = rects
 
     def set_filmstrip(self, thumbs: dict, num_frames: int) -> None:
         """Thumbnails of generated frames: every ``step``-th frame spans step frames. Items

@@ -14,6 +14,7 @@ queued behind a full 3D redraw of the playhead camera.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -24,11 +25,13 @@ MIN_GAP_S = 0.1          # paced frames: at most 10 per second ...
 COST_FACTOR = 2.0        # ... and at most a third of the GUI thread's time
 INTERACTIVE_GAP_S = 1.0 / 60.0
 INTERACTIVE_LINGER_S = 0.4   # a wheel step counts as interaction this long
+FRAME_LOG = 2000             # frames whose cost is kept (benchmarks)
 
 
 class PacedCanvas(scene.SceneCanvas):
     """SceneCanvas with paced redraws. ``requested`` / ``drawn`` count update() calls and
-    frames (tests, benchmarks); ``last_cost_s`` is the wall time of the last frame's draw."""
+    frames presented (tests, benchmarks); ``last_cost_s`` is the wall time of the last frame,
+    from the start of its draw to its presentation."""
 
     def __init__(self, *args, min_gap_s: float = MIN_GAP_S, cost_factor: float = COST_FACTOR, **kwargs) -> None:
         self._ready = False
@@ -40,6 +43,8 @@ class PacedCanvas(scene.SceneCanvas):
         self.last_cost_s = 0.0
         self._last_end = -math.inf
         self._draw_t0 = 0.0
+        self._draw_cpu0 = 0.0
+        self.frame_costs: list[tuple[float, float, float]] = []   # (start, wall s, GUI-thread CPU s), last FRAME_LOG
         self._held_until = 0.0
         self._dragging = False
         self._interactive_until = 0.0
@@ -53,6 +58,26 @@ class PacedCanvas(scene.SceneCanvas):
         self.events.mouse_wheel.connect(self._mouse_wheel)
         self._ready = True
         self.freeze()
+
+    def create_native(self) -> None:
+        """VisPy's Canvas.create_native with the window-container backend instead of the
+        QOpenGLWidget one (studio.viewport.gl_window: keeps the widgets on the raster path)."""
+        from studio.viewport.gl_window import window_canvas_backend
+
+        if self._backend is not None:
+            return
+        assert self._app.native
+        window_canvas_backend()(self, **self._backend_kwargs)
+        self._backend_kwargs = None
+        self.events.draw.connect(self.context.flush_commands, position="last")
+        if self._autoswap:
+            self.events.draw.connect((self, "swap_buffers"), ref=True, position="last")
+
+    def render(self, *args, **kwargs):
+        """SceneCanvas.render (off-screen, read back) with the GL context on this thread."""
+        borrowed = getattr(self.native, "gl_borrowed", None)
+        with borrowed() if borrowed is not None else contextlib.nullcontext():
+            return super().render(*args, **kwargs)
 
     # ------------------------------------------------------------------ pacing
     @property
@@ -72,7 +97,8 @@ class PacedCanvas(scene.SceneCanvas):
         try:
             if not self.native.isVisible():
                 return False
-            return bool(self._timer.isActive() or getattr(self, "_update_pending", False))
+            return bool(self._timer.isActive() or getattr(self, "_update_pending", False)
+                        or getattr(self.native, "frame_in_flight", False))
         except RuntimeError:                     # the widget is gone
             return False
 
@@ -94,6 +120,12 @@ class PacedCanvas(scene.SceneCanvas):
             super().update()
         elif not self._timer.isActive() or self._timer.remainingTime() > wait * 1000:
             self._timer.start(max(1, math.ceil(wait * 1000)))
+
+    def redo_frame(self) -> None:
+        """The backend skipped a frame (the last one was still being drawn): schedule it
+        again, under the same pacing and hold."""
+        self._update_pending = False
+        self._schedule()
 
     def _due(self) -> None:
         try:
@@ -120,11 +152,20 @@ class PacedCanvas(scene.SceneCanvas):
     # ------------------------------------------------------------------ bookkeeping
     def _draw_started(self, event=None) -> None:
         self._draw_t0 = time.perf_counter()
+        self._draw_cpu0 = time.thread_time()
 
     def _draw_ended(self, event=None) -> None:
         self._last_end = time.perf_counter()
         self.last_cost_s = self._last_end - self._draw_t0
-        self.drawn += 1
+
+    def frame_presented(self) -> None:
+        """Called by the backend after the frame's swapBuffers (which, on a software
+        rasterizer, is where much of the frame's time goes): the cost counts it too."""
+        self._last_end = time.perf_counter()
+        self.last_cost_s = self._last_end - self._draw_t0
+        self.drawn += 1                          # counted when shown (the render thread presents later)
+        self.frame_costs.append((self._draw_t0, self.last_cost_s, time.thread_time() - self._draw_cpu0))
+        del self.frame_costs[:-FRAME_LOG]
 
     def _mouse_press(self, event=None) -> None:
         self._dragging = True

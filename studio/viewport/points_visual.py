@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from vispy import gloo
+from vispy.gloo.context import get_current_canvas
 from vispy.scene.visuals import create_visual_node
 from vispy.visuals import Visual
 
@@ -80,6 +81,7 @@ class GrowingPointsVisual(Visual):
         self._bounds = None
         self._vbo = gloo.VertexBuffer(np.zeros(capacity, _DTYPE))
         self._capacity = capacity
+        self.rows = 0                   # rows [0, rows) are drawn (rows past it are unused)
         self.shared_program.bind(self._vbo)
         self.set_style(size=3.0, mode="rgb", show_captured=True, show_generated=True)
         self.set_perspective(0.0, 1.0)
@@ -124,6 +126,7 @@ class GrowingPointsVisual(Visual):
         # draw() covers the whole (grown) buffer, not the first capacity it ever had
         self.shared_program.bind(self._vbo)
         self._capacity = buf.capacity
+        self.rows = buf.size
         self.full_upload_rows += buf.capacity
         self.full_uploads += 1
         self._update_bounds(buf)
@@ -137,6 +140,7 @@ class GrowingPointsVisual(Visual):
             self.upload_all(buf)
             return
         self._vbo.set_subdata(self._pack(buf, lo, hi), offset=lo)
+        self.rows = max(self.rows, buf.size, hi)
         self.uploaded_rows += hi - lo
         self._grow_bounds(buf.xyz[lo:hi][buf.alive[lo:hi] > 0])
         self.update()
@@ -157,6 +161,26 @@ class GrowingPointsVisual(Visual):
         if self._bounds is None:
             return None
         return float(self._bounds[0][axis]), float(self._bounds[1][axis])
+
+    def draw(self) -> None:
+        """Visual.draw, but only rows [0, rows) go to the rasterizer: the buffer is sized to
+        its capacity (up to twice the rows in use), and on a software rasterizer each row
+        costs vertex work even when the shader drops it. (gloo's Program.draw always draws
+        every row; this issues its GLIR DRAW with a (first, count) selection instead.)"""
+        if not self.visible or self.rows <= 0:
+            return
+        if self._prepare_draw(view=self) is False:
+            return
+        self._configure_gl_state()
+        prog = self._program
+        prog.build_if_needed()
+        prog.update_variables()
+        prog._buffer = None                  # as Program.draw: the data went out with the commands
+        prog._pending_variables = {}
+        context = get_current_canvas().context
+        context.glir.associate(prog.glir)
+        context.glir.command("DRAW", prog._id, "points", (0, int(min(self.rows, self._capacity))), 1)
+        context.flush_commands()
 
     def _prepare_transforms(self, view) -> None:
         view.view_program.vert["transform"] = view.get_transform()

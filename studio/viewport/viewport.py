@@ -17,9 +17,10 @@ that streaming points or a generation do not keep the GUI thread painting.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 from vispy import scene
+from vispy.visuals.transforms import MatrixTransform
 
 from engine.geometry.conventions import world_from_cam_opencv_from_opengl
 from studio.viewport.geometry import coverage_colors, frustum_segments
@@ -45,17 +46,15 @@ class Viewport3D(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        # autoswap off: Qt presents a QOpenGLWidget's frame itself; VisPy's extra swapBuffers
-        # on the widget's offscreen surface cost ~10 ms a frame on llvmpipe and showed nothing
+        # the canvas draws into a native GL window in a window container (no QOpenGLWidget:
+        # one would make Qt compose the *whole* main window with OpenGL on every repaint of any
+        # widget, ~25 ms each on llvmpipe); the backend presents each frame itself (autoswap off)
         self.canvas = PacedCanvas(keys=None, bgcolor=BACKGROUND, show=False, parent=self, autoswap=False)
-        # a native window of its own: Qt then composes only the canvas with OpenGL. Without it,
-        # one OpenGL widget makes Qt compose the *whole* main window with OpenGL on every
-        # repaint of any widget (a progress bar, the timeline): ~20-50 ms each on llvmpipe.
-        self.canvas.native.setAttribute(Qt.WidgetAttribute.WA_NativeWindow)
         self.view = self.canvas.central_widget.add_view()
         self.view.camera = scene.TurntableCamera(up="-y", fov=55.0, distance=6.0, elevation=20.0,
                                                  azimuth=180.0, center=(0.0, 0.9, 0.0))
         self.world = scene.Node(parent=self.view.scene)
+        self.world.transform = MatrixTransform()     # world -> turntable frame (set_world_up)
         self.display_from_world = np.eye(3)          # rotation world -> the turntable's frame
         self.points = GrowingPoints(parent=self.world)
         self.captured = scene.visuals.Line(pos=np.zeros((2, 3)), color=(0.6, 0.7, 0.8, 0.9), connect="segments",
@@ -143,22 +142,25 @@ class Viewport3D(QWidget):
             return
         d = offset / dist
         cam = self.view.camera
-        cam.center = tuple(float(v) for v in center)
-        cam.distance = dist
-        cam.elevation = float(np.degrees(np.arcsin(np.clip(-d[1], -1.0, 1.0))))
-        cam.azimuth = float(np.degrees(np.arctan2(-d[2], -d[0])))
+        with cam._block_updates():       # VisPy: one transform update for the four, not four
+            cam.center = tuple(float(v) for v in center)
+            cam.distance = dist
+            cam.elevation = float(np.degrees(np.arcsin(np.clip(-d[1], -1.0, 1.0))))
+            cam.azimuth = float(np.degrees(np.arctan2(-d[2], -d[0])))
+        cam.view_changed()
 
     def frame_points(self, lo: np.ndarray, hi: np.ndarray) -> None:
         """Aim the turntable at the middle of world bounds lo/hi [3]."""
         center = self.display_from_world @ (0.5 * (np.asarray(lo) + np.asarray(hi)))
-        self.view.camera.center = tuple(float(v) for v in center)
-        self.view.camera.distance = float(np.linalg.norm(np.asarray(hi) - np.asarray(lo))) * 0.75
+        cam = self.view.camera
+        with cam._block_updates():       # one transform update for both
+            cam.center = tuple(float(v) for v in center)
+            cam.distance = float(np.linalg.norm(np.asarray(hi) - np.asarray(lo))) * 0.75
+        cam.view_changed()
         self.frustum_depth = max(0.05, 0.04 * float(np.linalg.norm(np.asarray(hi) - np.asarray(lo))))
 
     def set_world_up(self, up) -> None:
         """Show the world with ``up`` [3] (world) pointing up on screen."""
-        from vispy.visuals.transforms import MatrixTransform
-
         from engine.geometry.scene_frame import DEFAULT_UP, rotation_taking
 
         rot = rotation_taking(np.asarray(up, float), DEFAULT_UP)
@@ -167,7 +169,9 @@ class Viewport3D(QWidget):
         self.display_from_world = rot
         matrix = np.eye(4)
         matrix[:3, :3] = rot.T                                  # VisPy maps row vectors: p @ M
-        self.world.transform = MatrixTransform(matrix)
+        # the node's MatrixTransform (made in __init__) changes in place: assigning a new
+        # transform rebuilds every visual's transform chain (~25 ms on the GUI thread)
+        self.world.transform.matrix = matrix
         self.canvas.update()
 
     # ------------------------------------------------------------------ visuals

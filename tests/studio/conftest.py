@@ -81,5 +81,5 @@ def non_background_fraction(image: np.ndarray) -> float:
 
 
 def save_shot(win, path: Path) -> Path:
-    assert win.grab().save(str(path)), path
+    assert win.screenshot().save(str(path)), path   # widgets + the viewport's GL window
     return path

@@ -2,10 +2,12 @@
 redraw, and the local preview render while a job keeps the engine busy."""
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
 import pytest
+from PySide6.QtGui import QImage
 
 from tests.studio.conftest import load_demo, non_background_fraction, wait_idle
 
@@ -116,3 +118,29 @@ def test_local_preview_is_the_engine_render_and_serves_the_playhead_while_a_job_
     ctl.playback.set_frame(20)                           # the engine is idle again: it renders
     wait_idle(qtbot, win)
     assert got[-1][0] > 0
+
+
+def _shown(vp) -> np.ndarray:
+    shown = vp.canvas.native.grabFramebuffer().convertToFormat(QImage.Format.Format_RGB888)
+    h, w = shown.height(), shown.width()
+    return np.frombuffer(shown.constBits(), np.uint8).reshape(h, shown.bytesPerLine())[:, : 3 * w].reshape(h, w, 3)
+
+
+@pytest.mark.skipif(os.environ.get("ANYRECON_GL_THREAD") == "0", reason="render thread switched off")
+def test_frames_are_drawn_on_the_render_thread_and_render_borrows_the_context(qtbot, viewport):
+    vp, pv = viewport
+    backend = vp.canvas.native
+    assert backend.threaded                     # after the first frame the GL work left the GUI thread
+    before = non_background_fraction(_shown(vp))
+    rng = np.random.default_rng(1)
+    pv.apply_delta(_delta(0, 1, rng.uniform(-1, 1, (4000, 3)), 0))
+    drawn = vp.canvas.drawn
+    qtbot.waitUntil(lambda: vp.canvas.drawn > drawn and not vp.canvas.pending, timeout=5000)
+    on_screen = non_background_fraction(_shown(vp))
+    assert on_screen > before + 0.02, (before, on_screen)     # the render thread presented the points
+    off_screen = vp.render_image()              # canvas.render(): the context comes to this thread ...
+    assert non_background_fraction(off_screen) > 0.02
+    assert backend.threaded                     # ... and goes back
+    pv.apply_delta(_delta(1, 2, rng.uniform(2, 3, (10, 3)), 4000))
+    drawn = vp.canvas.drawn
+    qtbot.waitUntil(lambda: vp.canvas.drawn > drawn and not vp.canvas.pending, timeout=5000)
