@@ -44,10 +44,17 @@ class Source:
         return self.points
 
 
-def complete_inverse_depth(depth: torch.Tensor, known: torch.Tensor, reach: int = 9) -> torch.Tensor:
+def complete_inverse_depth(depth: torch.Tensor, known: torch.Tensor, reach: int = 9,
+                           support: int = 3) -> torch.Tensor:
     """Depth [H,W] everywhere: known pixels kept; holes take a push-pull of inverse depth,
     never nearer than the farthest known depth within ``reach`` pixels (no membranes across
-    silhouettes: a disocclusion shows the background)."""
+    silhouettes: a disocclusion shows the background).
+
+    The "farthest known depth" is taken over known pixels whose whole ``support`` x ``support``
+    square is known (a min filter first): one stray far pixel (a depth outlier, a point seen
+    through a gap) would otherwise push the holes around it back by its depth over the
+    filter's footprint, a plus-shaped patch (the level set of the max + box filters) that
+    samples the photos somewhere else entirely: the plus-shaped specks of fern's paths."""
     if bool(known.all()):
         return depth
     if not bool(known.any()):
@@ -57,6 +64,8 @@ def complete_inverse_depth(depth: torch.Tensor, known: torch.Tensor, reach: int 
     if reach <= 1:
         return torch.where(known, depth, smooth)
     kd = torch.where(known, depth, torch.zeros_like(depth))[None, None]
+    if support > 1:
+        kd = -max_filter(-kd, support)   # min filter; an unknown neighbour (0) leaves no bias
     far = max_filter(kd, reach)
     # smoothed, so that the bias does not print the filter's blocks into the texture
     far = F.avg_pool2d(far, reach, stride=1, padding=reach // 2, count_include_pad=False)[0, 0]
