@@ -50,11 +50,13 @@ def complete_inverse_depth(depth: torch.Tensor, known: torch.Tensor, reach: int 
     never nearer than the farthest known depth within ``reach`` pixels (no membranes across
     silhouettes: a disocclusion shows the background).
 
-    The "farthest known depth" is taken over known pixels whose whole ``support`` x ``support``
-    square is known (a min filter first): one stray far pixel (a depth outlier, a point seen
-    through a gap) would otherwise push the holes around it back by its depth over the
-    filter's footprint, a plus-shaped patch (the level set of the max + box filters) that
-    samples the photos somewhere else entirely: the plus-shaped specks of fern's paths."""
+    The "farthest known depth" is taken over known pixels that at least ``support`` known
+    pixels of their ``support`` x ``support`` square (themselves included) share within 5%:
+    one or two stray far pixels (a depth outlier, a point seen through a gap) would otherwise
+    push the holes around them back by their depth over the filter's footprint, a plus-shaped
+    patch (the level set of the max + box filters) that samples the photos somewhere else
+    entirely: the plus-shaped specks of fern's paths. A background seen through a 1-px gap
+    (a line of pixels) still counts."""
     if bool(known.all()):
         return depth
     if not bool(known.any()):
@@ -65,12 +67,26 @@ def complete_inverse_depth(depth: torch.Tensor, known: torch.Tensor, reach: int 
         return torch.where(known, depth, smooth)
     kd = torch.where(known, depth, torch.zeros_like(depth))[None, None]
     if support > 1:
-        kd = -max_filter(-kd, support)   # min filter; an unknown neighbour (0) leaves no bias
+        kd = torch.where(_same_depth_count(kd[0, 0], 3) >= support, kd, torch.zeros_like(kd))
     far = max_filter(kd, reach)
     # smoothed, so that the bias does not print the filter's blocks into the texture
     far = F.avg_pool2d(far, reach, stride=1, padding=reach // 2, count_include_pad=False)[0, 0]
     hole = torch.where(far > 0, torch.maximum(smooth, far), smooth)
     return torch.where(known, depth, hole)
+
+
+def _same_depth_count(depth: torch.Tensor, k: int = 3, rel_tol: float = 0.05) -> torch.Tensor:
+    """[H,W] int: pixels of the k x k square around each pixel of ``depth`` [H,W] (0 = none)
+    whose depth is within ``rel_tol`` of its own, itself included; 0 where it has none."""
+    h, w = depth.shape
+    pad = k // 2
+    dp = F.pad(depth, (pad, pad, pad, pad))
+    count = torch.zeros(h, w, dtype=torch.int32, device=depth.device)
+    for dy in range(k):
+        for dx in range(k):
+            nb = dp[dy:dy + h, dx:dx + w]
+            count += (nb > 0) & ((nb - depth).abs() <= rel_tol * depth)
+    return torch.where(depth > 0, count, torch.zeros_like(count))
 
 
 def _image_tensor(image, device) -> torch.Tensor:
@@ -244,5 +260,29 @@ def warp_depth(prev: Source, target, device) -> torch.Tensor:
     rgb = torch.zeros_like(xyz)
     radius = 2.0 * stride * p_cam[:, 2] / float(prev.camera.K[1, 1])
     r = render_points(xyz, rgb, small, radius, max_radius_px=2.0)
-    d = F.interpolate(r.depth[None, None], size=(target.height, target.width), mode="nearest")[0, 0]
+    d = torch.where(r.mask, r.depth, torch.zeros_like(r.depth))
+    # a point nearer than the surface around it (a stray pixel of the previous frame's depth)
+    # is drawn as a footprint, a plus shape at this scale, 4x larger upsampled: it would be
+    # known depth here, and the photos sampled on it a plus-shaped speck; it is dropped
+    d = torch.where(near_specks(d), torch.zeros_like(d), d)
+    d = F.interpolate(d[None, None], size=(target.height, target.width), mode="nearest")[0, 0]
     return d
+
+
+def near_specks(depth: torch.Tensor, kernel: int = 5, rel_tol: float = 0.05, fraction: float = 0.6) -> torch.Tensor:
+    """[H,W] bool: pixels of ``depth`` [H,W] (0 = none) in front of their surroundings: more
+    than ``fraction`` of the drawn pixels of their ``kernel`` square are farther by more than
+    ``rel_tol`` (relative). A footprint up to a few pixels wide is a speck; the edge of a
+    larger near surface is not (half of its square is that surface)."""
+    h, w = depth.shape
+    pad = kernel // 2
+    dp = F.pad(depth, (pad, pad, pad, pad))
+    farther = torch.zeros(h, w, dtype=torch.int32, device=depth.device)
+    drawn = torch.zeros_like(farther)
+    for dy in range(kernel):
+        for dx in range(kernel):
+            nb = dp[dy:dy + h, dx:dx + w]
+            has = nb > 0
+            drawn += has
+            farther += has & (nb > depth * (1 + rel_tol))
+    return (depth > 0) & (farther.float() > fraction * drawn.clamp_min(1).float())

@@ -80,6 +80,9 @@ class SurfaceGeneratorOptions:
     # only / completed depth: 0.3 -> 22.58 / 18.68 dB, 1.5 -> 22.85 / 20.10, inf -> 22.88 / 20.61
     known_confidence: float = float("inf")
     background_reach: int = 9         # guessed depth is never nearer than the known depth this close
+    # ... taken over known pixels whose whole square of this size is known: one stray far pixel
+    # no longer pushes a plus-shaped patch around it back (specks on fern's paths); 1 = off
+    background_support: int = 3
     # gaps of the known surface up to this many pixels wide (between the splats of references
     # the target magnifies, between matched pixels of a textured object) take the front-most
     # interpolation of the surface around them, not the background-biased guess nor the sweep
@@ -151,6 +154,14 @@ class SurfaceGenerator:
             self._layers = None
 
     _layers: list | None = None
+    # a dict to record the next frames' intermediate layers in (diagnostics, see _trace)
+    trace: dict | None = None
+
+    def _trace(self, **layers) -> None:
+        """Record [H,W] tensors of one frame (known / guessed depth, which branch drew each
+        pixel) in ``self.trace`` as numpy arrays when tracing is on."""
+        if self.trace is not None:
+            self.trace.update({k: v.detach().cpu().numpy().copy() for k, v in layers.items()})
 
     def _add_layer(self, frame: GeneratedFrame, mask: np.ndarray) -> None:
         """Keep ``frame``'s pixels under ``mask`` (invented) as a fill layer of the segment."""
@@ -258,6 +269,7 @@ class SurfaceGenerator:
                 # and enough to fill the depth where the memory has none
                 warped = warp_depth(prev, target, dev)
                 depth = torch.where(known | gap, depth, warped)
+                self._trace(known_previous=(warped > 0) & ~gap & ~known)
                 known = known | ((warped > 0) & ~gap)
         return depth, known, guide, hint & ~known & ~gap, gap
 
@@ -270,6 +282,7 @@ class SurfaceGenerator:
         dev = self.device
         h, w = target.height, target.width
         depth, known, guide, hint, gap = self._surface_depth(target, guide, sources, previous, voxel_size)
+        self._trace(known=known, hint=hint, gap=gap, depth_start=depth)
         no_depth = not bool((known | hint | gap).any())
         if no_depth:
             depth = torch.full((h, w), _fallback_depth(sources, target), device=dev)
@@ -277,9 +290,12 @@ class SurfaceGenerator:
         else:
             guessed = ~known
             start = known | hint | gap
-            depth = torch.where(hint | gap, depth, complete_inverse_depth(depth, start, opt.background_reach))
-            depth, _ = sweep_guessed_depth(depth, guessed & ~gap, [s for s in sources if s.depth is not None],
-                                           target, target_rays, opt.sweep)
+            depth = torch.where(hint | gap, depth, complete_inverse_depth(depth, start, opt.background_reach,
+                                                                              opt.background_support))
+            self._trace(depth_completed=depth)
+            depth, swept = sweep_guessed_depth(depth, guessed & ~gap, [s for s in sources if s.depth is not None],
+                                               target, target_rays, opt.sweep)
+            self._trace(swept=swept, depth=depth)
             if opt.gap_strict:
                 guessed = guessed & ~gap
         rays, eye = target_rays(target, dev)
@@ -299,6 +315,7 @@ class SurfaceGenerator:
             weight = torch.zeros(h, w, device=dev)
             verified = torch.zeros(h, w, device=dev)
         seen = weight > 0
+        drawn_by = torch.where(seen, 1, 0)   # 1 references, 2 fill layers, 3 previous frame, 4 memory
         confidence = torch.where(seen, (0.35 + 0.6 * verified) * weight / (weight + 0.02), torch.zeros_like(weight))
         # colors observed on a guessed surface: fused into the memory, they must neither
         # occlude measured surfaces nor count as known depth later
@@ -310,6 +327,7 @@ class SurfaceGenerator:
             color = torch.where(take[..., None], lcol, color)
             confidence = torch.where(take, 0.1, confidence)
             invented |= take
+            drawn_by = torch.where(take & ~seen, 2, drawn_by)
             seen = seen | take
         if previous is not None and opt.use_previous_frame and not bool(seen.all()) and not no_depth:
             prev = make_source(previous.camera, previous.color, previous.depth, dev, previous.invented)
@@ -324,6 +342,7 @@ class SurfaceGenerator:
                 prev_inv = s.invented if s.invented is not None else torch.zeros_like(take)
                 confidence = torch.where(take, torch.where(prev_inv, 0.1, 0.3), confidence)
                 invented |= take & prev_inv
+                drawn_by = torch.where(take & ~seen, 3, drawn_by)
                 seen = seen | take
         if guide is not None and not no_depth:
             use_mem = ~seen & guide.mask
@@ -337,11 +356,13 @@ class SurfaceGenerator:
             confidence = torch.where(use_mem, torch.where(weak, mem_conf.clamp(max=0.1), mem_conf), confidence)
             # surface the memory holds only from generated content stays "invented"
             invented |= use_mem & weak
+            drawn_by = torch.where(use_mem & ~seen, 4, drawn_by)
             seen = seen | use_mem
         if no_depth:
             invented[:] = True
             confidence = torch.minimum(confidence, torch.full_like(confidence, 0.1))
         holes = ~seen
+        self._trace(drawn_by=drawn_by, invented_before_fill=invented)
         color_np = color.clamp(0, 1).cpu().numpy()
         depth_np = depth.cpu().numpy()
         holes_np = holes.cpu().numpy()

@@ -70,3 +70,32 @@ def test_sweep_keeps_region_planes_and_drops_isolated_ones():
     sparse = torch.zeros(hs * ws, dtype=torch.bool)
     sparse[::9] = True
     assert not bool(_coherent(sparse, arg.view(-1), idx, guessed, SweepOptions())[sparse].any())
+
+
+def test_previous_frame_depth_carries_no_plus_shaped_near_specks():
+    """The previous frame's depth, carried into the next frame (``warp_depth``: points drawn
+    with footprints at quarter size): one stray near pixel (z = 1 on a wall at z = 4) used to
+    come back as a plus of known near depth, 4x magnified (fern beyond frames 1-7)."""
+    import numpy as np
+
+    from engine.generate.lumigraph import make_source, warp_depth
+    from engine.geometry import Camera, se3
+    from engine.geometry.camera import intrinsics_from_fov
+
+    cam = Camera(intrinsics_from_fov(50.0, 128, 96), 128, 96, se3.make_transform(np.eye(3), np.zeros(3)))
+    depth = np.full((96, 128), 4.0, np.float32)
+    depth[48, 64] = 1.0
+    prev = make_source(cam, np.zeros((96, 128, 3), np.float32), depth, "cpu")
+    d = warp_depth(prev, cam, "cpu")
+    assert float((d > 0).float().mean()) > 0.95          # the wall comes through
+    assert int(((d > 0) & (d < 3.0)).sum()) == 0          # the speck does not
+    lone = torch.as_tensor(np.where(np.arange(25).reshape(5, 5) == 12, 1.0, 4.0).astype(np.float32))
+    from engine.generate.lumigraph import near_specks
+    plus = torch.full((9, 9), 4.0)
+    plus[4, 3:6] = 1.0
+    plus[3:6, 4] = 1.0
+    assert bool(near_specks(plus)[4, 4]) and bool(near_specks(plus)[3, 4])
+    edge = torch.full((9, 9), 4.0)
+    edge[:, :5] = 1.0                                      # a near surface's edge is no speck
+    assert not bool(near_specks(edge).any())
+    assert bool(near_specks(lone)[2, 2])
