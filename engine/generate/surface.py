@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from engine.device import resolve_device
 from engine.generate.fill import FillOptions, fill_holes
-from engine.generate.lumigraph import (Source, complete_inverse_depth, make_source, sample_source,
+from engine.generate.lumigraph import (Source, complete_inverse_depth, make_source, near_specks, sample_source,
                                        target_rays, ulr_blend, warp_depth, warp_reference_depth)
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
 from engine.generate.sweep import SweepOptions, sweep_guessed_depth
@@ -100,6 +100,10 @@ class SurfaceGeneratorOptions:
     # (isolated fused points came back as plus-shaped specks)
     weak_density: float = 0.5
     weak_window: int = 7
+    # memory content in front of most of the memory surface in this square (pixels) is a
+    # speck, whatever its footprint (stray points, captured or fused, are drawn as plus-shaped
+    # discs that pass the density test): neither depth nor color; 0 = off
+    speck_window: int = 11
     warp_references: bool = True       # refine the surface with the references' measured depth
     sweep: SweepOptions = field(default_factory=SweepOptions)
     fill: FillOptions = field(default_factory=FillOptions)
@@ -193,8 +197,9 @@ class SurfaceGenerator:
     def _weak_memory(self, guide: SurfaceRender, also=None) -> tuple[torch.Tensor, torch.Tensor]:
         """([H,W] bool weak, [H,W] bool dense): pixels where the memory shows generated
         content that is a guess (invented, tagged ``INVENTED_VIEW``, or fused with a low
-        confidence, or ``also``), and those of them that form a surface (at least ``weak_density`` of the
-        ``weak_window`` square around them is weak): isolated ones are specks, not a surface."""
+        confidence, or ``also``) or a near speck (any content, ``speck_window``), and those of
+        them that form a surface (at least ``weak_density`` of the ``weak_window`` square
+        around them is weak, specks never): isolated ones are specks, not a surface."""
         o = self.options
         weak = guide.mask & ((guide.source_view == INVENTED_VIEW)
                              | ((guide.segment >= 0) & (guide.confidence < o.occluder_confidence)))
@@ -207,10 +212,15 @@ class SurfaceGenerator:
             gen = (guide.mask & (guide.segment >= 0))[None, None].float()
             share = F.avg_pool2d(gen, k, stride=1, padding=k // 2, count_include_pad=False)[0, 0]
             weak |= guide.mask & (guide.segment >= 0) & (share < o.weak_density)
+        speck = torch.zeros_like(weak)
+        if o.speck_window > 1 and bool(guide.mask.any()):
+            drawn = torch.where(guide.mask, guide.depth, torch.zeros_like(guide.depth))
+            speck = guide.mask & near_specks(drawn, int(o.speck_window) | 1)
+            weak |= speck
         if o.weak_density <= 0 or not bool(weak.any()):
-            return weak, weak
+            return weak, weak & ~speck
         dens = F.avg_pool2d(weak[None, None].float(), k, stride=1, padding=k // 2, count_include_pad=False)[0, 0]
-        return weak, weak & (dens >= o.weak_density)
+        return weak, weak & (dens >= o.weak_density) & ~speck
 
     def _surface_depth(self, target, guide, sources, previous, voxel_size):
         """(depth [H,W] or zeros, known [H,W] bool, guide SurfaceRender or None, hint [H,W]
@@ -228,6 +238,8 @@ class SurfaceGenerator:
                                     for t in (getattr(guide, f) for f in guide.__dataclass_fields__)))
             depth, known = guide.depth, guide.mask & (guide.depth > 0)
             weak, dense = self._weak_memory(guide)
+            self._trace(memory_segment=guide.segment, memory_view=guide.source_view, memory_depth=guide.depth,
+                        memory_confidence=guide.confidence, memory_mask=guide.mask, memory_weak=weak, memory_dense=dense)
             # generated content fused with a guessed depth (low confidence) or invented is a
             # guess again
             known &= ~weak
@@ -268,7 +280,9 @@ class SurfaceGenerator:
                 # the previous frame's surface, forward to this camera by sampling: cheap
                 # and enough to fill the depth where the memory has none
                 warped = warp_depth(prev, target, dev)
-                depth = torch.where(known | gap, depth, warped)
+                # where nothing of the previous frame lands, a memory hint keeps its depth
+                # (it was set to 0 there: the photos sampled at the camera center)
+                depth = torch.where(known | gap | (warped <= 0), depth, warped)
                 self._trace(known_previous=(warped > 0) & ~gap & ~known)
                 known = known | ((warped > 0) & ~gap)
         return depth, known, guide, hint & ~known & ~gap, gap
