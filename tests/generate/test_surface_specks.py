@@ -99,3 +99,54 @@ def test_previous_frame_depth_carries_no_plus_shaped_near_specks():
     edge[:, :5] = 1.0                                      # a near surface's edge is no speck
     assert not bool(near_specks(edge).any())
     assert bool(near_specks(lone)[2, 2])
+
+
+def _memory_render(depth: torch.Tensor, mask: torch.Tensor):
+    """A captured memory surface render (segment -1) of ``depth`` [H,W] under ``mask``."""
+    from engine.render.surface import SurfaceRender
+
+    h, w = depth.shape
+    full = lambda v, dt: torch.full((h, w), v, dtype=dt)   # noqa: E731
+    return SurfaceRender(torch.full((h, w, 3), 0.5), torch.where(mask, depth, torch.zeros_like(depth)), mask,
+                         full(3, torch.int32), full(0, torch.int64), full(1.0, torch.float32),
+                         full(-1, torch.int32), torch.zeros(h, w, dtype=torch.bool))
+
+
+def test_memory_hint_keeps_its_depth_where_the_previous_frame_does_not_land():
+    """Memory surface where the references have no measured depth is a hint; where the
+    previous frame's depth did not land, its depth used to become 0 (every such pixel sampled
+    the photos at the camera center: the flat grey patches of livingroom's beyond path)."""
+    import numpy as np
+
+    from engine.generate.protocol import GeneratedFrame
+    from engine.generate.surface import SurfaceGenerator
+    from engine.geometry import Camera, se3
+    from engine.geometry.camera import intrinsics_from_fov
+
+    cam = Camera(intrinsics_from_fov(50.0, 96, 64), 96, 64, se3.make_transform(np.eye(3), np.zeros(3)))
+    guide = _memory_render(torch.full((64, 96), 3.0), torch.ones(64, 96, dtype=torch.bool))
+    # the previous camera, 2 m to the right, saw the wall (z = 3) on the target's right only
+    prev_cam = Camera(cam.K, 96, 64, se3.make_transform(np.eye(3), np.array([2.0, 0.0, 0.0])))
+    prev = GeneratedFrame(prev_cam, np.zeros((64, 96, 3), np.float32), np.full((64, 96), 3.0, np.float32),
+                          np.ones((64, 96), np.float32), np.zeros((64, 96), bool))
+    gen = SurfaceGenerator(device="cpu")
+    depth, known, _, hint, gap = gen._surface_depth(cam, guide, [], prev, 0.01)
+    assert bool(known[:, 50:].all()) and bool(hint[:, :40].all())   # previous frame | memory hint
+    assert float(depth[:, :40].min()) > 2.9         # the hint at the memory's depth (was 0)
+    assert float((depth[known] - 3.0).abs().max()) < 0.1
+
+
+def test_stray_memory_points_are_no_hint():
+    """One stray captured point drawn in front of the memory's wall (a footprint of radius 3 px,
+    the surface render's largest, at z = 1 before z = 3) is neither a depth hint nor memory
+    color."""
+    from engine.generate.surface import SurfaceGenerator
+
+    depth = torch.full((64, 96), 3.0)
+    yy, xx = torch.meshgrid(torch.arange(64), torch.arange(96), indexing="ij")
+    disc = (yy - 33) ** 2 + (xx - 43) ** 2 <= 9
+    depth[disc] = 1.0
+    guide = _memory_render(depth, torch.ones(64, 96, dtype=torch.bool))
+    weak, dense = SurfaceGenerator(device="cpu")._weak_memory(guide)
+    assert bool(weak[disc].all()) and not bool(dense[disc].any())
+    assert not bool(weak[:, :30].any())            # the wall is memory surface as before
