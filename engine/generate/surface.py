@@ -216,6 +216,12 @@ class SurfaceGenerator:
         if o.speck_window > 1 and bool(guide.mask.any()):
             drawn = torch.where(guide.mask, guide.depth, torch.zeros_like(guide.depth))
             speck = guide.mask & near_specks(drawn, int(o.speck_window) | 1)
+            if o.weak_density > 0:
+                # a few memory pixels with no memory surface around them (a stray point far
+                # behind, drawn where the memory is empty) are no surface either
+                share = F.avg_pool2d(guide.mask[None, None].float(), k, stride=1, padding=k // 2,
+                                     count_include_pad=False)[0, 0]
+                speck |= guide.mask & (share < 0.5 * o.weak_density)
             weak |= speck
         if o.weak_density <= 0 or not bool(weak.any()):
             return weak, weak & ~speck

@@ -150,3 +150,19 @@ def test_stray_memory_points_are_no_hint():
     weak, dense = SurfaceGenerator(device="cpu")._weak_memory(guide)
     assert bool(weak[disc].all()) and not bool(dense[disc].any())
     assert not bool(weak[:, :30].any())            # the wall is memory surface as before
+
+
+def test_a_stray_far_memory_point_where_the_memory_is_empty_is_no_hint():
+    """A 5-px footprint of a captured point far behind, alone in an empty part of the memory
+    render (fern beyond frame 0: a white dot on the planter), is no hint and no color."""
+    from engine.generate.surface import SurfaceGenerator
+
+    mask = torch.zeros(64, 96, dtype=torch.bool)
+    mask[:, 60:] = True                              # the memory's surface on the right
+    mask[30, 28:31] = True                           # the stray point's plus-shaped footprint
+    mask[29:32, 29] = True
+    depth = torch.where(mask, torch.full((64, 96), 3.0), torch.zeros(64, 96))
+    depth[29:32, 28:31] = 9.0
+    weak, dense = SurfaceGenerator(device="cpu")._weak_memory(_memory_render(depth, mask))
+    assert bool(weak[30, 29]) and not bool(dense[29:32, 28:31].any())
+    assert not bool(weak[:, 62:].any())
