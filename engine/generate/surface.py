@@ -5,6 +5,10 @@ Per target frame (view-dependent texture mapping / unstructured lumigraph):
    the loop hands it in as guidance). Where the memory has no surface, the depth is
    completed by a push-pull of inverse depth that never comes nearer than the farthest
    known depth close by (disocclusions show the background); those pixels are *guessed*.
+   Stray depth never spreads: memory points drawn in front of their surroundings or alone in
+   an empty part of the render are no surface, the previous frame's stray near pixels are
+   dropped before its depth is carried over, the background bias counts only known depth
+   that its neighbours share, and the sweep moves only whole regions (plus-shaped specks).
 2. **Backward sampling.** Every target pixel's surface point is projected into each
    retrieved reference (and the previous generated frame of the segment) and its color
    sampled bilinearly where the reference's own depth confirms that it sees the point:

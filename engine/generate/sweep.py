@@ -9,7 +9,8 @@ spanning the known depths of the frame; per plane, the color variance across the
 that see the point, box-filtered over ``window`` pixels, plus a pull towards the completed
 depth (``prior_weight`` per full depth range). A pixel takes the best plane only where the
 best cost is clearly below the median cost over the planes (``distinct``): textureless
-pixels keep the completed depth.
+pixels keep the completed depth; and only where its plane is a region's (``support_*``): an
+isolated choice is a far plane where the references happen to agree, not a surface.
 """
 from __future__ import annotations
 

@@ -76,8 +76,6 @@ def test_previous_frame_depth_carries_no_plus_shaped_near_specks():
     """The previous frame's depth, carried into the next frame (``warp_depth``: points drawn
     with footprints at quarter size): one stray near pixel (z = 1 on a wall at z = 4) used to
     come back as a plus of known near depth, 4x magnified (fern beyond frames 1-7)."""
-    import numpy as np
-
     from engine.generate.lumigraph import make_source, warp_depth
     from engine.geometry import Camera, se3
     from engine.geometry.camera import intrinsics_from_fov
@@ -116,8 +114,6 @@ def test_memory_hint_keeps_its_depth_where_the_previous_frame_does_not_land():
     """Memory surface where the references have no measured depth is a hint; where the
     previous frame's depth did not land, its depth used to become 0 (every such pixel sampled
     the photos at the camera center: the flat grey patches of livingroom's beyond path)."""
-    import numpy as np
-
     from engine.generate.protocol import GeneratedFrame
     from engine.generate.surface import SurfaceGenerator
     from engine.geometry import Camera, se3
