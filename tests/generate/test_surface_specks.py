@@ -104,7 +104,9 @@ def _memory_render(depth: torch.Tensor, mask: torch.Tensor):
     from engine.render.surface import SurfaceRender
 
     h, w = depth.shape
-    full = lambda v, dt: torch.full((h, w), v, dtype=dt)   # noqa: E731
+    def full(v, dt):
+        return torch.full((h, w), v, dtype=dt)
+
     return SurfaceRender(torch.full((h, w, 3), 0.5), torch.where(mask, depth, torch.zeros_like(depth)), mask,
                          full(3, torch.int32), full(0, torch.int64), full(1.0, torch.float32),
                          full(-1, torch.int32), torch.zeros(h, w, dtype=torch.bool))
@@ -126,7 +128,7 @@ def test_memory_hint_keeps_its_depth_where_the_previous_frame_does_not_land():
     prev = GeneratedFrame(prev_cam, np.zeros((64, 96, 3), np.float32), np.full((64, 96), 3.0, np.float32),
                           np.ones((64, 96), np.float32), np.zeros((64, 96), bool))
     gen = SurfaceGenerator(device="cpu")
-    depth, known, _, hint, gap = gen._surface_depth(cam, guide, [], prev, 0.01)
+    depth, known, _, hint, _gap = gen._surface_depth(cam, guide, [], prev, 0.01)
     assert bool(known[:, 50:].all()) and bool(hint[:, :40].all())   # previous frame | memory hint
     assert float(depth[:, :40].min()) > 2.9         # the hint at the memory's depth (was 0)
     assert float((depth[known] - 3.0).abs().max()) < 0.1
