@@ -44,10 +44,19 @@ class Source:
         return self.points
 
 
-def complete_inverse_depth(depth: torch.Tensor, known: torch.Tensor, reach: int = 9) -> torch.Tensor:
+def complete_inverse_depth(depth: torch.Tensor, known: torch.Tensor, reach: int = 9,
+                           support: int = 3) -> torch.Tensor:
     """Depth [H,W] everywhere: known pixels kept; holes take a push-pull of inverse depth,
     never nearer than the farthest known depth within ``reach`` pixels (no membranes across
-    silhouettes: a disocclusion shows the background)."""
+    silhouettes: a disocclusion shows the background).
+
+    The "farthest known depth" is taken over known pixels that at least ``support`` known
+    pixels of their ``support`` x ``support`` square (themselves included) share within 5%:
+    one or two stray far pixels (a depth outlier, a point seen through a gap) would otherwise
+    push the holes around them back by their depth over the filter's footprint, a plus-shaped
+    patch (the level set of the max + box filters) that samples the photos somewhere else
+    entirely: the plus-shaped specks of fern's paths. A background seen through a 1-px gap
+    (a line of pixels) still counts."""
     if bool(known.all()):
         return depth
     if not bool(known.any()):
@@ -57,11 +66,27 @@ def complete_inverse_depth(depth: torch.Tensor, known: torch.Tensor, reach: int 
     if reach <= 1:
         return torch.where(known, depth, smooth)
     kd = torch.where(known, depth, torch.zeros_like(depth))[None, None]
+    if support > 1:
+        kd = torch.where(_same_depth_count(kd[0, 0], 3) >= support, kd, torch.zeros_like(kd))
     far = max_filter(kd, reach)
     # smoothed, so that the bias does not print the filter's blocks into the texture
     far = F.avg_pool2d(far, reach, stride=1, padding=reach // 2, count_include_pad=False)[0, 0]
     hole = torch.where(far > 0, torch.maximum(smooth, far), smooth)
     return torch.where(known, depth, hole)
+
+
+def _same_depth_count(depth: torch.Tensor, k: int = 3, rel_tol: float = 0.05) -> torch.Tensor:
+    """[H,W] int: pixels of the k x k square around each pixel of ``depth`` [H,W] (0 = none)
+    whose depth is within ``rel_tol`` of its own, itself included; 0 where it has none."""
+    h, w = depth.shape
+    pad = k // 2
+    dp = F.pad(depth, (pad, pad, pad, pad))
+    count = torch.zeros(h, w, dtype=torch.int32, device=depth.device)
+    for dy in range(k):
+        for dx in range(k):
+            nb = dp[dy:dy + h, dx:dx + w]
+            count += (nb > 0) & ((nb - depth).abs() <= rel_tol * depth)
+    return torch.where(depth > 0, count, torch.zeros_like(count))
 
 
 def _image_tensor(image, device) -> torch.Tensor:
@@ -283,19 +308,52 @@ def target_device(sources):
     return sources[0].image.device if sources else torch.device("cpu")
 
 
-def warp_depth(prev: Source, target, device) -> torch.Tensor:
+def warp_depth(prev: Source, target, device, scale: float = 0.5) -> torch.Tensor:
     """The previous frame's complete depth carried to ``target`` by a z-buffered point render
-    at quarter resolution, upsampled (nearest); 0 where nothing lands."""
+    at ``scale`` of its resolution (every 2nd pixel of the previous frame, footprints of one
+    render pixel), near specks dropped, upsampled in inverse depth (bilinear, normalised by
+    the drawn pixels; 0 where nothing lands). At quarter size with nearest upsampling the
+    carried depth was 4x4 blocks, which frame after frame printed blocky pieces of texture
+    into the guessed parts of a path (fern's beyond frames 5-7)."""
     from engine.memory.backproject import camera_points
     from engine.render.points import render_points
 
-    small = target.scaled(0.25)
+    small = target.scaled(scale)
     stride = 2
     p_cam = camera_points(prev.camera, prev.depth)[::stride, ::stride].reshape(-1, 3)
     wfc = torch.as_tensor(prev.camera.world_from_cam, dtype=torch.float32, device=device)
     xyz = p_cam @ wfc[:3, :3].T + wfc[:3, 3]
     rgb = torch.zeros_like(xyz)
-    radius = 2.0 * stride * p_cam[:, 2] / float(prev.camera.K[1, 1])
+    radius = stride * p_cam[:, 2] / float(prev.camera.K[1, 1]) * max(1.0, 0.5 / scale)
     r = render_points(xyz, rgb, small, radius, max_radius_px=2.0)
-    d = F.interpolate(r.depth[None, None], size=(target.height, target.width), mode="nearest")[0, 0]
-    return d
+    d = torch.where(r.mask, r.depth, torch.zeros_like(r.depth))
+    # a point nearer than the surface around it (a stray pixel of the previous frame's depth)
+    # is drawn as a footprint, a plus shape at this scale, magnified by the upsampling: it
+    # would be known depth here, and the photos sampled on it a plus-shaped speck; dropped
+    d = torch.where(near_specks(d), torch.zeros_like(d), d)
+    size = (target.height, target.width)
+    has = (d > 0).float()[None, None]
+    inv = torch.where(d > 0, 1.0 / d.clamp_min(1e-9), torch.zeros_like(d))[None, None]
+    num = F.interpolate(inv, size=size, mode="bilinear", align_corners=False)[0, 0]
+    den = F.interpolate(has, size=size, mode="bilinear", align_corners=False)[0, 0]
+    covered = F.interpolate(has, size=size, mode="nearest")[0, 0] > 0.5
+    return torch.where(covered & (num > 0), 1.0 / (num / den.clamp_min(1e-6)).clamp_min(1e-9), torch.zeros_like(num))
+
+
+def near_specks(depth: torch.Tensor, kernel: int = 5, rel_tol: float = 0.05, fraction: float = 0.6) -> torch.Tensor:
+    """[H,W] bool: pixels of ``depth`` [H,W] (0 = none) in front of their surroundings: more
+    than ``fraction`` of the drawn pixels of their ``kernel`` square are farther by more than
+    ``rel_tol`` (relative). A footprint up to a few pixels wide is a speck; the edge of a
+    larger near surface is not (half of its square is that surface)."""
+    h, w = depth.shape
+    pad = kernel // 2
+    dp = F.pad(depth, (pad, pad, pad, pad))
+    farther = torch.zeros(h, w, dtype=torch.int32, device=depth.device)
+    drawn = torch.zeros_like(farther)
+    for dy in range(kernel):
+        for dx in range(kernel):
+            nb = dp[dy:dy + h, dx:dx + w]
+            has = nb > 0
+            drawn += has
+            farther += has & (nb > depth * (1 + rel_tol))
+    return (depth > 0) & (farther.float() > fraction * drawn.clamp_min(1).float())

@@ -5,6 +5,10 @@ Per target frame (view-dependent texture mapping / unstructured lumigraph):
    the loop hands it in as guidance). Where the memory has no surface, the depth is
    completed by a push-pull of inverse depth that never comes nearer than the farthest
    known depth close by (disocclusions show the background); those pixels are *guessed*.
+   Stray depth never spreads: memory points drawn in front of their surroundings or alone in
+   an empty part of the render are no surface, the previous frame's stray near pixels are
+   dropped before its depth is carried over, the background bias counts only known depth
+   that its neighbours share, and the sweep moves only whole regions (plus-shaped specks).
 2. **Backward sampling.** Every target pixel's surface point is projected into each
    retrieved reference (and the previous generated frame of the segment) and its color
    sampled bilinearly where the reference's own depth confirms that it sees the point:
@@ -36,8 +40,18 @@ import torch.nn.functional as F
 
 from engine.device import resolve_device
 from engine.generate.fill import FillOptions, fill_holes
-from engine.generate.lumigraph import (Source, complete_inverse_depth, make_source, sample_source, sample_sources,
-                                       target_rays, ulr_blend, warp_depth, warp_reference_depth)
+from engine.generate.lumigraph import (
+    Source,
+    complete_inverse_depth,
+    make_source,
+    near_specks,
+    sample_source,
+    sample_sources,
+    target_rays,
+    ulr_blend,
+    warp_depth,
+    warp_reference_depth,
+)
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
 from engine.generate.sweep import SweepOptions, sweep_guessed_depth
 from engine.memory.store import INVENTED_VIEW
@@ -80,6 +94,9 @@ class SurfaceGeneratorOptions:
     # only / completed depth: 0.3 -> 22.58 / 18.68 dB, 1.5 -> 22.85 / 20.10, inf -> 22.88 / 20.61
     known_confidence: float = float("inf")
     background_reach: int = 9         # guessed depth is never nearer than the known depth this close
+    # ... taken over known pixels whose whole square of this size is known: one stray far pixel
+    # no longer pushes a plus-shaped patch around it back (specks on fern's paths); 1 = off
+    background_support: int = 3
     # gaps of the known surface up to this many pixels wide (between the splats of references
     # the target magnifies, between matched pixels of a textured object) take the front-most
     # interpolation of the surface around them, not the background-biased guess nor the sweep
@@ -97,6 +114,10 @@ class SurfaceGeneratorOptions:
     # (isolated fused points came back as plus-shaped specks)
     weak_density: float = 0.5
     weak_window: int = 7
+    # memory content in front of most of the memory surface in this square (pixels) is a
+    # speck, whatever its footprint (stray points, captured or fused, are drawn as plus-shaped
+    # discs that pass the density test): neither depth nor color; 0 = off
+    speck_window: int = 11
     warp_references: bool = True       # refine the surface with the references' measured depth
     sweep: SweepOptions = field(default_factory=SweepOptions)
     fill: FillOptions = field(default_factory=FillOptions)
@@ -151,6 +172,14 @@ class SurfaceGenerator:
             self._layers = None
 
     _layers: list | None = None
+    # a dict to record the next frames' intermediate layers in (diagnostics, see _trace)
+    trace: dict | None = None
+
+    def _trace(self, **layers) -> None:
+        """Record [H,W] tensors of one frame (known / guessed depth, which branch drew each
+        pixel) in ``self.trace`` as numpy arrays when tracing is on."""
+        if self.trace is not None:
+            self.trace.update({k: v.detach().cpu().numpy().copy() for k, v in layers.items()})
 
     def _add_layer(self, frame: GeneratedFrame, mask: np.ndarray) -> None:
         """Keep ``frame``'s pixels under ``mask`` (invented) as a fill layer of the segment."""
@@ -182,8 +211,9 @@ class SurfaceGenerator:
     def _weak_memory(self, guide: SurfaceRender, also=None) -> tuple[torch.Tensor, torch.Tensor]:
         """([H,W] bool weak, [H,W] bool dense): pixels where the memory shows generated
         content that is a guess (invented, tagged ``INVENTED_VIEW``, or fused with a low
-        confidence, or ``also``), and those of them that form a surface (at least ``weak_density`` of the
-        ``weak_window`` square around them is weak): isolated ones are specks, not a surface."""
+        confidence, or ``also``) or a near speck (any content, ``speck_window``), and those of
+        them that form a surface (at least ``weak_density`` of the ``weak_window`` square
+        around them is weak, specks never): isolated ones are specks, not a surface."""
         o = self.options
         weak = guide.mask & ((guide.source_view == INVENTED_VIEW)
                              | ((guide.segment >= 0) & (guide.confidence < o.occluder_confidence)))
@@ -196,10 +226,21 @@ class SurfaceGenerator:
             gen = (guide.mask & (guide.segment >= 0))[None, None].float()
             share = F.avg_pool2d(gen, k, stride=1, padding=k // 2, count_include_pad=False)[0, 0]
             weak |= guide.mask & (guide.segment >= 0) & (share < o.weak_density)
+        speck = torch.zeros_like(weak)
+        if o.speck_window > 1 and bool(guide.mask.any()):
+            drawn = torch.where(guide.mask, guide.depth, torch.zeros_like(guide.depth))
+            speck = guide.mask & near_specks(drawn, int(o.speck_window) | 1)
+            if o.weak_density > 0:
+                # a few memory pixels with no memory surface around them (a stray point far
+                # behind, drawn where the memory is empty) are no surface either
+                share = F.avg_pool2d(guide.mask[None, None].float(), k, stride=1, padding=k // 2,
+                                     count_include_pad=False)[0, 0]
+                speck |= guide.mask & (share < 0.5 * o.weak_density)
+            weak |= speck
         if o.weak_density <= 0 or not bool(weak.any()):
-            return weak, weak
+            return weak, weak & ~speck
         dens = F.avg_pool2d(weak[None, None].float(), k, stride=1, padding=k // 2, count_include_pad=False)[0, 0]
-        return weak, weak & (dens >= o.weak_density)
+        return weak, weak & (dens >= o.weak_density) & ~speck
 
     def _surface_depth(self, target, guide, sources, previous, voxel_size, prev_source=None):
         """(depth [H,W] or zeros, known [H,W] bool, guide SurfaceRender or None, hint [H,W]
@@ -217,6 +258,8 @@ class SurfaceGenerator:
                                     for t in (getattr(guide, f) for f in guide.__dataclass_fields__)))
             depth, known = guide.depth, guide.mask & (guide.depth > 0)
             weak, dense = self._weak_memory(guide)
+            self._trace(memory_segment=guide.segment, memory_view=guide.source_view, memory_depth=guide.depth,
+                        memory_confidence=guide.confidence, memory_mask=guide.mask, memory_weak=weak, memory_dense=dense)
             # generated content fused with a guessed depth (low confidence) or invented is a
             # guess again
             known &= ~weak
@@ -257,7 +300,10 @@ class SurfaceGenerator:
                 # the previous frame's surface, forward to this camera by sampling: cheap
                 # and enough to fill the depth where the memory has none
                 warped = warp_depth(prev, target, dev)
-                depth = torch.where(known | gap, depth, warped)
+                # where nothing of the previous frame lands, a memory hint keeps its depth
+                # (it was set to 0 there: the photos sampled at the camera center)
+                depth = torch.where(known | gap | (warped <= 0), depth, warped)
+                self._trace(known_previous=(warped > 0) & ~gap & ~known)
                 known = known | ((warped > 0) & ~gap)
         return depth, known, guide, hint & ~known & ~gap, gap
 
@@ -275,6 +321,7 @@ class SurfaceGenerator:
             prev_source = make_source(previous.camera, previous.color, previous.depth, dev, previous.invented)
         depth, known, guide, hint, gap = self._surface_depth(target, guide, sources, previous, voxel_size,
                                                              prev_source)
+        self._trace(known=known, hint=hint, gap=gap, depth_start=depth)
         no_depth = not bool((known | hint | gap).any())
         if no_depth:
             depth = torch.full((h, w), _fallback_depth(sources, target), device=dev)
@@ -282,9 +329,12 @@ class SurfaceGenerator:
         else:
             guessed = ~known
             start = known | hint | gap
-            depth = torch.where(hint | gap, depth, complete_inverse_depth(depth, start, opt.background_reach))
-            depth, _ = sweep_guessed_depth(depth, guessed & ~gap, [s for s in sources if s.depth is not None],
-                                           target, target_rays, opt.sweep)
+            depth = torch.where(hint | gap, depth, complete_inverse_depth(depth, start, opt.background_reach,
+                                                                              opt.background_support))
+            self._trace(depth_completed=depth)
+            depth, swept = sweep_guessed_depth(depth, guessed & ~gap, [s for s in sources if s.depth is not None],
+                                               target, target_rays, opt.sweep)
+            self._trace(swept=swept, depth=depth)
             if opt.gap_strict:
                 guessed = guessed & ~gap
         rays, eye = target_rays(target, dev)
@@ -304,6 +354,7 @@ class SurfaceGenerator:
             weight = torch.zeros(h, w, device=dev)
             verified = torch.zeros(h, w, device=dev)
         seen = weight > 0
+        drawn_by = torch.where(seen, 1, 0)   # 1 references, 2 fill layers, 3 previous frame, 4 memory
         confidence = torch.where(seen, (0.35 + 0.6 * verified) * weight / (weight + 0.02), torch.zeros_like(weight))
         # colors observed on a guessed surface: fused into the memory, they must neither
         # occlude measured surfaces nor count as known depth later
@@ -315,6 +366,7 @@ class SurfaceGenerator:
             color = torch.where(take[..., None], lcol, color)
             confidence = torch.where(take, 0.1, confidence)
             invented |= take
+            drawn_by = torch.where(take & ~seen, 2, drawn_by)
             seen = seen | take
         if previous is not None and opt.use_previous_frame and not bool(seen.all()) and not no_depth:
             prev = prev_source
@@ -329,6 +381,7 @@ class SurfaceGenerator:
                 prev_inv = s.invented if s.invented is not None else torch.zeros_like(take)
                 confidence = torch.where(take, torch.where(prev_inv, 0.1, 0.3), confidence)
                 invented |= take & prev_inv
+                drawn_by = torch.where(take & ~seen, 3, drawn_by)
                 seen = seen | take
         if guide is not None and not no_depth:
             use_mem = ~seen & guide.mask
@@ -342,11 +395,13 @@ class SurfaceGenerator:
             confidence = torch.where(use_mem, torch.where(weak, mem_conf.clamp(max=0.1), mem_conf), confidence)
             # surface the memory holds only from generated content stays "invented"
             invented |= use_mem & weak
+            drawn_by = torch.where(use_mem & ~seen, 4, drawn_by)
             seen = seen | use_mem
         if no_depth:
             invented[:] = True
             confidence = torch.minimum(confidence, torch.full_like(confidence, 0.1))
         holes = ~seen
+        self._trace(drawn_by=drawn_by, invented_before_fill=invented)
         color_np = color.clamp(0, 1).cpu().numpy()
         depth_np = depth.cpu().numpy()
         holes_np = holes.cpu().numpy()

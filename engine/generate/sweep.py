@@ -9,7 +9,8 @@ spanning the known depths of the frame; per plane, the color variance across the
 that see the point, box-filtered over ``window`` pixels, plus a pull towards the completed
 depth (``prior_weight`` per full depth range). A pixel takes the best plane only where the
 best cost is clearly below the median cost over the planes (``distinct``): textureless
-pixels keep the completed depth.
+pixels keep the completed depth; and only where its plane is a region's (``support_*``): an
+isolated choice is a far plane where the references happen to agree, not a surface.
 """
 from __future__ import annotations
 
@@ -34,6 +35,14 @@ class SweepOptions:
     prior_weight: float = 0.002
     distinct: float = 0.2
     min_pixels: int = 64
+    # a pixel takes its best plane only where the plane is a region's: at least
+    # ``support_share`` of the guessed pixels in a ``support_window`` square (at the sweep's
+    # scale) chose a plane within ``support_planes`` planes of it. Isolated choices were
+    # far planes where the references happen to agree (all of them looking at one white
+    # planter): blocks and plus-shaped specks on fern's extrapolated frames. 0 = off
+    support_window: int = 7
+    support_planes: int = 2
+    support_share: float = 0.5
 
 
 def _project(cam, x: torch.Tensor):
@@ -99,6 +108,8 @@ def sweep_guessed_depth(depth: torch.Tensor, guessed: torch.Tensor, sources, tar
     best, arg = total.min(0)
     med = torch.where(valid, cost, torch.full_like(cost, float("nan"))).nanmedian(0).values
     good = torch.isfinite(best) & (best < options.distinct * med) & (valid.sum(0) >= options.planes // 2)
+    if options.support_share > 0:
+        good = good & _coherent(good, arg, idx, g_small, options)
     new_inv = torch.where(good, inv_h[arg], inv_c)
     inv_small = torch.zeros(hs * ws, device=depth.device)
     ok_small = torch.zeros(hs * ws, device=depth.device)
@@ -111,3 +122,20 @@ def sweep_guessed_depth(depth: torch.Tensor, guessed: torch.Tensor, sources, tar
     swept = guessed & near & (den[0, 0] > 1e-3)
     up = 1.0 / (num / den.clamp_min(1e-6))[0, 0].clamp_min(1e-6)
     return torch.where(swept, up, depth), swept
+
+
+def _coherent(good: torch.Tensor, arg: torch.Tensor, idx: torch.Tensor, guessed_small: torch.Tensor,
+              options: SweepOptions) -> torch.Tensor:
+    """[P] bool over the swept pixels ``idx`` (flat indices into the sweep's [hs,ws] grid):
+    the pixel's chosen plane ``arg`` [P] is shared (within ``support_planes``) by pixels that
+    chose a plane (``good`` [P]) making up at least ``support_share`` of the guessed pixels
+    of its ``support_window`` square."""
+    hs, ws = guessed_small.shape
+    k = int(options.support_window) | 1
+    plane = torch.full((hs * ws,), -1e6, device=arg.device)
+    plane[idx] = torch.where(good, arg.float(), torch.full_like(plane[idx], -1e6))
+    cols = F.unfold(plane.view(1, 1, hs, ws), k, padding=k // 2)[0][:, idx]   # [k*k, P]
+    agree = ((cols - arg.float()[None]).abs() <= options.support_planes).float().sum(0)
+    n_guessed = (k * k) * F.avg_pool2d(guessed_small[None, None].float(), k, stride=1, padding=k // 2,
+                                       count_include_pad=True)[0, 0].view(-1)[idx]
+    return agree >= options.support_share * n_guessed.clamp_min(1)
