@@ -67,34 +67,18 @@ def local_ray():
     ray.shutdown()
 
 
-# Tests that start a local Ray (module fixture ``local_ray`` or their own ``start_ray``): one
-# xdist worker runs them all, one module after the other, so two Ray clusters never compete for
-# the 2 cores and test_batch's "nothing listens beyond loopback" sees only its own Ray.
-RAY_MODULES = {"test_batch.py", "test_pool.py", "test_windows.py"}
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` (``make test``): one work unit per module, per shared fixture and for
+    the Ray modules, longest first (tests/xdist_scheduling.py says why and how)."""
+    if config.getvalue("dist") == "loadgroup":
+        from tests.xdist_scheduling import make_group_scheduling
+
+        return make_group_scheduling(config, log)
+    return None
 
 
-# Expensive session fixtures whose users all go to one worker (built once, as in a serial run).
-SHARED_SESSION_FIXTURES = ("tracked_demo",)
-
-
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Under ``pytest -n N --dist loadgroup`` (the Makefile's ``make test``) each test module goes
-    to one worker as a whole, so its module-scoped fixtures are built once, as in a serial run;
-    the Ray modules share one group (see RAY_MODULES), and so do the modules that use one of
-    SHARED_SESSION_FIXTURES. Without xdist the marks do nothing.
+    from tests.xdist_scheduling import check_shared_fixture_users
 
-    Inert with pytest 9.2 + pytest-xdist 3.8: xdist appends the group to ``item._nodeid``, which
-    pytest 9 no longer reads (``Node._id``), so loadgroup then distributes test by test like
-    ``--dist load`` (the suite passes that way: each worker builds the fixtures it needs)."""
-    by_fixture = {}
-    for item in items:
-        for name in SHARED_SESSION_FIXTURES:
-            if name in getattr(item, "fixturenames", ()):
-                by_fixture.setdefault(item.path, name)
-    for item in items:
-        if item.path.name in RAY_MODULES:
-            group = "ray"
-        else:
-            group = by_fixture.get(item.path) or str(item.path.relative_to(config.rootpath))
-        item.add_marker(pytest.mark.xdist_group(group))
+    check_shared_fixture_users(items)
