@@ -56,15 +56,33 @@ def between_poses(cameras: list[Camera], lift=(0.0, -0.25, 0.35)) -> list[Camera
     return out
 
 
+_NEXT_ITEM: dict = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Remember the test that runs next while this one's fixtures are torn down (local_ray)."""
+    _NEXT_ITEM["item"] = nextitem
+    try:
+        return (yield)
+    finally:
+        _NEXT_ITEM.clear()
+
+
 @pytest.fixture(scope="module")
 def local_ray():
-    """A local Ray with 2 CPUs on loopback (engine.workflows.batch.start_ray), per test module."""
+    """A local Ray with 2 CPUs on loopback (engine.workflows.batch.start_ray) for a test module.
+    Consecutive modules that use it share one cluster (starting Ray costs ~10 CPU-seconds): it
+    is shut down after a module unless the next test asks for ``local_ray`` too (its module
+    fixture then finds Ray running and shuts it down in turn)."""
     ray = pytest.importorskip("ray")
     from engine.workflows.batch import start_ray
 
     start_ray(num_cpus=2)
     yield ray
-    ray.shutdown()
+    nextitem = _NEXT_ITEM.get("item")
+    if nextitem is None or "local_ray" not in getattr(nextitem, "fixturenames", ()):
+        ray.shutdown()
 
 
 @pytest.hookimpl(optionalhook=True)
