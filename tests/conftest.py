@@ -11,6 +11,22 @@ from engine.ingest.views import CapturedView, ViewBank
 from engine.memory import GeometryMemory
 
 
+def pytest_configure(config):
+    """torch's intra-op threads for this process's main thread, before any test runs.
+
+    engine.device.configure_cpu_threads (1 thread on a 2-core machine) takes effect only in
+    the thread that calls it first and in threads that start using torch afterwards: when a
+    studio test came first, the engine thread configured itself and the main thread kept
+    torch's default of 2 OpenMP threads for the rest of the worker's run (every later
+    CPU-bound test burnt 2-10x its CPU time spinning; measured: 391 vs 271 CPU-s per worker).
+    The xdist controller runs no tests and skips this."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return
+    from engine.device import configure_cpu_threads
+
+    configure_cpu_threads()
+
+
 @dataclass
 class Capture:
     scene: object
