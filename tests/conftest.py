@@ -11,6 +11,22 @@ from engine.ingest.views import CapturedView, ViewBank
 from engine.memory import GeometryMemory
 
 
+def pytest_configure(config):
+    """torch's intra-op threads for this process's main thread, before any test runs.
+
+    engine.device.configure_cpu_threads (1 thread on a 2-core machine) takes effect only in
+    the thread that calls it first and in threads that start using torch afterwards: when a
+    studio test came first, the engine thread configured itself and the main thread kept
+    torch's default of 2 OpenMP threads for the rest of the worker's run (every later
+    CPU-bound test burnt 2-10x its CPU time spinning; measured: 391 vs 271 CPU-s per worker).
+    The xdist controller runs no tests and skips this."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return
+    from engine.device import configure_cpu_threads
+
+    configure_cpu_threads()
+
+
 @dataclass
 class Capture:
     scene: object
@@ -56,45 +72,47 @@ def between_poses(cameras: list[Camera], lift=(0.0, -0.25, 0.35)) -> list[Camera
     return out
 
 
+_NEXT_ITEM: dict = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Remember the test that runs next while this one's fixtures are torn down (local_ray)."""
+    _NEXT_ITEM["item"] = nextitem
+    try:
+        return (yield)
+    finally:
+        _NEXT_ITEM.clear()
+
+
 @pytest.fixture(scope="module")
 def local_ray():
-    """A local Ray with 2 CPUs on loopback (engine.workflows.batch.start_ray), per test module."""
+    """A local Ray with 2 CPUs on loopback (engine.workflows.batch.start_ray) for a test module.
+    Consecutive modules that use it share one cluster (starting Ray costs ~10 CPU-seconds): it
+    is shut down after a module unless the next test asks for ``local_ray`` too (its module
+    fixture then finds Ray running and shuts it down in turn)."""
     ray = pytest.importorskip("ray")
     from engine.workflows.batch import start_ray
 
     start_ray(num_cpus=2)
     yield ray
-    ray.shutdown()
+    nextitem = _NEXT_ITEM.get("item")
+    if nextitem is None or "local_ray" not in getattr(nextitem, "fixturenames", ()):
+        ray.shutdown()
 
 
-# Tests that start a local Ray (module fixture ``local_ray`` or their own ``start_ray``): one
-# xdist worker runs them all, one module after the other, so two Ray clusters never compete for
-# the 2 cores and test_batch's "nothing listens beyond loopback" sees only its own Ray.
-RAY_MODULES = {"test_batch.py", "test_pool.py", "test_windows.py"}
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` (``make test``): one work unit per module, per shared fixture and for
+    the Ray modules, longest first (tests/xdist_scheduling.py says why and how)."""
+    if config.getvalue("dist") == "loadgroup":
+        from tests.xdist_scheduling import make_group_scheduling
+
+        return make_group_scheduling(config, log)
+    return None
 
 
-# Expensive session fixtures whose users all go to one worker (built once, as in a serial run).
-SHARED_SESSION_FIXTURES = ("tracked_demo",)
-
-
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Under ``pytest -n N --dist loadgroup`` (the Makefile's ``make test``) each test module goes
-    to one worker as a whole, so its module-scoped fixtures are built once, as in a serial run;
-    the Ray modules share one group (see RAY_MODULES), and so do the modules that use one of
-    SHARED_SESSION_FIXTURES. Without xdist the marks do nothing.
+    from tests.xdist_scheduling import check_shared_fixture_users
 
-    Inert with pytest 9.2 + pytest-xdist 3.8: xdist appends the group to ``item._nodeid``, which
-    pytest 9 no longer reads (``Node._id``), so loadgroup then distributes test by test like
-    ``--dist load`` (the suite passes that way: each worker builds the fixtures it needs)."""
-    by_fixture = {}
-    for item in items:
-        for name in SHARED_SESSION_FIXTURES:
-            if name in getattr(item, "fixturenames", ()):
-                by_fixture.setdefault(item.path, name)
-    for item in items:
-        if item.path.name in RAY_MODULES:
-            group = "ray"
-        else:
-            group = by_fixture.get(item.path) or str(item.path.relative_to(config.rootpath))
-        item.add_marker(pytest.mark.xdist_group(group))
+    check_shared_fixture_users(items)

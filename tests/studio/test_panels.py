@@ -135,7 +135,11 @@ def _divider_columns(pixels: np.ndarray) -> np.ndarray:
     return np.flatnonzero(yellow.mean(0) > 0.6)
 
 
-def test_an_edit_keeps_untouched_thumbnails_and_compare_shows_the_nearest_photo(qtbot, make_window, artifacts):
+def test_generate_then_an_edit_keeps_untouched_thumbnails_and_compare_shows_the_nearest_photo(
+        qtbot, make_window, artifacts):
+    """Generate turns every segment done with thumbnails and grows the memory (this was
+    test_window.py's test_generate_turns_segments_done_with_thumbnails, merged here: one
+    generation serves both); then an edit keeps untouched thumbnails; then compare."""
     from engine.workflows.preview import nearest_view_index
 
     win = make_window()
@@ -145,10 +149,23 @@ def test_an_edit_keeps_untouched_thumbnails_and_compare_shows_the_nearest_photo(
     wait_idle(qtbot, win)
     n = win.ctl.playback.num_frames
     assert n >= 6, n
+    assert len(win.ctl.segments.segments) >= 3
+    points_before = win.ctl.project.points.num_alive
     qtbot.mouseClick(win.inspector.generate, Qt.MouseButton.LeftButton)
+    assert win.ctl.generate_job_id is not None
+    qtbot.waitUntil(lambda: win.ctl.segments.count("running") == 1, timeout=30000)
+    save_shot(win, artifacts / "04a_generating.png")
     wait_idle(qtbot, win, timeout_ms=180000)
     segs = win.ctl.segments
     assert all(s.status == "done" for s in segs.segments.values()) and len(segs.thumbs) == n
+    assert {v[1] for v in win.timeline.segment_rects.values()} == {"done"}
+    assert len(segs.frames) == n
+    assert len(win.timeline.film_frames) >= 5
+    assert win.ctl.project.points.num_alive > points_before           # memory grew
+    win.ctl.playback.set_frame(3)
+    wait_idle(qtbot, win)
+    assert win.preview.source == "generated"
+    save_shot(win, artifacts / "04b_generated.png")
     first_thumb = segs.thumbs[0]
 
     # move the last keyframe: only the segments near the path's end change

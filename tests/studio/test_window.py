@@ -101,29 +101,9 @@ def test_dragging_the_playhead_changes_the_preview(qtbot, make_window, artifacts
     save_shot(win, artifacts / "03_playhead_dragged.png")
 
 
-def test_generate_turns_segments_done_with_thumbnails(qtbot, make_window, artifacts):
-    win = make_window()
-    load_demo(qtbot, win)
-    win.inspector.fps.setValue(2.0)          # a 16-frame path instead of 40 (5 fps) keeps generation quick:
-    win.inspector.segment_length.setValue(6)  # still three segments, each generated, done and thumbnailed
-    wait_idle(qtbot, win)
-    assert win.ctl.playback.num_frames >= 12 and len(win.ctl.segments.segments) >= 3
-    points_before = win.ctl.project.points.num_alive
-    qtbot.mouseClick(win.inspector.generate, Qt.MouseButton.LeftButton)
-    assert win.ctl.generate_job_id is not None
-    qtbot.waitUntil(lambda: win.ctl.segments.count("running") == 1, timeout=30000)
-    save_shot(win, artifacts / "04a_generating.png")
-    wait_idle(qtbot, win, timeout_ms=180000)
-    segs = win.ctl.segments.segments
-    assert segs and all(s.status == "done" for s in segs.values())
-    assert {v[1] for v in win.timeline.segment_rects.values()} == {"done"}
-    assert len(win.ctl.segments.frames) == win.ctl.playback.num_frames
-    assert len(win.timeline.film_frames) >= 5
-    assert win.ctl.project.points.num_alive > points_before           # memory grew
-    win.ctl.playback.set_frame(3)
-    wait_idle(qtbot, win)
-    assert win.preview.source == "generated"
-    save_shot(win, artifacts / "04b_generated.png")
+# Generate -> segments done with thumbnails, memory grown, generated preview: checked by
+# tests/studio/test_panels.py::test_generate_then_an_edit_keeps_untouched_thumbnails_and_compare_shows_the_nearest_photo
+# (one studio generation for both).
 
 
 def test_cancel_a_running_generation(qtbot, make_window, artifacts):
