@@ -34,6 +34,9 @@ def _setup_env() -> None:
 def create_window(settings_path: str | None = None, autosave_dir: str | None = None, autosave_s: float = 60.0):
     """(app, window): the QApplication (created if needed), themed, and a new MainWindow."""
     _setup_env()
+    from engine.device import configure_cpu_threads
+
+    configure_cpu_threads()        # the GUI thread's own torch ops (OpenMP's count is per thread)
     import vispy
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication

@@ -99,7 +99,10 @@ class LocalPreview(QObject):
     def _run(self) -> None:
         import logging
 
+        from engine.device import configure_cpu_threads
         from studio.models.project_view import PointBuffer
+
+        configure_cpu_threads()        # OpenMP's thread count is per thread (engine.device)
 
         buf = PointBuffer()
         while True:

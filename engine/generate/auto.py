@@ -55,7 +55,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.device import resolve_device
+from engine.device import configure_cpu_threads, resolve_device
 from engine.generate.fill import fill_holes
 from engine.generate.lumigraph import sample_sources, target_rays, ulr_blend
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
@@ -183,7 +183,7 @@ class AutoGenerator:
         if lag:
             from concurrent.futures import ThreadPoolExecutor
 
-            pool = ThreadPoolExecutor(lag, thread_name_prefix="auto-fill")
+            pool = ThreadPoolExecutor(lag, thread_name_prefix="auto-fill", initializer=configure_cpu_threads)
         previous = request.context[-1] if request.context else None
         frames, inflight = [], deque()
         done = False

@@ -38,6 +38,7 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
+from engine.device import configure_cpu_threads
 from engine.generate.protocol import Cancelled
 
 
@@ -131,6 +132,7 @@ class SegmentLearner:
             return -1 if self._aborted else len(self._frames)
 
     def _main(self) -> None:
+        configure_cpu_threads()
         try:
             if self._stream is not None:
                 _record_on(self._stream, self.splat.trainer)
