@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from engine.geometry import camera_torch
 from engine.generate.pushpull import push_pull
-from engine.render.surface import max_filter
+from engine.render.surface import max_filter, neighbour_counts
 
 
 @dataclass
@@ -345,15 +345,5 @@ def near_specks(depth: torch.Tensor, kernel: int = 5, rel_tol: float = 0.05, fra
     than ``fraction`` of the drawn pixels of their ``kernel`` square are farther by more than
     ``rel_tol`` (relative). A footprint up to a few pixels wide is a speck; the edge of a
     larger near surface is not (half of its square is that surface)."""
-    h, w = depth.shape
-    pad = kernel // 2
-    dp = F.pad(depth, (pad, pad, pad, pad))
-    farther = torch.zeros(h, w, dtype=torch.int32, device=depth.device)
-    drawn = torch.zeros_like(farther)
-    for dy in range(kernel):
-        for dx in range(kernel):
-            nb = dp[dy:dy + h, dx:dx + w]
-            has = nb > 0
-            drawn += has
-            farther += has & (nb > depth * (1 + rel_tol))
+    farther, drawn = neighbour_counts(depth, kernel, lambda nb, c: nb > c * (1 + rel_tol))
     return (depth > 0) & (farther.float() > fraction * drawn.clamp_min(1).float())

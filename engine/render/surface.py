@@ -76,28 +76,43 @@ def closing(mask: torch.Tensor, k: int) -> torch.Tensor:
     return ero[0, 0] > 0.5
 
 
-def see_through_fast(depth: torch.Tensor, mask: torch.Tensor, kernel: int = 5, rel_tol: float = 0.05,
-                     abs_tol: float = 0.0, fraction: float = 0.6) -> torch.Tensor:
-    """The rule of ``engine.render.points.see_through`` (same arguments and result) by
-    shifted comparisons instead of an unfold: no [k*k,H,W] buffer, about 10x faster on a CPU.
-    On CUDA the unfold itself is used: ~20 kernels instead of ~230 (the loop's launches were a
-    tenth of a Generate job's on an H200, where the [k*k,H,W] buffer costs nothing)."""
-    if depth.is_cuda:
-        from engine.render.points import see_through
-
-        return see_through(depth, mask, kernel, rel_tol, abs_tol, fraction)
+def neighbour_counts(depth: torch.Tensor, kernel: int, test,
+                     unfold: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(count, drawn) [H,W] int32 over the ``kernel``×``kernel`` square of each pixel of
+    ``depth`` [H,W] (0 = nothing drawn; outside the image counts as nothing): ``drawn`` the
+    neighbours with depth, ``count`` those for which ``test(neighbour_depth, depth)`` holds.
+    On a CPU by shifted comparisons (no [k*k,H,W] buffer, ~10x faster than an unfold); on
+    CUDA by one unfold (~20 kernels instead of ~4 per offset: the loop's launches were a
+    tenth of a Generate job's on an H200, where the buffer costs nothing). ``unfold`` picks
+    the way explicitly (None: by device); both give the same counts."""
     h, w = depth.shape
     pad = kernel // 2
-    d = torch.where(mask, depth, torch.zeros_like(depth))
-    dp = F.pad(d, (pad, pad, pad, pad))
-    nearer = torch.zeros(h, w, dtype=torch.int32, device=depth.device)
-    drawn = torch.zeros_like(nearer)
+    if depth.is_cuda if unfold is None else unfold:
+        nb = F.unfold(depth[None, None], kernel, padding=pad)[0].view(kernel * kernel, h, w)
+        has = nb > 0
+        return (has & test(nb, depth[None])).sum(0, dtype=torch.int32), has.sum(0, dtype=torch.int32)
+    dp = F.pad(depth, (pad, pad, pad, pad))
+    count = torch.zeros(h, w, dtype=torch.int32, device=depth.device)
+    drawn = torch.zeros_like(count)
     for dy in range(kernel):
         for dx in range(kernel):
             nb = dp[dy:dy + h, dx:dx + w]
             has = nb > 0
             drawn += has
-            nearer += has & (nb * (1 + rel_tol) + abs_tol < d)
+            count += has & test(nb, depth)
+    return count, drawn
+
+
+def see_through_fast(depth: torch.Tensor, mask: torch.Tensor, kernel: int = 5, rel_tol: float = 0.05,
+                     abs_tol: float = 0.0, fraction: float = 0.6) -> torch.Tensor:
+    """The rule of ``engine.render.points.see_through`` (same arguments and result) by
+    :func:`neighbour_counts` (on CUDA: ``see_through`` itself, whose unfold is as cheap)."""
+    if depth.is_cuda:
+        from engine.render.points import see_through
+
+        return see_through(depth, mask, kernel, rel_tol, abs_tol, fraction)
+    d = torch.where(mask, depth, torch.zeros_like(depth))
+    nearer, drawn = neighbour_counts(d, kernel, lambda nb, c: nb * (1 + rel_tol) + abs_tol < c)
     return mask & (nearer.float() > fraction * drawn.clamp_min(1).float())
 
 

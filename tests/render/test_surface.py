@@ -80,3 +80,21 @@ def test_surface_render_has_the_point_render_fields(capture):
     assert s.color.shape == r.color.shape and s.depth.dtype == torch.float32
     assert s.segment.dtype == torch.int32 and s.point_index.dtype == torch.int64
     assert s.coverage >= r.coverage
+
+
+def test_neighbour_counts_by_shifts_and_by_unfold_agree():
+    """The CPU's shifted comparisons and CUDA's unfold (run here on the CPU) count the same
+    neighbours, borders included (what near_specks and see_through_fast rely on)."""
+    from engine.render.surface import neighbour_counts
+
+    gen = torch.Generator().manual_seed(3)
+    depth = torch.rand(37, 53, generator=gen) * (torch.rand(37, 53, generator=gen) > 0.3)
+    for kernel in (5, 11):
+        def farther(nb, c):
+            return nb > c * 1.05
+
+        shifted = neighbour_counts(depth, kernel, farther, unfold=False)
+        unfolded = neighbour_counts(depth, kernel, farther, unfold=True)
+        assert all(torch.equal(a, b) for a, b in zip(shifted, unfolded))
+        corner = depth[:kernel // 2 + 1, :kernel // 2 + 1]
+        assert int(shifted[1][0, 0]) == int((corner > 0).sum()) and int(shifted[0].sum()) > 0
