@@ -3,12 +3,16 @@ the original key layouts: discovery, LoRA merge, key conversion, cache, conditio
 per-frame decode, chaining; plus the registry and `anyrecon models` behaviour without files."""
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("diffusers")
-pytest.importorskip("safetensors")
+# skipped without them; found, not imported: importing diffusers costs ~4 s, which every xdist
+# worker would pay at collection, while only the worker running this module needs it
+if importlib.util.find_spec("diffusers") is None or importlib.util.find_spec("safetensors") is None:
+    pytest.skip("needs diffusers and safetensors", allow_module_level=True)
 
 from engine.generate.anyrecon import AnyReconGenerator, AnyReconOptions, flow_sigmas
 from engine.generate.anyrecon import files as mf
