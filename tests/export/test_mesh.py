@@ -1,5 +1,7 @@
 """Meshes: TSDF and Poisson on the fixture, written as GLB / OBJ+MTL+PNG / PLY and read back
 by open3d and trimesh with the right counts, in the right place, with the right colors."""
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -10,11 +12,14 @@ from engine.export.mesh_files import read_mesh
 from engine.geometry import se3
 from engine.geometry.conventions import gltf_world_from_world
 
-o3d = pytest.importorskip("open3d")
-trimesh = pytest.importorskip("trimesh")
+# skipped without them; found, not imported at collection (open3d pulls in its plotly viewer,
+# ~2.6 s on every xdist worker): the functions that use them import them
+if importlib.util.find_spec("open3d") is None or importlib.util.find_spec("trimesh") is None:
+    pytest.skip("needs open3d and trimesh", allow_module_level=True)
 
 
 def _distance_to_surface(points, scene, n=200_000):
+    import open3d as o3d
     gt, _ = scene.sample_surface(n, seed=2)
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(gt))
     q = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, np.float64)))
@@ -33,6 +38,7 @@ def tsdf_mesh(project_dir):
 
 
 def test_tsdf_mesh_lies_on_the_surface_with_its_colors(tsdf_mesh, scene, project):
+    import open3d as o3d
     assert 3000 <= tsdf_mesh.num_faces <= 4000
     # voxel 0.05 m; ground-truth samples are ~3 cm apart, so exact points score ~1.6 cm here
     d = _distance_to_surface(tsdf_mesh.vertices, scene)
@@ -89,6 +95,7 @@ def test_tsdf_integrates_completed_depth_only_where_verified(project):
 
 
 def test_poisson_density_cut_leaves_no_balloons(project, scene):
+    import open3d as o3d
     mesh = build_mesh(project, MeshOptions(method="poisson", poisson_depth=7, target_faces=6000,
                                            use_generated=False))
     assert mesh.num_faces > 1000
@@ -103,6 +110,8 @@ def test_poisson_density_cut_leaves_no_balloons(project, scene):
 
 @pytest.mark.parametrize("fmt", ["mesh-glb", "mesh-obj", "mesh-ply"])
 def test_mesh_export_reads_back_with_open3d_and_trimesh(project, tmp_path, fmt):
+    import open3d as o3d
+    import trimesh
     res = export(project, fmt, tmp_path / "scene", ExportOptions(mesh=CAPTURED_TSDF))
     assert 3000 <= res.count <= 4000
     tm = trimesh.load(str(res.out), force="mesh", process=False)
@@ -118,6 +127,8 @@ def test_mesh_export_reads_back_with_open3d_and_trimesh(project, tmp_path, fmt):
 @pytest.mark.parametrize("fmt", ["glb", "obj", "ply"])
 def test_mesh_writers_keep_geometry_in_the_right_frame(project, tmp_path, tsdf_mesh, fmt):
     """The same MeshData through each writer: exact counts, positions and frames."""
+    import open3d as o3d
+    import trimesh
     from engine.export.mesh_files import write_mesh_glb, write_mesh_obj, write_mesh_ply
 
     out = tmp_path / f"scene.{fmt}"
