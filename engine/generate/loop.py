@@ -138,17 +138,11 @@ inside that box): invented surfaces are smooth guesses whose depth shifts
     # invented points, and colors observed on a guessed depth (confidence at most the
     # generator's ``guessed_confidence``), carry their own tag (view INVENTED_VIEW): merged
     # many times their confidence grows, and that must not turn them into a measured surface.
-    # The frame is lifted once (memory.insert_depth's rule: finite depth > 0, the stride
-    # grid) and its points go in as two inserts, observed first, each in pixel order.
+    # The frame is lifted once and its points go in as two inserts, observed first, each in
+    # pixel order.
     guess = frame.invented | (frame.confidence <= guessed_confidence)
     pts = backproject_depth(frame.camera, frame.depth, frame.color, conf, adds, options.fuse_stride, memory.device)
-    d32 = np.asarray(frame.depth, np.float32)
-    lifted = adds & np.isfinite(d32) & (d32 > 0) & (np.asarray(conf, np.float32) > 0)
-    if options.fuse_stride > 1:
-        grid = np.zeros_like(lifted)
-        grid[::options.fuse_stride, ::options.fuse_stride] = True
-        lifted &= grid
-    is_guess = torch.as_tensor(guess[lifted], device=pts.xyz.device)
+    is_guess = torch.as_tensor(guess, device=pts.pixels.device)[pts.pixels]
     for sel, view in ((~is_guess, -1), (is_guess, INVENTED_VIEW)):
         if bool(sel.any()):
             added += memory.insert_points(pts.xyz[sel], pts.rgb[sel], pts.conf[sel], pts.normal[sel], view,

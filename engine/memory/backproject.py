@@ -15,6 +15,7 @@ class BackprojectedPoints:
     rgb: torch.Tensor     # [N,3] in [0,1]
     conf: torch.Tensor    # [N]
     normal: torch.Tensor  # [N,3] world, unit, facing the camera
+    pixels: torch.Tensor | None = None  # [H,W] bool: the pixels lifted, in row-major order of the N points
 
 
 def _to_tensor(a, device, dtype=torch.float32) -> torch.Tensor:
@@ -65,4 +66,4 @@ def backproject_depth(camera, depth, image, confidence=None, mask=None, stride: 
     rot = torch.as_tensor(camera.world_from_cam[:3, :3], dtype=torch.float32, device=device)
     xyz = camera_torch.camera_to_world(camera, p_cam[valid])
     normal = normal_cam[valid] @ rot.T
-    return BackprojectedPoints(xyz, img[valid][:, :3], conf[valid], normal)
+    return BackprojectedPoints(xyz, img[valid][:, :3], conf[valid], normal, valid)
