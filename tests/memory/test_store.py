@@ -194,8 +194,13 @@ def test_bad_input():
 def test_cuda_matches_cpu(capture):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA")
-    cpu = capture.memory(0.03)
-    gpu = GeometryMemory(0.03, device="cuda")
+    # 0.0313 m, not 0.03: the synthetic room's walls and floor lie on multiples of 0.03 m, so
+    # at 0.03 40% of the back-projected points sit on a voxel face and float rounding (which
+    # differs between devices) alone decides their voxel (measured: 4.5% more voxels on CPU);
+    # at 0.0313 0.05% do
+    voxel = 0.0313
+    cpu = capture.memory(voxel)
+    gpu = GeometryMemory(voxel, device="cuda")
     for i, v in enumerate(capture.views):
         gpu.insert_depth(v.camera, v.depth, v.image, view=i)
     # float rounding differs between devices: a few points fall into the neighbouring voxel
@@ -203,7 +208,7 @@ def test_cuda_matches_cpu(capture):
     a, b = cpu.snapshot(), gpu.snapshot()
     common, ia, ib = np.intersect1d(cpu.keys.numpy(), gpu.keys.cpu().numpy(), return_indices=True)
     assert len(common) >= 0.98 * len(cpu)
-    assert np.abs(a.xyz[ia] - b.xyz[ib]).max() < 0.03
+    assert np.abs(a.xyz[ia] - b.xyz[ib]).max() < voxel
 
 
 def test_backprojection_keeps_the_skew_term():
