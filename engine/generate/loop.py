@@ -35,6 +35,9 @@ class LoopOptions:
                                         # (confidence <= its ``guessed_confidence``) too
     fuse_region: tuple | None = None    # (world_from_box [4,4], half_extent [3]) world: generated
                                         # pixels fuse only where they land inside this box; None: anywhere
+    memory_deltas: bool = True          # MemoryChanged events carry the delta (points since the
+                                        # frame's start; False: delta None, for a caller that takes
+                                        # its own, coalesced deltas: no per-frame download)
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,8 @@ def run_segment(memory, views, cameras: Sequence, plan: SegmentPlan, generator, 
                                           on_device(frame) if on_device is not None else None)
         yield FrameGenerated(plan.segment_id, index, frame)
         if memory.version != version:
-            yield MemoryChanged(memory.version, len(memory), memory.changes_since(version))
+            yield MemoryChanged(memory.version, len(memory),
+                                memory.changes_since(version) if options.memory_deltas else None)
         done = frames_done_before + offset + 1
         elapsed = time.perf_counter() - started_at
         eta = elapsed / done * (total_frames - done)

@@ -46,8 +46,9 @@ class GenerateOptions:
                                  "no region of interest switched on: draw or fit one first")
             region = (np.asarray(scene_frame.roi_world_from_box, dtype=np.float64),
                       np.asarray(scene_frame.roi_half_extent, dtype=np.float64))
+        # the job coalesces the memory's growth into deltas of its own (_CoalescedGrowth)
         return LoopOptions(segment_length=self.segment_length, top_k=self.top_k, fuse_generated=self.fuse_generated,
-                           context_frames=context, fuse_region=region)
+                           context_frames=context, fuse_region=region, memory_deltas=False)
 
     def validate(self) -> None:
         if self.segment_length < 1:
@@ -164,7 +165,7 @@ def generate_job(trajectory_name: str, trajectory=None, options: GenerateOptions
                                                               "running")
                 elif isinstance(event, FrameGenerated):
                     _keep_frame(ws, event, writer)
-                    event = _with_viewer_images(event)
+                    event = _with_viewer_images(event, getattr(generator, "frame_on_device", None))
                     frames += 1
                     if on_frame is not None:
                         on_frame(event.frame_index, event.frame)
@@ -231,9 +232,11 @@ def _first_segment_id(project, name: str, own: dict, only_segments) -> int:
     return max(others, default=-1) + 1
 
 
-def _with_viewer_images(event: FrameGenerated) -> FrameGenerated:
+def _with_viewer_images(event: FrameGenerated, frame_on_device=None) -> FrameGenerated:
     """The frame as viewers show it (uint8 colour and a thumbnail), made here on the engine
-    thread so that the GUI thread never converts full-resolution float frames."""
+    thread so that the GUI thread never converts full-resolution float frames.
+    ``frame_on_device(frame)``: the generator's tensors of the frame (or None): the uint8
+    conversion then runs there (same float32 operations) and a quarter of the bytes come down."""
     import dataclasses
 
     import numpy as np
@@ -241,7 +244,14 @@ def _with_viewer_images(event: FrameGenerated) -> FrameGenerated:
     from engine.workflows.scene import thumbnail
 
     color = event.frame.color
-    if color.dtype != np.uint8:
+    dev = frame_on_device(event.frame) if frame_on_device is not None and color.dtype != np.uint8 else None
+    if dev is not None:
+        import torch
+
+        u = dev[0].clamp(0, 1) * 255
+        u += 0.5
+        color = u.to(torch.uint8).cpu().numpy()
+    elif color.dtype != np.uint8:
         # (clip(c, 0, 1) * 255 + 0.5) -> uint8, in one buffer (this runs per frame on the engine thread)
         u = np.clip(color, 0, 1)
         u *= 255
