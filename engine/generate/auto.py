@@ -371,15 +371,16 @@ class AutoGenerator:
         photos = (((p_w > 0.05) & conf).float().sum() / conf.numel() if p_w is not None
                   else torch.zeros((), device=conf.device))
         stats = torch.stack([conf.float().mean(), photos.float()])
+        flags = holes.float() + 2 * inv_out.float()       # holes and invented in one plane (0..3)
         host = torch.cat([color_out.reshape(-1), depth_out.reshape(-1), conf_out.reshape(-1),
-                          holes.float().reshape(-1), inv_out.float().reshape(-1), stats]).cpu().numpy()
+                          flags.reshape(-1), stats]).cpu().numpy()
         n = h * w
         color_np = host[:3 * n].reshape(h, w, 3)
-        planes = host[3 * n:7 * n].reshape(4, h, w)
-        holes_np = planes[2] > 0.5
-        self.last_stats = {"splats": float(host[7 * n]), "rest": rest_share, "photos": float(host[7 * n + 1]),
+        planes = host[3 * n:6 * n].reshape(3, h, w)
+        holes_np = (planes[2] == 1) | (planes[2] == 3)
+        self.last_stats = {"splats": float(host[6 * n]), "rest": rest_share, "photos": float(host[6 * n + 1]),
                            "filled": float(holes_np.mean())}
-        frame = GeneratedFrame(target, color_np, planes[0], planes[1], planes[3] > 0.5)
+        frame = GeneratedFrame(target, color_np, planes[0], planes[1], planes[2] >= 2)
         return frame, holes_np, rest_share <= o.min_surface_fraction, (color_out, depth_out, conf_out, inv_out, holes)
 
     def _fill(self, part) -> GeneratedFrame:

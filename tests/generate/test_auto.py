@@ -178,14 +178,17 @@ def _fresh_memory(project, views: int = 3):
     return mem
 
 
-def test_frames_kept_on_the_device_are_the_frames_and_fuse_the_same_points(trained):
+def test_frames_kept_on_the_device_are_the_frames_and_fuse_the_same_points(trained, tmp_path):
     """The device path of the GPU job (the surface pass's tensors, the previous frame's source
     and the fuse from the tensors kept of each frame, the viewer's uint8 made there) gives the
     frames and the memory of the numpy path (downloads, re-uploads), bit for bit: here on the
     CPU, where both run the same float32 operations."""
     from engine.events import FrameGenerated as FG
     from engine.generate.lumigraph import make_source
+    from engine.project import write_image
     from engine.workflows.generate import _with_viewer_images
+
+    png = (tmp_path / "float.png", tmp_path / "u8.png")
 
     targets = between_poses(trained.views.cameras[2:8], lift=(0.3, -0.4, -0.6))[:4]
     opts = AutoGeneratorOptions(splats="always", confident_alpha=0.8, fill_lag=1, iterations_per_segment=0)
@@ -218,7 +221,12 @@ def test_frames_kept_on_the_device_are_the_frames_and_fuse_the_same_points(train
                 frames.append(e.frame)
                 if keep:
                     assert gen.frame_on_device(e.frame) is not None
-                viewer.append(_with_viewer_images(e, gen.frame_on_device).color_u8)
+                u8 = _with_viewer_images(e, gen.frame_on_device(e.frame)).color_u8
+                viewer.append(u8)
+                # the PNG written from the viewer's uint8 is the one written from the float frame
+                write_image(png[0], e.frame.color)
+                write_image(png[1], u8)
+                assert png[0].read_bytes() == png[1].read_bytes()
         if keep:
             assert len(hits) >= 1 and gen.frame_on_device(frames[-1]) is None   # settled: none kept after the path
         runs.append((frames, mem.snapshot(), viewer, len(mem) - before))
