@@ -572,7 +572,15 @@ def gpu_heldout(args, gens: list[str]) -> list[dict]:
     from engine.project import Project
 
     rows, first = [], None
-    tmp = Path(tempfile.mkdtemp())
+    if args.speed_project:
+        # the speed segment alone on a project with trained splats (an earlier call's
+        # --keep-project): the same splats for two versions of the code in one device call
+        from engine.project import Project
+
+        root = Path(args.speed_project)
+        return speed_segment(root, args, Project.load(root, device=args.device)) if args.speed else []
+    tmp = Path(args.keep_project) if args.keep_project else Path(tempfile.mkdtemp())
+    tmp.mkdir(parents=True, exist_ok=True)
     for name in [s for s in args.scenes.split(",") if s]:
         made = gpu_project(name, args, tmp)
         if made is None:
@@ -784,6 +792,10 @@ def main() -> None:
     ap.add_argument("--speed-no-profile", action="store_true", help="no torch-profiled / cProfiled speed runs")
     ap.add_argument("--skip-heldout", action="store_true", help="with --device: train the splats, skip the "
                     "held-out views (speed only)")
+    ap.add_argument("--keep-project", default="", help="with --device: make the scenes' projects (and their "
+                    "trained splats) in this folder instead of a temporary one")
+    ap.add_argument("--speed-project", default="", help="with --device --speed: time the speed segment on this "
+                    "project (trained splats in it, e.g. --keep-project's DIR/fern) and do nothing else")
     ap.add_argument("--speed-width", type=int, default=896)
     ap.add_argument("--speed-height", type=int, default=512)
     args = ap.parse_args()

@@ -63,6 +63,7 @@ from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions
 from engine.render.surface import SurfaceRender, fill_surface
 
 SPLAT_MODES = ("cuda", "always", "never")
+KEEP_ON_DEVICE = 4   # frames whose tensors stay on the device (fuse, the next frame's previous frame)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class AutoGenerator:
         self.project_root = None if project_root is None else Path(project_root)
         self._splat = None
         self.last_stats: dict[str, float] = {}
+        self._on_device: dict[int, tuple] = {}   # id(frame) -> (frame, its tensors), see frame_on_device
 
     @property
     def uses_splats(self) -> bool:
@@ -193,17 +195,18 @@ class AutoGenerator:
                     cancel.raise_if_cancelled()
                 guide = request.guidance[i] if i < len(request.guidance) else None
                 part = self._render_unfilled(target, guide, sources, previous, request.voxel_size)
-                inflight.append(pool.submit(self._fill, part) if lag else part)
+                inflight.append((pool.submit(self._fill, part) if lag else part, part))
                 while len(inflight) > lag or (i == len(request.targets) - 1 and inflight):
-                    job = inflight.popleft()
+                    job, part = inflight.popleft()
                     previous = job.result() if lag else self._fill(job)
+                    self._keep_on_device(previous, part)
                     frames.append(previous)
                     if learner is not None:
                         learner.add(previous)
                     yield previous
             done = True
         finally:
-            for job in inflight:
+            for job, _ in inflight:
                 if lag:
                     job.cancel()
             if pool is not None:
@@ -221,8 +224,51 @@ class AutoGenerator:
         """Wait for the last segment's training steps (on a thread with ``async_learn``);
         their error, if any, is raised here (a cancelled run just stops early)."""
         learner, self._learner = self._learner, None
+        self._on_device.clear()
         if learner is not None:
             learner.join()
+
+    # ------------------------------------------------------------------ frames kept on the device
+    def _keep_on_device(self, frame: GeneratedFrame, part) -> None:
+        """Keep ``frame``'s tensors (``part``: what :meth:`_render_unfilled` made of it, before
+        its fill) on the device, the filled pixels uploaded, for :meth:`frame_on_device`;
+        the last :data:`KEEP_ON_DEVICE` frames only."""
+        unfilled, holes_np, _, dev = part
+        if dev is None:
+            return
+        color, depth, confidence, invented, holes = dev
+        if frame.color is not unfilled.color:
+            # the fill changed the hole pixels only (engine.generate.fill keeps known pixels)
+            color[holes] = torch.as_tensor(np.ascontiguousarray(frame.color[holes_np]), device=color.device).float()
+        self._on_device[id(frame)] = (frame, (color, depth, confidence, invented))
+        while len(self._on_device) > KEEP_ON_DEVICE:
+            del self._on_device[next(iter(self._on_device))]
+
+    def frame_on_device(self, frame: GeneratedFrame):
+        """``frame``'s (color [H,W,3], depth [H,W], confidence [H,W], invented [H,W] bool) as
+        tensors on the device, equal to its numpy arrays, when this generator still holds
+        them (one of its last frames), else None: the loop fuses them without uploading."""
+        hit = self._on_device.get(id(frame))
+        return hit[1] if hit is not None and hit[0] is frame else None
+
+    def _previous_source(self, previous):
+        """``previous`` as a sampling source from its tensors on the device (what
+        ``make_source(camera, color, depth, device, invented)`` makes of its numpy arrays,
+        without the uploads); None when they are no longer held."""
+        dev = self.frame_on_device(previous) if previous is not None else None
+        if dev is None:
+            return None
+        from engine.generate.lumigraph import Source, complete_inverse_depth
+
+        color, depth, _, invented = dev
+        cam = previous.camera
+        center = torch.as_tensor(cam.center, dtype=torch.float32, device=self.device)
+        img = color[..., :3].float().permute(2, 0, 1).contiguous()
+        d = torch.nan_to_num(depth.float(), nan=0.0, posinf=0.0, neginf=0.0)
+        has = d > 0
+        if not bool(has.any()):
+            return Source(cam, img, None, None, center)
+        return Source(cam, img, complete_inverse_depth(d, has), has, center, invented)
 
     # ------------------------------------------------------------------ one frame
     def _render_splats(self, target):
@@ -292,11 +338,12 @@ class AutoGenerator:
         rest_share = float(rest.float().mean())
         invented = torch.zeros_like(rest)
         if rest_share > o.min_surface_fraction:
-            base = self._rest.render_frame(target, guide, sources[:o.rest_references], previous, voxel_size,
-                                           fill=False)
-            holes = torch.as_tensor(self._rest.last_holes, device=self.device)
-            b_color = torch.as_tensor(base.color, device=self.device)
-            b_depth = torch.as_tensor(base.depth, device=self.device)
+            # the surface pass stays on the device: its frame's tensors, and the previous
+            # frame's sampling source from the tensors kept of it (no download, no upload)
+            b_color, b_depth, b_conf, b_inv = self._rest.render_frame(
+                target, guide, sources[:o.rest_references], previous, voxel_size, fill=False,
+                prev_source=self._previous_source(previous), on_device=True)
+            holes = self._rest.last_holes
             # splats that contradict the memory's surface give way to it entirely
             opaque = (alpha >= o.confident_alpha) & (s_depth > 0)
             a = torch.where(opaque, torch.zeros_like(alpha), alpha)[..., None]
@@ -307,31 +354,39 @@ class AutoGenerator:
                 under = t * s_color + (1 - t) * b_color
             color = torch.where(rest[..., None], under, color)
             depth = torch.where(rest & ~(covered & ~opaque), b_depth, depth)
-            b_conf = torch.as_tensor(base.confidence, device=self.device)
             confidence = torch.where(rest, torch.maximum(0.9 * a[..., 0], (1 - a[..., 0]) * b_conf), confidence)
-            inv = torch.as_tensor(base.invented, device=self.device) & ~holes
+            inv = b_inv & ~holes
             invented = rest & (a[..., 0] < o.covered_alpha) & (inv | holes)
             holes = rest & holes & (a[..., 0] < o.covered_alpha)
         else:
             holes = rest & ~covered
             invented = holes.clone()
-        # two downloads (colour; depth, confidence, holes, invented) and one for the stats
-        conf_out = torch.where(holes, torch.full_like(confidence, 0.1), confidence.clamp(0, 1))
-        planes = torch.stack([depth.float(), conf_out.float(), holes.float(), (invented | holes).float()])
-        planes = planes.cpu().numpy()
-        color_np = color.clamp(0, 1).float().cpu().numpy()
+        # one download: colour, depth, confidence, holes, invented and the stats in one buffer
+        # (the frame's arrays are views of it); the tensors stay for frame_on_device
+        h, w = holes.shape
+        color_out = color.clamp(0, 1).float()
+        depth_out = depth.float()
+        conf_out = torch.where(holes, torch.full_like(confidence, 0.1), confidence.clamp(0, 1)).float()
+        inv_out = invented | holes
         photos = (((p_w > 0.05) & conf).float().sum() / conf.numel() if p_w is not None
                   else torch.zeros((), device=conf.device))
-        stats = torch.stack([conf.float().mean(), photos.float()]).tolist()
-        holes_np = planes[2] > 0.5
-        self.last_stats = {"splats": stats[0], "rest": rest_share, "photos": stats[1], "filled": float(holes_np.mean())}
-        frame = GeneratedFrame(target, color_np, planes[0], planes[1], planes[3] > 0.5)
-        return frame, holes_np, rest_share <= o.min_surface_fraction
+        stats = torch.stack([conf.float().mean(), photos.float()])
+        flags = holes.float() + 2 * inv_out.float()       # holes and invented in one plane (0..3)
+        host = torch.cat([color_out.reshape(-1), depth_out.reshape(-1), conf_out.reshape(-1),
+                          flags.reshape(-1), stats]).cpu().numpy()
+        n = h * w
+        color_np = host[:3 * n].reshape(h, w, 3)
+        planes = host[3 * n:6 * n].reshape(3, h, w)
+        holes_np = (planes[2] == 1) | (planes[2] == 3)
+        self.last_stats = {"splats": float(host[6 * n]), "rest": rest_share, "photos": float(host[6 * n + 1]),
+                           "filled": float(holes_np.mean())}
+        frame = GeneratedFrame(target, color_np, planes[0], planes[1], planes[2] >= 2)
+        return frame, holes_np, rest_share <= o.min_surface_fraction, (color_out, depth_out, conf_out, inv_out, holes)
 
     def _fill(self, part) -> GeneratedFrame:
         """The frame of :meth:`_render_unfilled` with its holes filled (numpy / OpenCV /
         PatchMatch only: runs on a worker thread)."""
-        frame, holes, few = part
+        frame, holes, few = part[:3]
         if not holes.any():
             return frame
         o = self.options

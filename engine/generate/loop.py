@@ -35,6 +35,9 @@ class LoopOptions:
                                         # (confidence <= its ``guessed_confidence``) too
     fuse_region: tuple | None = None    # (world_from_box [4,4], half_extent [3]) world: generated
                                         # pixels fuse only where they land inside this box; None: anywhere
+    memory_deltas: bool = True          # MemoryChanged events carry the delta (points since the
+                                        # frame's start; False: delta None, for a caller that takes
+                                        # its own, coalesced deltas: no per-frame download)
 
 
 @dataclass(frozen=True)
@@ -97,52 +100,62 @@ def reference_views(views, retrieved) -> list[ReferenceView]:
 
 
 def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, options: LoopOptions,
-                         fuse_below_confidence: float | None = None, guessed_confidence: float = 0.0) -> int:
+                         fuse_below_confidence: float | None = None, guessed_confidence: float = 0.0,
+                         on_device=None) -> int:
     """Back-project a generated frame where it adds information; returns points added.
 
     Observed pixels (warped from captured views) fuse where the memory was empty or unsure.
     Invented pixels fuse only where the memory has nothing within ``invented_gap_px`` pixels,
     every ``invented_stride``-th pixel (and, with ``options.fuse_region``, only pixels that land
-inside that box): invented surfaces are smooth guesses whose depth shifts
+    inside that box): invented surfaces are smooth guesses whose depth shifts
     a little from frame to frame, and fusing all of them would stack layer after layer of the
-    same guess (the memory would grow with the frame count)."""
-    import cv2
+    same guess (the memory would grow with the frame count).
 
-    gmask = guide.mask.cpu().numpy()
-    gconf = guide.confidence.cpu().numpy()
-    valid = frame.depth > 0
+    The masks are made on the memory's device from the guidance render (no download);
+    ``on_device``: the frame's (color [H,W,3], depth, confidence, invented) already as tensors
+    there (a generator's ``frame_on_device``, equal to its arrays), else they are uploaded once."""
+    import torch
+    import torch.nn.functional as F
+
+    from engine.memory.backproject import backproject_depth
+    from engine.memory.store import INVENTED_VIEW
+
+    dev = memory.device
+    if on_device is None:
+        on_device = tuple(torch.as_tensor(np.ascontiguousarray(a), device=dev)
+                          for a in (frame.color, frame.depth, frame.confidence, frame.invented))
+    color, depth, confidence, invented = on_device
+    depth = depth.float()
+    invented = invented.bool()
+    gmask = torch.as_tensor(guide.mask, device=dev).bool()
+    gconf = torch.as_tensor(guide.confidence, device=dev)
+    valid = depth > 0
     below = fuse_below_confidence if fuse_below_confidence is not None else options.fuse_below_confidence
     below = 0.5 if below is None else below
-    observed = ((~gmask) | (gconf < below)) & ~frame.invented & valid
+    observed = ((~gmask) | (gconf < below)) & ~invented & valid
     k = 2 * options.invented_gap_px + 1
-    near_memory = cv2.dilate(gmask.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
-    grid = np.zeros_like(valid)
+    # a k x k dilation of the memory's mask (max pool: pixels outside the frame add nothing)
+    near_memory = F.max_pool2d(gmask[None, None].float(), k, stride=1, padding=k // 2)[0, 0] > 0
+    grid = torch.zeros_like(valid)
     grid[::options.invented_stride, ::options.invented_stride] = True
-    invented = frame.invented & valid & ~near_memory & grid
-    adds = observed | invented
-    if options.fuse_region is not None and adds.any():
+    adds = observed | (invented & valid & ~near_memory & grid)
+    if options.fuse_region is not None and bool(adds.any()):
         from engine.geometry.scene_frame import box_contains
 
         inside = box_contains(*options.fuse_region, frame.camera.backproject(frame.depth).reshape(-1, 3))
-        adds &= inside.reshape(adds.shape)
-    if not adds.any():
+        adds &= torch.as_tensor(np.asarray(inside).reshape(tuple(adds.shape)), device=dev)
+    if not bool(adds.any()):
         return 0
-    from engine.memory.store import INVENTED_VIEW
-
-    import torch
-
-    from engine.memory.backproject import backproject_depth
-
-    conf = np.maximum(frame.confidence, 1e-3)
+    conf = torch.clamp_min(confidence.float(), 1e-3)
     added = 0
     # invented points, and colors observed on a guessed depth (confidence at most the
     # generator's ``guessed_confidence``), carry their own tag (view INVENTED_VIEW): merged
     # many times their confidence grows, and that must not turn them into a measured surface.
     # The frame is lifted once and its points go in as two inserts, observed first, each in
     # pixel order.
-    guess = frame.invented | (frame.confidence <= guessed_confidence)
-    pts = backproject_depth(frame.camera, frame.depth, frame.color, conf, adds, options.fuse_stride, memory.device)
-    is_guess = torch.as_tensor(guess, device=pts.pixels.device)[pts.pixels]
+    guess = invented | (confidence <= guessed_confidence)
+    pts = backproject_depth(frame.camera, depth, color, conf, adds, options.fuse_stride, dev)
+    is_guess = guess.to(pts.pixels.device)[pts.pixels]
     for sel, view in ((~is_guess, -1), (is_guess, INVENTED_VIEW)):
         if bool(sel.any()):
             added += memory.insert_points(pts.xyz[sel], pts.rgb[sel], pts.conf[sel], pts.normal[sel], view,
@@ -176,12 +189,15 @@ def run_segment(memory, views, cameras: Sequence, plan: SegmentPlan, generator, 
         index = plan.frame_start + offset
         version = memory.version
         if options.fuse_generated:
+            on_device = getattr(generator, "frame_on_device", None)
             added += fuse_generated_frame(memory, frame, guidance[offset], plan.segment_id, options,
                                           _fuse_below(options, generator),
-                                          float(getattr(generator, "guessed_confidence", 0.0)))
+                                          float(getattr(generator, "guessed_confidence", 0.0)),
+                                          on_device(frame) if on_device is not None else None)
         yield FrameGenerated(plan.segment_id, index, frame)
         if memory.version != version:
-            yield MemoryChanged(memory.version, len(memory), memory.changes_since(version))
+            yield MemoryChanged(memory.version, len(memory),
+                                memory.changes_since(version) if options.memory_deltas else None)
         done = frames_done_before + offset + 1
         elapsed = time.perf_counter() - started_at
         eta = elapsed / done * (total_frames - done)

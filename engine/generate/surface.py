@@ -308,16 +308,23 @@ class SurfaceGenerator:
         return depth, known, guide, hint & ~known & ~gap, gap
 
     def render_frame(self, target, guide, sources: list[Source], previous: GeneratedFrame | None,
-                     voxel_size: float, fill: bool = True) -> GeneratedFrame:
+                     voxel_size: float, fill: bool = True, prev_source: Source | None = None,
+                     on_device: bool = False):
         """One frame. ``fill=False`` leaves what nothing saw unfilled (black, invented) for a
         caller that covers part of it otherwise (the auto generator); ``last_holes`` [H,W] bool
-        says which pixels those are."""
+        says which pixels those are.
+
+        For such a caller on a GPU: ``prev_source`` is ``previous`` as a sampling source made
+        by the caller (``make_source`` of its color, depth and invented, e.g. from tensors
+        already on the device); ``on_device=True`` (with ``fill=False``) returns the frame's
+        tensors on the device instead of a GeneratedFrame: (color [H,W,3] in [0,1], depth [H,W],
+        confidence [H,W] (0.1 in the holes), invented [H,W] bool (holes included)), the very
+        values the GeneratedFrame would hold, and ``last_holes`` is a tensor too."""
         opt = self.options
         dev = self.device
         h, w = target.height, target.width
         # the previous frame as a sampling source, made once (its depth completion is a push-pull)
-        prev_source = None
-        if previous is not None and opt.use_previous_frame:
+        if prev_source is None and previous is not None and opt.use_previous_frame:
             prev_source = make_source(previous.camera, previous.color, previous.depth, dev, previous.invented)
         depth, known, guide, hint, gap = self._surface_depth(target, guide, sources, previous, voxel_size,
                                                              prev_source)
@@ -402,6 +409,11 @@ class SurfaceGenerator:
             confidence = torch.minimum(confidence, torch.full_like(confidence, 0.1))
         holes = ~seen
         self._trace(drawn_by=drawn_by, invented_before_fill=invented)
+        if on_device and not fill:
+            self.last_holes = holes
+            return (color.clamp(0, 1).float(), depth.float(),
+                    torch.where(holes, torch.full_like(confidence, 0.1), confidence.clamp(0, 1)).float(),
+                    invented | holes)
         color_np = color.clamp(0, 1).cpu().numpy()
         depth_np = depth.cpu().numpy()
         holes_np = holes.cpu().numpy()

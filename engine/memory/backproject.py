@@ -50,7 +50,7 @@ def backproject_depth(camera, depth, image, confidence=None, mask=None, stride: 
     h, w = depth_t.shape
     if (h, w) != (camera.height, camera.width):
         raise ValueError(f"depth {w}x{h} does not match camera {camera.width}x{camera.height}")
-    img = torch.as_tensor(np.asarray(image), device=device)
+    img = torch.as_tensor(image if isinstance(image, torch.Tensor) else np.asarray(image), device=device)
     img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
     p_cam = camera_points(camera, torch.nan_to_num(depth_t, nan=0.0, posinf=0.0))
     normal_cam = normals_from_points(p_cam)

@@ -46,8 +46,9 @@ class GenerateOptions:
                                  "no region of interest switched on: draw or fit one first")
             region = (np.asarray(scene_frame.roi_world_from_box, dtype=np.float64),
                       np.asarray(scene_frame.roi_half_extent, dtype=np.float64))
+        # the job coalesces the memory's growth into deltas of its own (_CoalescedGrowth)
         return LoopOptions(segment_length=self.segment_length, top_k=self.top_k, fuse_generated=self.fuse_generated,
-                           context_frames=context, fuse_region=region)
+                           context_frames=context, fuse_region=region, memory_deltas=False)
 
     def validate(self) -> None:
         if self.segment_length < 1:
@@ -163,8 +164,12 @@ def generate_job(trajectory_name: str, trajectory=None, options: GenerateOptions
                                                               event.frame_stop, list(event.reference_view_ids),
                                                               "running")
                 elif isinstance(event, FrameGenerated):
-                    _keep_frame(ws, event, writer)
-                    event = _with_viewer_images(event)
+                    on_device = getattr(generator, "frame_on_device", None)
+                    dev = on_device(event.frame) if on_device is not None else None
+                    event = _with_viewer_images(event, dev)
+                    # the PNG is the viewer's uint8 when made on the device (the conversion
+                    # write_image would make: no float pass on the writer threads)
+                    _keep_frame(ws, event, writer, event.color_u8 if dev is not None else None)
                     frames += 1
                     if on_frame is not None:
                         on_frame(event.frame_index, event.frame)
@@ -231,9 +236,12 @@ def _first_segment_id(project, name: str, own: dict, only_segments) -> int:
     return max(others, default=-1) + 1
 
 
-def _with_viewer_images(event: FrameGenerated) -> FrameGenerated:
+def _with_viewer_images(event: FrameGenerated, on_device=None) -> FrameGenerated:
     """The frame as viewers show it (uint8 colour and a thumbnail), made here on the engine
-    thread so that the GUI thread never converts full-resolution float frames."""
+    thread so that the GUI thread never converts full-resolution float frames.
+    ``on_device``: the generator's tensors of the frame (``frame_on_device``, or None): the
+    uint8 conversion then runs there, as ``engine.project.write_image`` makes it (NaN -> 0,
+    same float32 operations), instead of four numpy passes on the engine thread."""
     import dataclasses
 
     import numpy as np
@@ -241,7 +249,14 @@ def _with_viewer_images(event: FrameGenerated) -> FrameGenerated:
     from engine.workflows.scene import thumbnail
 
     color = event.frame.color
-    if color.dtype != np.uint8:
+    dev = on_device if color.dtype != np.uint8 else None
+    if dev is not None:
+        import torch
+
+        u = torch.nan_to_num(dev[0]).clamp(0, 1) * 255
+        u += 0.5
+        color = u.to(torch.uint8).cpu().numpy()
+    elif color.dtype != np.uint8:
         # (clip(c, 0, 1) * 255 + 0.5) -> uint8, in one buffer (this runs per frame on the engine thread)
         u = np.clip(color, 0, 1)
         u *= 255
@@ -287,10 +302,15 @@ class _FrameWriter:
                 self._pool.shutdown(wait=True)
 
 
-def _keep_frame(ws, event: FrameGenerated, writer: _FrameWriter | None = None) -> None:
+def _keep_frame(ws, event: FrameGenerated, writer: _FrameWriter | None = None, png_u8=None) -> None:
+    """Write the frame (on ``writer``'s threads) or keep it until the first save; ``png_u8``:
+    its colour as uint8 already (what write_image makes of the float colour) for the PNG."""
     if ws.saved:
+        import dataclasses
+
+        frame = event.frame if png_u8 is None else dataclasses.replace(event.frame, color=png_u8)
         write = functools.partial(ws.project.write_generated_frame, event.segment_id, event.frame_index,
-                                  event.frame, staging=True, fast=True)
+                                  frame, staging=True, fast=True)
         if writer is None:
             write()
         else:

@@ -165,3 +165,77 @@ def test_training_during_the_segment_on_cuda(trained):
     ta, tb = inline._splat_generator().trainer, during._splat_generator().trainer
     assert tb.step == ta.step and len(tb.train_views) == len(ta.train_views)
     assert not [t for t in threading.enumerate() if t.name.startswith(("auto-learn", "auto-fill"))]
+
+
+def _fresh_memory(project, views: int = 3):
+    """A memory of the first ``views`` captured views only (finer voxels): a path beyond them
+    fuses new points."""
+    from engine.memory import GeometryMemory
+
+    mem = GeometryMemory(0.2, device="cpu")
+    for i, v in enumerate(list(project.views)[:views]):
+        mem.insert_depth(v.camera, v.depth, v.image, view=i, stride=2)
+    return mem
+
+
+def test_frames_kept_on_the_device_are_the_frames_and_fuse_the_same_points(trained, tmp_path):
+    """The device path of the GPU job (the surface pass's tensors, the previous frame's source
+    and the fuse from the tensors kept of each frame, the viewer's uint8 made there) gives the
+    frames and the memory of the numpy path (downloads, re-uploads), bit for bit: here on the
+    CPU, where both run the same float32 operations."""
+    from engine.events import FrameGenerated as FG
+    from engine.generate.lumigraph import make_source
+    from engine.project import write_image
+    from engine.workflows.generate import _with_viewer_images
+
+    png = (tmp_path / "float.png", tmp_path / "u8.png")
+
+    targets = between_poses(trained.views.cameras[2:8], lift=(0.3, -0.4, -0.6))[:4]
+    opts = AutoGeneratorOptions(splats="always", confident_alpha=0.8, fill_lag=1, iterations_per_segment=0)
+    runs = []
+    for keep in (False, True):
+        gen = AutoGenerator(opts, "cpu", trained.root)
+        hits, rest_pass = [], gen._rest.render_frame
+        if not keep:
+            gen.frame_on_device = lambda frame: None        # every consumer takes the numpy arrays
+
+        def checked(*args, **kw):
+            # the surface pass on the device returns what it would download
+            ref = rest_pass(*args, **{**kw, "on_device": False})
+            out = rest_pass(*args, **kw)      # (last: it leaves its holes in last_holes)
+            for t, a in zip(out, (ref.color, ref.depth, ref.confidence, ref.invented)):
+                assert np.array_equal(t.numpy(), a)
+            if kw.get("prev_source") is not None:
+                prev = args[3]
+                src = make_source(prev.camera, prev.color, prev.depth, "cpu", prev.invented)
+                hits.append("previous")
+                for f in ("image", "depth", "measured", "center", "invented"):
+                    assert torch.equal(getattr(kw["prev_source"], f), getattr(src, f)), f
+            return out
+        gen._rest.render_frame = checked
+        mem = _fresh_memory(trained)
+        before = len(mem)
+        frames, viewer = [], []
+        for e in generate_path(mem, trained.views, targets, gen, LoopOptions(segment_length=3, top_k=4)):
+            if isinstance(e, FG):
+                frames.append(e.frame)
+                if keep:
+                    assert gen.frame_on_device(e.frame) is not None
+                u8 = _with_viewer_images(e, gen.frame_on_device(e.frame)).color_u8
+                viewer.append(u8)
+                # the PNG written from the viewer's uint8 is the one written from the float frame
+                write_image(png[0], e.frame.color)
+                write_image(png[1], u8)
+                assert png[0].read_bytes() == png[1].read_bytes()
+        if keep:
+            assert len(hits) >= 1 and gen.frame_on_device(frames[-1]) is None   # settled: none kept after the path
+        runs.append((frames, mem.snapshot(), viewer, len(mem) - before))
+    (fa, ma, va, grown), (fb, mb, vb, _) = runs
+    assert grown > 0 and any(f.invented.any() for f in fa)      # the fuse added points, the fill ran
+    for a, b in zip(fa, fb):
+        for k in ("color", "depth", "confidence", "invented"):
+            assert np.array_equal(getattr(a, k), getattr(b, k)), k
+    for k in ("xyz", "rgb", "conf", "normal", "view", "segment"):
+        assert np.array_equal(getattr(ma, k), getattr(mb, k)), k
+    for a, b in zip(va, vb):
+        assert a.dtype == np.uint8 and np.array_equal(a, b)
