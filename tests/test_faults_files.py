@@ -360,7 +360,7 @@ def test_a_failing_memory_write_leaves_no_temporary_file_and_fsyncs(tmp_path, ca
     def boom(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(persist.np, "savez_compressed", boom)
+    monkeypatch.setattr(persist, "_savez_deflate", boom)           # the .npz writer fails
     with pytest.raises(OSError):
         mem.save(tmp_path / "memory.npz")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["memory.npz"]

@@ -182,7 +182,7 @@ def test_case4_save_memory_fsyncs_and_leaves_no_empty_temporary_file(tmp_path, c
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(persist.np, "savez_compressed", full)
+    monkeypatch.setattr(persist, "_savez_deflate", full)            # the .npz writer fails
     with pytest.raises(OSError):
         mem.save(tmp_path / "memory.npz")
     assert [p.name for p in tmp_path.iterdir()] == ["memory.npz"]

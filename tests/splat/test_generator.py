@@ -21,12 +21,15 @@ def test_registered():
 def test_splat_generator_in_the_loop(tiny_capture):
     mem = tiny_memory(tiny_capture, 0.3)
     targets = between_poses(tiny_capture.cameras[2:7], lift=(0.0, -0.05, 0.1))     # 4 novel views
-    gen = SplatGenerator(SplatGeneratorOptions(bootstrap_iterations=60, iterations_per_segment=15,
+    # few steps: what is checked is that it trains between segments (the step count) and that
+    # its frames beat the memory's point render (measured 2.4 dB at 20 + 5 steps, 3.0 dB at
+    # 60 + 15; the splats initialised from the memory already do: the margin does not need steps)
+    gen = SplatGenerator(SplatGeneratorOptions(bootstrap_iterations=20, iterations_per_segment=5,
                                                max_bootstrap_points=800), device="cpu")
     events = list(generate_path(mem, tiny_capture.views, targets, gen, LoopOptions(segment_length=2, top_k=3)))
     frames = [e.frame for e in events if isinstance(e, FrameGenerated)]
     assert len(frames) == 4
-    assert gen.trainer.step == 60 + 2 * 15                          # trained between segments
+    assert gen.trainer.step == 20 + 2 * 5                           # trained between segments
     generated = [v for v in gen.trainer.train_views if v.source == "generated"]
     assert len(generated) == 4
     for f, v in zip(frames, generated):

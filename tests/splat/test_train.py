@@ -20,14 +20,15 @@ def test_training_raises_held_out_psnr(tiny_capture):
     assert 200 < len(splats) < 600                       # a few hundred Gaussians
     train, test = split_views(tiny_capture.views, "cpu", 1.0, 8)
     assert [v.name for v in test] == [tiny_capture.views[0].name, tiny_capture.views[8].name]
-    trainer = SplatTrainer(splats, train, test, replace(scaled_schedule(100), init_opacity=None), "cpu")
+    # 60 steps (was 100: 16.8 dB): the gain is 2.5 dB; without optimizer steps it is 0
+    trainer = SplatTrainer(splats, train, test, replace(scaled_schedule(60), init_opacity=None), "cpu")
     before = trainer.evaluate().psnr
-    events = [e for e in trainer.run(100) if isinstance(e, SplatTrainingProgress)]
+    events = [e for e in trainer.run(60) if isinstance(e, SplatTrainingProgress)]
     after = trainer.evaluate().psnr
-    assert after > before + 2.0, (before, after)         # measured: 13.9 -> 16.8 dB
-    assert events[-1].iteration == 100 and abs(events[-1].psnr - after) < 1e-6
+    assert after > before + 2.0, (before, after)         # measured: 13.9 -> 16.4 dB
+    assert events[-1].iteration == 60 and abs(events[-1].psnr - after) < 1e-6
     assert events[-1].preview.dtype == np.uint8 and events[-1].preview.shape == (36, 64, 3)
-    assert trainer.sh_degree_at(100) == 3
+    assert trainer.sh_degree_at(60) == 3
 
 
 def test_holdout_every_eighth():

@@ -1,6 +1,7 @@
 """Tracking fixtures: the synthetic demo video (exact ground-truth cameras), 24 frames 320×180."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,11 +10,26 @@ import pytest
 
 @pytest.fixture(scope="session")
 def demo_video(tmp_path_factory) -> Path:
+    """The demo video (24 frames, 320x180, ~4 CPU-s to render and encode), written once per
+    test run: under pytest-xdist into the run's temp folder that the workers share (the
+    parent of each worker's basetemp), under a file lock, so the second worker that needs it
+    reads the first one's file instead of rendering it again. Tests only read it."""
+    import fcntl
+
     from engine.synthetic import demo_capture_cameras, make_demo_scene, write_demo_video
 
-    scene = make_demo_scene(0)
-    path = tmp_path_factory.mktemp("demo video ü") / "demo clip.mp4"
-    return write_demo_video(path, scene, demo_capture_cameras(scene, 24, 320, 180))
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent                         # pytest-of-<user>/pytest-<n>/: one per run
+    folder = root / "demo video ü"
+    path, done = folder / "demo clip.mp4", folder / "written"
+    with open(root / "demo_video.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)           # released when the file closes
+        if not done.exists():
+            scene = make_demo_scene(0)
+            write_demo_video(path, scene, demo_capture_cameras(scene, 24, 320, 180))
+            done.touch()
+    return path
 
 
 @pytest.fixture(scope="session")
