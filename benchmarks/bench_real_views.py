@@ -408,9 +408,27 @@ def contact_sheet(path: Path, columns: list[tuple[str, list]], max_width: int = 
     cv2.imwrite(str(path), sheet[..., ::-1])
 
 
-def orbit_cameras(scene: Scene, n_frames: int) -> list:
-    """An orbit at 640x360 around the scene's center, looking at it from the captured side
-    (the arc spans the captured cameras' spread)."""
+def orbit_cameras(scene: Scene, n_frames: int, kind: str = "preset") -> list:
+    """The orbit at 640x360, n_frames evenly in time. ``preset``: the app's "orbit" preset
+    (engine.trajectory.make_preset, as the studio and ``anyrecon generate --preset orbit``
+    place it: the memory's points and the captured cameras); ``legacy``: this script's own
+    orbit of before 2026-12-01 (:func:`legacy_orbit_cameras`)."""
+    if kind == "legacy":
+        return legacy_orbit_cameras(scene, n_frames)
+    from engine.trajectory.presets import make_preset
+
+    cams = scene.views.cameras
+    w = np.stack([c.world_from_cam for c in cams])
+    pts = scene.memory.snapshot(max_points=200_000).xyz
+    pts = np.asarray(pts.cpu() if hasattr(pts, "cpu") else pts)
+    return make_preset("orbit", points=pts, captured_world_from_cam=w, fov_y_deg=cams[0].fov_y_deg,
+                       width=640, height=360).sample(n_frames)
+
+
+def legacy_orbit_cameras(scene: Scene, n_frames: int) -> list:
+    """The script's orbit of before 2026-12-01 at 640x360: a circle about the mean captured
+    camera, in the plane across the mean view, radius the 90th percentile of the cameras'
+    distance from their mean, looking at one point at the memory's middle depth."""
     from engine.geometry import Camera, se3
     from engine.geometry.camera import intrinsics_from_fov
 
@@ -764,6 +782,8 @@ def main() -> None:
     ap.add_argument("--orbit", default="fern", help="scenes to fly an orbit on ('' for none)")
     ap.add_argument("--path-generators", default=None, help="generators of the orbit / beyond paths "
                     "(default: --generators)")
+    ap.add_argument("--orbit-path", default="preset", choices=("preset", "legacy"),
+                    help="preset: the app's orbit preset; legacy: this script's orbit of before 2026-12-01")
     ap.add_argument("--beyond", default="", help="scenes to fly the 'beyond' preset on")
     ap.add_argument("--orbit-frames", type=int, default=12, help="frames of each orbit / beyond path")
     ap.add_argument("--max-side", type=int, default=640, help="tracking size for tracked scenes")
@@ -830,7 +850,7 @@ def main() -> None:
         contact_sheet(args.out / f"{name}_heldout.png", cols)
         n_rows = len(r)
         if name in args.orbit.split(","):
-            rows += fly(scene, pgens, orbit_cameras(scene, args.orbit_frames), "orbit", args.out)
+            rows += fly(scene, pgens, orbit_cameras(scene, args.orbit_frames, args.orbit_path), "orbit", args.out)
             n_rows += len(pgens)
         if name in args.beyond.split(","):
             rows += fly(scene, pgens, beyond_cameras(scene, args.orbit_frames), "beyond", args.out)
