@@ -466,6 +466,20 @@ def beyond_cameras(scene: Scene, n_frames: int) -> list:
     return beyond_path(w, cams[0].fov_y_deg, width=640, height=360).sample(n_frames)
 
 
+def path_novelty(references: list, path: list) -> dict:
+    """How far each path camera is from what was captured: the distance to the nearest
+    reference camera in units of the references' median nearest-neighbour spacing, and the
+    smallest angle (deg) between its view direction and a reference's."""
+    pos = np.stack([c.center for c in references])
+    fwd = np.stack([c.forward for c in references])
+    d = np.linalg.norm(pos[:, None] - pos[None], axis=2)
+    np.fill_diagonal(d, np.inf)
+    spacing = max(float(np.median(d.min(axis=1))), 1e-9)
+    near = [float(np.linalg.norm(pos - c.center, axis=1).min()) / spacing for c in path]
+    deg = [float(np.degrees(np.arccos(np.clip(fwd @ c.forward, -1.0, 1.0))).min()) for c in path]
+    return {"nearest_cam_spacings": [round(x, 2) for x in near], "nearest_view_deg": [round(x, 1) for x in deg]}
+
+
 def fly(scene: Scene, generators: list[str], path: list, kind: str, out: Path) -> list[dict]:
     """Generate ``path`` (one segment, fused as in the app) with each generator; a contact
     sheet of 6 frames per generator in ``{scene}_{kind}.png``."""
@@ -486,6 +500,12 @@ def fly(scene: Scene, generators: list[str], path: list, kind: str, out: Path) -
                      "ssim": float("nan"), "invented": float(np.mean([f.invented_fraction for f in fr])),
                      "s_per_frame": secs, "kf_depth": float("nan"), "surface": float("nan"), "size": "640x360",
                      "invented_per_frame": [round(float(f.invented_fraction), 4) for f in fr]})
+    novelty = path_novelty(scene.views.cameras, path)
+    for row in rows[-len(generators):]:
+        row.update(novelty)
+    print(f"  {scene.name} {kind}: per frame, nearest reference camera (camera spacings) "
+          f"{novelty['nearest_cam_spacings']}, nearest reference view direction (deg) {novelty['nearest_view_deg']}",
+          file=sys.stderr)
     step = max(1, n_frames // 6)
     cols = [(n, [(f.color, f"inv {f.invented_fraction:.1%}") for f in frames[n][::step]]) for n in generators]
     contact_sheet(out / f"{scene.name}_{kind}.png", cols)

@@ -7,7 +7,9 @@ is the world direction that appears up in the image (the synthetic world is y-do
 default is (0, -1, 0)).
 
 ``PRESETS`` maps the studio's preset names to builders taking a :class:`SceneSummary`;
-:func:`make_preset` summarises the scene and dispatches.
+:func:`make_preset` summarises the scene and dispatches. The summary knows the capture's
+layout (engine.trajectory.layout): orbit and spiral circle the subject of an object-centric
+capture, and stay among the cameras of a forward-facing or inside-out (room) capture.
 """
 from __future__ import annotations
 

@@ -133,7 +133,9 @@ def summarize_scene(points: np.ndarray | None = None, captured_world_from_cam: n
 
     Center from the points (robust) or else where the captured cameras look; orbit radius
     and height from where the captured cameras are (else from the point spread); up from
-    the captured cameras' image-up directions (else (0, -1, 0)).
+    the captured cameras' image-up directions (else (0, -1, 0)). With 3 or more captured
+    cameras also the capture layout (engine.trajectory.layout.capture_layout); only an
+    object-centric capture centres on the point its cameras converge on.
     """
     cap = None
     if captured_world_from_cam is not None and len(captured_world_from_cam):
