@@ -415,14 +415,7 @@ def orbit_cameras(scene: Scene, n_frames: int, kind: str = "preset") -> list:
     orbit of before 2026-12-01 (:func:`legacy_orbit_cameras`)."""
     if kind == "legacy":
         return legacy_orbit_cameras(scene, n_frames)
-    from engine.trajectory.presets import make_preset
-
-    cams = scene.views.cameras
-    w = np.stack([c.world_from_cam for c in cams])
-    pts = scene.memory.snapshot(max_points=200_000).xyz
-    pts = np.asarray(pts.cpu() if hasattr(pts, "cpu") else pts)
-    return make_preset("orbit", points=pts, captured_world_from_cam=w, fov_y_deg=cams[0].fov_y_deg,
-                       width=640, height=360).sample(n_frames)
+    return _preset_cameras(scene, "orbit", n_frames)
 
 
 def legacy_orbit_cameras(scene: Scene, n_frames: int) -> list:
@@ -456,14 +449,25 @@ def legacy_orbit_cameras(scene: Scene, n_frames: int) -> list:
     return path
 
 
-def beyond_cameras(scene: Scene, n_frames: int) -> list:
-    """The app's "beyond" preset at 640x360: the smoothed captured path, extended past both
-    ends by half its length (engine.trajectory.beyond_path), n_frames evenly in time."""
-    from engine.trajectory import beyond_path
+def _preset_cameras(scene: Scene, name: str, n_frames: int) -> list:
+    """The app's preset ``name`` at 640x360 placed as the studio and ``anyrecon generate``
+    place it (engine.trajectory.make_preset: the memory's points, the captured cameras),
+    n_frames evenly in time."""
+    from engine.trajectory.presets import make_preset
 
     cams = scene.views.cameras
     w = np.stack([c.world_from_cam for c in cams])
-    return beyond_path(w, cams[0].fov_y_deg, width=640, height=360).sample(n_frames)
+    pts = scene.memory.snapshot(max_points=200_000).xyz
+    pts = np.asarray(pts.cpu() if hasattr(pts, "cpu") else pts)
+    return make_preset(name, points=pts, captured_world_from_cam=w, fov_y_deg=cams[0].fov_y_deg,
+                       width=640, height=360).sample(n_frames)
+
+
+def beyond_cameras(scene: Scene, n_frames: int) -> list:
+    """The app's "beyond" preset at 640x360: the smoothed captured path, extended past both
+    ends by half its length (engine.trajectory.beyond_path; a room walk's ends stop halfway
+    to the surface ahead), n_frames evenly in time."""
+    return _preset_cameras(scene, "beyond", n_frames)
 
 
 def path_novelty(references: list, path: list) -> dict:

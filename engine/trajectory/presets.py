@@ -179,7 +179,10 @@ def _through_preset(s: SceneSummary) -> Trajectory:
 
 
 def _beyond_preset(s: SceneSummary) -> Trajectory:
-    return beyond_path(s.require_captured("beyond"), s.fov_y_deg, **_frame_args(s))
+    """The captured path extended past both ends; a forward-facing or inside-out (room)
+    capture's ends stop halfway to the first surface ahead (object captures: as before)."""
+    return beyond_path(s.require_captured("beyond"), s.fov_y_deg,
+                       points=s.points if s.rig is not None else None, **_frame_args(s))
 
 
 PRESETS: dict[str, Callable[[SceneSummary], Trajectory]] = {

@@ -72,7 +72,7 @@ class SceneSummary:
     captured [N,4,4] world_from_cam OpenCV (or None), fov_y_deg, width, height, fps;
     layout the capture's layout (engine.trajectory.layout: ``object``, ``forward`` or
     ``inside-out``; ``object`` without 3 captured cameras) and, for the latter two, rig:
-    where their orbit and spiral go (a CaptureRig).
+    where their orbit and spiral go (a CaptureRig); points: what a path should not run into.
     """
 
     center: np.ndarray
@@ -87,6 +87,7 @@ class SceneSummary:
     fps: float
     layout: str = OBJECT
     rig: CaptureRig | None = None
+    points: np.ndarray | None = None     # [K,3] world, finite, a regular subsample (<= ORBIT_SAMPLE_POINTS)
 
     def require_captured(self, name: str) -> np.ndarray:
         if self.captured is None or len(self.captured) == 0:
@@ -149,11 +150,13 @@ def summarize_scene(points: np.ndarray | None = None, captured_world_from_cam: n
     else:
         raise ValueError("a scene preset needs points or captured cameras")
     e1, e2 = plane_basis(up)
-    layout, rig = OBJECT, None
+    layout, rig, finite = OBJECT, None, None
+    if pts is not None:
+        finite = pts[:: -(-len(pts) // ORBIT_SAMPLE_POINTS)] if len(pts) > ORBIT_SAMPLE_POINTS else pts
+        finite = finite[np.isfinite(finite).all(axis=1)]
     if cap is not None and len(cap) >= 3:
         layout, _ = capture_layout(cap, up, e1, e2)
         if layout != OBJECT:
-            finite = None if pts is None else pts[np.isfinite(pts).all(axis=1)]
             rig = capture_rig(layout, cap, up, e1, e2, finite)
         # a capture that converges on something (an object-centric video) orbits what it
         # looked at: the points' median is pulled toward whatever background was seen most
@@ -168,4 +171,4 @@ def summarize_scene(points: np.ndarray | None = None, captured_world_from_cam: n
             radius, h = float(np.median(horizontal)), float(np.median(rel @ up))
         start = float(np.degrees(np.arctan2(rel[0] @ e2, rel[0] @ e1)))
     return SceneSummary(center, float(radius), float(h), up, start, cap, float(fov_y_deg),
-                        int(width), int(height), float(fps), layout, rig)
+                        int(width), int(height), float(fps), layout, rig, finite)

@@ -126,3 +126,14 @@ def test_object_capture_keeps_its_orbit_around_the_subject():
                 start_angle_deg=summary.start_angle_deg)
     np.testing.assert_allclose(np.stack([k.world_from_cam for k in traj.keyframes]),
                                np.stack([k.world_from_cam for k in ref.keyframes]), atol=1e-9)
+
+
+def test_beyond_of_a_room_walk_stops_before_the_wall_ahead():
+    """A walk toward a wall 4 units past its end: 'beyond' (half the 12-unit path past each
+    end, 6 units) stops halfway to the wall instead of carrying on through it."""
+    caps = np.stack([yaw_pose((0.0, 0.0, float(z)), 0.0) for z in range(13)])   # z 0..12 looking +z
+    wall = np.c_[RNG.uniform(-4, 4, 4000), RNG.uniform(-1.5, 1.5, 4000), np.full(4000, 16.0)]
+    cams = make_preset("beyond", points=wall, captured_world_from_cam=caps).sample(40)
+    z = np.array([c.center[2] for c in cams])
+    assert z.max() == pytest.approx(14.0, abs=0.3)            # halfway from the end (12) to the wall (16)
+    assert z.min() == pytest.approx(-6.0, abs=0.3)            # nothing behind the start: the full 6 units
