@@ -484,9 +484,13 @@ def path_novelty(references: list, path: list) -> dict:
     return {"nearest_cam_spacings": [round(x, 2) for x in near], "nearest_view_deg": [round(x, 1) for x in deg]}
 
 
-def fly(scene: Scene, generators: list[str], path: list, kind: str, out: Path) -> list[dict]:
-    """Generate ``path`` (one segment, fused as in the app) with each generator; a contact
-    sheet of 6 frames per generator in ``{scene}_{kind}.png``."""
+def fly(scene: Scene, generators: list[str], path: list, kind: str, out: Path,
+        segment_length: int | None = None) -> list[dict]:
+    """Generate ``path`` (one segment, or segments of ``segment_length`` frames; fused as in
+    the app) with each generator; a contact sheet of 6 frames per generator in
+    ``{scene}_{kind}.png``. The references are picked per segment, so one segment over a
+    whole 8-frame orbit takes 6 references for all of it where the app (40-frame segments of
+    a 240-frame orbit) picks them for a sixth of it."""
     from engine.events import FrameGenerated
     from engine.generate.loop import LoopOptions, generate_path
 
@@ -496,7 +500,7 @@ def fly(scene: Scene, generators: list[str], path: list, kind: str, out: Path) -
         mem = _clone_memory(scene.memory)
         gen = make_bench_generator(name)
         t0 = time.perf_counter()
-        fr = [e.frame for e in generate_path(mem, scene.views, path, gen, LoopOptions(segment_length=n_frames))
+        fr = [e.frame for e in generate_path(mem, scene.views, path, gen, LoopOptions(segment_length=segment_length or n_frames))
               if isinstance(e, FrameGenerated)]
         secs = (time.perf_counter() - t0) / len(fr)
         frames[name] = fr
@@ -808,6 +812,8 @@ def main() -> None:
                     "(default: --generators)")
     ap.add_argument("--orbit-path", default="preset", choices=("preset", "legacy"),
                     help="preset: the app's orbit preset; legacy: this script's orbit of before 2026-12-01")
+    ap.add_argument("--path-segment", type=int, default=None, help="segment length (frames) of the orbit / "
+                    "beyond paths (default: the whole path in one segment)")
     ap.add_argument("--beyond", default="", help="scenes to fly the 'beyond' preset on")
     ap.add_argument("--orbit-frames", type=int, default=12, help="frames of each orbit / beyond path")
     ap.add_argument("--max-side", type=int, default=640, help="tracking size for tracked scenes")
@@ -874,10 +880,11 @@ def main() -> None:
         contact_sheet(args.out / f"{name}_heldout.png", cols)
         n_rows = len(r)
         if name in args.orbit.split(","):
-            rows += fly(scene, pgens, orbit_cameras(scene, args.orbit_frames, args.orbit_path), "orbit", args.out)
+            rows += fly(scene, pgens, orbit_cameras(scene, args.orbit_frames, args.orbit_path), "orbit", args.out,
+                        args.path_segment)
             n_rows += len(pgens)
         if name in args.beyond.split(","):
-            rows += fly(scene, pgens, beyond_cameras(scene, args.orbit_frames), "beyond", args.out)
+            rows += fly(scene, pgens, beyond_cameras(scene, args.orbit_frames), "beyond", args.out, args.path_segment)
             n_rows += len(pgens)
         print_table(rows[-n_rows:])
         sys.stdout.flush()

@@ -35,7 +35,7 @@ OBJECT_MIN_COVERAGE_DEG = 45.0     # cameras seen from the target span at least 
 FORWARD_MIN_RESULTANT = 0.8        # |mean horizontal view direction| of a forward capture (a
                                    # yaw span up to ~130 deg); wider: inside-out
 PAN_GAP_LOOP_DEG = 60.0            # an inside-out pan loops when no captured yaw gap is wider
-EYE_REACH_SPACINGS = 3.0          # forward ellipse eyes within this many camera spacings of a camera
+EYE_REACH_SPACINGS = 1.5          # forward ellipse eyes within this many camera spacings of a camera
 MIN_RADIUS_OF_FOCUS = 0.03         # forward ellipse radii at least this fraction of the focus distance
 
 
