@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_DATA = (ROOT / ".." / "shared" / "data" / "real").resolve()
 CACHE = ROOT / "benchmarks" / "_cache" / "real_views"
 TOP_K = None   # each generator's own (ibr 4, surface 6)
+FUSE_GENERATED = True    # the app's default (LoopOptions.fuse_generated); --no-fuse-generated
 FUSE_COMPLETED = False   # the tracker's default (TrackOptions.fuse_completed); --fuse-completed
 TRACKED = {"kitchen": "vggsfm_kitchen", "office": "tum_fr3_office_superglue", "livingroom": "cut3r_livingroom",
            "apple": "apple_cotracker/apple.mp4", "valley": "pi3_valley_drone", "statue": "vggsfm_statue"}
@@ -500,7 +501,8 @@ def fly(scene: Scene, generators: list[str], path: list, kind: str, out: Path,
         mem = _clone_memory(scene.memory)
         gen = make_bench_generator(name)
         t0 = time.perf_counter()
-        fr = [e.frame for e in generate_path(mem, scene.views, path, gen, LoopOptions(segment_length=segment_length or n_frames))
+        fr = [e.frame for e in generate_path(mem, scene.views, path, gen, LoopOptions(segment_length=segment_length or n_frames,
+                                                                         fuse_generated=FUSE_GENERATED))
               if isinstance(e, FrameGenerated)]
         secs = (time.perf_counter() - t0) / len(fr)
         frames[name] = fr
@@ -814,6 +816,8 @@ def main() -> None:
                     help="preset: the app's orbit preset; legacy: this script's orbit of before 2026-12-01")
     ap.add_argument("--path-segment", type=int, default=None, help="segment length (frames) of the orbit / "
                     "beyond paths (default: the whole path in one segment)")
+    ap.add_argument("--no-fuse-generated", action="store_true", help="orbit / beyond frames not fused back "
+                    "into the memory (LoopOptions.fuse_generated off): what earlier frames of a path add to later ones")
     ap.add_argument("--beyond", default="", help="scenes to fly the 'beyond' preset on")
     ap.add_argument("--orbit-frames", type=int, default=12, help="frames of each orbit / beyond path")
     ap.add_argument("--max-side", type=int, default=640, help="tracking size for tracked scenes")
@@ -838,8 +842,9 @@ def main() -> None:
     ap.add_argument("--speed-height", type=int, default=512)
     args = ap.parse_args()
     configure_cpu_threads()
-    global FUSE_COMPLETED
+    global FUSE_COMPLETED, FUSE_GENERATED
     FUSE_COMPLETED = args.fuse_completed
+    FUSE_GENERATED = not args.no_fuse_generated
     gens = args.generators.split(",")
     pgens = args.path_generators.split(",") if args.path_generators else gens
     rows = []
