@@ -127,8 +127,9 @@ class CaptureRig:
 def _camera_spacing(positions: np.ndarray) -> float:
     """How far from a captured camera [N,3] an orbit's eye may go: the median distance of a
     camera to its nearest neighbour, at least 5% of the cameras' extent (world units)."""
-    d = np.linalg.norm(positions[:, None] - positions[None], axis=2)
-    np.fill_diagonal(d, np.inf)
+    query = np.arange(0, len(positions), -(-len(positions) // 256))   # <= 256 of a long video's cameras
+    d = np.linalg.norm(positions[query, None] - positions[None], axis=2)
+    d[np.arange(len(query)), query] = np.inf
     return max(float(np.median(d.min(axis=1))), 0.05 * float(np.ptp(positions, axis=0).max()))
 
 
