@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_DATA = (ROOT / ".." / "shared" / "data" / "real").resolve()
 CACHE = ROOT / "benchmarks" / "_cache" / "real_views"
 TOP_K = None   # each generator's own (ibr 4, surface 6)
+FUSE_GENERATED = True    # the app's default (LoopOptions.fuse_generated); --no-fuse-generated
 FUSE_COMPLETED = False   # the tracker's default (TrackOptions.fuse_completed); --fuse-completed
 TRACKED = {"kitchen": "vggsfm_kitchen", "office": "tum_fr3_office_superglue", "livingroom": "cut3r_livingroom",
            "apple": "apple_cotracker/apple.mp4", "valley": "pi3_valley_drone", "statue": "vggsfm_statue"}
@@ -408,9 +409,20 @@ def contact_sheet(path: Path, columns: list[tuple[str, list]], max_width: int = 
     cv2.imwrite(str(path), sheet[..., ::-1])
 
 
-def orbit_cameras(scene: Scene, n_frames: int) -> list:
-    """An orbit at 640x360 around the scene's center, looking at it from the captured side
-    (the arc spans the captured cameras' spread)."""
+def orbit_cameras(scene: Scene, n_frames: int, kind: str = "preset") -> list:
+    """The orbit at 640x360, n_frames evenly in time. ``preset``: the app's "orbit" preset
+    (engine.trajectory.make_preset, as the studio and ``anyrecon generate --preset orbit``
+    place it: the memory's points and the captured cameras); ``legacy``: this script's own
+    orbit of before 2026-12-01 (:func:`legacy_orbit_cameras`)."""
+    if kind == "legacy":
+        return legacy_orbit_cameras(scene, n_frames)
+    return _preset_cameras(scene, "orbit", n_frames)
+
+
+def legacy_orbit_cameras(scene: Scene, n_frames: int) -> list:
+    """The script's orbit of before 2026-12-01 at 640x360: a circle about the mean captured
+    camera, in the plane across the mean view, radius the 90th percentile of the cameras'
+    distance from their mean, looking at one point at the memory's middle depth."""
     from engine.geometry import Camera, se3
     from engine.geometry.camera import intrinsics_from_fov
 
@@ -438,19 +450,48 @@ def orbit_cameras(scene: Scene, n_frames: int) -> list:
     return path
 
 
-def beyond_cameras(scene: Scene, n_frames: int) -> list:
-    """The app's "beyond" preset at 640x360: the smoothed captured path, extended past both
-    ends by half its length (engine.trajectory.beyond_path), n_frames evenly in time."""
-    from engine.trajectory import beyond_path
+def _preset_cameras(scene: Scene, name: str, n_frames: int) -> list:
+    """The app's preset ``name`` at 640x360 placed as the studio and ``anyrecon generate``
+    place it (engine.trajectory.make_preset: the memory's points, the captured cameras),
+    n_frames evenly in time."""
+    from engine.trajectory.presets import make_preset
 
     cams = scene.views.cameras
     w = np.stack([c.world_from_cam for c in cams])
-    return beyond_path(w, cams[0].fov_y_deg, width=640, height=360).sample(n_frames)
+    pts = scene.memory.snapshot(max_points=200_000).xyz
+    pts = np.asarray(pts.cpu() if hasattr(pts, "cpu") else pts)
+    return make_preset(name, points=pts, captured_world_from_cam=w, fov_y_deg=cams[0].fov_y_deg,
+                       width=640, height=360).sample(n_frames)
 
 
-def fly(scene: Scene, generators: list[str], path: list, kind: str, out: Path) -> list[dict]:
-    """Generate ``path`` (one segment, fused as in the app) with each generator; a contact
-    sheet of 6 frames per generator in ``{scene}_{kind}.png``."""
+def beyond_cameras(scene: Scene, n_frames: int) -> list:
+    """The app's "beyond" preset at 640x360: the smoothed captured path, extended past both
+    ends by half its length (engine.trajectory.beyond_path; a room walk's ends stop halfway
+    to the surface ahead), n_frames evenly in time."""
+    return _preset_cameras(scene, "beyond", n_frames)
+
+
+def path_novelty(references: list, path: list) -> dict:
+    """How far each path camera is from what was captured: the distance to the nearest
+    reference camera in units of the references' median nearest-neighbour spacing, and the
+    smallest angle (deg) between its view direction and a reference's."""
+    pos = np.stack([c.center for c in references])
+    fwd = np.stack([c.forward for c in references])
+    d = np.linalg.norm(pos[:, None] - pos[None], axis=2)
+    np.fill_diagonal(d, np.inf)
+    spacing = max(float(np.median(d.min(axis=1))), 1e-9)
+    near = [float(np.linalg.norm(pos - c.center, axis=1).min()) / spacing for c in path]
+    deg = [float(np.degrees(np.arccos(np.clip(fwd @ c.forward, -1.0, 1.0))).min()) for c in path]
+    return {"nearest_cam_spacings": [round(x, 2) for x in near], "nearest_view_deg": [round(x, 1) for x in deg]}
+
+
+def fly(scene: Scene, generators: list[str], path: list, kind: str, out: Path,
+        segment_length: int | None = None) -> list[dict]:
+    """Generate ``path`` (one segment, or segments of ``segment_length`` frames; fused as in
+    the app) with each generator; a contact sheet of 6 frames per generator in
+    ``{scene}_{kind}.png``. The references are picked per segment, so one segment over a
+    whole 8-frame orbit takes 6 references for all of it where the app (40-frame segments of
+    a 240-frame orbit) picks them for a sixth of it."""
     from engine.events import FrameGenerated
     from engine.generate.loop import LoopOptions, generate_path
 
@@ -460,7 +501,8 @@ def fly(scene: Scene, generators: list[str], path: list, kind: str, out: Path) -
         mem = _clone_memory(scene.memory)
         gen = make_bench_generator(name)
         t0 = time.perf_counter()
-        fr = [e.frame for e in generate_path(mem, scene.views, path, gen, LoopOptions(segment_length=n_frames))
+        fr = [e.frame for e in generate_path(mem, scene.views, path, gen, LoopOptions(segment_length=segment_length or n_frames,
+                                                                         fuse_generated=FUSE_GENERATED))
               if isinstance(e, FrameGenerated)]
         secs = (time.perf_counter() - t0) / len(fr)
         frames[name] = fr
@@ -468,6 +510,12 @@ def fly(scene: Scene, generators: list[str], path: list, kind: str, out: Path) -
                      "ssim": float("nan"), "invented": float(np.mean([f.invented_fraction for f in fr])),
                      "s_per_frame": secs, "kf_depth": float("nan"), "surface": float("nan"), "size": "640x360",
                      "invented_per_frame": [round(float(f.invented_fraction), 4) for f in fr]})
+    novelty = path_novelty(scene.views.cameras, path)
+    for row in rows[-len(generators):]:
+        row.update(novelty)
+    print(f"  {scene.name} {kind}: per frame, nearest reference camera (camera spacings) "
+          f"{novelty['nearest_cam_spacings']}, nearest reference view direction (deg) {novelty['nearest_view_deg']}",
+          file=sys.stderr)
     step = max(1, n_frames // 6)
     cols = [(n, [(f.color, f"inv {f.invented_fraction:.1%}") for f in frames[n][::step]]) for n in generators]
     contact_sheet(out / f"{scene.name}_{kind}.png", cols)
@@ -772,6 +820,12 @@ def main() -> None:
     ap.add_argument("--orbit", default="fern", help="scenes to fly an orbit on ('' for none)")
     ap.add_argument("--path-generators", default=None, help="generators of the orbit / beyond paths "
                     "(default: --generators)")
+    ap.add_argument("--orbit-path", default="preset", choices=("preset", "legacy"),
+                    help="preset: the app's orbit preset; legacy: this script's orbit of before 2026-12-01")
+    ap.add_argument("--path-segment", type=int, default=None, help="segment length (frames) of the orbit / "
+                    "beyond paths (default: the whole path in one segment)")
+    ap.add_argument("--no-fuse-generated", action="store_true", help="orbit / beyond frames not fused back "
+                    "into the memory (LoopOptions.fuse_generated off): what earlier frames of a path add to later ones")
     ap.add_argument("--beyond", default="", help="scenes to fly the 'beyond' preset on")
     ap.add_argument("--orbit-frames", type=int, default=12, help="frames of each orbit / beyond path")
     ap.add_argument("--max-side", type=int, default=640, help="tracking size for tracked scenes")
@@ -800,8 +854,9 @@ def main() -> None:
     ap.add_argument("--speed-height", type=int, default=512)
     args = ap.parse_args()
     configure_cpu_threads()
-    global FUSE_COMPLETED
+    global FUSE_COMPLETED, FUSE_GENERATED
     FUSE_COMPLETED = args.fuse_completed
+    FUSE_GENERATED = not args.no_fuse_generated
     gens = args.generators.split(",")
     pgens = args.path_generators.split(",") if args.path_generators else gens
     rows = []
@@ -842,10 +897,11 @@ def main() -> None:
         contact_sheet(args.out / f"{name}_heldout.png", cols)
         n_rows = len(r)
         if name in args.orbit.split(","):
-            rows += fly(scene, pgens, orbit_cameras(scene, args.orbit_frames), "orbit", args.out)
+            rows += fly(scene, pgens, orbit_cameras(scene, args.orbit_frames, args.orbit_path), "orbit", args.out,
+                        args.path_segment)
             n_rows += len(pgens)
         if name in args.beyond.split(","):
-            rows += fly(scene, pgens, beyond_cameras(scene, args.orbit_frames), "beyond", args.out)
+            rows += fly(scene, pgens, beyond_cameras(scene, args.orbit_frames), "beyond", args.out, args.path_segment)
             n_rows += len(pgens)
         print_table(rows[-n_rows:])
         sys.stdout.flush()

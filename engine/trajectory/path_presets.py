@@ -144,15 +144,33 @@ def _end_rate(pose_a: np.ndarray, pose_b: np.ndarray) -> np.ndarray:
     return quat_log(rel) / dist if dist > 1e-12 else np.zeros(3)
 
 
+def free_length(start: np.ndarray, direction: np.ndarray, points: np.ndarray | None, radius: float,
+                min_points: int = 20) -> float:
+    """How far one can move from ``start`` [3] along unit ``direction`` [3] (world) before the
+    points [N,3] within ``radius`` of that ray: the 5th percentile of their distance along it
+    (robust to a few floating points); inf with fewer than ``min_points`` of them."""
+    if points is None or len(points) == 0:
+        return float("inf")
+    rel = np.asarray(points, dtype=np.float64) - start
+    along = rel @ direction
+    across = np.linalg.norm(rel - np.outer(along, direction), axis=1)
+    hit = along[(along > 0) & (across < radius)]
+    return float(np.percentile(hit, 5)) if len(hit) >= min_points else float("inf")
+
+
 def beyond_path(captured_world_from_cam: np.ndarray, fov_y_deg: float, extend_fraction: float = 0.5,
                 num_keyframes: int = 12, duration: float = 12.0, *, damping: float = 2.0,
                 max_extra_rotation_deg: float = 30.0, smoothing: float = 0.5, tension: float = 0.0,
+                points: np.ndarray | None = None, clearance: float = 0.5,
                 width: int = 640, height: int = 360, fps: float = 30.0) -> Trajectory:
     """The smoothed captured path, extended past both ends.
 
     Each end continues straight along the path's end tangent for ``extend_fraction`` times
     the captured path length (world units); the rotation keeps the end angular velocity,
     decaying as exp(-damping * a / L_ext), total extra turn at most max_extra_rotation_deg.
+    With the scene's ``points`` [M,3] (world) an end stops at ``clearance`` times the way to
+    the first surface ahead (:func:`free_length`, a ray 10% of the path length wide): a walk
+    through a room does not carry on into the wall it was walking toward.
 
     captured_world_from_cam  [N,4,4] OpenCV axes, in capture order, N >= 2, moving
     """
@@ -163,15 +181,17 @@ def beyond_path(captured_world_from_cam: np.ndarray, fov_y_deg: float, extend_fr
     if extend_fraction < 0:
         raise ValueError(f"extend_fraction must be >= 0, got {extend_fraction}")
     poses, vel = _smoothed_keyframe_poses(w, max(2, num_keyframes), smoothing)
-    ext_len = extend_fraction * total
-    count = int(np.ceil(ext_len / (total / max(1, len(poses) - 1)) - 1e-9)) if ext_len > 0 else 0
-    ext = [], []
-    if count > 0:
-        d_end = _unit_or(vel[-1], poses[-1, :3, 3] - poses[-2, :3, 3])
-        d_start = -_unit_or(vel[0], poses[1, :3, 3] - poses[0, :3, 3])
-        args = (ext_len, count, damping, max_extra_rotation_deg)
-        ext = (_extension(poses[0], d_start, -_end_rate(poses[0], poses[1]), *args),
-               _extension(poses[-1], d_end, _end_rate(poses[-2], poses[-1]), *args))
+    spacing = total / max(1, len(poses) - 1)
+    d_end = _unit_or(vel[-1], poses[-1, :3, 3] - poses[-2, :3, 3])
+    d_start = -_unit_or(vel[0], poses[1, :3, 3] - poses[0, :3, 3])
+    ext = ([], [])
+    for side, (pose, direction, rate) in enumerate(((poses[0], d_start, -_end_rate(poses[0], poses[1])),
+                                                    (poses[-1], d_end, _end_rate(poses[-2], poses[-1])))):
+        length = min(extend_fraction * total,
+                     clearance * free_length(pose[:3, 3], direction, points, 0.1 * total))
+        count = int(np.ceil(length / spacing - 1e-9)) if length > 1e-9 else 0
+        if count > 0:
+            ext[side].extend(_extension(pose, direction, rate, length, count, damping, max_extra_rotation_deg))
     all_poses = np.stack(ext[0][::-1] + list(poses) + ext[1])
     return _timed_trajectory(all_poses, fov_y_deg, duration, tension=tension, constant_speed=True,
                              width=width, height=height, fps=fps)

@@ -7,7 +7,9 @@ is the world direction that appears up in the image (the synthetic world is y-do
 default is (0, -1, 0)).
 
 ``PRESETS`` maps the studio's preset names to builders taking a :class:`SceneSummary`;
-:func:`make_preset` summarises the scene and dispatches.
+:func:`make_preset` summarises the scene and dispatches. The summary knows the capture's
+layout (engine.trajectory.layout): orbit and spiral circle the subject of an object-centric
+capture, and stay among the cameras of a forward-facing or inside-out (room) capture.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import numpy as np
 
 from engine.geometry import se3
 from engine.trajectory.keyframes import Keyframe, Trajectory
+from engine.trajectory.layout import FORWARD, forward_orbit, pan_orbit
 from engine.trajectory.path_presets import beyond_path, through_path
 from engine.trajectory.scene_summary import (SceneSummary, plane_basis, scene_orbit_params,
                                              summarize_scene, unit_vector)
@@ -128,11 +131,24 @@ def _frame_args(s: SceneSummary) -> dict:
 
 
 def _orbit_preset(s: SceneSummary) -> Trajectory:
+    """Object captures: a loop around what the cameras converge on. Forward-facing and
+    inside-out captures (s.rig): a move inside the cameras' spread, looking the ways they
+    looked (engine.trajectory.layout)."""
+    if s.rig is not None:
+        build = forward_orbit if s.layout == FORWARD else pan_orbit
+        return build(s.rig, s.up, s.fov_y_deg, **_frame_args(s))
     return orbit(s.center, s.radius, s.height_offset, fov_y_deg=s.fov_y_deg, up=s.up,
                  start_angle_deg=s.start_angle_deg, **_frame_args(s))
 
 
 def _spiral_preset(s: SceneSummary) -> Trajectory:
+    if s.rig is not None and s.layout == FORWARD:   # the LLFF spiral: 2 turns, in and out along the view
+        depth = np.abs((s.captured[:, :3, 3] - s.rig.center) @ s.rig.forward)
+        swing = min(0.5 * float(np.percentile(depth, 90)), 0.5 * s.rig.reach)
+        return forward_orbit(s.rig, s.up, s.fov_y_deg, duration=12.0, turns=2.0, shrink=0.6,
+                             depth_swing=swing, **_frame_args(s))
+    if s.rig is not None:
+        return pan_orbit(s.rig, s.up, s.fov_y_deg, duration=12.0, turns=2.0, shrink=0.6, **_frame_args(s))
     return spiral(s.center, s.radius, 0.6 * s.radius, 2.0, s.height_offset, 0.25 * s.height_offset,
                   fov_y_deg=s.fov_y_deg, up=s.up, start_angle_deg=s.start_angle_deg, **_frame_args(s))
 
@@ -163,7 +179,10 @@ def _through_preset(s: SceneSummary) -> Trajectory:
 
 
 def _beyond_preset(s: SceneSummary) -> Trajectory:
-    return beyond_path(s.require_captured("beyond"), s.fov_y_deg, **_frame_args(s))
+    """The captured path extended past both ends; a forward-facing or inside-out (room)
+    capture's ends stop halfway to the first surface ahead (object captures: as before)."""
+    return beyond_path(s.require_captured("beyond"), s.fov_y_deg,
+                       points=s.points if s.rig is not None else None, **_frame_args(s))
 
 
 PRESETS: dict[str, Callable[[SceneSummary], Trajectory]] = {

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.geometry.scene_frame import DEFAULT_UP, up_from_cameras
+from engine.trajectory.layout import OBJECT, CaptureRig, capture_layout, capture_rig
 
 
 def unit_vector(v: np.ndarray) -> np.ndarray:
@@ -68,7 +69,10 @@ class SceneSummary:
 
     center [3] world, radius / height_offset world units, up [3] world unit vector,
     start_angle_deg where the first captured camera sits around the center,
-    captured [N,4,4] world_from_cam OpenCV (or None), fov_y_deg, width, height, fps.
+    captured [N,4,4] world_from_cam OpenCV (or None), fov_y_deg, width, height, fps;
+    layout the capture's layout (engine.trajectory.layout: ``object``, ``forward`` or
+    ``inside-out``; ``object`` without 3 captured cameras) and, for the latter two, rig:
+    where their orbit and spiral go (a CaptureRig); points: what a path should not run into.
     """
 
     center: np.ndarray
@@ -81,6 +85,9 @@ class SceneSummary:
     width: int
     height: int
     fps: float
+    layout: str = OBJECT
+    rig: CaptureRig | None = None
+    points: np.ndarray | None = None     # [K,3] world, finite, a regular subsample (<= ORBIT_SAMPLE_POINTS)
 
     def require_captured(self, name: str) -> np.ndarray:
         if self.captured is None or len(self.captured) == 0:
@@ -127,7 +134,9 @@ def summarize_scene(points: np.ndarray | None = None, captured_world_from_cam: n
 
     Center from the points (robust) or else where the captured cameras look; orbit radius
     and height from where the captured cameras are (else from the point spread); up from
-    the captured cameras' image-up directions (else (0, -1, 0)).
+    the captured cameras' image-up directions (else (0, -1, 0)). With 3 or more captured
+    cameras also the capture layout (engine.trajectory.layout.capture_layout); only an
+    object-centric capture centres on the point its cameras converge on.
     """
     cap = None
     if captured_world_from_cam is not None and len(captured_world_from_cam):
@@ -140,13 +149,20 @@ def summarize_scene(points: np.ndarray | None = None, captured_world_from_cam: n
         center, radius, h = _look_target(cap), 1.0, 0.4
     else:
         raise ValueError("a scene preset needs points or captured cameras")
+    e1, e2 = plane_basis(up)
+    layout, rig, finite = OBJECT, None, None
+    if pts is not None:
+        finite = pts[:: -(-len(pts) // ORBIT_SAMPLE_POINTS)] if len(pts) > ORBIT_SAMPLE_POINTS else pts
+        finite = finite[np.isfinite(finite).all(axis=1)]
     if cap is not None and len(cap) >= 3:
+        layout, _ = capture_layout(cap, up, e1, e2)
+        if layout != OBJECT:
+            rig = capture_rig(layout, cap, up, e1, e2, finite)
         # a capture that converges on something (an object-centric video) orbits what it
         # looked at: the points' median is pulled toward whatever background was seen most
-        target = _converging_target(cap)
+        target = _converging_target(cap) if layout == OBJECT else None
         if target is not None and (pts is None or _inside(target, pts)):
             center = target
-    e1, e2 = plane_basis(up)
     start = 0.0
     if cap is not None:
         rel = cap[:, :3, 3] - center
@@ -155,4 +171,4 @@ def summarize_scene(points: np.ndarray | None = None, captured_world_from_cam: n
             radius, h = float(np.median(horizontal)), float(np.median(rel @ up))
         start = float(np.degrees(np.arctan2(rel[0] @ e2, rel[0] @ e1)))
     return SceneSummary(center, float(radius), float(h), up, start, cap, float(fov_y_deg),
-                        int(width), int(height), float(fps))
+                        int(width), int(height), float(fps), layout, rig, finite)
