@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from engine.geometry import camera_torch
 from engine.generate.pushpull import push_pull
-from engine.render.surface import max_filter, neighbour_counts
+from engine.render.surface import box_count, box_mean, max_filter, neighbour_counts
 
 
 @dataclass
@@ -70,7 +70,7 @@ def complete_inverse_depth(depth: torch.Tensor, known: torch.Tensor, reach: int 
         kd = torch.where(_same_depth_count(kd[0, 0], 3) >= support, kd, torch.zeros_like(kd))
     far = max_filter(kd, reach)
     # smoothed, so that the bias does not print the filter's blocks into the texture
-    far = F.avg_pool2d(far, reach, stride=1, padding=reach // 2, count_include_pad=False)[0, 0]
+    far = box_mean(far, reach)[0, 0]
     hole = torch.where(far > 0, torch.maximum(smooth, far), smooth)
     return torch.where(known, depth, hole)
 
@@ -345,5 +345,19 @@ def near_specks(depth: torch.Tensor, kernel: int = 5, rel_tol: float = 0.05, fra
     than ``fraction`` of the drawn pixels of their ``kernel`` square are farther by more than
     ``rel_tol`` (relative). A footprint up to a few pixels wide is a speck; the edge of a
     larger near surface is not (half of its square is that surface)."""
-    farther, drawn = neighbour_counts(depth, kernel, lambda nb, c: nb > c * (1 + rel_tol))
-    return (depth > 0) & (farther.float() > fraction * drawn.clamp_min(1).float())
+    if depth.is_cuda:
+        farther, drawn = neighbour_counts(depth, kernel, lambda nb, c: nb > c * (1 + rel_tol))
+        return (depth > 0) & (farther.float() > fraction * drawn.clamp_min(1).float())
+    # the CPU: the same counts with two ops per offset instead of five (where depth > 0 the
+    # threshold is > 0, so "farther" implies "drawn"; elsewhere the result is False anyway)
+    # and the drawn count as one box sum (integer counts: exact)
+    h, w = depth.shape
+    pad = kernel // 2
+    thr = depth * (1 + rel_tol)
+    dp = F.pad(depth, (pad, pad, pad, pad))
+    farther = torch.zeros(h, w, dtype=torch.uint8 if kernel * kernel < 256 else torch.int32)
+    for dy in range(kernel):
+        for dx in range(kernel):
+            farther += dp[dy:dy + h, dx:dx + w] > thr
+    drawn = box_count(depth > 0, kernel)
+    return (depth > 0) & (farther.float() > fraction * drawn.clamp_min(1))
