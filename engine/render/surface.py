@@ -62,7 +62,18 @@ def _odd(k: float) -> int:
 
 
 def max_filter(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Separable k×k max filter of x [1,1,H,W] (same size; padding never wins)."""
+    """Separable k×k max filter of x [1,1,H,W] (same size; padding never wins). On the CPU by
+    OpenCV's dilation (the same maxima; ~10x faster than max_pool2d there for large k)."""
+    if x.device.type == "cpu" and x.dtype == torch.float32 and not x.requires_grad and k > 1:
+        import cv2
+
+        h, w = x.shape[-2:]
+        a = x.detach().contiguous().numpy().reshape(-1, h, w)
+        out = np.empty_like(a)
+        kernel = np.ones((k, k), np.uint8)
+        for i in range(len(a)):
+            cv2.dilate(a[i], kernel, dst=out[i])   # default border: outside never wins
+        return torch.from_numpy(out).view(x.shape)
     x = F.max_pool2d(x, (1, k), stride=1, padding=(0, k // 2))
     return F.max_pool2d(x, (k, 1), stride=1, padding=(k // 2, 0))
 
