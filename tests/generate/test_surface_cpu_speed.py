@@ -139,3 +139,14 @@ def test_weak_memory_cache_gives_the_uncached_answer():
     want = SurfaceGenerator(device="cpu")._weak_memory(guide, also)
     assert all(torch.equal(a, b) for a, b in zip(got, want))
     assert got[0].any()
+
+
+def test_kth_smallest_is_sort():
+    from engine.generate.lumigraph import _kth_smallest
+
+    rng = np.random.default_rng(4)
+    for r in (2, 5, 6, 9):
+        pen = torch.as_tensor(np.round(rng.random((r, 17, 23)) * 5, 1), dtype=torch.float32)   # ties
+        pen[torch.as_tensor(rng.random((r, 17, 23)) < 0.3)] = float("inf")
+        for k in range(r):
+            assert torch.equal(_kth_smallest(pen, k), torch.sort(pen, dim=0).values[k]), (r, k)
