@@ -48,11 +48,10 @@ class SweepOptions:
     support_share: float = 0.5
 
 
-def _colors(src, p_cam: torch.Tensor):
-    """Colors [C,P,3] of src's image at points p_cam [C,P,3] in its camera frame, and inside
-    [C,P] bool."""
+def _colors(src, x: torch.Tensor):
+    """Colors [C,P,3] of src's image at world points x [C,P,3], and inside [C,P] bool."""
     cam = src.camera
-    u, v, z = camera_torch.project_camera_points(cam, p_cam, near=1e-6)
+    u, v, z = camera_torch.project(cam, x, near=1e-6)
     inside = (z > 1e-6) & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
     grid = torch.stack([2 * u / src.camera.width - 1, 2 * v / src.camera.height - 1], dim=-1)[None]
     c = F.grid_sample(src.image[None], grid, mode="bilinear", padding_mode="border", align_corners=False)
@@ -89,15 +88,9 @@ def sweep_guessed_depth(depth: torch.Tensor, guessed: torch.Tensor, sources, tar
     # planes in chunks (the same per-point arithmetic as one plane at a time: one projection
     # and one grid_sample per source and chunk instead of per source and plane)
     step = max(1, _CHUNK_VALUES // max(1, len(sources) * idx.numel() * 3))
-    # the plane points eye + ray / ih in a source's camera frame are R eye + t + (R ray) / ih:
-    # one [P,3] rotation per source instead of one per plane (equal up to float rounding)
-    rot = []
-    for s in sources:
-        cfw = torch.as_tensor(s.camera.cam_from_world, dtype=torch.float32, device=depth.device)
-        rot.append((rays_p @ cfw[:3, :3].T, eye @ cfw[:3, :3].T + cfw[:3, 3]))
     for j0 in range(0, options.planes, step):
-        ih = inv_h[j0:j0 + step][:, None, None]
-        cols, ins = zip(*(_colors(s, b + a[None] / ih) for s, (a, b) in zip(sources, rot)))
+        x = eye + rays_p[None] / inv_h[j0:j0 + step, None, None]   # [C,P,3]
+        cols, ins = zip(*(_colors(s, x) for s in sources))
         c = torch.stack(cols)                       # [R,C,P,3]
         m = torch.stack(ins).float()[..., None]     # [R,C,P,1]
         n = m.sum(0)
