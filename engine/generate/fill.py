@@ -29,6 +29,9 @@ class FillOptions:
     margin_px: int = 24          # source context around the holes' bounding box
     max_work_pixels: int = 60_000  # larger boxes are inpainted at a lower scale
     foreground_ratio: float = 0.9   # source pixels nearer than ratio * hole depth are excluded
+    # separate hole regions are inpainted box by box when their boxes cover less than this
+    # share of the one box around all of them (0: always the one box)
+    split_share: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -105,15 +108,59 @@ def fill_holes(color: np.ndarray, holes: np.ndarray, depth: np.ndarray | None = 
     return FillResult(np.where(holes[..., None], out, color).astype(np.float32), method)
 
 
-def _patchmatch_box(pm, img: np.ndarray, large: np.ndarray, depth, options: FillOptions) -> np.ndarray:
-    """PatchMatch on the holes' bounding box (+ margin), downscaled when large."""
+def _hole_boxes(large: np.ndarray, margin: int) -> list[tuple[int, int, int, int]]:
+    """Boxes (r0, r1, c0, c1) covering the connected hole regions of ``large`` [H,W] bool, each
+    with ``margin`` pixels of context (clipped to the image), overlapping boxes merged: the
+    boxes of separate holes do not overlap."""
     import cv2
 
+    h, w = large.shape
+    n, _, stats, _ = cv2.connectedComponentsWithStats(large.astype(np.uint8), connectivity=8)
+    boxes = [(max(0, y - margin), min(h, y + bh + margin), max(0, x - margin), min(w, x + bw + margin))
+             for x, y, bw, bh, _ in stats[1:n]]
+    merged = True
+    while merged and len(boxes) > 1:
+        merged = False
+        out = []
+        for b in boxes:
+            for i, o in enumerate(out):
+                if b[0] < o[1] and o[0] < b[1] and b[2] < o[3] and o[2] < b[3]:
+                    out[i] = (min(b[0], o[0]), max(b[1], o[1]), min(b[2], o[2]), max(b[3], o[3]))
+                    merged = True
+                    break
+            else:
+                out.append(b)
+        boxes = out
+    return boxes
+
+
+def _patchmatch_box(pm, img: np.ndarray, large: np.ndarray, depth, options: FillOptions) -> np.ndarray:
+    """PatchMatch on the holes' bounding box (+ margin), downscaled when large. When the holes
+    are separate small regions (their own boxes, with margin, cover less than
+    ``split_share`` of that box: the later frames of a segment, whose few new holes lie at
+    opposite borders), each region's box is inpainted on its own instead: PatchMatch's cost
+    follows the box's area, not the holes' (fern's beyond path: 1-4% holes in a box of the
+    whole frame took as long as the first frame's 37%)."""
     h, w = large.shape
     rows, cols = np.nonzero(large)
     m = options.margin_px
     r0, r1 = max(0, rows.min() - m), min(h, rows.max() + 1 + m)
     c0, c1 = max(0, cols.min() - m), min(w, cols.max() + 1 + m)
+    if options.split_share > 0:
+        boxes = _hole_boxes(large, m)
+        if len(boxes) > 1 and sum((b[1] - b[0]) * (b[3] - b[2]) for b in boxes) < options.split_share * (
+                (r1 - r0) * (c1 - c0)):
+            for box in boxes:
+                img = _patchmatch_in(pm, img, large, depth, options, *box)
+            return img
+    return _patchmatch_in(pm, img, large, depth, options, r0, r1, c0, c1)
+
+
+def _patchmatch_in(pm, img: np.ndarray, large: np.ndarray, depth, options: FillOptions,
+                   r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    """PatchMatch on the box rows r0:r1, columns c0:c1 of ``img``, downscaled when large."""
+    import cv2
+
     crop = img[r0:r1, c0:c1]
     hole = large[r0:r1, c0:c1]
     exclude = None

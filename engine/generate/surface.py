@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from engine.device import resolve_device
 from engine.generate.fill import FillOptions, fill_holes
 from engine.generate.lumigraph import (
+    Sample,
     Source,
     complete_inverse_depth,
     make_source,
@@ -55,7 +56,7 @@ from engine.generate.lumigraph import (
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
 from engine.generate.sweep import SweepOptions, sweep_guessed_depth
 from engine.memory.store import INVENTED_VIEW
-from engine.render.surface import SurfaceRender, closing, fill_surface, front_push_pull
+from engine.render.surface import SurfaceRender, box_mean, closing, fill_surface, front_push_pull
 
 __all__ = ["SurfaceGenerator", "SurfaceGeneratorOptions", "complete_inverse_depth", "make_source",
            "render_segment", "target_rays"]
@@ -199,12 +200,19 @@ class SurfaceGenerator:
         opt = self.options
         best_pen = torch.full(need.shape, float("inf"), device=self.device)
         color = torch.zeros(*need.shape, 3, device=self.device)
-        loose = torch.ones_like(need)    # a layer's depth is a guess: the loose depth test
+        # only the pixels of ``need`` are sampled (per-pixel arithmetic: the same values as
+        # sampling the whole frame, at a fraction of the cost)
+        xs = x[need][None]                                   # [1,N,3]
+        bp = torch.full(xs.shape[:2], float("inf"), device=self.device)
+        cs = torch.zeros(*xs.shape[:2], 3, device=self.device)
+        loose = torch.ones(xs.shape[:2], dtype=torch.bool, device=self.device)  # a layer's depth is a guess
         for layer in reversed(self._layers):
-            s = sample_source(layer, x, eye, opt, loose)
-            ok = need & torch.isfinite(s.penalty) & s.invented & (s.penalty < best_pen)
-            color = torch.where(ok[..., None], s.color, color)
-            best_pen = torch.where(ok, s.penalty, best_pen)
+            s = sample_source(layer, xs, eye, opt, loose)
+            ok = torch.isfinite(s.penalty) & s.invented & (s.penalty < bp)
+            cs = torch.where(ok[..., None], s.color, cs)
+            bp = torch.where(ok, s.penalty, bp)
+        color[need] = cs[0]
+        best_pen[need] = bp[0]
         return color, torch.isfinite(best_pen)
 
     # ------------------------------------------------------------------ one frame
@@ -215,16 +223,32 @@ class SurfaceGenerator:
         them that form a surface (at least ``weak_density`` of the ``weak_window`` square
         around them is weak, specks never): isolated ones are specks, not a surface."""
         o = self.options
+        k = int(o.weak_window) | 1
+        base, speck = self._weak_parts(guide)
+        weak = base | speck
+        if also is not None:
+            weak = weak | (guide.mask & also)
+        if o.weak_density <= 0 or not bool(weak.any()):
+            return weak, weak & ~speck
+        dens = box_mean(weak[None, None].float(), k)[0, 0]
+        return weak, weak & (dens >= o.weak_density) & ~speck
+
+    def _weak_parts(self, guide: SurfaceRender) -> tuple[torch.Tensor, torch.Tensor]:
+        """The parts of :meth:`_weak_memory` that depend on ``guide`` alone: ([H,W] bool weak
+        generated content, [H,W] bool specks). Computed once per guide (a frame asks twice:
+        the same near-speck count of an 11x11 square, ~0.2 s on a CPU, was done twice)."""
+        hit = self._weak_cache
+        if hit is not None and hit[0] is guide:
+            return hit[1]
+        o = self.options
         weak = guide.mask & ((guide.source_view == INVENTED_VIEW)
                              | ((guide.segment >= 0) & (guide.confidence < o.occluder_confidence)))
-        if also is not None:
-            weak |= guide.mask & also
         k = int(o.weak_window) | 1
         if o.weak_density > 0 and bool((guide.segment >= 0).any()):
             # generated content that is not a surface here (isolated points of an earlier
             # frame drawn in front of a measured surface) is a guess too: no occluder, no depth
             gen = (guide.mask & (guide.segment >= 0))[None, None].float()
-            share = F.avg_pool2d(gen, k, stride=1, padding=k // 2, count_include_pad=False)[0, 0]
+            share = box_mean(gen, k)[0, 0]
             weak |= guide.mask & (guide.segment >= 0) & (share < o.weak_density)
         speck = torch.zeros_like(weak)
         if o.speck_window > 1 and bool(guide.mask.any()):
@@ -233,14 +257,12 @@ class SurfaceGenerator:
             if o.weak_density > 0:
                 # a few memory pixels with no memory surface around them (a stray point far
                 # behind, drawn where the memory is empty) are no surface either
-                share = F.avg_pool2d(guide.mask[None, None].float(), k, stride=1, padding=k // 2,
-                                     count_include_pad=False)[0, 0]
+                share = box_mean(guide.mask[None, None].float(), k)[0, 0]
                 speck |= guide.mask & (share < 0.5 * o.weak_density)
-            weak |= speck
-        if o.weak_density <= 0 or not bool(weak.any()):
-            return weak, weak & ~speck
-        dens = F.avg_pool2d(weak[None, None].float(), k, stride=1, padding=k // 2, count_include_pad=False)[0, 0]
-        return weak, weak & (dens >= o.weak_density) & ~speck
+        self._weak_cache = (guide, (weak, speck))
+        return weak, speck
+
+    _weak_cache: tuple | None = None
 
     def _surface_depth(self, target, guide, sources, previous, voxel_size, prev_source=None):
         """(depth [H,W] or zeros, known [H,W] bool, guide SurfaceRender or None, hint [H,W]
@@ -352,8 +374,14 @@ class SurfaceGenerator:
             if not bool((weight > 0).all()):
                 # no reference confirms the surface: the depth is off (an edge, a thin
                 # structure); take the references that are not clearly occluded, at low weight
-                c2, w2, _ = ulr_blend(samples, opt.blend_k, fallback=True)
-                use = (weight <= 0) & (w2 > 0)
+                # blended only where it is used (per-pixel arithmetic: the same values there)
+                none = weight <= 0
+                sub = [Sample(s.color[none], s.penalty[none], s.factor[none], s.verified[none], None,
+                              s.fallback_penalty[none]) for s in samples]
+                c2s, w2s, _ = ulr_blend(sub, opt.blend_k, fallback=True)
+                c2, w2 = torch.zeros_like(color), torch.zeros_like(weight)
+                c2[none], w2[none] = c2s, w2s
+                use = none & (w2 > 0)
                 color = torch.where(use[..., None], c2, color)
                 weight = torch.where(use, w2 * opt.unverified_weight, weight)
         else:
@@ -378,7 +406,7 @@ class SurfaceGenerator:
         if previous is not None and opt.use_previous_frame and not bool(seen.all()) and not no_depth:
             prev = prev_source
             if prev.depth is not None:
-                s = sample_source(prev, x, eye, opt, guessed)
+                s = _sample_where(prev, x, eye, opt, guessed, ~seen)
                 take = ~seen & torch.isfinite(s.penalty)
                 if layers is not None and s.invented is not None:
                     # invented content comes from the layers (sampled once), not re-sampled
@@ -429,6 +457,23 @@ class SurfaceGenerator:
         conf_np[holes_np] = 0.1
         inv_np = invented.cpu().numpy() | holes_np
         return GeneratedFrame(target, color_np.astype(np.float32), depth_np.astype(np.float32), conf_np, inv_np)
+
+
+def _sample_where(src: Source, x, eye, opt, guessed, where) -> Sample:
+    """:func:`sample_source` of ``src`` at the surface points x [H,W,3] evaluated only where
+    ``where`` [H,W] bool (per-pixel arithmetic: the same values there); elsewhere the penalty
+    is inf, color 0, invented False."""
+    xs = x[where][None]
+    s = sample_source(src, xs, eye, opt, guessed[where][None])
+    h, w = where.shape
+
+    def put(t, fill):
+        out = torch.full((h, w) + tuple(t.shape[2:]), fill, dtype=t.dtype, device=t.device)
+        out[where] = t[0]
+        return out
+    return Sample(put(s.color, 0.0), put(s.penalty, float("inf")), put(s.factor, 0.0), put(s.verified, False),
+                  None if s.invented is None else put(s.invented, False),
+                  None if s.fallback_penalty is None else put(s.fallback_penalty, float("inf")))
 
 
 def _fallback_depth(sources: list[Source], target) -> float:

@@ -20,6 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from engine.geometry import camera_torch
+from engine.render.surface import box_mean
+
+_CHUNK_VALUES = 4_000_000   # floats of one plane chunk's [R,C,P,3] colors (16 MB)
 
 
 @dataclass(frozen=True)
@@ -45,19 +48,14 @@ class SweepOptions:
     support_share: float = 0.5
 
 
-def _project(cam, x: torch.Tensor):
-    """x [...,3] world -> (u, v pixels, inside the image and in front) of ``cam``."""
+def _colors(src, x: torch.Tensor):
+    """Colors [C,P,3] of src's image at world points x [C,P,3], and inside [C,P] bool."""
+    cam = src.camera
     u, v, z = camera_torch.project(cam, x, near=1e-6)
     inside = (z > 1e-6) & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
-    return u, v, inside
-
-
-def _colors(src, x: torch.Tensor):
-    """Colors [P,3] of src's image at world points x [P,3], and inside [P] bool."""
-    u, v, inside = _project(src.camera, x)
-    grid = torch.stack([2 * u / src.camera.width - 1, 2 * v / src.camera.height - 1], dim=-1)[None, None]
+    grid = torch.stack([2 * u / src.camera.width - 1, 2 * v / src.camera.height - 1], dim=-1)[None]
     c = F.grid_sample(src.image[None], grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return c[0, :, 0].T, inside
+    return c[0].permute(1, 2, 0), inside
 
 
 def sweep_guessed_depth(depth: torch.Tensor, guessed: torch.Tensor, sources, target, rays_fn,
@@ -87,20 +85,23 @@ def sweep_guessed_depth(depth: torch.Tensor, guessed: torch.Tensor, sources, tar
     inv_c = 1.0 / d_small.view(-1)[idx].clamp_min(1e-6)
     big = torch.full((options.planes, hs * ws), 0.0, device=depth.device)
     wts = torch.zeros_like(big)
-    for j, ih in enumerate(inv_h.tolist()):
-        x = eye + rays_p / ih
+    # planes in chunks (the same per-point arithmetic as one plane at a time: one projection
+    # and one grid_sample per source and chunk instead of per source and plane)
+    step = max(1, _CHUNK_VALUES // max(1, len(sources) * idx.numel() * 3))
+    for j0 in range(0, options.planes, step):
+        x = eye + rays_p[None] / inv_h[j0:j0 + step, None, None]   # [C,P,3]
         cols, ins = zip(*(_colors(s, x) for s in sources))
-        c = torch.stack(cols)                       # [R,P,3]
-        m = torch.stack(ins).float()[..., None]     # [R,P,1]
+        c = torch.stack(cols)                       # [R,C,P,3]
+        m = torch.stack(ins).float()[..., None]     # [R,C,P,1]
         n = m.sum(0)
         mean = (c * m).sum(0) / n.clamp_min(1)
-        var = ((c - mean) ** 2 * m).sum(0).sum(-1) / n[:, 0].clamp_min(1)
-        ok = (n[:, 0] >= 2).float()
-        big[j, idx] = var * ok
-        wts[j, idx] = ok
+        var = ((c - mean) ** 2 * m).sum(0).sum(-1) / n[..., 0].clamp_min(1)
+        ok = (n[..., 0] >= 2).float()
+        big[j0:j0 + step, idx] = var * ok
+        wts[j0:j0 + step, idx] = ok
     k = options.window
-    num = F.avg_pool2d(big.view(1, options.planes, hs, ws), k, stride=1, padding=k // 2, count_include_pad=False)
-    den = F.avg_pool2d(wts.view(1, options.planes, hs, ws), k, stride=1, padding=k // 2, count_include_pad=False)
+    num = box_mean(big.view(1, options.planes, hs, ws), k)
+    den = box_mean(wts.view(1, options.planes, hs, ws), k)
     cost = (num / den.clamp_min(1e-6))[0].view(options.planes, -1)[:, idx]
     valid = den[0].view(options.planes, -1)[:, idx] > 0.5
     prior = options.prior_weight * (inv_h[:, None] - inv_c[None]).abs() / span

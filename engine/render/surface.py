@@ -62,9 +62,55 @@ def _odd(k: float) -> int:
 
 
 def max_filter(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Separable k×k max filter of x [1,1,H,W] (same size; padding never wins)."""
+    """Separable k×k max filter of x [1,1,H,W] (same size; padding never wins). On the CPU by
+    OpenCV's dilation (the same maxima; ~10x faster than max_pool2d there for large k)."""
+    if x.device.type == "cpu" and x.dtype == torch.float32 and not x.requires_grad and k > 1:
+        import cv2
+
+        h, w = x.shape[-2:]
+        a = x.detach().contiguous().numpy().reshape(-1, h, w)
+        out = np.empty_like(a)
+        kernel = np.ones((k, k), np.uint8)
+        for i in range(len(a)):
+            cv2.dilate(a[i], kernel, dst=out[i])   # default border: outside never wins
+        return torch.from_numpy(out).view(x.shape)
     x = F.max_pool2d(x, (1, k), stride=1, padding=(0, k // 2))
     return F.max_pool2d(x, (k, 1), stride=1, padding=(k // 2, 0))
+
+
+def box_mean(x: torch.Tensor, k: int) -> torch.Tensor:
+    """k×k mean of x [..., H, W] float over the pixels of each window that lie inside the image:
+    ``F.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)`` (k odd). On the
+    CPU by OpenCV's box filter (unnormalised, divided by the in-image count): 5-25x faster than
+    avg_pool2d there (1 thread, 640x360 k=11: 240 -> 10 ms; 24 planes at 320x180 k=9: 660 ->
+    28 ms); bit-identical for 0/1 masks (integer sums), within ~4e-7 on values in [0, 1]."""
+    if k <= 1:
+        return x
+    if x.device.type != "cpu" or x.dtype != torch.float32 or x.requires_grad:
+        shape = x.shape
+        y = F.avg_pool2d(x.reshape(-1, 1, *shape[-2:]), k, stride=1, padding=k // 2, count_include_pad=False)
+        return y.view(shape)
+    import cv2
+
+    h, w = x.shape[-2:]
+    a = x.detach().contiguous().numpy().reshape(-1, h, w)
+    out = np.empty_like(a)
+    cnt = cv2.boxFilter(np.ones((h, w), np.float32), -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    for i in range(len(a)):
+        cv2.boxFilter(a[i], -1, (k, k), dst=out[i], normalize=False, borderType=cv2.BORDER_CONSTANT)
+    out /= cnt
+    return torch.from_numpy(out).view(x.shape)
+
+
+def box_count(mask: torch.Tensor, k: int) -> torch.Tensor:
+    """[H,W] float: set pixels of ``mask`` [H,W] bool in the k×k square around each pixel
+    (outside the image counts as unset); exact integers."""
+    h, w = mask.shape
+    p = k // 2
+    i, j = torch.arange(h, device=mask.device), torch.arange(w, device=mask.device)
+    inside = (((i + p + 1).clamp(max=h) - (i - p).clamp(min=0))[:, None]
+              * ((j + p + 1).clamp(max=w) - (j - p).clamp(min=0))[None, :]).float()
+    return torch.round(box_mean(mask[None, None].float(), k)[0, 0] * inside)
 
 
 def closing(mask: torch.Tensor, k: int) -> torch.Tensor:
@@ -112,8 +158,19 @@ def see_through_fast(depth: torch.Tensor, mask: torch.Tensor, kernel: int = 5, r
 
         return see_through(depth, mask, kernel, rel_tol, abs_tol, fraction)
     d = torch.where(mask, depth, torch.zeros_like(depth))
-    nearer, drawn = neighbour_counts(d, kernel, lambda nb, c: nb * (1 + rel_tol) + abs_tol < c)
-    return mask & (nearer.float() > fraction * drawn.clamp_min(1).float())
+    # the CPU: the neighbour's side of the test precomputed once on the padded map (undrawn
+    # neighbours as +inf: never nearer), two ops per offset instead of five, the drawn count as
+    # one box sum (integer counts: exact); the same counts as neighbour_counts
+    h, w = d.shape
+    pad = kernel // 2
+    dp = F.pad(d, (pad, pad, pad, pad))
+    q = torch.where(dp > 0, dp, torch.full_like(dp, float("inf"))) * (1 + rel_tol) + abs_tol
+    nearer = torch.zeros(h, w, dtype=torch.uint8 if kernel * kernel < 256 else torch.int32)
+    for dy in range(kernel):
+        for dx in range(kernel):
+            nearer += q[dy:dy + h, dx:dx + w] < d
+    drawn = box_count(d > 0, kernel)
+    return mask & (nearer.float() > fraction * drawn.clamp_min(1))
 
 
 def _blocks(x: torch.Tensor, h2: int, w2: int) -> torch.Tensor:
