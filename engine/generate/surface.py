@@ -200,6 +200,15 @@ class SurfaceGenerator:
         opt = self.options
         best_pen = torch.full(need.shape, float("inf"), device=self.device)
         color = torch.zeros(*need.shape, 3, device=self.device)
+        if x.is_cuda:
+            # on a GPU the whole frame in one go: selecting the pixels would sync the stream
+            loose = torch.ones_like(need)    # a layer's depth is a guess: the loose depth test
+            for layer in reversed(self._layers):
+                s = sample_source(layer, x, eye, opt, loose)
+                ok = need & torch.isfinite(s.penalty) & s.invented & (s.penalty < best_pen)
+                color = torch.where(ok[..., None], s.color, color)
+                best_pen = torch.where(ok, s.penalty, best_pen)
+            return color, torch.isfinite(best_pen)
         # only the pixels of ``need`` are sampled (per-pixel arithmetic: the same values as
         # sampling the whole frame, at a fraction of the cost)
         xs = x[need][None]                                   # [1,N,3]
@@ -374,13 +383,17 @@ class SurfaceGenerator:
             if not bool((weight > 0).all()):
                 # no reference confirms the surface: the depth is off (an edge, a thin
                 # structure); take the references that are not clearly occluded, at low weight
-                # blended only where it is used (per-pixel arithmetic: the same values there)
+                # blended only where it is used (per-pixel arithmetic: the same values there;
+                # on a GPU the whole frame: selecting the pixels would sync the stream)
                 none = weight <= 0
-                sub = [Sample(s.color[none], s.penalty[none], s.factor[none], s.verified[none], None,
-                              s.fallback_penalty[none]) for s in samples]
-                c2s, w2s, _ = ulr_blend(sub, opt.blend_k, fallback=True)
-                c2, w2 = torch.zeros_like(color), torch.zeros_like(weight)
-                c2[none], w2[none] = c2s, w2s
+                if color.is_cuda:
+                    c2, w2, _ = ulr_blend(samples, opt.blend_k, fallback=True)
+                else:
+                    sub = [Sample(s.color[none], s.penalty[none], s.factor[none], s.verified[none], None,
+                                  s.fallback_penalty[none]) for s in samples]
+                    c2s, w2s, _ = ulr_blend(sub, opt.blend_k, fallback=True)
+                    c2, w2 = torch.zeros_like(color), torch.zeros_like(weight)
+                    c2[none], w2[none] = c2s, w2s
                 use = none & (w2 > 0)
                 color = torch.where(use[..., None], c2, color)
                 weight = torch.where(use, w2 * opt.unverified_weight, weight)
@@ -462,7 +475,10 @@ class SurfaceGenerator:
 def _sample_where(src: Source, x, eye, opt, guessed, where) -> Sample:
     """:func:`sample_source` of ``src`` at the surface points x [H,W,3] evaluated only where
     ``where`` [H,W] bool (per-pixel arithmetic: the same values there); elsewhere the penalty
-    is inf, color 0, invented False."""
+    is inf, color 0, invented False. On a GPU the whole frame is sampled (selecting the pixels
+    would sync the stream): the same values where ``where``."""
+    if x.is_cuda:
+        return sample_source(src, x, eye, opt, guessed)
     xs = x[where][None]
     s = sample_source(src, xs, eye, opt, guessed[where][None])
     h, w = where.shape
