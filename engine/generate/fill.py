@@ -32,6 +32,10 @@ class FillOptions:
     # separate hole regions are inpainted box by box when their boxes cover less than this
     # share of the one box around all of them (0: always the one box)
     split_share: float = 0.5
+    # ... and only up to this many regions: many small scattered holes (the splat-covered
+    # frames of `auto` on a GPU) cost more in PatchMatch calls and in merging their boxes (in
+    # Python, holding the GIL the engine thread needs) than one box does
+    max_split_regions: int = 8
 
 
 @dataclass(frozen=True)
@@ -108,14 +112,16 @@ def fill_holes(color: np.ndarray, holes: np.ndarray, depth: np.ndarray | None = 
     return FillResult(np.where(holes[..., None], out, color).astype(np.float32), method)
 
 
-def _hole_boxes(large: np.ndarray, margin: int) -> list[tuple[int, int, int, int]]:
+def _hole_boxes(large: np.ndarray, margin: int, max_regions: int | None = None) -> list[tuple[int, int, int, int]]:
     """Boxes (r0, r1, c0, c1) covering the connected hole regions of ``large`` [H,W] bool, each
     with ``margin`` pixels of context (clipped to the image), overlapping boxes merged: the
-    boxes of separate holes do not overlap."""
+    boxes of separate holes do not overlap. More than ``max_regions`` regions: [] (not split)."""
     import cv2
 
     h, w = large.shape
     n, _, stats, _ = cv2.connectedComponentsWithStats(large.astype(np.uint8), connectivity=8)
+    if max_regions is not None and n - 1 > max_regions:
+        return []
     boxes = [(max(0, y - margin), min(h, y + bh + margin), max(0, x - margin), min(w, x + bw + margin))
              for x, y, bw, bh, _ in stats[1:n]]
     merged = True
@@ -147,7 +153,7 @@ def _patchmatch_box(pm, img: np.ndarray, large: np.ndarray, depth, options: Fill
     r0, r1 = max(0, rows.min() - m), min(h, rows.max() + 1 + m)
     c0, c1 = max(0, cols.min() - m), min(w, cols.max() + 1 + m)
     if options.split_share > 0:
-        boxes = _hole_boxes(large, m)
+        boxes = _hole_boxes(large, m, options.max_split_regions)
         if len(boxes) > 1 and sum((b[1] - b[0]) * (b[3] - b[2]) for b in boxes) < options.split_share * (
                 (r1 - r0) * (c1 - c0)):
             for box in boxes:

@@ -166,6 +166,9 @@ def test_separate_holes_are_filled_box_by_box():
     boxes = _hole_boxes(holes, 24)
     assert len(boxes) == 2 and sum((b[1] - b[0]) * (b[3] - b[2]) for b in boxes) < 0.5 * h * w
     assert len(_hole_boxes(holes, 100)) == 1          # overlapping boxes merge
+    scattered = np.zeros((h, w), bool)
+    scattered[::20, ::25] = True                      # 48 one-pixel holes: not split
+    assert _hole_boxes(scattered, 2, FillOptions().max_split_regions) == [] and len(_hole_boxes(scattered, 2)) == 48
     out = fill_holes(color, holes, None, FillOptions())
     assert np.array_equal(out.color[~holes], color[~holes])
     if patchmatch_module() is not None:
