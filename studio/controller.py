@@ -2,11 +2,12 @@
 and user intents into engine jobs and undoable edits. Views observe the models."""
 from __future__ import annotations
 
+import collections
 import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
 from engine import workflows
@@ -15,12 +16,15 @@ from studio.models import (JobsModel, Playback, ProjectView, SegmentsModel, Segm
                            TrajectoryEdits)
 from studio.models import trajectory_edits as edits
 from studio.local_preview import LocalPreview
+from studio.models.project_view import split_delta
 from studio.models.segments import unchanged_frames
 from studio.region_control import RegionControl
 from studio.timers import single_shot
 from studio.undo import PathEditCommand
 
 QUIET_JOBS = {"coverage", "autosave"}
+POINTS_PER_PART = 4096     # a memory delta reaches the viewport's buffer in parts this large ...
+PARTS_TURN_S = 0.004       # ... applied for at most about this long per event-loop turn
 
 
 class StudioController(QObject):
@@ -60,6 +64,10 @@ class StudioController(QObject):
         self._loading_path = False
         self._planned_cameras: list = []     # the path cameras the segments were last planned for
         self._coverage_timer = single_shot(self, 300, self.update_coverage)
+        self._delta_parts: collections.deque = collections.deque()   # memory-delta parts not applied yet
+        self._parts_timer = QTimer(self)
+        self._parts_timer.setInterval(0)
+        self._parts_timer.timeout.connect(self._apply_delta_parts)
         self._preview_timer = single_shot(self, 0, self._request_preview)
         self.path.changed.connect(self._path_changed)
         self.playback.frame_changed.connect(self._frame_changed)
@@ -157,8 +165,29 @@ class StudioController(QObject):
 
     # ------------------------------------------------------------------ engine -> models
     def _memory_changed(self, event) -> None:
-        self.project.apply_delta(event.delta)
+        """A memory delta goes to the project view in parts (``split_delta``), a few per
+        event-loop turn: a view's fusion changes ~20k points, whose rows, display share and
+        upload cost the GUI thread 5-20 ms at once on a loaded 2-core machine."""
         self.local_preview.memory_changed(event)
+        if event.delta is None:
+            return
+        self._delta_parts.extend(split_delta(event.delta, POINTS_PER_PART))
+        if not self._parts_timer.isActive():
+            self._parts_timer.start()
+
+    def _apply_delta_parts(self) -> None:
+        t0 = time.perf_counter()
+        while self._delta_parts:
+            self.project.apply_delta(self._delta_parts.popleft())
+            if time.perf_counter() - t0 > PARTS_TURN_S:
+                break
+        if not self._delta_parts:
+            self._parts_timer.stop()
+
+    @property
+    def points_pending(self) -> bool:
+        """Parts of a memory delta still wait to reach the project view."""
+        return bool(self._delta_parts)
 
     def _cameras_changed(self, cameras) -> None:
         thumbs = self.project.thumbnails

@@ -154,6 +154,9 @@ class MainWindow(QMainWindow):
         ctl.playback.frame_changed.connect(lambda _f: self._ref_timer.start() if self.preview.mode != "off" else None)
         ctl.path.changed.connect(lambda _s: self._ref_timer.start() if self.preview.mode != "off" else None)
         self._framed = False
+        # framing the scene (percentiles, a camera move whose transform update reaches every
+        # visual) runs on its own event-loop turn, after the points or the scene arrived
+        self._frame_timer = single_shot(self, 0, self._frame_due)
         insp.refresh(ctl.path.state, -1)           # the path's settings from the start (fps, tension)
         self.demo_ground_truth = str(self.settings.value("ingest/demoGroundTruth", "false")).lower() == "true"
 
@@ -162,7 +165,7 @@ class MainWindow(QMainWindow):
         """A preview or compare request is about to be sent, or a paced viewport frame is due
         (tests and --exit-when-idle wait)."""
         return (self._vp_timer.isActive() or self._ref_timer.isActive() or self._film_timer.isActive()
-                or self.viewport.canvas.pending)
+                or self.viewport.canvas.pending or self.ctl.points_pending or self._frame_timer.isActive())
 
     # ------------------------------------------------------------------ preview before a path
     def viewport_camera(self, width: int = 320):
@@ -293,11 +296,20 @@ class MainWindow(QMainWindow):
                 points.thin()
                 self.ctl.project.points_reset.emit()
                 return
-        if not self._framed and self.ctl.project.points.size > 500:
-            self._frame_scene()
+            # room for the budget (and a delta's part over it) at once: a buffer that doubles
+            # as the scene streams in re-uploads itself at every doubling
+            if points.reserve(min(points.budget + 8192, 1 << 17)):
+                self.ctl.project.points_reset.emit()
+        if not self._framed and self.ctl.project.points.size > 500 and not self._frame_timer.isActive():
+            self._frame_timer.start()         # next turn: not in the turn that applied the points
+
+    def _frame_due(self) -> None:
+        self._frame_scene()
+        self._viewport_moved()
 
     def _frame_scene(self) -> None:
         xyz = self.ctl.project.points.live_xyz()
+        xyz = xyz[:: max(1, len(xyz) // 20000)]      # framing needs no more (percentiles, median)
         if len(xyz):
             lo, hi = np.percentile(xyz, 2, axis=0), np.percentile(xyz, 98, axis=0)
             cams = self.ctl.project.cameras
@@ -317,8 +329,7 @@ class MainWindow(QMainWindow):
         self.inspector.segment_length.setValue(self.ctl.segment_length)
         self.inspector.segment_length.blockSignals(False)
         self.viewport.set_world_up(self.ctl.scene_up)
-        self._frame_scene()
-        self._viewport_moved()
+        self._frame_timer.start()             # framed on the next turn (a camera move is 5-10 ms)
         if result.root:
             self.actions_.add_recent(result.root)
         self._redraw_path()

@@ -13,6 +13,8 @@ from vispy.gloo.context import get_current_canvas
 from vispy.scene.visuals import create_visual_node
 from vispy.visuals import Visual
 
+from studio.models.project_view import ROW_DTYPE
+
 COLOR_MODES = {"rgb": 0.0, "provenance": 1.0, "confidence": 2.0}
 
 _VERT = """
@@ -64,8 +66,9 @@ void main() {
 }
 """
 
-_DTYPE = np.dtype([("a_position", np.float32, 3), ("a_color", np.float32, 3), ("a_conf", np.float32),
-                   ("a_segment", np.float32), ("a_alive", np.float32)])
+# the vertex layout is the point buffer's row layout with the shader's attribute names
+_ATTRIBUTE = {"xyz": "a_position", "rgb": "a_color", "conf": "a_conf", "segment": "a_segment", "alive": "a_alive"}
+_DTYPE = np.dtype([(_ATTRIBUTE[name], ROW_DTYPE.fields[name][0]) for name in ROW_DTYPE.names])
 
 
 class GrowingPointsVisual(Visual):
@@ -110,13 +113,10 @@ class GrowingPointsVisual(Visual):
 
     @staticmethod
     def _pack(buf, lo: int, hi: int) -> np.ndarray:
-        out = np.empty(hi - lo, _DTYPE)
-        out["a_position"] = buf.xyz[lo:hi]
-        out["a_color"] = buf.rgb[lo:hi]
-        out["a_conf"] = buf.conf[lo:hi]
-        out["a_segment"] = buf.segment[lo:hi]
-        out["a_alive"] = buf.alive[lo:hi]
-        return out
+        """Rows [lo, hi) of a PointBuffer as vertices: its records have the vertex layout, so this
+        is one copy (the copy, because the upload runs later, on the render thread, while the
+        GUI thread may write the buffer again)."""
+        return buf.rows[lo:hi].view(_DTYPE).copy()
 
     def upload_all(self, buf) -> None:
         """Re-create the GPU buffer at the buffer's capacity (only after it grew or reset)."""
