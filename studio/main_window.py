@@ -296,10 +296,6 @@ class MainWindow(QMainWindow):
                 points.thin()
                 self.ctl.project.points_reset.emit()
                 return
-            # room for the budget (and a delta's part over it) at once: a buffer that doubles
-            # as the scene streams in re-uploads itself at every doubling
-            if points.reserve(min(points.budget + 8192, 1 << 17)):
-                self.ctl.project.points_reset.emit()
         if not self._framed and self.ctl.project.points.size > 500 and not self._frame_timer.isActive():
             self._frame_timer.start()         # next turn: not in the turn that applied the points
 

@@ -61,13 +61,6 @@ class PointBuffer:
         self.xyz, self.rgb, self.conf, self.segment, self.alive = (r["xyz"], r["rgb"], r["conf"], r["segment"],
                                                                    r["alive"])
 
-    def reserve(self, capacity: int) -> bool:
-        """Room for ``capacity`` rows (True when the buffer was reallocated: re-upload it)."""
-        if capacity <= self.capacity:
-            return False
-        self._alloc(capacity)
-        return True
-
     @property
     def num_alive(self) -> int:
         return int(self.alive[: self.size].sum())
