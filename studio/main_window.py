@@ -307,12 +307,11 @@ class MainWindow(QMainWindow):
         xyz = self.ctl.project.points.live_xyz()
         xyz = xyz[:: max(1, len(xyz) // 20000)]      # framing needs no more (percentiles, median)
         if len(xyz):
-            lo, hi = np.percentile(xyz, 2, axis=0), np.percentile(xyz, 98, axis=0)
+            lo, center, hi = np.percentile(xyz, [2, 50, 98], axis=0)     # (50: the median)
             cams = self.ctl.project.cameras
             if cams:
                 # start where the capture was shot from, a little behind it, looking at the
                 # middle of what it saw: the inside of a room, not the back of its walls
-                center = np.median(xyz, axis=0)
                 eye = np.mean([c.world_from_cam[:3, 3] for c in cams], axis=0)
                 self.viewport.look_from(center + 1.3 * (eye - center), center)
             else:

@@ -71,6 +71,13 @@ _ATTRIBUTE = {"xyz": "a_position", "rgb": "a_color", "conf": "a_conf", "segment"
 _DTYPE = np.dtype([(_ATTRIBUTE[name], ROW_DTYPE.fields[name][0]) for name in ROW_DTYPE.names])
 
 
+def _column_bounds(xyz: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(min [3], max [3]) of xyz [N,3] (over ``rows`` [N] bool if given), a column at a time:
+    numpy's axis-0 min over a 3-wide array is ~20x slower (3 ms for 40k points on the GUI thread)."""
+    cols = [xyz[:, i] if rows is None else xyz[:, i][rows] for i in range(3)]
+    return np.array([c.min() for c in cols]), np.array([c.max() for c in cols])
+
+
 class GrowingPointsVisual(Visual):
     """Points drawn from a capacity-sized vertex buffer; rows [0, size) in use."""
 
@@ -149,13 +156,13 @@ class GrowingPointsVisual(Visual):
         """Bounds only grow on partial uploads (removed points keep them: cheap, conservative)."""
         if len(xyz) == 0:
             return
-        lo, hi = xyz.min(0), xyz.max(0)
+        lo, hi = _column_bounds(xyz)
         self._bounds = (lo, hi) if self._bounds is None else (np.minimum(self._bounds[0], lo),
                                                               np.maximum(self._bounds[1], hi))
 
     def _update_bounds(self, buf) -> None:
-        xyz = buf.live_xyz()
-        self._bounds = (xyz.min(0), xyz.max(0)) if len(xyz) else None
+        live = buf.alive[: buf.size] > 0
+        self._bounds = _column_bounds(buf.xyz[: buf.size], live) if live.any() else None
 
     def _compute_bounds(self, axis, view):
         if self._bounds is None:
