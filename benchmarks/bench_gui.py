@@ -297,6 +297,8 @@ def main() -> int:
         handlers = HandlerTimer()
         handlers.patch_studio()
     app, win = create_window(f"{tmp}/s.ini", f"{tmp}/autosave", 0)
+    if handlers is not None:     # the viewport backend's frame (its class is made at run time)
+        handlers.patch(type(win.viewport.canvas.native), "_paint", "viewport frame (_paint)")
     win.show()
     pump_until(app, lambda: False, 1.0)
     meter = StallMeter()

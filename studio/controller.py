@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
 from engine import workflows
+from engine.tracking.depth_check import DEPTH_WARNING   # tracking's depth disagreement: a warning (numpy only)
 from engine.workflows.scene import SceneLoaded, thumbnail
 from studio.models import (JobsModel, Playback, ProjectView, SegmentsModel, SegmentState, Selection,
                            TrajectoryEdits)
@@ -220,8 +221,6 @@ class StudioController(QObject):
         for index, color in sorted(result.generated.items()):
             self.segments.add_frame(index, color, thumbnail(color))
         self.sceneLoaded.emit(result)
-        from engine.tracking.depth_check import DEPTH_WARNING   # tracking's depth disagreement: a warning
-
         self.message.emit("warning" if DEPTH_WARNING in result.note else "info",
                           f"opened {result.name}: {result.num_views} views, {result.num_points:,} points"
                           + (f" ({result.note})" if result.note else ""))
