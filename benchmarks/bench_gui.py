@@ -273,6 +273,7 @@ def main() -> int:
     ap.add_argument("--voxel", type=float, default=0.03)
     ap.add_argument("--stalls", action="store_true", help="print where the GUI thread was in the longest stalls")
     ap.add_argument("--events", action="store_true", help="print the GUI thread's time per Qt event type")
+    ap.add_argument("--load-only", action="store_true", help="measure the demo load only (no path, no generation)")
     ap.add_argument("--handlers", action="store_true", help="time chosen studio handlers per call (wall and CPU)")
     ap.add_argument("--profile", metavar="FILE", help="cProfile the GUI thread into FILE (pstats)")
     args = ap.parse_args()
@@ -312,6 +313,8 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     rows, causes = [], []
     canvas = win.viewport.canvas
+    finished: list[float] = []
+    win.bridge.jobFinished.connect(lambda *_a: finished.append(time.perf_counter()))
     t0 = time.perf_counter()
     win.ctl.open_scene_job("demo", demo_job(studio_demo_options(num_views=args.views, width=192, height=108,
                                                                 stride=1, voxel_size=args.voxel)))
@@ -320,24 +323,28 @@ def main() -> int:
     n_points = win.ctl.project.points.num_alive
     engine_points = win.bridge.session.call(lambda ws: len(ws.memory))
     rows.append(("demo load (memory streams in)", time.perf_counter() - t0, s, n_points))
+    engine_load_s = finished[0] - t0 if finished else float("nan")
     causes.append(("demo load", stall_causes(timed, canvas, meter), frame_summary(canvas, t0, time.perf_counter())))
     spans = [("demo load", t0, time.perf_counter())]
-    win.ctl.apply_preset("orbit")
-    pump_until(app, lambda: idle(win), 120)
-    n = win.ctl.playback.num_frames
-    lat_idle = measure_latency(app, win, np.linspace(0, n - 1, 16).round())
-    meter.reset()
-    t0 = time.perf_counter()
-    win.ctl.segment_length = 10
-    win.ctl.generate()
-    pump_until(app, lambda: len(win.ctl.segments.frames) >= 2, 120)
-    win.ctl.segments.frames.clear()   # measure memory renders, not cached generated frames
-    lat_gen = measure_latency(app, win, np.linspace(n - 1, n // 2, 8).round())
-    pump_until(app, lambda: idle(win), 900)
-    s = meter.summary()
-    rows.append(("generate orbit path", time.perf_counter() - t0, s, win.ctl.project.points.num_alive))
-    causes.append(("generation", stall_causes(timed, canvas, meter), frame_summary(canvas, t0, time.perf_counter())))
-    spans.append(("generation", t0, time.perf_counter()))
+    n, lat_idle, lat_gen = 0, [], []
+    if not args.load_only:
+        win.ctl.apply_preset("orbit")
+        pump_until(app, lambda: idle(win), 120)
+        n = win.ctl.playback.num_frames
+        lat_idle = measure_latency(app, win, np.linspace(0, n - 1, 16).round())
+        meter.reset()
+        t0 = time.perf_counter()
+        win.ctl.segment_length = 10
+        win.ctl.generate()
+        pump_until(app, lambda: len(win.ctl.segments.frames) >= 2, 120)
+        win.ctl.segments.frames.clear()   # measure memory renders, not cached generated frames
+        lat_gen = measure_latency(app, win, np.linspace(n - 1, n // 2, 8).round())
+        pump_until(app, lambda: idle(win), 900)
+        s = meter.summary()
+        rows.append(("generate orbit path", time.perf_counter() - t0, s, win.ctl.project.points.num_alive))
+        causes.append(("generation", stall_causes(timed, canvas, meter),
+                       frame_summary(canvas, t0, time.perf_counter())))
+        spans.append(("generation", t0, time.perf_counter()))
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)
@@ -365,6 +372,7 @@ def main() -> int:
         print(f"viewport frames drawn: {canvas.drawn} of {canvas.requested} asked for\n")
     print(f"load average (1 min) at start / end: {load_before:.1f} / {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs; GL: {win.viewport.renderer or '?'}\n")
+    print(f"demo load: the engine's scene job finished after {engine_load_s:.2f} s\n")
     print("| phase | wall s | longest GUI stall ms | p99 gap ms | gaps > 50 ms | points |")
     print("|---|---|---|---|---|---|")
     for name, wall, s, pts in rows:
