@@ -21,9 +21,12 @@ def _delta(since, version, uids, removed=(), seed=0):
 
 def _live(pv) -> dict:
     b = pv.points
-    rows = np.nonzero(b.alive[: b.size] > 0)[0]
-    uid_of_row = {r: u for u, r in enumerate(b._row_of_uid) if r >= 0}
-    return {uid_of_row[r]: (tuple(b.xyz[r]), tuple(b.rgb[r]), float(b.conf[r])) for r in rows}
+    uids = np.nonzero(b._row_of_uid >= 0)[0]
+    rows = b._row_of_uid[uids]
+    live = b.alive[rows] > 0
+    uids, rows = uids[live], rows[live]
+    return dict(zip(uids.tolist(), zip(map(tuple, b.xyz[rows].tolist()), map(tuple, b.rgb[rows].tolist()),
+                                       b.conf[rows].tolist())))
 
 
 def test_a_delta_applied_in_parts_leaves_the_same_points_as_applied_whole():
