@@ -69,6 +69,9 @@ class StudioController(QObject):
         self._parts_timer = QTimer(self)
         self._parts_timer.setInterval(0)
         self._parts_timer.timeout.connect(self._apply_delta_parts)
+        # the window's deferred work (an upload, the framing) due in this event-loop pass: the
+        # delta parts wait for the next pass (set by the main window)
+        self.other_gui_work_due = lambda: False
         self._preview_timer = single_shot(self, 0, self._request_preview)
         self.path.changed.connect(self._path_changed)
         self.playback.frame_changed.connect(self._frame_changed)
@@ -177,6 +180,8 @@ class StudioController(QObject):
             self._parts_timer.start()
 
     def _apply_delta_parts(self) -> None:
+        if self.other_gui_work_due():
+            return          # Qt runs every due timer in one pass: one heavy task per pass
         t0 = time.perf_counter()
         while self._delta_parts:
             self.project.apply_delta(self._delta_parts.popleft())

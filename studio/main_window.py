@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
         # framing the scene (percentiles, a camera move whose transform update reaches every
         # visual) runs on its own event-loop turn, after the points or the scene arrived
         self._frame_timer = single_shot(self, 0, self._frame_due)
+        ctl.other_gui_work_due = lambda: self.points_adapter.upload_due or self._frame_timer.isActive()
         insp.refresh(ctl.path.state, -1)           # the path's settings from the start (fps, tension)
         self.demo_ground_truth = str(self.settings.value("ingest/demoGroundTruth", "false")).lower() == "true"
 
@@ -300,6 +301,9 @@ class MainWindow(QMainWindow):
             self._frame_timer.start()         # next turn: not in the turn that applied the points
 
     def _frame_due(self) -> None:
+        if self.points_adapter.upload_due:    # an upload is due in this pass: frame in the next
+            self._frame_timer.start()
+            return
         self._frame_scene()
         self._viewport_moved()
 

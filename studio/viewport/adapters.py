@@ -60,6 +60,11 @@ class PointsAdapter(QObject):
             self._timer.start()
 
     @property
+    def upload_due(self) -> bool:
+        """Appends or a whole-buffer upload go out on the next turn."""
+        return self._soon.isActive()
+
+    @property
     def pending(self) -> bool:
         return self._dirty is not None or self._whole or self._appends is not None
 
