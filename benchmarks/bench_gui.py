@@ -251,7 +251,7 @@ def idle(win) -> bool:
     return (ctl.bridge.idle and not ctl._coverage_timer.isActive() and not ctl._preview_timer.isActive()
             and not win._film_timer.isActive() and not win.points_adapter.pending
             and not getattr(ctl, "points_pending", False)
-            and not (hasattr(win, "_frame_timer") and win._frame_timer.isActive()))
+            and not (hasattr(ctl, "gui_tasks") and ctl.gui_tasks.busy))
 
 
 def measure_latency(app, win, frames) -> list[float]:

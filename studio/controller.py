@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from engine import workflows
@@ -20,7 +20,7 @@ from studio.local_preview import LocalPreview
 from studio.models.project_view import split_delta
 from studio.models.segments import unchanged_frames
 from studio.region_control import RegionControl
-from studio.timers import single_shot
+from studio.timers import OnePerPass, single_shot
 from studio.undo import PathEditCommand
 
 QUIET_JOBS = {"coverage", "autosave"}
@@ -66,12 +66,7 @@ class StudioController(QObject):
         self._planned_cameras: list = []     # the path cameras the segments were last planned for
         self._coverage_timer = single_shot(self, 300, self.update_coverage)
         self._delta_parts: collections.deque = collections.deque()   # memory-delta parts not applied yet
-        self._parts_timer = QTimer(self)
-        self._parts_timer.setInterval(0)
-        self._parts_timer.timeout.connect(self._apply_delta_parts)
-        # the window's deferred work (an upload, the framing) due in this event-loop pass: the
-        # delta parts wait for the next pass (set by the main window)
-        self.other_gui_work_due = lambda: False
+        self.gui_tasks = OnePerPass(self)      # deferred GUI work, one task per event-loop pass
         self._preview_timer = single_shot(self, 0, self._request_preview)
         self.path.changed.connect(self._path_changed)
         self.playback.frame_changed.connect(self._frame_changed)
@@ -176,19 +171,16 @@ class StudioController(QObject):
         if event.delta is None:
             return
         self._delta_parts.extend(split_delta(event.delta, POINTS_PER_PART))
-        if not self._parts_timer.isActive():
-            self._parts_timer.start()
+        self.gui_tasks.request("delta parts", self._apply_delta_parts)
 
     def _apply_delta_parts(self) -> None:
-        if self.other_gui_work_due():
-            return          # Qt runs every due timer in one pass: one heavy task per pass
         t0 = time.perf_counter()
         while self._delta_parts:
             self.project.apply_delta(self._delta_parts.popleft())
             if time.perf_counter() - t0 > PARTS_TURN_S:
                 break
-        if not self._delta_parts:
-            self._parts_timer.stop()
+        if self._delta_parts:                 # the rest on a later pass, after what is queued
+            self.gui_tasks.request("delta parts", self._apply_delta_parts)
 
     @property
     def points_pending(self) -> bool:

@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         ctl.message.connect(self.show_message)
         ctl.jobs.log.connect(self.log.add)
         pv = ctl.project
-        self.points_adapter = PointsAdapter(pv, vp.points, parent=self)
+        self.points_adapter = PointsAdapter(pv, vp.points, parent=self, tasks=ctl.gui_tasks)
         pv.points_appended.connect(self._maybe_frame)
         pv.points_reset.connect(lambda: self._maybe_frame(0, 0))
         pv.cameras_changed.connect(lambda: vp.set_captured_cameras(pv.cameras))
@@ -155,9 +155,8 @@ class MainWindow(QMainWindow):
         ctl.path.changed.connect(lambda _s: self._ref_timer.start() if self.preview.mode != "off" else None)
         self._framed = False
         # framing the scene (percentiles, a camera move whose transform update reaches every
-        # visual) runs on its own event-loop turn, after the points or the scene arrived
-        self._frame_timer = single_shot(self, 0, self._frame_due)
-        ctl.other_gui_work_due = lambda: self.points_adapter.upload_due or self._frame_timer.isActive()
+        # visual) runs as a task of its own (ctl.gui_tasks: one per event-loop pass), after the
+        # points or the scene arrived
         insp.refresh(ctl.path.state, -1)           # the path's settings from the start (fps, tension)
         self.demo_ground_truth = str(self.settings.value("ingest/demoGroundTruth", "false")).lower() == "true"
 
@@ -166,7 +165,7 @@ class MainWindow(QMainWindow):
         """A preview or compare request is about to be sent, or a paced viewport frame is due
         (tests and --exit-when-idle wait)."""
         return (self._vp_timer.isActive() or self._ref_timer.isActive() or self._film_timer.isActive()
-                or self.viewport.canvas.pending or self.ctl.points_pending or self._frame_timer.isActive())
+                or self.viewport.canvas.pending or self.ctl.points_pending or self.ctl.gui_tasks.busy)
 
     # ------------------------------------------------------------------ preview before a path
     def viewport_camera(self, width: int = 320):
@@ -297,13 +296,10 @@ class MainWindow(QMainWindow):
                 points.thin()
                 self.ctl.project.points_reset.emit()
                 return
-        if not self._framed and self.ctl.project.points.size > 500 and not self._frame_timer.isActive():
-            self._frame_timer.start()         # next turn: not in the turn that applied the points
+        if not self._framed and self.ctl.project.points.size > 500:
+            self.ctl.gui_tasks.request("frame", self._frame_due)   # a later pass, not this one
 
     def _frame_due(self) -> None:
-        if self.points_adapter.upload_due:    # an upload is due in this pass: frame in the next
-            self._frame_timer.start()
-            return
         self._frame_scene()
         self._viewport_moved()
 
@@ -328,7 +324,7 @@ class MainWindow(QMainWindow):
         self.inspector.segment_length.setValue(self.ctl.segment_length)
         self.inspector.segment_length.blockSignals(False)
         self.viewport.set_world_up(self.ctl.scene_up)
-        self._frame_timer.start()             # framed on the next turn (a camera move is 5-10 ms)
+        self.ctl.gui_tasks.request("frame", self._frame_due)   # a later pass (a camera move is 5-10 ms)
         if result.root:
             self.actions_.add_recent(result.root)
         self._redraw_path()

@@ -15,8 +15,10 @@ class PointsAdapter(QObject):
     ``refine_ms`` milliseconds, so an update never re-sends the whole buffer.
     """
 
-    def __init__(self, project_view, visual, refine_ms: int = 700, parent: QObject | None = None) -> None:
+    def __init__(self, project_view, visual, refine_ms: int = 700, parent: QObject | None = None,
+                 tasks=None) -> None:
         super().__init__(parent)
+        self._tasks = tasks                          # studio.timers.OnePerPass (else a 0 ms timer)
         self.pv, self.visual = project_view, visual
         self._dirty: tuple[int, int] | None = None
         self._whole = False                          # the whole buffer goes out next turn
@@ -36,13 +38,19 @@ class PointsAdapter(QObject):
     def _reset(self) -> None:
         self._dirty = None
         self._whole, self._appends = True, None
-        self._soon.start()
+        self._send_soon()
 
     def _appended(self, start: int, stop: int) -> None:
         if not self._whole:
             a = self._appends
             self._appends = (start, stop) if a is None else (min(a[0], start), max(a[1], stop))
-        self._soon.start()
+        self._send_soon()
+
+    def _send_soon(self) -> None:
+        if self._tasks is not None:
+            self._tasks.request(("upload", id(self)), self._send)
+        else:
+            self._soon.start()
 
     def _send(self) -> None:
         if self._whole:
@@ -62,7 +70,7 @@ class PointsAdapter(QObject):
     @property
     def upload_due(self) -> bool:
         """Appends or a whole-buffer upload go out on the next turn."""
-        return self._soon.isActive()
+        return self._soon.isActive() or (self._tasks is not None and self._tasks.is_due(("upload", id(self))))
 
     @property
     def pending(self) -> bool:
