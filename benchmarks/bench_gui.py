@@ -132,6 +132,79 @@ def timed_application():
     return TimedApp(sys.argv[:1])
 
 
+class HandlerTimer:
+    """Per-call wall (perf_counter) and GUI-thread CPU (thread_time) of chosen studio handlers
+    (``--handlers``): the classes are patched before the window is made, so that the signal
+    connections made in its constructors go through the timed methods. Nested timed calls are
+    counted in their own rows and inside their callers'."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, list[tuple[float, float, float]]] = {}   # name -> [(start, wall s, CPU s)]
+
+    def patch(self, cls, name: str, label: str | None = None) -> None:
+        import functools
+        import threading
+
+        gui = threading.main_thread()
+        fn = getattr(cls, name, None)
+        if fn is None:                    # not in this version of the studio
+            return
+        label = label or f"{cls.__name__}.{name}"
+        calls = self.calls.setdefault(label, [])
+
+        @functools.wraps(fn)
+        def timed(*a, **k):
+            if threading.current_thread() is not gui:    # a worker's call (e.g. the preview mirror)
+                return fn(*a, **k)
+            t0, c0 = time.perf_counter(), time.thread_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                calls.append((t0, time.perf_counter() - t0, time.thread_time() - c0))
+        setattr(cls, name, timed)
+
+    def patch_studio(self) -> None:
+        from vispy.visuals.shaders.program import ModularProgram
+
+        from studio.bridge import EngineBridge
+        from studio.controller import StudioController
+        from studio.local_preview import LocalPreview
+        from studio.main_window import MainWindow
+        from studio.models.project_view import PointBuffer, ProjectView
+        from studio.viewport.adapters import PointsAdapter
+        from studio.viewport.points_visual import GrowingPointsVisual
+        from studio.viewport.viewport import Viewport3D
+
+        for cls, names in ((EngineBridge, ["_dispatch"]),
+                           (StudioController, ["_memory_changed", "_cameras_changed", "_scene_loaded", "_apply_delta_parts"]),
+                           (ProjectView, ["apply_delta"]), (PointBuffer, ["apply", "thin"]),
+                           (PointsAdapter, ["_appended", "_reset", "flush"]),
+                           (GrowingPointsVisual, ["upload_all", "upload_rows"]),
+                           (LocalPreview, ["memory_changed"]),
+                           (MainWindow, ["_maybe_frame", "_frame_scene", "_scene_loaded", "_redraw_path"]),
+                           (Viewport3D, ["look_from", "set_captured_cameras", "set_world_up", "set_path",
+                                         "_prebuild_next"]),
+                           (ModularProgram, ["_build"])):
+            for name in names:
+                self.patch(cls, name)
+
+    def report(self, t_from: float, t_to: float, title: str, verbose: bool = False) -> None:
+        """Per handler: calls, median / max wall ms, max / total CPU ms (main thread only)."""
+        print(f"\nhandlers on the GUI thread during {title}:\n")
+        print("| handler | calls | median ms | max ms | max CPU ms | total CPU ms |\n|---|---|---|---|---|---|")
+        for label, calls in self.calls.items():
+            c = np.array([(w, cpu) for t, w, cpu in calls if t_from <= t < t_to]).reshape(-1, 2) * 1000
+            if len(c):
+                print(f"| {label} | {len(c)} | {np.median(c[:, 0]):.2f} | {c[:, 0].max():.2f} | "
+                      f"{c[:, 1].max():.2f} | {c[:, 1].sum():.1f} |")
+        if verbose:
+            print(f"\nevery timed call over 2 ms during {title} (ms from the phase's start: name wall / CPU):")
+            rows = sorted((t, label, w, cpu) for label, calls in self.calls.items()
+                          for t, w, cpu in calls if t_from <= t < t_to and w > 0.002)
+            for t, label, w, cpu in rows:
+                print(f"  {(t - t_from) * 1000:8.1f}  {label} {w * 1000:.1f} / {cpu * 1000:.1f}")
+
+
 def stall_causes(app, canvas, meter, n: int = 5) -> list[str]:
     """The n longest GUI-thread gaps of the phase just measured, each with what ran in it: the
     outermost Qt events over 10 ms that overlap it (viewport frames: their GUI-thread CPU ms)."""
@@ -176,7 +249,9 @@ def pump_until(app, cond, timeout: float) -> bool:
 def idle(win) -> bool:
     ctl = win.ctl
     return (ctl.bridge.idle and not ctl._coverage_timer.isActive() and not ctl._preview_timer.isActive()
-            and not win._film_timer.isActive() and not win.points_adapter.pending)
+            and not win._film_timer.isActive() and not win.points_adapter.pending
+            and not getattr(ctl, "points_pending", False)
+            and not (hasattr(ctl, "gui_tasks") and ctl.gui_tasks.busy))
 
 
 def measure_latency(app, win, frames) -> list[float]:
@@ -198,6 +273,8 @@ def main() -> int:
     ap.add_argument("--voxel", type=float, default=0.03)
     ap.add_argument("--stalls", action="store_true", help="print where the GUI thread was in the longest stalls")
     ap.add_argument("--events", action="store_true", help="print the GUI thread's time per Qt event type")
+    ap.add_argument("--load-only", action="store_true", help="measure the demo load only (no path, no generation)")
+    ap.add_argument("--handlers", action="store_true", help="time chosen studio handlers per call (wall and CPU)")
     ap.add_argument("--profile", metavar="FILE", help="cProfile the GUI thread into FILE (pstats)")
     args = ap.parse_args()
     if not os.environ.get("DISPLAY"):
@@ -216,7 +293,13 @@ def main() -> int:
 
     vispy.use("pyside6")
     timed = timed_application()
+    handlers = None
+    if args.handlers:
+        handlers = HandlerTimer()
+        handlers.patch_studio()
     app, win = create_window(f"{tmp}/s.ini", f"{tmp}/autosave", 0)
+    if handlers is not None:     # the viewport backend's frame (its class is made at run time)
+        handlers.patch(type(win.viewport.canvas.native), "_paint", "viewport frame (_paint)")
     win.show()
     pump_until(app, lambda: False, 1.0)
     meter = StallMeter()
@@ -230,6 +313,8 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     rows, causes = [], []
     canvas = win.viewport.canvas
+    finished: list[float] = []
+    win.bridge.jobFinished.connect(lambda *_a: finished.append(time.perf_counter()))
     t0 = time.perf_counter()
     win.ctl.open_scene_job("demo", demo_job(studio_demo_options(num_views=args.views, width=192, height=108,
                                                                 stride=1, voxel_size=args.voxel)))
@@ -238,22 +323,28 @@ def main() -> int:
     n_points = win.ctl.project.points.num_alive
     engine_points = win.bridge.session.call(lambda ws: len(ws.memory))
     rows.append(("demo load (memory streams in)", time.perf_counter() - t0, s, n_points))
+    engine_load_s = finished[0] - t0 if finished else float("nan")
     causes.append(("demo load", stall_causes(timed, canvas, meter), frame_summary(canvas, t0, time.perf_counter())))
-    win.ctl.apply_preset("orbit")
-    pump_until(app, lambda: idle(win), 120)
-    n = win.ctl.playback.num_frames
-    lat_idle = measure_latency(app, win, np.linspace(0, n - 1, 16).round())
-    meter.reset()
-    t0 = time.perf_counter()
-    win.ctl.segment_length = 10
-    win.ctl.generate()
-    pump_until(app, lambda: len(win.ctl.segments.frames) >= 2, 120)
-    win.ctl.segments.frames.clear()   # measure memory renders, not cached generated frames
-    lat_gen = measure_latency(app, win, np.linspace(n - 1, n // 2, 8).round())
-    pump_until(app, lambda: idle(win), 900)
-    s = meter.summary()
-    rows.append(("generate orbit path", time.perf_counter() - t0, s, win.ctl.project.points.num_alive))
-    causes.append(("generation", stall_causes(timed, canvas, meter), frame_summary(canvas, t0, time.perf_counter())))
+    spans = [("demo load", t0, time.perf_counter())]
+    n, lat_idle, lat_gen = 0, [], []
+    if not args.load_only:
+        win.ctl.apply_preset("orbit")
+        pump_until(app, lambda: idle(win), 120)
+        n = win.ctl.playback.num_frames
+        lat_idle = measure_latency(app, win, np.linspace(0, n - 1, 16).round())
+        meter.reset()
+        t0 = time.perf_counter()
+        win.ctl.segment_length = 10
+        win.ctl.generate()
+        pump_until(app, lambda: len(win.ctl.segments.frames) >= 2, 120)
+        win.ctl.segments.frames.clear()   # measure memory renders, not cached generated frames
+        lat_gen = measure_latency(app, win, np.linspace(n - 1, n // 2, 8).round())
+        pump_until(app, lambda: idle(win), 900)
+        s = meter.summary()
+        rows.append(("generate orbit path", time.perf_counter() - t0, s, win.ctl.project.points.num_alive))
+        causes.append(("generation", stall_causes(timed, canvas, meter),
+                       frame_summary(canvas, t0, time.perf_counter())))
+        spans.append(("generation", t0, time.perf_counter()))
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)
@@ -263,6 +354,9 @@ def main() -> int:
         sampler.report()
     if args.events:
         timed.report()
+    if handlers is not None:
+        for title, a, b in spans:
+            handlers.report(a, b, title, verbose=title == "demo load")
     for phase, lines, frames in causes:
         print(f"\nlongest GUI-thread stalls during {phase} ({frames}):")
         for line in lines:
@@ -278,6 +372,7 @@ def main() -> int:
         print(f"viewport frames drawn: {canvas.drawn} of {canvas.requested} asked for\n")
     print(f"load average (1 min) at start / end: {load_before:.1f} / {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs; GL: {win.viewport.renderer or '?'}\n")
+    print(f"demo load: the engine's scene job finished after {engine_load_s:.2f} s\n")
     print("| phase | wall s | longest GUI stall ms | p99 gap ms | gaps > 50 ms | points |")
     print("|---|---|---|---|---|---|")
     for name, wall, s, pts in rows:

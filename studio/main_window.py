@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         ctl.message.connect(self.show_message)
         ctl.jobs.log.connect(self.log.add)
         pv = ctl.project
-        self.points_adapter = PointsAdapter(pv, vp.points, parent=self)
+        self.points_adapter = PointsAdapter(pv, vp.points, parent=self, tasks=ctl.gui_tasks)
         pv.points_appended.connect(self._maybe_frame)
         pv.points_reset.connect(lambda: self._maybe_frame(0, 0))
         pv.cameras_changed.connect(lambda: vp.set_captured_cameras(pv.cameras))
@@ -154,6 +154,9 @@ class MainWindow(QMainWindow):
         ctl.playback.frame_changed.connect(lambda _f: self._ref_timer.start() if self.preview.mode != "off" else None)
         ctl.path.changed.connect(lambda _s: self._ref_timer.start() if self.preview.mode != "off" else None)
         self._framed = False
+        # framing the scene (percentiles, a camera move whose transform update reaches every
+        # visual) runs as a task of its own (ctl.gui_tasks: one per event-loop pass), after the
+        # points or the scene arrived
         insp.refresh(ctl.path.state, -1)           # the path's settings from the start (fps, tension)
         self.demo_ground_truth = str(self.settings.value("ingest/demoGroundTruth", "false")).lower() == "true"
 
@@ -162,7 +165,7 @@ class MainWindow(QMainWindow):
         """A preview or compare request is about to be sent, or a paced viewport frame is due
         (tests and --exit-when-idle wait)."""
         return (self._vp_timer.isActive() or self._ref_timer.isActive() or self._film_timer.isActive()
-                or self.viewport.canvas.pending)
+                or self.viewport.canvas.pending or self.ctl.points_pending or self.ctl.gui_tasks.busy)
 
     # ------------------------------------------------------------------ preview before a path
     def viewport_camera(self, width: int = 320):
@@ -294,17 +297,21 @@ class MainWindow(QMainWindow):
                 self.ctl.project.points_reset.emit()
                 return
         if not self._framed and self.ctl.project.points.size > 500:
-            self._frame_scene()
+            self.ctl.gui_tasks.request("frame", self._frame_due)   # a later pass, not this one
+
+    def _frame_due(self) -> None:
+        self._frame_scene()
+        self._viewport_moved()
 
     def _frame_scene(self) -> None:
         xyz = self.ctl.project.points.live_xyz()
+        xyz = xyz[:: max(1, len(xyz) // 20000)]      # framing needs no more (percentiles, median)
         if len(xyz):
-            lo, hi = np.percentile(xyz, 2, axis=0), np.percentile(xyz, 98, axis=0)
+            lo, center, hi = np.percentile(xyz, [2, 50, 98], axis=0)     # (50: the median)
             cams = self.ctl.project.cameras
             if cams:
                 # start where the capture was shot from, a little behind it, looking at the
                 # middle of what it saw: the inside of a room, not the back of its walls
-                center = np.median(xyz, axis=0)
                 eye = np.mean([c.world_from_cam[:3, 3] for c in cams], axis=0)
                 self.viewport.look_from(center + 1.3 * (eye - center), center)
             else:
@@ -317,8 +324,7 @@ class MainWindow(QMainWindow):
         self.inspector.segment_length.setValue(self.ctl.segment_length)
         self.inspector.segment_length.blockSignals(False)
         self.viewport.set_world_up(self.ctl.scene_up)
-        self._frame_scene()
-        self._viewport_moved()
+        self.ctl.gui_tasks.request("frame", self._frame_due)   # a later pass (a camera move is 5-10 ms)
         if result.root:
             self.actions_.add_recent(result.root)
         self._redraw_path()

@@ -26,11 +26,18 @@ class _Subset:
             setattr(self, f, np.asarray(getattr(snap, f))[sel])
 
 
+# One row of the point buffer, in the layout the viewport's vertex buffer uses (same fields and
+# offsets: a span of rows is uploaded as it is, without repacking).
+ROW_DTYPE = np.dtype([("xyz", np.float32, 3), ("rgb", np.float32, 3), ("conf", np.float32),
+                      ("segment", np.float32), ("alive", np.float32)])
+
+
 class PointBuffer:
     """Capacity-doubling numpy buffer of points, addressed by memory uid.
 
-    xyz [C,3] float32 world; rgb [C,3] float32 [0,1]; conf [C] float32; segment [C] float32
-    (-1 captured, >= 0 generated segment id); alive [C] float32 (1 live, 0 removed/unused).
+    One record array ``rows`` [C] of ROW_DTYPE; its fields, as views: xyz [C,3] float32 world;
+    rgb [C,3] float32 [0,1]; conf [C] float32; segment [C] float32 (-1 captured, >= 0 generated
+    segment id); alive [C] float32 (1 live, 0 removed/unused).
     Rows [0, size) are in use. With a ``budget``, the buffer shows a stable pseudo-random share
     of the memory's points (halved, and compacted, whenever the live count passes the budget):
     software GL draws ~1 M points/s, so a display budget keeps the window responsive.
@@ -44,16 +51,15 @@ class PointBuffer:
         self._alloc(capacity)
 
     def _alloc(self, capacity: int) -> None:
-        old = None if not hasattr(self, "xyz") else (self.xyz, self.rgb, self.conf, self.segment, self.alive)
+        old = getattr(self, "rows", None)
         self.capacity = int(capacity)
-        self.xyz = np.zeros((capacity, 3), np.float32)
-        self.rgb = np.zeros((capacity, 3), np.float32)
-        self.conf = np.zeros(capacity, np.float32)
-        self.segment = np.full(capacity, -1, np.float32)
-        self.alive = np.zeros(capacity, np.float32)
+        self.rows = np.zeros(capacity, ROW_DTYPE)
+        self.rows["segment"] = -1.0
         if old is not None:
-            for new, prev in zip((self.xyz, self.rgb, self.conf, self.segment, self.alive), old):
-                new[: self.size] = prev[: self.size]
+            self.rows[: self.size] = old[: self.size]
+        r = self.rows
+        self.xyz, self.rgb, self.conf, self.segment, self.alive = (r["xyz"], r["rgb"], r["conf"], r["segment"],
+                                                                   r["alive"])
 
     @property
     def num_alive(self) -> int:
@@ -118,8 +124,7 @@ class PointBuffer:
         keep = np.nonzero(self.alive[: self.size] > 0)[0]
         self._row_of_uid[:] = -1
         self._row_of_uid[uid_of_row[keep]] = np.arange(len(keep))
-        for arr in (self.xyz, self.rgb, self.conf, self.segment, self.alive):
-            arr[: len(keep)] = arr[keep]
+        self.rows[: len(keep)] = self.rows[keep]
         self.alive[len(keep): self.size] = 0.0
         self.size = len(keep)
 
@@ -145,6 +150,40 @@ class PointBuffer:
     def live_xyz(self) -> np.ndarray:
         """[N,3] world positions of the live points."""
         return self.xyz[: self.size][self.alive[: self.size] > 0]
+
+
+class DeltaPart:
+    """Rows [start, stop) of a MemoryDelta's changed points, applied as a delta of its own
+    (``split_delta``). Only the first part of a delta carries its ``since_version`` (0: the
+    buffer is replaced) and its removed uids; the others have ``since_version = None``."""
+
+    def __init__(self, delta, start: int, stop: int) -> None:
+        first = start == 0
+        self.since_version = delta.since_version if first else None
+        self.version = delta.version
+        self.removed_uids = delta.removed_uids if first else np.zeros(0, np.int64)
+        self.changed = _Rows(delta.changed, start, stop)
+
+
+class _Rows:
+    """Rows [start, stop) of a MemorySnapshot-like object (views, no copies)."""
+
+    def __init__(self, snap, start: int, stop: int) -> None:
+        for f in ("xyz", "rgb", "conf", "segment", "uid"):
+            setattr(self, f, np.asarray(getattr(snap, f))[start:stop])
+        if hasattr(snap, "voxel_size"):
+            self.voxel_size = snap.voxel_size
+
+
+def split_delta(delta, max_points: int) -> list:
+    """A MemoryDelta as parts of at most ``max_points`` changed points each, in order: applying
+    them one after another gives the buffer the same live points as applying the delta (the
+    studio applies one part per event-loop turn, so that a large delta never holds the GUI
+    thread for long)."""
+    n = len(np.asarray(delta.changed.uid))
+    if n <= max_points:
+        return [delta]
+    return [DeltaPart(delta, a, min(n, a + max_points)) for a in range(0, n, max_points)]
 
 
 class ProjectView:

@@ -28,6 +28,9 @@ class RegionBox:
         self.edges = scene.visuals.Line(pos=np.zeros((2, 3), np.float32), connect="segments", width=2,
                                         color=EDGE_COLOR, parent=parent)
         self.handles = scene.visuals.Markers(parent=parent)
+        # data of the kind it shows (hidden): its program can be built before the first box
+        self.handles.set_data(np.zeros((1, 3), np.float32), face_color=np.ones((1, 4), np.float32), size=HANDLE_PX,
+                              edge_color="black", symbol="square")
         for order, vis in ((7, self.edges), (8, self.handles)):
             vis.set_gl_state("translucent", depth_test=False)
             vis.order = order

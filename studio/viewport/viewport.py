@@ -13,11 +13,18 @@ region box drags that face; the view only orbits when neither is hit.
 
 Redraws are paced (``PacedCanvas``): model changes coalesce into a few frames per second, so
 that streaming points or a generation do not keep the GUI thread painting.
+
+Shader programs are composed ahead of use (``prebuild_programs``): VisPy builds a visual's
+program in Python on its first draw (10-25 ms of GUI-thread CPU each, the first one more while
+Python's regex cache fills), which made the first frames after a scene or a path arrived the
+longest GUI stalls. Every visual is made with data of the kind it will show (per-vertex colours
+where they come later), so that its first real draw finds the program built; the builds run one
+per event-loop turn after the viewport is made, before any scene geometry arrives.
 """
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 from vispy import scene
 from vispy.visuals.transforms import MatrixTransform
@@ -32,6 +39,38 @@ from studio.viewport.region_box import RegionBox
 BACKGROUND = (0.11, 0.12, 0.14, 1.0)
 PICK_PX = 14.0
 GIZMO_SIZE = 0.2          # move handles this fraction of the orbit distance long (~85 px at 55 deg FOV)
+
+
+def leaf_visuals(root) -> list:
+    """The drawable visuals under scene node ``root``: compound visuals (a Line) give their
+    parts, each with a program of its own."""
+    from vispy.visuals.visual import CompoundVisual, Visual
+
+    out, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, CompoundVisual):
+            out.extend(v for v in node._subvisuals if not isinstance(v, CompoundVisual))
+        elif isinstance(node, Visual):
+            out.append(node)
+        stack.extend(reversed(node.children))
+    return out
+
+
+def prebuild_program(visual) -> bool:
+    """Compose ``visual``'s shader program as its first draw would (VisPy's Python shader
+    compiler; the GL compile itself happens with the next frame's commands, on the render
+    thread). False when there was nothing to build (built already, or no data to prepare)."""
+    program = visual._program
+    if not getattr(program, "_need_build", False):
+        return False
+    try:
+        if visual._prepare_draw(view=visual) is False:
+            return False
+        program.build_if_needed()
+    except Exception:  # noqa: BLE001 (a warm-up: the first draw builds it then, as before)
+        return False
+    return True
 
 
 class Viewport3D(QWidget):
@@ -61,9 +100,15 @@ class Viewport3D(QWidget):
                                            parent=self.world)
         self.selected_view = scene.visuals.Line(pos=np.zeros((2, 3)), color=(1.0, 1.0, 0.3, 1.0),
                                                 connect="segments", width=2, parent=self.world)
-        self.path = scene.visuals.Line(pos=np.zeros((2, 3)), color=(1, 1, 1, 1), width=3, parent=self.world)
-        self.path_frusta = scene.visuals.Line(pos=np.zeros((2, 3)), connect="segments", parent=self.world)
+        # the path and its frusta get per-vertex colours (coverage): made with them, so that their
+        # programs (a colour attribute, not a constant) can be built before the first path
+        self.path = scene.visuals.Line(pos=np.zeros((2, 3)), color=np.ones((2, 4), np.float32), width=3,
+                                       parent=self.world)
+        self.path_frusta = scene.visuals.Line(pos=np.zeros((2, 3)), color=np.ones((2, 4), np.float32),
+                                              connect="segments", parent=self.world)
         self.keyframes = scene.visuals.Markers(parent=self.world)
+        self.keyframes.set_data(np.zeros((1, 3), np.float32), face_color=np.ones((1, 4), np.float32),
+                                size=np.full(1, 11.0), edge_color="black")     # hidden until a path
         self.playhead = scene.visuals.Line(pos=np.zeros((2, 3)), color=(1.0, 0.85, 0.2, 1.0), connect="segments",
                                            width=2, parent=self.world)
         for vis in (self.captured, self.selected_view, self.path, self.path_frusta, self.playhead):
@@ -92,6 +137,26 @@ class Viewport3D(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas.native)
         self.frustum_depth = 0.25
+        self._unbuilt = leaf_visuals(self.view.scene)
+        self._prebuild_timer = QTimer(self)
+        self._prebuild_timer.setInterval(0)
+        self._prebuild_timer.timeout.connect(self._prebuild_next)
+        self._prebuild_timer.start()
+
+    def _prebuild_next(self) -> None:
+        """One visual's program per event-loop turn (a build is 10-25 ms of CPU)."""
+        while self._unbuilt:
+            if prebuild_program(self._unbuilt.pop(0)):
+                return
+        self._prebuild_timer.stop()
+
+    def prebuild_programs(self) -> int:
+        """Build every visual's program not built yet, now (returns how many were built)."""
+        built = 0
+        while self._unbuilt:
+            built += prebuild_program(self._unbuilt.pop(0))
+        self._prebuild_timer.stop()
+        return built
 
     def _on_initialize(self, event=None) -> None:
         from vispy.gloo import gl
