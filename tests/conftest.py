@@ -60,6 +60,15 @@ def capture() -> Capture:
     return make_capture()
 
 
+def shifted_camera(x: float, width: int, height: int) -> Camera:
+    """A pinhole camera (focal 0.9 x width, centred principal point) at (x, 0, 0) looking down +z."""
+    f = 0.9 * width
+    K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
+    wfc = np.eye(4)
+    wfc[0, 3] = x
+    return Camera(K, width, height, wfc)
+
+
 def between_poses(cameras: list[Camera], lift=(0.0, -0.25, 0.35)) -> list[Camera]:
     """Novel cameras halfway between consecutive captured ones, moved off the captured path."""
     out = []

@@ -6,17 +6,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.generate.lumigraph import make_source, sample_source, sample_sources, target_rays
+from engine.generate.lumigraph import (
+    make_source,
+    sample_source,
+    sample_sources,
+    target_rays,
+)
 from engine.generate.surface import SurfaceGeneratorOptions
-from engine.geometry import Camera
-
-
-def _camera(x: float, width: int, height: int) -> Camera:
-    f = 0.9 * width
-    K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
-    wfc = np.eye(4)
-    wfc[0, 3] = x
-    return Camera(K, width, height, wfc)
+from tests.conftest import shifted_camera as _camera
 
 
 def test_batched_sampling_equals_per_source():

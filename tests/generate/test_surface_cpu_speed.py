@@ -11,19 +11,22 @@ import torch
 import torch.nn.functional as F
 
 import engine.generate.sweep as sweep_mod
-from engine.generate.lumigraph import make_source, near_specks, sample_source, sample_sources, target_rays, ulr_blend
-from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions, _sample_where
-from engine.generate.lumigraph import Sample
-from engine.geometry import Camera
+from engine.generate.lumigraph import (
+    Sample,
+    make_source,
+    near_specks,
+    sample_source,
+    sample_sources,
+    target_rays,
+    ulr_blend,
+)
+from engine.generate.surface import (
+    SurfaceGenerator,
+    SurfaceGeneratorOptions,
+    _sample_where,
+)
 from engine.render.surface import box_mean, neighbour_counts
-
-
-def _camera(x: float, width: int, height: int) -> Camera:
-    f = 0.9 * width
-    K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
-    wfc = np.eye(4)
-    wfc[0, 3] = x
-    return Camera(K, width, height, wfc)
+from tests.conftest import shifted_camera as _camera
 
 
 def _depth(rng, h, w, holes=0.4):
@@ -155,7 +158,12 @@ def test_kth_smallest_is_sort():
 def test_separate_holes_are_filled_box_by_box():
     """Two small holes at opposite corners: inpainted in their own boxes (not one box over the
     whole frame); every hole pixel filled, every other pixel kept, texture continued."""
-    from engine.generate.fill import FillOptions, _hole_boxes, fill_holes, patchmatch_module
+    from engine.generate.fill import (
+        FillOptions,
+        _hole_boxes,
+        fill_holes,
+        patchmatch_module,
+    )
 
     h, w = 120, 200
     yy, xx = np.mgrid[0:h, 0:w]
