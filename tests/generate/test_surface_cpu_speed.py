@@ -11,15 +11,8 @@ import torch
 import torch.nn.functional as F
 
 import engine.generate.sweep as sweep_mod
-from engine.generate.lumigraph import (
-    Sample,
-    make_source,
-    near_specks,
-    sample_source,
-    sample_sources,
-    target_rays,
-    ulr_blend,
-)
+from engine.generate.lumigraph import Sample, make_source, near_specks, sample_source, sample_sources, target_rays
+from engine.generate.lumigraph import ulr_blend
 from engine.generate.surface import (
     SurfaceGenerator,
     SurfaceGeneratorOptions,
