@@ -258,17 +258,10 @@ class AutoGenerator:
         dev = self.frame_on_device(previous) if previous is not None else None
         if dev is None:
             return None
-        from engine.generate.lumigraph import Source, complete_inverse_depth
+        from engine.generate.lumigraph import make_source
 
         color, depth, _, invented = dev
-        cam = previous.camera
-        center = torch.as_tensor(cam.center, dtype=torch.float32, device=self.device)
-        img = color[..., :3].float().permute(2, 0, 1).contiguous()
-        d = torch.nan_to_num(depth.float(), nan=0.0, posinf=0.0, neginf=0.0)
-        has = d > 0
-        if not bool(has.any()):
-            return Source(cam, img, None, None, center)
-        return Source(cam, img, complete_inverse_depth(d, has), has, center, invented)
+        return make_source(previous.camera, color, depth, self.device, invented)
 
     # ------------------------------------------------------------------ one frame
     def _render_splats(self, target):

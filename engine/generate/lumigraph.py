@@ -89,8 +89,13 @@ def _same_depth_count(depth: torch.Tensor, k: int = 3, rel_tol: float = 0.05) ->
     return torch.where(depth > 0, count, torch.zeros_like(count))
 
 
+def _as_tensor(a, device, dtype=None) -> torch.Tensor:
+    """``a`` (numpy array or tensor) as a tensor on ``device`` (no copy for a tensor already there)."""
+    return torch.as_tensor(a if isinstance(a, torch.Tensor) else np.asarray(a), dtype=dtype, device=device)
+
+
 def _image_tensor(image, device) -> torch.Tensor:
-    img = torch.as_tensor(np.asarray(image), device=device)
+    img = _as_tensor(image, device)
     img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
     return img[..., :3].permute(2, 0, 1).contiguous()
 
@@ -98,19 +103,21 @@ def _image_tensor(image, device) -> torch.Tensor:
 def make_source(camera, image, depth, device, invented=None, completed=None) -> Source:
     """A sampling source from a view: depth completed where missing (0 / non-finite).
     ``completed`` [H,W] bool marks depth the tracker completed rather than matched: kept as
-    depth, but not counted as measured (it gets the loose visibility rule)."""
+    depth, but not counted as measured (it gets the loose visibility rule).
+    image [H,W,3], depth, invented and completed [H,W]: numpy arrays or tensors (tensors already
+    on ``device`` are used without a copy: a generator's frames kept on the GPU)."""
     center = torch.as_tensor(camera.center, dtype=torch.float32, device=device)
     img = _image_tensor(image, device)
     if depth is None:
         return Source(camera, img, None, None, center)
-    d = torch.as_tensor(np.nan_to_num(np.asarray(depth, np.float32), posinf=0.0, neginf=0.0), device=device)
+    d = torch.nan_to_num(_as_tensor(depth, device, torch.float32), nan=0.0, posinf=0.0, neginf=0.0)
     has = d > 0
     if not bool(has.any()):
         return Source(camera, img, None, None, center)
     measured = has
     if completed is not None:
-        measured = has & ~torch.as_tensor(np.asarray(completed, bool), device=device)
-    inv = None if invented is None else torch.as_tensor(np.asarray(invented), device=device)
+        measured = has & ~_as_tensor(completed, device, torch.bool)
+    inv = None if invented is None else _as_tensor(invented, device)
     return Source(camera, img, complete_inverse_depth(d, has), measured, center, inv)
 
 
