@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from engine.geometry import camera_torch
 from engine.generate.pushpull import push_pull
-from engine.render.surface import box_count, box_mean, max_filter, neighbour_counts
+from engine.render.surface import box_count, box_mean, count_neighbours_below, max_filter, neighbour_counts
 
 
 @dataclass
@@ -373,13 +373,8 @@ def near_specks(depth: torch.Tensor, kernel: int = 5, rel_tol: float = 0.05, fra
     # the CPU: the same counts with two ops per offset instead of five (where depth > 0 the
     # threshold is > 0, so "farther" implies "drawn"; elsewhere the result is False anyway)
     # and the drawn count as one box sum (integer counts: exact)
-    h, w = depth.shape
     pad = kernel // 2
-    thr = depth * (1 + rel_tol)
-    dp = F.pad(depth, (pad, pad, pad, pad))
-    farther = torch.zeros(h, w, dtype=torch.uint8 if kernel * kernel < 256 else torch.int32)
-    for dy in range(kernel):
-        for dx in range(kernel):
-            farther += dp[dy:dy + h, dx:dx + w] > thr
+    # "neighbour > threshold" counted as "-neighbour < -threshold" (exact)
+    farther = count_neighbours_below(-F.pad(depth, (pad, pad, pad, pad)), -(depth * (1 + rel_tol)), kernel)
     drawn = box_count(depth > 0, kernel)
     return (depth > 0) & (farther.float() > fraction * drawn.clamp_min(1))

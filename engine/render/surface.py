@@ -161,16 +161,25 @@ def see_through_fast(depth: torch.Tensor, mask: torch.Tensor, kernel: int = 5, r
     # the CPU: the neighbour's side of the test precomputed once on the padded map (undrawn
     # neighbours as +inf: never nearer), two ops per offset instead of five, the drawn count as
     # one box sum (integer counts: exact); the same counts as neighbour_counts
-    h, w = d.shape
     pad = kernel // 2
     dp = F.pad(d, (pad, pad, pad, pad))
     q = torch.where(dp > 0, dp, torch.full_like(dp, float("inf"))) * (1 + rel_tol) + abs_tol
-    nearer = torch.zeros(h, w, dtype=torch.uint8 if kernel * kernel < 256 else torch.int32)
-    for dy in range(kernel):
-        for dx in range(kernel):
-            nearer += q[dy:dy + h, dx:dx + w] < d
+    nearer = count_neighbours_below(q, d, kernel)
     drawn = box_count(d > 0, kernel)
     return mask & (nearer.float() > fraction * drawn.clamp_min(1))
+
+
+def count_neighbours_below(q_padded: torch.Tensor, thr: torch.Tensor, kernel: int) -> torch.Tensor:
+    """[H,W] integer counts, on the CPU: how many of the kernel×kernel neighbours (the pixel
+    itself included) have ``q_padded`` [H+2p, W+2p] (the neighbour's side of a test, computed
+    once on a map padded by p = kernel // 2) below ``thr`` [H,W] (the pixel's side): two ops
+    per offset (the fast form of :func:`neighbour_counts` for a threshold test)."""
+    h, w = thr.shape
+    count = torch.zeros(h, w, dtype=torch.uint8 if kernel * kernel < 256 else torch.int32)
+    for dy in range(kernel):
+        for dx in range(kernel):
+            count += q_padded[dy:dy + h, dx:dx + w] < thr
+    return count
 
 
 def _blocks(x: torch.Tensor, h2: int, w2: int) -> torch.Tensor:
