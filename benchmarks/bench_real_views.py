@@ -665,7 +665,12 @@ def speed_segment(root: Path, args, project) -> list[dict]:
     the app's Generate workflow (retrieve, guide, generate, fuse, write frames, and the
     segment's splat training steps: the job ends when the generator is settled): a warm-up
     run, ``--speed-repeats`` timed runs (median reported), a run with per-stage timers
-    (benchmarks/speed_stages.py), a torch-profiled and a cProfiled run (written to --out)."""
+    (benchmarks/speed_stages.py), a torch-profiled and a cProfiled run (written to --out).
+    Each run prints its light counters (speed_stages.RunProbe; speed_probes.json in --out).
+    Every run trains the splats (50 steps) on the path's own frames, so without
+    ``--speed-fresh`` run k renders from splats that learned this path k times (fewer holes
+    to fill: faster than an artist's first Generate); with it every run starts from the
+    splats' state at the first run's start (speed_stages.TrainerState)."""
     import cProfile
     import dataclasses
     import io
@@ -695,17 +700,42 @@ def speed_segment(root: Path, args, project) -> list[dict]:
         frames.append(f)
         last_frame[0] = time.perf_counter()
 
+    fresh: dict = {}     # --speed-fresh: the trainer's state when the first segment started
+
     def run(tag: str, vopts=opts) -> float:
         """The whole Generate job (the training steps included: generate_path settles the
-        generator); prints when the last frame was out and whether a training thread is left."""
+        generator); prints when the last frame was out, whether a training thread is left and
+        the run's light counters (benchmarks.speed_stages.RunProbe: nothing synchronized).
+        With ``--speed-fresh`` every run after the first starts from the splats' training state
+        of the first run's start (TrainerState): no run renders from splats that already
+        learned this path's frames."""
         import threading
 
+        from benchmarks.speed_stages import RunProbe, TrainerState
+        from engine.generate import segment_learner
+
+        gen = ws.generators.get(DEFAULT_GENERATOR, ws.generator_context(), vopts.generator_options)
+        trainer = getattr(getattr(gen, "_splat", None), "trainer", None)
+        fresh_mode = getattr(args, "speed_fresh", False)
+        if fresh_mode and "state" in fresh and trainer is not None:
+            fresh["state"].restore(trainer)
+        learner_init = segment_learner.SegmentLearner.__init__
+        if fresh_mode and "state" not in fresh:
+            def init(self, splat, *a, **k):
+                fresh.setdefault("state", TrainerState(splat.trainer))
+                learner_init(self, splat, *a, **k)
+            segment_learner.SegmentLearner.__init__ = init
+        n_splats = None if trainer is None else trainer.num_splats
         frames.clear()
         torch.cuda.synchronize() if cuda else None
-        t0 = time.perf_counter()
-        run_job(generate_job("speed", traj, vopts, on_frame=on_frame), ws)
-        torch.cuda.synchronize() if cuda else None
-        secs = time.perf_counter() - t0
+        try:
+            with RunProbe() as probe:
+                t0 = time.perf_counter()
+                run_job(generate_job("speed", traj, vopts, on_frame=on_frame), ws)
+                torch.cuda.synchronize() if cuda else None
+                secs = time.perf_counter() - t0
+        finally:
+            segment_learner.SegmentLearner.__init__ = learner_init
         gen = ws.generators.get(DEFAULT_GENERATOR, ws.generator_context(), vopts.generator_options)
         left = [t.name for t in threading.enumerate() if t.name.startswith(("auto-", "frame-writer"))]
         trainer = getattr(getattr(gen, "_splat", None), "trainer", None)
@@ -713,7 +743,11 @@ def speed_segment(root: Path, args, project) -> list[dict]:
               f"({secs / n * 1000:.0f} ms/frame; last frame out at {last_frame[0] - t0:.2f} s), "
               f"splat step {getattr(trainer, 'step', None)}, threads left {left}, "
               f"last stats {getattr(gen, 'last_stats', None)}", flush=True)
+        print(f"#   probe {tag}: splats at start {n_splats}, {probe.summary()}", flush=True)
+        probes.append({"tag": tag, "secs": round(secs, 3), "splats": n_splats, **probe.summary()})
         return secs
+
+    probes: list = []
 
     if run("warm-up") > 120:
         return []
@@ -745,6 +779,9 @@ def speed_segment(root: Path, args, project) -> list[dict]:
         total = run("stages")
     table = stages.table(total)
     (args.out / "speed_stages.md").write_text(table + "\n")
+    import json as _json
+
+    (args.out / "speed_probes.json").write_text(_json.dumps(probes, indent=1))
     print("# per-stage breakdown (stage timers synchronize the engine thread's stream)\n" + table, flush=True)
     if cuda and not args.speed_no_profile:
         from torch.profiler import ProfilerActivity, profile
@@ -843,6 +880,8 @@ def main() -> None:
     ap.add_argument("--speed-switch-interval", type=float, default=0.0, help="also time the segment with this "
                     "GIL switch interval (seconds; 0: not; the Generate job itself lowers it to at most "
                     "engine.workflows.generate.GENERATE_SWITCH_INTERVAL_S)")
+    ap.add_argument("--speed-fresh", action="store_true", help="every speed run starts from the splats' training "
+                    "state of the first run's start (none renders from splats that learned this path already)")
     ap.add_argument("--speed-no-profile", action="store_true", help="no torch-profiled / cProfiled speed runs")
     ap.add_argument("--skip-heldout", action="store_true", help="with --device: train the splats, skip the "
                     "held-out views (speed only)")

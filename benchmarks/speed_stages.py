@@ -8,6 +8,10 @@ subtracted from its parent). Stages that run on worker threads (fills, frame wri
 steps) are timed without synchronizing: their wall time on their threads, overlapping the
 engine thread. The synchronizing makes the timed job slower than an untimed one: the table
 says where the time goes, the untimed runs how long it takes.
+
+:class:`RunProbe` counts a run's fills, waits and thread times without synchronizing anything
+(every speed run prints it); :class:`TrainerState` puts a splat trainer back to an earlier
+state (``--speed-fresh``: each run from the splats as they were before this path taught them).
 """
 from __future__ import annotations
 
@@ -106,3 +110,166 @@ class StageTimer:
         rows.append(f"| other on the engine thread (loop, events, Python) | {other:.3f} | | |")
         rows.append(f"| **whole job (timed with synchronizing stages)** | **{total:.3f}** | | |")
         return "\n".join(rows)
+
+
+class RunProbe:
+    """Context manager: light per-run counters of one Generate job, *without* synchronizing
+    anything (so the run is timed as an untimed one): the fill thread's time (sum, max, calls
+    with holes), how long the engine thread blocks on a fill future (``Future.result`` on the
+    calling thread, the frame writer's wait at the segment end excluded), the frame writes'
+    and the training steps' thread time, the engine thread's CPU time (``time.thread_time``:
+    wall minus it is time the engine thread waited, for the GPU, a future or the GIL), the
+    process's CPU time (all threads), the rest / filled shares of each frame (``last_stats``),
+    and the splats' count when the job starts. ``summary()`` -> dict."""
+
+    def __init__(self) -> None:
+        self.fill, self.fill_max, self.fill_holes = 0.0, 0.0, 0
+        self.fill_wait, self.writer_wait, self.write, self.train, self.train_steps = 0.0, 0.0, 0.0, 0.0, 0
+        self.rest, self.filled = [], []
+        self._undo: list = []
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        from concurrent.futures import Future
+
+        from engine.generate.auto import AutoGenerator
+        from engine.project import Project
+        from engine.splat.train import SplatTrainer
+        from engine.workflows.generate import _FrameWriter
+
+        probe, main = self, threading.main_thread()
+
+        def patch(owner, name, make):
+            fn = owner.__dict__[name]
+            self._undo.append((owner, name, fn))
+            setattr(owner, name, make(fn))
+
+        def fill(fn):
+            def timed(gen, part):
+                t0 = time.perf_counter()
+                try:
+                    return fn(gen, part)
+                finally:
+                    dt = time.perf_counter() - t0
+                    with probe._lock:
+                        probe.fill += dt
+                        probe.fill_max = max(probe.fill_max, dt)
+                        probe.fill_holes += int(bool(part[1].any()))
+            return timed
+
+        def result(fn):
+            def timed(fut, timeout=None):
+                if threading.current_thread() is not main:
+                    return fn(fut, timeout)
+                t0 = time.perf_counter()
+                try:
+                    return fn(fut, timeout)
+                finally:
+                    probe.fill_wait += time.perf_counter() - t0
+            return timed
+
+        def wait(fn):
+            def timed(writer):
+                t0 = time.perf_counter()
+                try:
+                    return fn(writer)
+                finally:
+                    probe.writer_wait += time.perf_counter() - t0
+            return timed
+
+        def on_thread(attr, count=None):
+            def make(fn):
+                def timed(*a, **k):
+                    t0 = time.perf_counter()
+                    try:
+                        return fn(*a, **k)
+                    finally:
+                        with probe._lock:
+                            setattr(probe, attr, getattr(probe, attr) + time.perf_counter() - t0)
+                            if count:
+                                setattr(probe, count, getattr(probe, count) + 1)
+                return timed
+            return make
+
+        def unfilled(fn):
+            def wrapped(gen, *a, **k):
+                out = fn(gen, *a, **k)
+                probe.rest.append(gen.last_stats.get("rest", 0.0))
+                probe.filled.append(gen.last_stats.get("filled", 0.0))
+                return out
+            return wrapped
+
+        patch(AutoGenerator, "_fill", fill)
+        patch(AutoGenerator, "_render_unfilled", unfilled)
+        patch(Future, "result", result)
+        patch(_FrameWriter, "wait", wait)
+        patch(Project, "write_generated_frame", on_thread("write"))
+        patch(SplatTrainer, "train_step", on_thread("train", "train_steps"))
+        self.cpu0, self.thread0 = time.process_time(), time.thread_time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cpu = time.process_time() - self.cpu0
+        self.thread_cpu = time.thread_time() - self.thread0
+        for owner, name, fn in reversed(self._undo):
+            setattr(owner, name, fn)
+        self._undo.clear()
+
+    def summary(self) -> dict:
+        import numpy as np
+
+        return {"fill_s": round(self.fill, 3), "fill_max_ms": round(1000 * self.fill_max, 1),
+                "fills_with_holes": self.fill_holes,
+                "engine_waits_for_fill_s": round(self.fill_wait - self.writer_wait, 3),
+                "writer_wait_s": round(self.writer_wait, 3), "write_s": round(self.write, 3),
+                "train_s": round(self.train, 3), "train_steps": self.train_steps,
+                "engine_thread_cpu_s": round(self.thread_cpu, 3), "process_cpu_s": round(self.cpu, 3),
+                "rest_mean": round(float(np.mean(self.rest)) if self.rest else 0.0, 4),
+                "filled_mean": round(float(np.mean(self.filled)) if self.filled else 0.0, 5)}
+
+
+def _clone(x):
+    import copy
+
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return x.detach().clone()
+    if isinstance(x, dict):
+        return {k: _clone(v) for k, v in x.items()}
+    return copy.deepcopy(x)
+
+
+class TrainerState:
+    """A splat trainer's whole training state (parameters, Adam moments and learning rates,
+    densification state, step, training views, view order and its RNG), taken when
+    made and put back with :meth:`restore`: each timed run of ``--speed-fresh``
+    starts from the splats as they were when the first segment started (before they learned
+    from any generated frame of the path), as an artist's first Generate of a path does."""
+
+    def __init__(self, trainer) -> None:
+        self.params = {k: v.detach().clone() for k, v in trainer.params.items()}
+        self.opt = {k: ([{kk: vv for kk, vv in g.items() if kk != "params"} for g in o.param_groups],
+                        [_clone(s) for s in o.state.values()]) for k, o in trainer.optimizers.items()}
+        self.strategy = _clone(trainer.strategy_state)
+        self.step, self.views, self.max_splats = trainer.step, len(trainer.train_views), trainer.max_splats
+        self.order, self.rng = list(trainer._order), _clone(trainer._rng)
+
+    def restore(self, trainer) -> None:
+        import torch
+
+        for k, v in self.params.items():
+            p = torch.nn.Parameter(v.clone(), requires_grad=True)
+            trainer.params[k] = p
+            groups, states = self.opt[k]
+            opt = trainer.optimizers[k]
+            opt.state.clear()
+            for g, saved in zip(opt.param_groups, groups):
+                g.update(_clone(saved))
+                g["params"] = [p]
+            for s in states:
+                opt.state[p] = _clone(s)
+        trainer.strategy_state = _clone(self.strategy)
+        trainer.step, trainer.max_splats = self.step, self.max_splats
+        del trainer.train_views[self.views:]
+        trainer._order, trainer._rng = list(self.order), _clone(self.rng)

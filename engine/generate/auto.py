@@ -40,7 +40,10 @@ Speed (the GPU path): the fill (PatchMatch, CPU) of frame i runs on a worker thr
 the GPU renders the next frames; frames still leave in order, at most ``fill_lag`` frames
 late. The surface pass of frame i samples the last frame already handed out (filled: frame
 ``i - 1 - fill_lag``) as its previous frame, so an earlier frame's fill is reprojected into
-the later ones instead of being invented again; ``fill_lag=0`` is the in-line order.
+the later ones instead of being invented again; ``fill_lag=0`` is the in-line order. The fill
+runs PatchMatch at ``fill_work_pixels`` at most (20k; the surface generator's is 60k): splats
+that have not yet learned a path leave 1-8% of each frame (its far edges) to the fill, which at
+60k took 260 ms per frame on the H200 machine's CPU and held the engine thread back.
 
 ``last_stats`` holds the shares of the last frame's pixels taken from each source.
 """
@@ -93,6 +96,12 @@ class AutoGeneratorOptions:
     learn_from_generated: bool = True
     async_learn: bool = True            # those steps on a thread while the segment is generated
     fill_lag: int = 3                   # frames whose fill may run on worker threads (0: in line)
+    # PatchMatch's work size on the splat path (FillOptions.max_work_pixels there: a larger
+    # box of holes is inpainted at a lower scale). With splats that have not yet learned a
+    # path, 1-8% of each frame (the far frame edges) is filled, and PatchMatch at the surface
+    # generator's 60k pixels took 260 ms per frame on the H200's CPU: the engine thread waited
+    # for the fills (RESULTS.md, gpu-s23). None: the surface generator's own.
+    fill_work_pixels: int | None = 20_000
     surface: SurfaceGeneratorOptions = field(default_factory=SurfaceGeneratorOptions)
 
     def __post_init__(self) -> None:
@@ -102,6 +111,8 @@ class AutoGeneratorOptions:
             raise ValueError("rest_references and photo_references must be >= 1")
         if self.fill_lag < 0:
             raise ValueError(f"fill_lag must be >= 0, got {self.fill_lag}")
+        if self.fill_work_pixels is not None and self.fill_work_pixels < 64:
+            raise ValueError(f"fill_work_pixels must be >= 64 (or None), got {self.fill_work_pixels}")
         if self.splats not in SPLAT_MODES:
             raise ValueError(f"splats must be one of {', '.join(SPLAT_MODES)}, got {self.splats!r}")
 
@@ -185,7 +196,9 @@ class AutoGenerator:
         if lag:
             from concurrent.futures import ThreadPoolExecutor
 
-            pool = ThreadPoolExecutor(lag, thread_name_prefix="auto-fill", initializer=configure_cpu_threads)
+            # lag + 1 threads: up to lag + 1 fills are out when the oldest is waited for, and
+            # the newest starts at once instead of behind it (which thread fills changes nothing)
+            pool = ThreadPoolExecutor(lag + 1, thread_name_prefix="auto-fill", initializer=configure_cpu_threads)
         previous = request.context[-1] if request.context else None
         frames, inflight = [], deque()
         done = False
@@ -383,7 +396,11 @@ class AutoGenerator:
         if not holes.any():
             return frame
         o = self.options
-        fill_opts = replace(o.surface.fill, method="telea") if few else o.surface.fill   # a few pixels: Telea
+        fill_opts = o.surface.fill
+        if o.fill_work_pixels is not None:
+            fill_opts = replace(fill_opts, max_work_pixels=min(fill_opts.max_work_pixels, o.fill_work_pixels))
+        if few:
+            fill_opts = replace(fill_opts, method="telea")    # a few pixels: Telea
         color = fill_holes(frame.color, holes, frame.depth, fill_opts).color
         return replace(frame, color=color)
 

@@ -101,6 +101,38 @@ def test_options_are_checked():
     assert torch.device("cpu") == AutoGenerator(device="cpu").device
 
 
+def test_fill_on_the_splat_path_works_at_fill_work_pixels(monkeypatch):
+    """auto's fill of the splat path: PatchMatch at most ``fill_work_pixels`` (a larger box of
+    holes at a lower scale); None keeps the surface generator's work size; a few holes: Telea."""
+    import engine.generate.auto as auto_mod
+    from engine.generate.fill import FillResult
+    from engine.generate.protocol import GeneratedFrame
+    from engine.geometry import Camera
+
+    seen = []
+
+    def fake_fill(color, holes, depth, options):
+        seen.append(options)
+        return FillResult(np.full_like(color, 0.5), options.method)
+
+    monkeypatch.setattr(auto_mod, "fill_holes", fake_fill)
+    cam = Camera(np.array([[20.0, 0, 16], [0, 20.0, 8], [0, 0, 1]]), 32, 16)
+    holes = np.zeros((16, 32), bool)
+    holes[4:8, :6] = True
+    frame = GeneratedFrame(cam, np.zeros((16, 32, 3), np.float32), np.ones((16, 32), np.float32),
+                           np.ones((16, 32), np.float32), holes.copy())
+    surface_work = AutoGeneratorOptions().surface.fill.max_work_pixels
+    filled = AutoGenerator(AutoGeneratorOptions(), "cpu")._fill((frame, holes, False))
+    assert seen[-1].max_work_pixels == 20_000 < surface_work and seen[-1].method == "patchmatch"
+    assert np.all(filled.color[holes] == 0.5) and filled.color is not frame.color
+    AutoGenerator(AutoGeneratorOptions(fill_work_pixels=None), "cpu")._fill((frame, holes, False))
+    assert seen[-1].max_work_pixels == surface_work
+    AutoGenerator(AutoGeneratorOptions(fill_work_pixels=10**9), "cpu")._fill((frame, holes, True))
+    assert seen[-1].max_work_pixels == surface_work and seen[-1].method == "telea"
+    with pytest.raises(ValueError, match="fill_work_pixels"):
+        AutoGeneratorOptions(fill_work_pixels=0)
+
+
 def test_fills_on_threads_keep_the_frame_order_and_training_runs_after_the_segment(trained):
     """fill_lag > 0: frames leave in order (the first equal to the in-line one: same previous
     frame); async_learn: the segment's training steps run on a thread, joined when the path ends."""
