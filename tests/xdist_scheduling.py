@@ -48,7 +48,7 @@ UNIT_SECONDS = {
     "tests/test_faults_kill.py": 17,
     "tests/export/test_cameras.py": 16,
     "tests/tracking/test_determinism.py": 13,
-    "tests/export/test_errors.py": 12,
+    "tests/export/test_errors.py": 9,
     "tests/splat/test_generator.py": 6,
     "tests/splat/test_job_cli.py": 12,
     "tests/tracking/test_localize.py": 11,
