@@ -27,6 +27,9 @@ def pytest_configure(config):
     torch's default of 2 OpenMP threads for the rest of the worker's run (every later
     CPU-bound test burnt 2-10x its CPU time spinning; measured: 391 vs 271 CPU-s per worker).
     The xdist controller runs no tests and skips this."""
+    from tests.timeline import register
+
+    register(config)                   # ANYRECON_TEST_TIMELINE=DIR: per-worker test timeline
     if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
         return
     from engine.device import configure_cpu_threads
