@@ -32,7 +32,8 @@ SHARED_FIXTURES = {
     "tracked_demo": ("tests/tracking/test_track.py", "tests/tracking/test_session_job.py"),
 }
 
-# Measured seconds per unit on the 2-core box (``--durations=0``, summed per unit; only the
+# Measured seconds per unit on the 2-core box (``--durations=0``, summed per unit, or
+# ``ANYRECON_TEST_TIMELINE=DIR`` + ``python -m tests.timeline DIR``: tests/timeline.py; only the
 # order matters). Units not listed count DEFAULT_TEST_SECONDS per test.
 UNIT_SECONDS = {
     "tests/studio/test_window.py": 75,
