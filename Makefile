@@ -3,7 +3,9 @@
 #   make test   the test suite (GUI tests under Xvfb)
 .PHONY: setup run demo test test-slow bench
 
-# make test runs on this many pytest-xdist workers (each with its own Xvfb; CI has 2 cores)
+# make test runs on this many pytest-xdist workers (each with its own Xvfb; CI has 2 cores);
+# ANYRECON_TEST_TIMELINE=DIR make test writes each worker's test timeline into DIR
+# (summary: .venv/bin/python -m tests.timeline DIR; see tests/timeline.py)
 TEST_WORKERS ?= 2
 
 setup:

@@ -1,14 +1,21 @@
-"""Shared fixtures: a small synthetic capture with exact ground truth (CPU, 160×90)."""
+"""Shared fixtures: a small synthetic capture with exact ground truth (CPU, 160×90).
+
+The engine (and with it torch) is imported inside the helpers, not at module level: pytest
+loads this file in the xdist controller too, which runs no test; a module-level import made
+the controller import torch (~4 CPU-s) before it started the workers (measured: controller
+8.1 CPU-s before, see benchmarks/RESULTS.md, session 23). The workers import the engine
+anyway when they collect the test modules."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pytest
 
-from engine.geometry import Camera, se3
-from engine.ingest.views import CapturedView, ViewBank
-from engine.memory import GeometryMemory
+if TYPE_CHECKING:
+    from engine.geometry import Camera
+    from engine.ingest.views import ViewBank
+    from engine.memory import GeometryMemory
 
 
 def pytest_configure(config):
@@ -20,6 +27,9 @@ def pytest_configure(config):
     torch's default of 2 OpenMP threads for the rest of the worker's run (every later
     CPU-bound test burnt 2-10x its CPU time spinning; measured: 391 vs 271 CPU-s per worker).
     The xdist controller runs no tests and skips this."""
+    from tests.timeline import register
+
+    register(config)                   # ANYRECON_TEST_TIMELINE=DIR: per-worker test timeline
     if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
         return
     from engine.device import configure_cpu_threads
@@ -35,6 +45,8 @@ class Capture:
 
     def memory(self, voxel_size: float = 0.03) -> GeometryMemory:
         """A fresh memory fused from the ground-truth depth of every captured view."""
+        from engine.memory import GeometryMemory
+
         mem = GeometryMemory(voxel_size, device="cpu")
         for i, v in enumerate(self.views):
             mem.insert_depth(v.camera, v.depth, v.image, view=i)
@@ -42,6 +54,9 @@ class Capture:
 
 
 def make_capture(n: int = 12, width: int = 160, height: int = 90, arc_deg: float = 120.0) -> Capture:
+    import numpy as np
+
+    from engine.ingest.views import CapturedView, ViewBank
     from engine.synthetic import demo_capture_cameras, make_demo_scene
 
     scene = make_demo_scene(0)
@@ -62,6 +77,10 @@ def capture() -> Capture:
 
 def shifted_camera(x: float, width: int, height: int) -> Camera:
     """A pinhole camera (focal 0.9 x width, centred principal point) at (x, 0, 0) looking down +z."""
+    import numpy as np
+
+    from engine.geometry import Camera
+
     f = 0.9 * width
     K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
     wfc = np.eye(4)
@@ -71,6 +90,10 @@ def shifted_camera(x: float, width: int, height: int) -> Camera:
 
 def between_poses(cameras: list[Camera], lift=(0.0, -0.25, 0.35)) -> list[Camera]:
     """Novel cameras halfway between consecutive captured ones, moved off the captured path."""
+    import numpy as np
+
+    from engine.geometry import se3
+
     out = []
     for a, b in zip(cameras[:-1], cameras[1:]):
         qa = se3.quat_from_matrix(a.world_from_cam[:3, :3])

@@ -32,7 +32,8 @@ SHARED_FIXTURES = {
     "tracked_demo": ("tests/tracking/test_track.py", "tests/tracking/test_session_job.py"),
 }
 
-# Measured seconds per unit on the 2-core box (``--durations=0``, summed per unit; only the
+# Measured seconds per unit on the 2-core box (``--durations=0``, summed per unit, or
+# ``ANYRECON_TEST_TIMELINE=DIR`` + ``python -m tests.timeline DIR``: tests/timeline.py; only the
 # order matters). Units not listed count DEFAULT_TEST_SECONDS per test.
 UNIT_SECONDS = {
     "tests/studio/test_window.py": 75,
@@ -48,7 +49,7 @@ UNIT_SECONDS = {
     "tests/test_faults_kill.py": 17,
     "tests/export/test_cameras.py": 16,
     "tests/tracking/test_determinism.py": 13,
-    "tests/export/test_errors.py": 12,
+    "tests/export/test_errors.py": 9,
     "tests/splat/test_generator.py": 6,
     "tests/splat/test_job_cli.py": 12,
     "tests/tracking/test_localize.py": 11,

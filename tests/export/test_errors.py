@@ -91,10 +91,27 @@ def test_unwritable_folder(project, tmp_path, monkeypatch, fmt):
     assert _leftovers(locked) == []
 
 
+FULL_DISK_OPTIONS = ExportOptions(mesh=MeshOptions(target_faces=2000))
+
+
+@pytest.fixture(scope="module")
+def full_disk_mesh(project_dir):
+    """The fixture project's mesh as the mesh exporters build it (``formats._mesh``), built once
+    for both mesh formats (~3 CPU-s each): building writes no file, the writing is what fails."""
+    from engine.export import formats
+
+    return formats._mesh(Project.load(project_dir, device="cpu"), FULL_DISK_OPTIONS)
+
+
 @pytest.mark.parametrize("fmt", ["points-ply", "splat-ply", "splat", "colmap", "transforms", "dataset",
                                  "camera-path", "gltf-camera", "chan", "mesh-obj", "mesh-glb"])
-def test_full_disk_leaves_nothing(project, tmp_path, monkeypatch, fmt):
+def test_full_disk_leaves_nothing(project, tmp_path, monkeypatch, request, fmt):
     """os.write fails with ENOSPC after 512 bytes (a partial file exists when it fails)."""
+    if fmt.startswith("mesh-"):
+        from engine.export import formats
+
+        mesh = request.getfixturevalue("full_disk_mesh")
+        monkeypatch.setattr(formats, "_mesh", lambda _project, _options: mesh)
     real_write = os.write
     budget = {"left": 512}
 
@@ -110,7 +127,7 @@ def test_full_disk_leaves_nothing(project, tmp_path, monkeypatch, fmt):
     (out_dir / "keep.txt").write_text("an unrelated file")
     monkeypatch.setattr(os, "write", write)
     with pytest.raises(ExportError, match="disk is full"):
-        export(project, fmt, out_dir / "out", ExportOptions(mesh=MeshOptions(target_faces=2000)))
+        export(project, fmt, out_dir / "out", FULL_DISK_OPTIONS)
     monkeypatch.undo()
     assert _leftovers(out_dir) == ["keep.txt"]
 
