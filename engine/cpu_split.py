@@ -1,0 +1,117 @@
+"""A second CPU core for the surface generator's heavy, independent pieces of work.
+
+torch runs one intra-op thread per thread on a 2-core machine (engine.device: OpenMP workers
+spin while they wait, which made small ops ~15x slower next to the GUI thread), so the
+surface generator used one core while ``ibr`` (OpenCV's own threads) used ~1.45. Here pieces
+of work that do not depend on each other (the plane sweep's plane chunks, the references'
+sampling, PatchMatch's separate hole boxes) run on Python threads instead: torch and the
+PatchMatch library release the GIL while they compute, each thread keeps its one OpenMP thread,
+and a waiting thread sleeps instead of spinning. Every piece computes exactly what it computed
+in line (same ops on the same values), so the results are the same.
+
+``ANYRECON_CPU_SPLIT``: threads used (the caller's included); default 2 where the machine has
+at least 2 cores, 1 = in line. Only CPU tensors are split (CUDA work stays in line: its kernels
+are asynchronous already).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Sequence, TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_in_worker = threading.local()
+
+
+def split_threads() -> int:
+    """Threads a split runs on (the calling thread included): ``ANYRECON_CPU_SPLIT``, else 2
+    where the machine has at least 2 cores."""
+    env = os.environ.get("ANYRECON_CPU_SPLIT", "")
+    if env.strip():
+        return max(1, int(env))
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def splits(device) -> int:
+    """How many parts to split a piece of work on ``device`` (a torch.device or a tensor) into:
+    1 on CUDA, in a split's worker thread (no nesting) or when splitting is off."""
+    dev = device.device if isinstance(device, torch.Tensor) else torch.device(device)
+    if dev.type != "cpu" or getattr(_in_worker, "on", False):
+        return 1
+    return split_threads()
+
+
+def _init_worker() -> None:
+    from engine.device import configure_cpu_threads
+
+    _in_worker.on = True
+    configure_cpu_threads()
+
+
+def _get_pool(workers: int) -> ThreadPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None or _pool._max_workers < workers:   # noqa: SLF001 (grow only)
+            _pool = ThreadPoolExecutor(workers, thread_name_prefix="cpu-split", initializer=_init_worker)
+        return _pool
+
+
+def run_all(jobs: Sequence[Callable[[], T]], threads: int) -> list[T]:
+    """Run the zero-argument ``jobs`` and return their results in order. The calling thread
+    and ``threads - 1`` worker threads (``threads``: :func:`splits` of the work's device) take
+    the jobs in order, each the next one not yet taken (put the biggest first); with one job,
+    one thread, or inside a worker: all in line. A job's exception is raised here after every
+    taken job has finished."""
+    jobs = list(jobs)
+    n = threads
+    if len(jobs) <= 1 or n <= 1 or getattr(_in_worker, "on", False):
+        return [j() for j in jobs]
+    results: list = [None] * len(jobs)
+    errors: list = []
+    nxt = iter(range(len(jobs)))
+    take = threading.Lock()
+
+    def drain() -> None:
+        while True:
+            with take:
+                i = next(nxt, None)
+            if i is None or errors:
+                return
+            try:
+                results[i] = jobs[i]()
+            except BaseException as e:   # noqa: BLE001 (re-raised by the caller)
+                errors.append(e)
+
+    pool = _get_pool(n - 1)
+    futures = [pool.submit(drain) for _ in range(min(n - 1, len(jobs) - 1))]
+    drain()
+    for f in futures:
+        if not f.cancel():   # a drain that has not started (a worker busy elsewhere) finds no job
+            f.result()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def submit(fn: Callable[[], T]) -> Future:
+    """``fn`` started on a split worker thread (for work whose result is needed later, e.g.
+    the next step's input while this thread does something else); its Future."""
+    return _get_pool(max(1, split_threads() - 1)).submit(fn)
+
+
+def parts(items: Sequence[T], n: int) -> list[list[T]]:
+    """``items`` dealt into at most ``n`` non-empty lists of consecutive items, sizes within one."""
+    n = max(1, min(n, len(items)))
+    q, r = divmod(len(items), n)
+    out, i = [], 0
+    for k in range(n):
+        size = q + (1 if k < r else 0)
+        out.append(list(items[i:i + size]))
+        i += size
+    return out
