@@ -1,22 +1,24 @@
 """A second CPU core for the surface generator's heavy, independent pieces of work.
 
 torch runs one intra-op thread per thread on a 2-core machine (engine.device: OpenMP workers
-spin while they wait, which made small ops ~15x slower next to the GUI thread), so the
-surface generator used one core while ``ibr`` (OpenCV's own threads) used ~1.45. Here pieces
+spin while they wait, which made small ops ~15x slower next to the GUI thread; two intra-op
+threads made a surface frame 5x slower at load 8), so the surface generator ran on one core,
+the second idle on a quiet machine. Here pieces
 of work that do not depend on each other (the plane sweep's plane chunks, the references'
 sampling, PatchMatch's separate hole boxes) run on Python threads instead: torch and the
 PatchMatch library release the GIL while they compute, each thread keeps its one OpenMP thread,
 and a waiting thread sleeps instead of spinning. Every piece computes exactly what it computed
 in line (same ops on the same values), so the results are the same.
 
-``ANYRECON_CPU_SPLIT``: threads used (the caller's included); default 2 where the machine has
-at least 2 cores, 1 = in line. Only CPU tensors are split (CUDA work stays in line: its kernels
-are asynchronous already).
+``ANYRECON_CPU_SPLIT``: threads used (the caller's included), 1 = in line; unset: 2 where the
+machine has at least 2 cores and its load average leaves one free (else in line). Only CPU
+tensors are split (CUDA work stays in line: its kernels are asynchronous already).
 """
 from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
@@ -31,11 +33,22 @@ _in_worker = threading.local()
 
 def split_threads() -> int:
     """Threads a split runs on (the calling thread included): ``ANYRECON_CPU_SPLIT``, else 2
-    where the machine has at least 2 cores."""
+    where the machine has at least 2 cores and is not busy (1-minute load average at most
+    the number of cores, this process's own threads included): on a busy machine no core is
+    free, and two threads of one job then only wait for each other (the OS hands each a
+    share of a core at a time; measured on the shared 2-core machine at load 3.5-8: the
+    split frame took 0.3-1.3 s longer in wall time than in line)."""
     env = os.environ.get("ANYRECON_CPU_SPLIT", "")
     if env.strip():
         return max(1, int(env))
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
+    cores = os.cpu_count() or 1
+    if cores < 2:
+        return 1
+    try:
+        busy = os.getloadavg()[0] > cores
+    except OSError:
+        busy = False
+    return 1 if busy else 2
 
 
 def splits(device) -> int:
@@ -77,12 +90,13 @@ def run_all(jobs: Sequence[Callable[[], T]], threads: int) -> list[T]:
     nxt = iter(range(len(jobs)))
     take = threading.Lock()
 
-    def drain() -> None:
+    def drain() -> float:
+        t0 = time.thread_time()
         while True:
             with take:
                 i = next(nxt, None)
             if i is None or errors:
-                return
+                return time.thread_time() - t0
             try:
                 results[i] = jobs[i]()
             except BaseException as e:   # noqa: BLE001 (re-raised by the caller)
@@ -90,13 +104,25 @@ def run_all(jobs: Sequence[Callable[[], T]], threads: int) -> list[T]:
 
     pool = _get_pool(n - 1)
     futures = [pool.submit(drain) for _ in range(min(n - 1, len(jobs) - 1))]
-    drain()
-    for f in futures:
-        if not f.cancel():   # a drain that has not started (a worker busy elsewhere) finds no job
-            f.result()
+    mine = drain()
+    theirs = [f.result() for f in futures if not f.cancel()]   # a drain not yet started finds no job
+    if theirs:
+        global _wait_cpu
+        _wait_cpu += max(0.0, max(theirs) - mine)
     if errors:
         raise errors[0]
     return results
+
+
+_wait_cpu = 0.0
+
+
+def wait_cpu_seconds() -> float:
+    """Seconds of CPU by which a split's worker outlasted the calling thread, summed over the
+    splits so far (all calling threads): what a caller waits on a machine with a free core for
+    each thread, i.e. with the calling thread's CPU seconds the critical path there (the
+    benchmark's quiet-machine estimate; work started by :func:`submit` is not counted)."""
+    return _wait_cpu
 
 
 def submit(fn: Callable[[], T]) -> Future:
