@@ -76,25 +76,27 @@ def _get_pool(workers: int) -> ThreadPoolExecutor:
 
 
 def run_all(jobs: Sequence[Callable[[], T]], threads: int) -> list[T]:
-    """Run the zero-argument ``jobs`` and return their results in order. The calling thread
-    and ``threads - 1`` worker threads (``threads``: :func:`splits` of the work's device) take
-    the jobs in order, each the next one not yet taken (put the biggest first); with one job,
-    one thread, or inside a worker: all in line. A job's exception is raised here after every
-    taken job has finished."""
+    """Run the zero-argument ``jobs`` and return their results in order. ``threads - 1``
+    worker threads (``threads``: :func:`splits` of the work's device) take the jobs from the
+    front (put the biggest first), the calling thread from the back, each the next one not
+    yet taken; with one job, one thread, or inside a worker: all in line. A job's exception
+    is raised here after every taken job has finished."""
     jobs = list(jobs)
     n = threads
     if len(jobs) <= 1 or n <= 1 or getattr(_in_worker, "on", False):
         return [j() for j in jobs]
     results: list = [None] * len(jobs)
     errors: list = []
-    nxt = iter(range(len(jobs)))
+    left = list(range(len(jobs)))
     take = threading.Lock()
 
-    def drain() -> float:
+    def drain(last: bool = False) -> float:
+        # workers take from the front (the biggest), the caller from the back: a worker that
+        # wakes up late still finds a big job, and the caller never idles while one is left
         t0 = time.thread_time()
         while True:
             with take:
-                i = next(nxt, None)
+                i = (left.pop() if last else left.pop(0)) if left else None
             if i is None or errors:
                 return time.thread_time() - t0
             try:
@@ -104,7 +106,7 @@ def run_all(jobs: Sequence[Callable[[], T]], threads: int) -> list[T]:
 
     pool = _get_pool(n - 1)
     futures = [pool.submit(drain) for _ in range(min(n - 1, len(jobs) - 1))]
-    mine = drain()
+    mine = drain(last=True)
     theirs = [f.result() for f in futures if not f.cancel()]   # a drain not yet started finds no job
     if theirs:
         global _wait_cpu
