@@ -35,9 +35,9 @@ def split_threads() -> int:
     """Threads a split runs on (the calling thread included): ``ANYRECON_CPU_SPLIT``, else 2
     where the machine has at least 2 cores and is not busy (1-minute load average at most
     the number of cores, this process's own threads included): on a busy machine no core is
-    free, and two threads of one job then only wait for each other (the OS hands each a
-    share of a core at a time; measured on the shared 2-core machine at load 3.5-8: the
-    split frame took 0.3-1.3 s longer in wall time than in line)."""
+    free, and two threads of one job then wait for each other's time slices (on the shared
+    2-core machine at load 4-10 a split surface frame was slower in wall time than in line in
+    5 of 12 back-to-back pairs, by up to 2.2 s)."""
     env = os.environ.get("ANYRECON_CPU_SPLIT", "")
     if env.strip():
         return max(1, int(env))
