@@ -156,8 +156,17 @@ def _patchmatch_box(pm, img: np.ndarray, large: np.ndarray, depth, options: Fill
         boxes = _hole_boxes(large, m, options.max_split_regions)
         if len(boxes) > 1 and sum((b[1] - b[0]) * (b[3] - b[2]) for b in boxes) < options.split_share * (
                 (r1 - r0) * (c1 - c0)):
-            for box in boxes:
-                img = _patchmatch_in(pm, img, large, depth, options, *box)
+            # the boxes do not overlap: each one's fill reads only its own box, so they run
+            # on engine.cpu_split's threads (the PatchMatch library releases the GIL
+            # and seeds every call alike) and are pasted in: the same image as one after another
+            from engine import cpu_split
+
+            boxes = sorted(boxes, key=lambda b: -(b[1] - b[0]) * (b[3] - b[2]))   # the biggest first
+            outs = cpu_split.run_all([lambda b=b: _patchmatch_in(pm, img, large, depth, options, *b)
+                                      for b in boxes], cpu_split.splits("cpu"))
+            img = img.copy()
+            for (b0, b1, b2, b3), out in zip(boxes, outs):
+                img[b0:b1, b2:b3] = out[b0:b1, b2:b3]
             return img
     return _patchmatch_in(pm, img, large, depth, options, r0, r1, c0, c1)
 

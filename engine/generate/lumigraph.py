@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine import cpu_split
 from engine.geometry import camera_torch
 from engine.generate.pushpull import push_pull
 from engine.render.surface import box_count, box_mean, count_neighbours_below, max_filter, neighbour_counts
@@ -204,17 +205,28 @@ def sample_sources(sources: list[Source], x: torch.Tensor, eye: torch.Tensor, op
     source; everything after them is elementwise or a gather, so the results are the same."""
     out: list[Sample | None] = [None] * len(sources)
     groups: dict[tuple, list[int]] = {}
+    jobs = []   # (indices into out, job)
     for i, s in enumerate(sources):
         if s.depth is None or s.invented is not None:
-            out[i] = sample_source(s, x, eye, opt, target_guessed, abs_tol)
+            jobs.append(([i], lambda s=s: [sample_source(s, x, eye, opt, target_guessed, abs_tol)]))
         else:
             groups.setdefault((s.camera.width, s.camera.height), []).append(i)
+    # on the CPU each group is split into batches for engine.cpu_split's threads (a
+    # batch of one source is sample_source: the same Samples either way)
+    n_split = cpu_split.splits(x)
     for (w, h), idx in groups.items():
-        if len(idx) == 1:
-            out[idx[0]] = sample_source(sources[idx[0]], x, eye, opt, target_guessed, abs_tol)
-            continue
-        for i, smp in zip(idx, _sample_batch([sources[i] for i in idx], w, h, x, eye, opt, target_guessed,
-                                             abs_tol)):
+        for part in cpu_split.parts(idx, n_split):
+            if len(part) == 1:
+                src = sources[part[0]]
+                jobs.append((part, lambda src=src: [sample_source(src, x, eye, opt, target_guessed, abs_tol)]))
+            else:
+                srcs = [sources[i] for i in part]
+                jobs.append((part, lambda srcs=srcs, w=w, h=h: _sample_batch(srcs, w, h, x, eye, opt,
+                                                                            target_guessed, abs_tol)))
+    if n_split > 1:
+        jobs.sort(key=lambda j: -len(j[0]))   # the biggest batches first
+    for (where, _), smps in zip(jobs, cpu_split.run_all([j for _, j in jobs], n_split)):
+        for i, smp in zip(where, smps):
             out[i] = smp
     return out
 
@@ -302,10 +314,34 @@ def _kth_smallest(pen: torch.Tensor, k: int) -> torch.Tensor:
     return s[k]
 
 
+_prefetched: list = []   # [(sources, target, voxel_size, Future)] of prefetch_reference_depth
+
+
+def prefetch_reference_depth(sources: list[Source], target, voxel_size: float) -> None:
+    """On the CPU, start :func:`warp_reference_depth` of these arguments on an
+    ``engine.cpu_split`` worker: the next call with the very same objects takes its result
+    (the same values) instead of computing it. It depends on the references and the camera
+    only, so it runs while this thread renders the memory for the same frame. Elsewhere
+    (CUDA, splitting off) nothing happens."""
+    if not sources or cpu_split.splits(target_device(sources)) <= 1:
+        return
+    _prefetched[:] = [(list(sources), target, voxel_size,
+                       cpu_split.submit(lambda: _warp_reference_depth(sources, target, voxel_size)))]
+
+
 def warp_reference_depth(sources: list[Source], target, voxel_size: float):
     """The references' measured depth forward-warped into ``target`` (one z-buffer of splats
     of 0.8 source pixels radius over all references): the nearest measured surface per pixel,
     see-through pixels removed. Returns (depth [H,W], covered [H,W] bool)."""
+    for i, (srcs, tgt, vox, fut) in enumerate(list(_prefetched)):
+        if tgt is target and vox == voxel_size and len(srcs) == len(sources) and all(
+                a is b for a, b in zip(srcs, sources)):
+            del _prefetched[i]
+            return fut.result()
+    return _warp_reference_depth(sources, target, voxel_size)
+
+
+def _warp_reference_depth(sources: list[Source], target, voxel_size: float):
     from engine.render.points import splat_keys
     from engine.render.surface import see_through_fast
 

@@ -46,6 +46,7 @@ from engine.generate.lumigraph import (
     complete_inverse_depth,
     make_source,
     near_specks,
+    prefetch_reference_depth,
     sample_source,
     sample_sources,
     target_rays,
@@ -62,15 +63,19 @@ __all__ = ["SurfaceGenerator", "SurfaceGeneratorOptions", "complete_inverse_dept
            "render_segment", "target_rays"]
 
 
-def render_segment(request: SegmentRequest, sources, render_frame, cancel: CancelToken | None = None
-                   ) -> Iterator[GeneratedFrame]:
+def render_segment(request: SegmentRequest, sources, render_frame, cancel: CancelToken | None = None,
+                   prefetch=None) -> Iterator[GeneratedFrame]:
     """The segment's frames in order: ``render_frame(target, guide, sources, previous,
     voxel_size)`` per target camera, each frame handed to the next as ``previous`` (the
-    segment's context frame to the first); checks ``cancel`` before each frame."""
+    segment's context frame to the first); checks ``cancel`` before each frame.
+    ``prefetch(sources, target, voxel_size)``, when given, is called before the frame's guide
+    is rendered (work that needs no guide may start on another thread meanwhile)."""
     previous = request.context[-1] if request.context else None
     for i, target in enumerate(request.targets):
         if cancel is not None:
             cancel.raise_if_cancelled()
+        if prefetch is not None:
+            prefetch(sources, target, request.voxel_size)
         guide = request.guidance[i] if i < len(request.guidance) else None
         frame = render_frame(target, guide, sources, previous, request.voxel_size)
         previous = frame
@@ -168,7 +173,11 @@ class SurfaceGenerator:
             # the previous segment's last frame hands on what it invented
             self._add_layer(request.context[-1], np.asarray(request.context[-1].invented, bool))
         try:
-            yield from render_segment(request, self.reference_sources(request), self.render_frame, cancel)
+            # the references' depth warp (no guide needed) runs on a CPU worker while the
+            # memory is rendered (engine.generate.lumigraph.prefetch_reference_depth)
+            prefetch = prefetch_reference_depth if self.options.warp_references else None
+            yield from render_segment(request, self.reference_sources(request), self.render_frame, cancel,
+                                      prefetch)
         finally:
             self._layers = None
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from engine import cpu_split
 from engine.geometry import camera_torch
 from engine.render.surface import box_mean
 
@@ -86,19 +87,28 @@ def sweep_guessed_depth(depth: torch.Tensor, guessed: torch.Tensor, sources, tar
     big = torch.full((options.planes, hs * ws), 0.0, device=depth.device)
     wts = torch.zeros_like(big)
     # planes in chunks (the same per-point arithmetic as one plane at a time: one projection
-    # and one grid_sample per source and chunk instead of per source and plane)
+    # and one grid_sample per source and chunk instead of per source and plane); on the CPU
+    # the chunks are dealt to engine.cpu_split's threads (each chunk the same values)
     step = max(1, _CHUNK_VALUES // max(1, len(sources) * idx.numel() * 3))
-    for j0 in range(0, options.planes, step):
-        x = eye + rays_p[None] / inv_h[j0:j0 + step, None, None]   # [C,P,3]
-        cols, ins = zip(*(_colors(s, x) for s in sources))
-        c = torch.stack(cols)                       # [R,C,P,3]
-        m = torch.stack(ins).float()[..., None]     # [R,C,P,1]
-        n = m.sum(0)
-        mean = (c * m).sum(0) / n.clamp_min(1)
-        var = ((c - mean) ** 2 * m).sum(0).sum(-1) / n[..., 0].clamp_min(1)
-        ok = (n[..., 0] >= 2).float()
-        big[j0:j0 + step, idx] = var * ok
-        wts[j0:j0 + step, idx] = ok
+    n_split = cpu_split.splits(depth)
+    if n_split > 1:   # a multiple of n_split chunks of (nearly) equal size
+        n_chunks = -(-(-(-options.planes // step)) // n_split) * n_split
+        step = -(-options.planes // n_chunks)
+    chunks = [(j0, min(j0 + step, options.planes)) for j0 in range(0, options.planes, step)]
+
+    def run(part):
+        for j0, j1 in part:
+            x = eye + rays_p[None] / inv_h[j0:j1, None, None]   # [C,P,3]
+            cols, ins = zip(*(_colors(s, x) for s in sources))
+            c = torch.stack(cols)                       # [R,C,P,3]
+            m = torch.stack(ins).float()[..., None]     # [R,C,P,1]
+            n = m.sum(0)
+            mean = (c * m).sum(0) / n.clamp_min(1)
+            var = ((c - mean) ** 2 * m).sum(0).sum(-1) / n[..., 0].clamp_min(1)
+            ok = (n[..., 0] >= 2).float()
+            big[j0:j1, idx] = var * ok
+            wts[j0:j1, idx] = ok
+    cpu_split.run_all([lambda p=p: run(p) for p in cpu_split.parts(chunks, n_split)], n_split)
     k = options.window
     num = box_mean(big.view(1, options.planes, hs, ws), k)
     den = box_mean(wts.view(1, options.planes, hs, ws), k)

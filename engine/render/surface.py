@@ -96,9 +96,17 @@ def box_mean(x: torch.Tensor, k: int) -> torch.Tensor:
     a = x.detach().contiguous().numpy().reshape(-1, h, w)
     out = np.empty_like(a)
     cnt = cv2.boxFilter(np.ones((h, w), np.float32), -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    for i in range(len(a)):
-        cv2.boxFilter(a[i], -1, (k, k), dst=out[i], normalize=False, borderType=cv2.BORDER_CONSTANT)
-    out /= cnt
+
+    def planes(i0: int, i1: int) -> None:
+        for i in range(i0, i1):
+            cv2.boxFilter(a[i], -1, (k, k), dst=out[i], normalize=False, borderType=cv2.BORDER_CONSTANT)
+        out[i0:i1] /= cnt
+    # several planes (the sweep's): dealt to engine.cpu_split's threads (OpenCV releases the GIL)
+    from engine import cpu_split
+
+    n = cpu_split.splits(x) if len(a) >= 4 else 1
+    bounds = [round(i * len(a) / n) for i in range(n + 1)]
+    cpu_split.run_all([lambda i0=i0, i1=i1: planes(i0, i1) for i0, i1 in zip(bounds[:-1], bounds[1:])], n)
     return torch.from_numpy(out).view(x.shape)
 
 
@@ -174,11 +182,20 @@ def count_neighbours_below(q_padded: torch.Tensor, thr: torch.Tensor, kernel: in
     itself included) have ``q_padded`` [H+2p, W+2p] (the neighbour's side of a test, computed
     once on a map padded by p = kernel // 2) below ``thr`` [H,W] (the pixel's side): two ops
     per offset (the fast form of :func:`neighbour_counts` for a threshold test)."""
+    from engine import cpu_split
+
     h, w = thr.shape
     count = torch.zeros(h, w, dtype=torch.uint8 if kernel * kernel < 256 else torch.int32)
-    for dy in range(kernel):
-        for dx in range(kernel):
-            count += q_padded[dy:dy + h, dx:dx + w] < thr
+
+    def rows(r0: int, r1: int) -> None:
+        # rows r0:r1 of the counts (each row's the same ops: a band per thread, engine.cpu_split)
+        part = count[r0:r1]
+        for dy in range(kernel):
+            for dx in range(kernel):
+                part += q_padded[r0 + dy:r1 + dy, dx:dx + w] < thr[r0:r1]
+    n = cpu_split.splits(thr) if h * w >= 50_000 else 1
+    bounds = [round(i * h / n) for i in range(n + 1)]
+    cpu_split.run_all([lambda a=a, b=b: rows(a, b) for a, b in zip(bounds[:-1], bounds[1:])], n)
     return count
 
 
@@ -245,8 +262,17 @@ def front_push_pull(vals: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor
     return v, m, r
 
 
+def drawn_pixels(render: RenderResult, voxel_size: float, options: SurfaceOptions = SurfaceOptions()
+                 ) -> torch.Tensor:
+    """[H,W] bool: the pixels of a point render that are a surface (drawn, not see-through):
+    the first step of :func:`fill_surface`."""
+    tol = options.see_through_tol_voxels * voxel_size
+    return render.mask & ~see_through_fast(render.depth, render.mask, abs_tol=tol)
+
+
 def fill_surface(render: RenderResult, voxel_size: float, camera=None,
-                 options: SurfaceOptions = SurfaceOptions(), prior: SurfaceRender | None = None) -> SurfaceRender:
+                 options: SurfaceOptions = SurfaceOptions(), prior: SurfaceRender | None = None,
+                 drawn: torch.Tensor | None = None) -> SurfaceRender:
     """Turn a point render into a surface render (see module docstring).
 
     render      RenderResult of points (torch tensors, [H,W] images)
@@ -254,11 +280,12 @@ def fill_surface(render: RenderResult, voxel_size: float, camera=None,
                 ``camera`` (for its focal length), the size of the holes that are filled
     prior       optional coarser surface render of the same camera, upsampled to this size:
                 drawn pixels behind it are see-through, holes it covers take its values
+    drawn       :func:`drawn_pixels` of ``render`` when the caller has it already
     """
-    depth, mask = render.depth, render.mask
-    h, w = depth.shape
+    depth = render.depth
     tol = options.see_through_tol_voxels * voxel_size
-    drawn = mask & ~see_through_fast(depth, mask, abs_tol=tol)
+    if drawn is None:
+        drawn = drawn_pixels(render, voxel_size, options)
     k = options.min_close_px
     if camera is not None and bool(drawn.any()):
         z_med = float(depth[drawn].median())
@@ -364,13 +391,22 @@ def render_surface(memory, camera, options: SurfaceOptions = SurfaceOptions()) -
     is also rendered at the resolution where they fit, and that coarser surface closes the
     gaps and hides what shows through them.
     """
+    from engine import cpu_split
+
     r = render_memory(memory, camera, max_radius_px=options.max_radius_px)
     scale = footprint_scale(r, memory.voxel_size, camera, options)
-    prior = None
-    if scale < 0.9:
+    if scale >= 0.9:
+        return fill_surface(r, memory.voxel_size, camera, options)
+
+    def coarse() -> SurfaceRender:
         small = camera.scaled(max(scale, 0.125))
         lo = render_memory(memory, small, max_radius_px=options.max_radius_px)
         lo = fill_surface(lo, memory.voxel_size, small, options)
         prior = upsample(lo, camera.width, camera.height)
         prior.confidence = prior.confidence * options.filled_confidence
-    return fill_surface(r, memory.voxel_size, camera, options, prior)
+        return prior
+    # the coarse surface and the full render's see-through test do not depend on each other:
+    # on the CPU they run on engine.cpu_split's threads (the same values)
+    prior, drawn = cpu_split.run_all([coarse, lambda: drawn_pixels(r, memory.voxel_size, options)],
+                                     cpu_split.splits(r.depth))
+    return fill_surface(r, memory.voxel_size, camera, options, prior, drawn)
