@@ -128,7 +128,7 @@ def test_memory_hint_keeps_its_depth_where_the_previous_frame_does_not_land():
     prev = GeneratedFrame(prev_cam, np.zeros((64, 96, 3), np.float32), np.full((64, 96), 3.0, np.float32),
                           np.ones((64, 96), np.float32), np.zeros((64, 96), bool))
     gen = SurfaceGenerator(device="cpu")
-    depth, known, _, hint, _gap = gen._surface_depth(cam, guide, [], prev, 0.01)
+    depth, known, _, hint, _gap, _held = gen._surface_depth(cam, guide, [], prev, 0.01)
     assert bool(known[:, 50:].all()) and bool(hint[:, :40].all())   # previous frame | memory hint
     assert float(depth[:, :40].min()) > 2.9         # the hint at the memory's depth (was 0)
     assert float((depth[known] - 3.0).abs().max()) < 0.1
