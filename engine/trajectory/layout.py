@@ -42,9 +42,10 @@ PAN_GAP_LOOP_DEG = 60.0            # an inside-out pan loops when no captured ya
 EYE_REACH_SPACINGS = 1.5          # forward ellipse eyes within this many camera spacings of a camera
 MIN_RADIUS_OF_FOCUS = 0.03         # forward ellipse radii at least this fraction of the focus distance
 FULL_CIRCLE_COVERAGE_DEG = 270.0   # an object capture spanning more than this about up orbits 360 deg
-ARC_MARGIN_DEG = 15.0              # an object arc goes this far past the outermost cameras, at most...
-ARC_MARGIN_FRACTION = 0.15         # ...and at most this fraction of the cameras' own span
-ARC_MAX_KEY_STEP_DEG = 60.0        # an arc orbit's keyframes at most this far apart (8 up to a 150-deg arc)
+ARC_MARGIN_DEG = 10.0              # an object arc goes this far past the outermost cameras, at most...
+ARC_MARGIN_FRACTION = 0.1          # ...at most this fraction of the cameras' own span, and at most one
+                                   # camera spacing (office: 14 deg past the end smeared the frame)
+ARC_MAX_KEY_STEP_DEG = 45.0        # an arc orbit's keyframes at most this far apart (8 up to a 180-deg arc)
 ARC_SMOOTH_FRACTION = 0.125        # radius / height along the arc: Gaussian over azimuth, sigma this x span
 
 
@@ -119,18 +120,22 @@ def object_arc(captured: np.ndarray, center: np.ndarray, up: np.ndarray, e1: np.
     """The :class:`ObjectArc` of captured world_from_cam [N,4,4] (OpenCV) about ``center`` [3]
     (world); up/e1/e2 as in :func:`capture_layout`. The captured span is 360 minus the widest
     azimuth gap (found on the circle, so a capture straddling +-180 deg is one arc); more than
-    ``full_circle_above_deg`` of it is a full circle starting at the first camera."""
+    ``full_circle_above_deg`` of it is a full circle starting at the first camera. Otherwise
+    the sweep adds a margin each side: ARC_MARGIN_DEG, ARC_MARGIN_FRACTION of the span or the
+    angle of one camera spacing (:func:`_camera_spacing`) at the cameras' median radius,
+    whichever is least."""
     rel = captured[:, :3, 3] - center
     az = _yaws_deg(rel, up, e1, e2)
+    height = rel @ up
+    radius = np.linalg.norm(rel - np.outer(height, up), axis=1)
     gap, gap_end = _largest_gap(az)
     coverage = 360.0 - gap
     if coverage > full_circle_above_deg:
         start, arc = float(az[0]), 360.0
     else:
-        margin = min(ARC_MARGIN_DEG, ARC_MARGIN_FRACTION * coverage)
+        spacing_deg = np.degrees(_camera_spacing(captured[:, :3, 3]) / max(float(np.median(radius)), 1e-12))
+        margin = min(ARC_MARGIN_DEG, ARC_MARGIN_FRACTION * coverage, spacing_deg)
         start, arc = gap_end - margin, coverage + 2.0 * margin
-    height = rel @ up
-    radius = np.linalg.norm(rel - np.outer(height, up), axis=1)
     return ObjectArc(float(start), float(arc), float(coverage), start + np.mod(az - start, 360.0), radius, height,
                      e1, e2)
 
@@ -151,21 +156,25 @@ def arc_orbit(arc: ObjectArc, center: np.ndarray, up: np.ndarray, fov_y_deg: flo
               duration: float = 8.0, **frame) -> Trajectory:
     """An object capture's orbit over its captured arc (``arc.full_circle`` is False): a loop
     that sweeps from arc.start_deg to arc.start_deg + arc.arc_deg and back, easing at both
-    turns (azimuth = start + arc (1 - cos 2 pi f) / 2 over the loop fraction f), each eye at
-    the cameras' smoothed radius and height there (:func:`_along_arc`), looking at ``center``
-    [3] world with image-up ``up`` [3] (as ``presets.orbit``'s eyes). At least
-    ``num_keyframes`` keyframes, an even number (both turns are keyframes), enough that
-    consecutive ones are at most ARC_MAX_KEY_STEP_DEG apart; duration in seconds."""
+    turns (azimuth = start + arc (1 - cos 2 pi f) / 2 at the loop fraction f), each eye at the
+    cameras' smoothed radius and height there (:func:`_along_arc`), looking at ``center`` [3]
+    world with image-up ``up`` [3] (as ``presets.orbit``'s eyes); duration in seconds.
+
+    The keyframes stand evenly along the arc (m + 1 azimuths out, m - 1 back: 2m keyframes,
+    at least ``num_keyframes``, at most ARC_MAX_KEY_STEP_DEG apart), each at the time the
+    easing reaches it, so the spline between them stays on the ring as a circle's would."""
     e1, e2 = arc.e1, arc.e2
-    n = max(int(num_keyframes), int(np.ceil(np.pi * arc.arc_deg / ARC_MAX_KEY_STEP_DEG)), 4)
-    n += n % 2                       # even: both turns are keyframes
-    f = np.arange(n) / n
-    az = arc.start_deg + arc.arc_deg * 0.5 * (1.0 - np.cos(2.0 * np.pi * f))
+    m = max(int(np.ceil(num_keyframes / 2)), int(np.ceil(arc.arc_deg / ARC_MAX_KEY_STEP_DEG)), 2)
+    out = np.arange(m + 1) / m                                  # fraction of the arc, out ...
+    frac = np.r_[out, out[-2:0:-1]]                             # ... and back (the start closes the loop)
+    phase = np.arccos(1.0 - 2.0 * out) / (2.0 * np.pi)          # f where the easing reaches them
+    times = duration * np.r_[phase, 1.0 - phase[-2:0:-1]]
+    az = arc.start_deg + arc.arc_deg * frac
     radius, height = _along_arc(arc, az)
     a = np.radians(az)
     eyes = center + radius[:, None] * (np.outer(np.cos(a), e1) + np.outer(np.sin(a), e2)) + np.outer(height, up)
-    poses = [se3.look_at(eye, center, up) for eye in eyes]
-    return _trajectory(poses, fov_y_deg, duration, True, **frame)
+    kfs = tuple(Keyframe(se3.look_at(eye, center, up), fov_y_deg, float(t)) for eye, t in zip(eyes, times))
+    return Trajectory(kfs, loop=True, duration=float(duration), **frame)
 
 
 def capture_layout(captured: np.ndarray, up: np.ndarray, e1: np.ndarray,

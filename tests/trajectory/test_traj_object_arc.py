@@ -61,7 +61,7 @@ def test_one_sided_capture_orbits_over_the_captured_arc(middle):
     assert traj.loop                                          # back and forth: a loop for video
     for c in cams:                                            # still looking at the subject
         to_target = (TARGET - c.center) / np.linalg.norm(TARGET - c.center)
-        assert np.degrees(np.arccos(np.clip(to_target @ c.forward, -1, 1))) < 3.0   # as a circle's
+        assert np.degrees(np.arccos(np.clip(to_target @ c.forward, -1, 1))) < 1.5
         assert c.world_from_cam[:3, 1] @ UP < 0               # image-down is world-down: up kept
 
 
@@ -124,3 +124,22 @@ def test_arc_orbit_follows_the_cameras_distance_and_height():
     assert nearest.max() < 1.0 * spacing
     height = (eyes - TARGET) @ UP
     assert np.ptp(height) > 0.3                               # the elevation follows the cameras too
+
+
+def test_arc_orbit_stays_on_the_ring_eases_at_the_turns_and_loops_smoothly():
+    """The captured ring (radius 3, 0.8 above the subject) is kept between keyframes; the
+    camera slows to a stop at both ends of the arc and the loop closes without a jump; the
+    margin past the outermost cameras is at most one camera spacing."""
+    caps = ring_capture(np.linspace(200.0, 320.0, 12))        # 11 deg = 0.57 units apart
+    traj, cams = orbit_centers(caps, n=240)
+    rel = np.stack([c.center for c in cams]) - TARGET
+    height = rel @ UP
+    np.testing.assert_allclose(height, 0.8, atol=1e-9)
+    np.testing.assert_allclose(np.linalg.norm(rel - np.outer(height, UP), axis=1), 3.0, rtol=0.02)
+    az = np.unwrap(np.radians(azimuth_deg(rel + TARGET)))
+    step = np.degrees(np.abs(np.diff(np.r_[az, az[0]])))     # per frame, the last back to the first
+    turns = [int(np.argmin(az)), int(np.argmax(az))]
+    assert max(step.max(), 0.1) < 3.0                         # no jump, also across the seam
+    assert all(step[(t - 1) % 240] < 0.2 * step.max() for t in turns)   # stops to turn
+    span = np.degrees(az.max() - az.min())
+    assert 120.0 < span <= 120.0 + 2 * np.degrees(0.57 / 3.0) + 0.5
