@@ -160,6 +160,7 @@ def arc_orbit(arc: ObjectArc, center: np.ndarray, up: np.ndarray, fov_y_deg: flo
     cameras' smoothed radius and height there (:func:`_along_arc`), looking at ``center`` [3]
     world with image-up ``up`` [3] (as ``presets.orbit``'s eyes); duration in seconds.
 
+    It starts at the end nearer the first captured camera (the circle starts at that camera).
     The keyframes stand evenly along the arc (m + 1 azimuths out, m - 1 back: 2m keyframes,
     at least ``num_keyframes``, at most ARC_MAX_KEY_STEP_DEG apart), each at the time the
     easing reaches it, so the spline between them stays on the ring as a circle's would."""
@@ -167,6 +168,8 @@ def arc_orbit(arc: ObjectArc, center: np.ndarray, up: np.ndarray, fov_y_deg: flo
     m = max(int(np.ceil(num_keyframes / 2)), int(np.ceil(arc.arc_deg / ARC_MAX_KEY_STEP_DEG)), 2)
     out = np.arange(m + 1) / m                                  # fraction of the arc, out ...
     frac = np.r_[out, out[-2:0:-1]]                             # ... and back (the start closes the loop)
+    if arc.cam_azimuth_deg[0] - arc.start_deg > 0.5 * arc.arc_deg:
+        frac = 1.0 - frac                                       # from the far end: the first camera's
     phase = np.arccos(1.0 - 2.0 * out) / (2.0 * np.pi)          # f where the easing reaches them
     times = duration * np.r_[phase, 1.0 - phase[-2:0:-1]]
     az = arc.start_deg + arc.arc_deg * frac

@@ -143,3 +143,11 @@ def test_arc_orbit_stays_on_the_ring_eases_at_the_turns_and_loops_smoothly():
     assert all(step[(t - 1) % 240] < 0.2 * step.max() for t in turns)   # stops to turn
     span = np.degrees(az.max() - az.min())
     assert 120.0 < span <= 120.0 + 2 * np.degrees(0.57 / 3.0) + 0.5
+
+
+@pytest.mark.parametrize("order", [1, -1], ids=["first-camera-at-low-end", "first-camera-at-high-end"])
+def test_arc_orbit_starts_at_the_end_of_the_first_captured_camera(order):
+    caps = ring_capture(np.linspace(200.0, 320.0, 12)[::order])
+    _, cams = orbit_centers(caps, n=8)
+    first = azimuth_deg(caps[0, :3, 3])[0]
+    assert off_deg(azimuth_deg(cams[0].center), first)[0] < 12.0      # within the margin of it
