@@ -7,7 +7,7 @@ and the world up [3] alone:
   stand around it (seen from it they span at least ``OBJECT_MIN_COVERAGE_DEG`` about up): an
   object-centric capture. Its orbit goes around that point over the azimuths the cameras saw
   it from (:func:`object_arc`, :func:`arc_orbit`: back and forth over the captured arc plus a
-  margin, radius and height following the cameras); a capture that went (nearly) all the way
+  margin, a loop, radius and height following the cameras); a capture that went (nearly) all the way
   round (no azimuth gap wider than ``360 - FULL_CIRCLE_COVERAGE_DEG``) keeps the full circle
   (``presets.orbit``), as does the preset ``orbit-360`` on any object capture.
 - ``forward``: the cameras look roughly one way (the mean of their horizontal view directions
@@ -155,29 +155,26 @@ def _along_arc(arc: ObjectArc, azimuth_deg: np.ndarray) -> tuple[np.ndarray, np.
 def arc_orbit(arc: ObjectArc, center: np.ndarray, up: np.ndarray, fov_y_deg: float, num_keyframes: int = 8,
               duration: float = 8.0, **frame) -> Trajectory:
     """An object capture's orbit over its captured arc (``arc.full_circle`` is False): a loop
-    that sweeps from arc.start_deg to arc.start_deg + arc.arc_deg and back, easing at both
-    turns (azimuth = start + arc (1 - cos 2 pi f) / 2 at the loop fraction f), each eye at the
-    cameras' smoothed radius and height there (:func:`_along_arc`), looking at ``center`` [3]
-    world with image-up ``up`` [3] (as ``presets.orbit``'s eyes); duration in seconds.
+    that sweeps from one end of the arc (arc.start_deg .. arc.start_deg + arc.arc_deg) to the
+    other and back, each eye at the cameras' smoothed radius and height there
+    (:func:`_along_arc`), looking at ``center`` [3] world with image-up ``up`` [3] (as
+    ``presets.orbit``'s eyes); duration in seconds. It starts at the end nearer the first
+    captured camera (the circle starts at that camera).
 
-    It starts at the end nearer the first captured camera (the circle starts at that camera).
-    The keyframes stand evenly along the arc (m + 1 azimuths out, m - 1 back: 2m keyframes,
-    at least ``num_keyframes``, at most ARC_MAX_KEY_STEP_DEG apart), each at the time the
-    easing reaches it, so the spline between them stays on the ring as a circle's would."""
+    Keyframes as a circle's: equal steps in time and along the arc (m + 1 out, m - 1 back:
+    2m keyframes, at least ``num_keyframes``, at most ARC_MAX_KEY_STEP_DEG apart); the spline
+    through them comes to rest at both turns (the keyframes either side of a turn coincide)."""
     e1, e2 = arc.e1, arc.e2
     m = max(int(np.ceil(num_keyframes / 2)), int(np.ceil(arc.arc_deg / ARC_MAX_KEY_STEP_DEG)), 2)
     out = np.arange(m + 1) / m                                  # fraction of the arc, out ...
     frac = np.r_[out, out[-2:0:-1]]                             # ... and back (the start closes the loop)
     if arc.cam_azimuth_deg[0] - arc.start_deg > 0.5 * arc.arc_deg:
         frac = 1.0 - frac                                       # from the far end: the first camera's
-    phase = np.arccos(1.0 - 2.0 * out) / (2.0 * np.pi)          # f where the easing reaches them
-    times = duration * np.r_[phase, 1.0 - phase[-2:0:-1]]
     az = arc.start_deg + arc.arc_deg * frac
     radius, height = _along_arc(arc, az)
     a = np.radians(az)
     eyes = center + radius[:, None] * (np.outer(np.cos(a), e1) + np.outer(np.sin(a), e2)) + np.outer(height, up)
-    kfs = tuple(Keyframe(se3.look_at(eye, center, up), fov_y_deg, float(t)) for eye, t in zip(eyes, times))
-    return Trajectory(kfs, loop=True, duration=float(duration), **frame)
+    return _trajectory([se3.look_at(eye, center, up) for eye in eyes], fov_y_deg, duration, True, **frame)
 
 
 def capture_layout(captured: np.ndarray, up: np.ndarray, e1: np.ndarray,

@@ -135,7 +135,7 @@ def test_arc_orbit_stays_on_the_ring_eases_at_the_turns_and_loops_smoothly():
     rel = np.stack([c.center for c in cams]) - TARGET
     height = rel @ UP
     np.testing.assert_allclose(height, 0.8, atol=1e-9)
-    np.testing.assert_allclose(np.linalg.norm(rel - np.outer(height, UP), axis=1), 3.0, rtol=0.02)
+    np.testing.assert_allclose(np.linalg.norm(rel - np.outer(height, UP), axis=1), 3.0, rtol=0.03)
     az = np.unwrap(np.radians(azimuth_deg(rel + TARGET)))
     step = np.degrees(np.abs(np.diff(np.r_[az, az[0]])))     # per frame, the last back to the first
     turns = [int(np.argmin(az)), int(np.argmax(az))]
