@@ -409,14 +409,15 @@ def contact_sheet(path: Path, columns: list[tuple[str, list]], max_width: int = 
     cv2.imwrite(str(path), sheet[..., ::-1])
 
 
-def orbit_cameras(scene: Scene, n_frames: int, kind: str = "preset") -> list:
-    """The orbit at 640x360, n_frames evenly in time. ``preset``: the app's "orbit" preset
-    (engine.trajectory.make_preset, as the studio and ``anyrecon generate --preset orbit``
-    place it: the memory's points and the captured cameras); ``legacy``: this script's own
-    orbit of before 2026-12-01 (:func:`legacy_orbit_cameras`)."""
+def orbit_cameras(scene: Scene, n_frames: int, kind: str = "preset", preset: str = "orbit") -> list:
+    """The orbit at 640x360, n_frames evenly in time. ``preset``: the app's preset named
+    ``preset`` ("orbit"; "orbit-360": the full circle round an object capture, the orbit of
+    before 2026-12-02) placed by engine.trajectory.make_preset, as the studio and ``anyrecon
+    generate --preset orbit`` place it (the memory's points and the captured cameras);
+    ``legacy``: this script's own orbit of before 2026-12-01 (:func:`legacy_orbit_cameras`)."""
     if kind == "legacy":
         return legacy_orbit_cameras(scene, n_frames)
-    return _preset_cameras(scene, "orbit", n_frames)
+    return _preset_cameras(scene, preset, n_frames)
 
 
 def legacy_orbit_cameras(scene: Scene, n_frames: int) -> list:
@@ -859,6 +860,8 @@ def main() -> None:
                     "(default: --generators)")
     ap.add_argument("--orbit-path", default="preset", choices=("preset", "legacy"),
                     help="preset: the app's orbit preset; legacy: this script's orbit of before 2026-12-01")
+    ap.add_argument("--orbit-preset", default="orbit", help="the app preset --orbit flies (orbit-360: the full "
+                    "circle round an object capture, as before 2026-12-02)")
     ap.add_argument("--path-segment", type=int, default=None, help="segment length (frames) of the orbit / "
                     "beyond paths (default: the whole path in one segment)")
     ap.add_argument("--no-fuse-generated", action="store_true", help="orbit / beyond frames not fused back "
@@ -936,8 +939,8 @@ def main() -> None:
         contact_sheet(args.out / f"{name}_heldout.png", cols)
         n_rows = len(r)
         if name in args.orbit.split(","):
-            rows += fly(scene, pgens, orbit_cameras(scene, args.orbit_frames, args.orbit_path), "orbit", args.out,
-                        args.path_segment)
+            rows += fly(scene, pgens, orbit_cameras(scene, args.orbit_frames, args.orbit_path, args.orbit_preset),
+                        "orbit", args.out, args.path_segment)
             n_rows += len(pgens)
         if name in args.beyond.split(","):
             rows += fly(scene, pgens, beyond_cameras(scene, args.orbit_frames), "beyond", args.out, args.path_segment)

@@ -5,7 +5,11 @@ and the world up [3] alone:
 
 - ``object``: the optical axes converge on a point in front of every camera and the cameras
   stand around it (seen from it they span at least ``OBJECT_MIN_COVERAGE_DEG`` about up): an
-  object-centric capture. Its orbit circles that point (``presets.orbit``, unchanged).
+  object-centric capture. Its orbit goes around that point over the azimuths the cameras saw
+  it from (:func:`object_arc`, :func:`arc_orbit`: back and forth over the captured arc plus a
+  margin, a loop, radius and height following the cameras); a capture that went (nearly) all the way
+  round (no azimuth gap wider than ``360 - FULL_CIRCLE_COVERAGE_DEG``) keeps the full circle
+  (``presets.orbit``), as does the preset ``orbit-360`` on any object capture.
 - ``forward``: the cameras look roughly one way (the mean of their horizontal view directions
   is at least ``FORWARD_MIN_RESULTANT`` long): a forward-facing capture (LLFF fern) or a walk
   through a room looking ahead (livingroom). Its orbit is the LLFF render path: an ellipse
@@ -37,6 +41,12 @@ FORWARD_MIN_RESULTANT = 0.8        # |mean horizontal view direction| of a forwa
 PAN_GAP_LOOP_DEG = 60.0            # an inside-out pan loops when no captured yaw gap is wider
 EYE_REACH_SPACINGS = 1.5          # forward ellipse eyes within this many camera spacings of a camera
 MIN_RADIUS_OF_FOCUS = 0.03         # forward ellipse radii at least this fraction of the focus distance
+FULL_CIRCLE_COVERAGE_DEG = 270.0   # an object capture spanning more than this about up orbits 360 deg
+ARC_MARGIN_DEG = 10.0              # an object arc goes this far past the outermost cameras, at most...
+ARC_MARGIN_FRACTION = 0.1          # ...at most this fraction of the cameras' own span, and at most one
+                                   # camera spacing (office: 14 deg past the end smeared the frame)
+ARC_MAX_KEY_STEP_DEG = 45.0        # an arc orbit's keyframes at most this far apart (8 up to a 180-deg arc)
+ARC_SMOOTH_FRACTION = 0.125        # radius / height along the arc: Gaussian over azimuth, sigma this x span
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -74,6 +84,97 @@ def angular_coverage_deg(points: np.ndarray, center: np.ndarray, up: np.ndarray,
     (360 minus the widest empty arc)."""
     rel = points - center
     return 360.0 - _largest_gap(_yaws_deg(rel, up, e1, e2))[0]
+
+
+@dataclass(frozen=True, eq=False)
+class ObjectArc:
+    """The azimuths an object capture saw its subject from (about up through ``center``).
+
+    Angles in degrees about up in the basis (e1, e2) [3] world unit vectors across up (those
+    of ``scene_summary.plane_basis(up)``: the same angles as ``presets.orbit``'s), increasing
+    from e1 toward e2.
+    start_deg, arc_deg  the orbit's sweep: from start_deg over arc_deg (> 0), the captured
+                        span plus the margin each side; arc_deg == 360: the full circle
+    coverage_deg        the cameras' own span: 360 minus the widest azimuth gap between them
+    cam_azimuth_deg [N], cam_radius [N], cam_height [N]   every captured camera's azimuth
+                        unwrapped into [start_deg, start_deg + 360), its distance from the up
+                        axis through center and its height along up (world units)
+    """
+
+    start_deg: float
+    arc_deg: float
+    coverage_deg: float
+    cam_azimuth_deg: np.ndarray
+    cam_radius: np.ndarray
+    cam_height: np.ndarray
+    e1: np.ndarray
+    e2: np.ndarray
+
+    @property
+    def full_circle(self) -> bool:
+        return bool(self.arc_deg >= 360.0)
+
+
+def object_arc(captured: np.ndarray, center: np.ndarray, up: np.ndarray, e1: np.ndarray, e2: np.ndarray,
+               *, full_circle_above_deg: float = FULL_CIRCLE_COVERAGE_DEG) -> ObjectArc:
+    """The :class:`ObjectArc` of captured world_from_cam [N,4,4] (OpenCV) about ``center`` [3]
+    (world); up/e1/e2 as in :func:`capture_layout`. The captured span is 360 minus the widest
+    azimuth gap (found on the circle, so a capture straddling +-180 deg is one arc); more than
+    ``full_circle_above_deg`` of it is a full circle starting at the first camera. Otherwise
+    the sweep adds a margin each side: ARC_MARGIN_DEG, ARC_MARGIN_FRACTION of the span or the
+    angle of one camera spacing (:func:`_camera_spacing`) at the cameras' median radius,
+    whichever is least."""
+    rel = captured[:, :3, 3] - center
+    az = _yaws_deg(rel, up, e1, e2)
+    height = rel @ up
+    radius = np.linalg.norm(rel - np.outer(height, up), axis=1)
+    gap, gap_end = _largest_gap(az)
+    coverage = 360.0 - gap
+    if coverage > full_circle_above_deg:
+        start, arc = float(az[0]), 360.0
+    else:
+        spacing_deg = np.degrees(_camera_spacing(captured[:, :3, 3]) / max(float(np.median(radius)), 1e-12))
+        margin = min(ARC_MARGIN_DEG, ARC_MARGIN_FRACTION * coverage, spacing_deg)
+        start, arc = gap_end - margin, coverage + 2.0 * margin
+    return ObjectArc(float(start), float(arc), float(coverage), start + np.mod(az - start, 360.0), radius, height,
+                     e1, e2)
+
+
+def _along_arc(arc: ObjectArc, azimuth_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(radius [K], height [K]) world units at azimuths [K] deg in the arc's unwrapped range: the
+    cameras' radius and height averaged with Gaussian weights over azimuth (sigma
+    ARC_SMOOTH_FRACTION of the span, at least 5 deg); past the outermost cameras the ends' values."""
+    sigma = max(ARC_SMOOTH_FRACTION * arc.coverage_deg, 5.0)
+    d = (np.asarray(azimuth_deg, dtype=np.float64)[:, None] - arc.cam_azimuth_deg[None]) / sigma
+    logw = -0.5 * d * d
+    w = np.exp(logw - logw.max(axis=1, keepdims=True))     # far past the ends: the nearest cameras
+    w /= w.sum(axis=1, keepdims=True)
+    return w @ arc.cam_radius, w @ arc.cam_height
+
+
+def arc_orbit(arc: ObjectArc, center: np.ndarray, up: np.ndarray, fov_y_deg: float, num_keyframes: int = 8,
+              duration: float = 8.0, **frame) -> Trajectory:
+    """An object capture's orbit over its captured arc (``arc.full_circle`` is False): a loop
+    that sweeps from one end of the arc (arc.start_deg .. arc.start_deg + arc.arc_deg) to the
+    other and back, each eye at the cameras' smoothed radius and height there
+    (:func:`_along_arc`), looking at ``center`` [3] world with image-up ``up`` [3] (as
+    ``presets.orbit``'s eyes); duration in seconds. It starts at the end nearer the first
+    captured camera (the circle starts at that camera).
+
+    Keyframes as a circle's: equal steps in time and along the arc (m + 1 out, m - 1 back:
+    2m keyframes, at least ``num_keyframes``, at most ARC_MAX_KEY_STEP_DEG apart); the spline
+    through them comes to rest at both turns (the keyframes either side of a turn coincide)."""
+    e1, e2 = arc.e1, arc.e2
+    m = max(int(np.ceil(num_keyframes / 2)), int(np.ceil(arc.arc_deg / ARC_MAX_KEY_STEP_DEG)), 2)
+    out = np.arange(m + 1) / m                                  # fraction of the arc, out ...
+    frac = np.r_[out, out[-2:0:-1]]                             # ... and back (the start closes the loop)
+    if arc.cam_azimuth_deg[0] - arc.start_deg > 0.5 * arc.arc_deg:
+        frac = 1.0 - frac                                       # from the far end: the first camera's
+    az = arc.start_deg + arc.arc_deg * frac
+    radius, height = _along_arc(arc, az)
+    a = np.radians(az)
+    eyes = center + radius[:, None] * (np.outer(np.cos(a), e1) + np.outer(np.sin(a), e2)) + np.outer(height, up)
+    return _trajectory([se3.look_at(eye, center, up) for eye in eyes], fov_y_deg, duration, True, **frame)
 
 
 def capture_layout(captured: np.ndarray, up: np.ndarray, e1: np.ndarray,

@@ -8,8 +8,10 @@ default is (0, -1, 0)).
 
 ``PRESETS`` maps the studio's preset names to builders taking a :class:`SceneSummary`;
 :func:`make_preset` summarises the scene and dispatches. The summary knows the capture's
-layout (engine.trajectory.layout): orbit and spiral circle the subject of an object-centric
-capture, and stay among the cameras of a forward-facing or inside-out (room) capture.
+layout (engine.trajectory.layout): orbit and spiral go around the subject of an object-centric
+capture, and stay among the cameras of a forward-facing or inside-out (room) capture. An
+object capture filmed from one side orbits over the azimuths it was filmed from (back and
+forth, a loop); one filmed all round, or the preset ``orbit-360``, circles it all the way.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import numpy as np
 
 from engine.geometry import se3
 from engine.trajectory.keyframes import Keyframe, Trajectory
-from engine.trajectory.layout import FORWARD, forward_orbit, pan_orbit
+from engine.trajectory.layout import FORWARD, arc_orbit, forward_orbit, pan_orbit
 from engine.trajectory.path_presets import beyond_path, through_path
 from engine.trajectory.scene_summary import (SceneSummary, plane_basis, scene_orbit_params,
                                              summarize_scene, unit_vector)
@@ -130,15 +132,25 @@ def _frame_args(s: SceneSummary) -> dict:
     return {"width": s.width, "height": s.height, "fps": s.fps}
 
 
-def _orbit_preset(s: SceneSummary) -> Trajectory:
-    """Object captures: a loop around what the cameras converge on. Forward-facing and
+def _orbit_preset(s: SceneSummary, full_circle: bool = False) -> Trajectory:
+    """Object captures: a loop around what the cameras converge on, over the arc of azimuths
+    the cameras saw it from (back and forth, engine.trajectory.layout.arc_orbit) unless they
+    went (nearly) all round or ``full_circle`` asks for the whole circle. Forward-facing and
     inside-out captures (s.rig): a move inside the cameras' spread, looking the ways they
-    looked (engine.trajectory.layout)."""
+    looked (engine.trajectory.layout); ``full_circle`` changes nothing there (their orbit
+    is already a loop among the cameras)."""
     if s.rig is not None:
         build = forward_orbit if s.layout == FORWARD else pan_orbit
         return build(s.rig, s.up, s.fov_y_deg, **_frame_args(s))
+    if s.arc is not None and not s.arc.full_circle and not full_circle:
+        return arc_orbit(s.arc, s.center, s.up, s.fov_y_deg, **_frame_args(s))
     return orbit(s.center, s.radius, s.height_offset, fov_y_deg=s.fov_y_deg, up=s.up,
                  start_angle_deg=s.start_angle_deg, **_frame_args(s))
+
+
+def _orbit_360_preset(s: SceneSummary) -> Trajectory:
+    """The orbit all the way round an object capture's subject, however much of it was filmed."""
+    return _orbit_preset(s, full_circle=True)
 
 
 def _spiral_preset(s: SceneSummary) -> Trajectory:
@@ -192,6 +204,7 @@ PRESETS: dict[str, Callable[[SceneSummary], Trajectory]] = {
     "dolly-out": _dolly_out_preset,
     "through": _through_preset,
     "beyond": _beyond_preset,
+    "orbit-360": _orbit_360_preset,
 }
 
 

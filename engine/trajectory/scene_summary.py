@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.geometry.scene_frame import DEFAULT_UP, up_from_cameras
-from engine.trajectory.layout import OBJECT, CaptureRig, capture_layout, capture_rig
+from engine.trajectory.layout import OBJECT, CaptureRig, ObjectArc, capture_layout, capture_rig, object_arc
 
 
 def unit_vector(v: np.ndarray) -> np.ndarray:
@@ -72,7 +72,9 @@ class SceneSummary:
     captured [N,4,4] world_from_cam OpenCV (or None), fov_y_deg, width, height, fps;
     layout the capture's layout (engine.trajectory.layout: ``object``, ``forward`` or
     ``inside-out``; ``object`` without 3 captured cameras) and, for the latter two, rig:
-    where their orbit and spiral go (a CaptureRig); points: what a path should not run into.
+    where their orbit and spiral go (a CaptureRig); points: what a path should not run into;
+    arc: for an ``object`` capture with 3 or more cameras, the azimuths about ``center`` it
+    saw the subject from (an ObjectArc; its orbit sweeps them unless they go all round).
     """
 
     center: np.ndarray
@@ -88,6 +90,7 @@ class SceneSummary:
     layout: str = OBJECT
     rig: CaptureRig | None = None
     points: np.ndarray | None = None     # [K,3] world, finite, a regular subsample (<= ORBIT_SAMPLE_POINTS)
+    arc: ObjectArc | None = None
 
     def require_captured(self, name: str) -> np.ndarray:
         if self.captured is None or len(self.captured) == 0:
@@ -163,7 +166,9 @@ def summarize_scene(points: np.ndarray | None = None, captured_world_from_cam: n
         target = _converging_target(cap) if layout == OBJECT else None
         if target is not None and (pts is None or _inside(target, pts)):
             center = target
-    start = 0.0
+    start, arc = 0.0, None
+    if cap is not None and len(cap) >= 3 and layout == OBJECT:
+        arc = object_arc(cap, center, up, e1, e2)
     if cap is not None:
         rel = cap[:, :3, 3] - center
         horizontal = np.linalg.norm(rel - np.outer(rel @ up, up), axis=1)
@@ -171,4 +176,4 @@ def summarize_scene(points: np.ndarray | None = None, captured_world_from_cam: n
             radius, h = float(np.median(horizontal)), float(np.median(rel @ up))
         start = float(np.degrees(np.arctan2(rel[0] @ e2, rel[0] @ e1)))
     return SceneSummary(center, float(radius), float(h), up, start, cap, float(fov_y_deg),
-                        int(width), int(height), float(fps), layout, rig, finite)
+                        int(width), int(height), float(fps), layout, rig, finite, arc)

@@ -7,7 +7,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox,
                                QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
-PRESET_NAMES = ("orbit", "spiral", "dolly-in", "dolly-out", "through", "beyond")
+PRESET_NAMES = ("orbit", "spiral", "dolly-in", "dolly-out", "through", "beyond", "orbit-360")
+PRESET_TIPS = {"orbit": "Around the subject over the side the capture filmed (all round if it went all round)",
+               "orbit-360": "The full circle around the subject, also the sides nobody filmed (invented)"}
 
 
 def hint_text(num_keyframes: int) -> str:
@@ -102,6 +104,7 @@ class Inspector(QWidget):
         for i, name in enumerate(PRESET_NAMES):
             b = QPushButton(name)
             b.setObjectName(f"preset_{name}")
+            b.setToolTip(PRESET_TIPS.get(name, ""))
             b.clicked.connect(lambda _=False, n=name: self.presetRequested.emit(n))
             grid.addWidget(b, i // 3, i % 3)
             self.preset_buttons[name] = b

@@ -116,12 +116,14 @@ def test_spiral_of_a_capture_without_subject_stays_among_the_cameras():
 
 
 def test_object_capture_keeps_its_orbit_around_the_subject():
+    """The full circle round an object capture's subject ("orbit-360"; "orbit" sweeps the arc
+    this 120-deg capture saw: tests/trajectory/test_traj_object_arc.py)."""
     caps, target = object_arc()
     pts = target + RNG.normal(size=(3000, 3)) * 0.4
     summary = summarize_scene(pts, caps, 50.0)
     assert summary.layout == OBJECT and summary.rig is None
     np.testing.assert_allclose(summary.center, target, atol=1e-6)
-    traj = make_preset("orbit", points=pts, captured_world_from_cam=caps)
+    traj = make_preset("orbit-360", points=pts, captured_world_from_cam=caps)
     ref = orbit(summary.center, summary.radius, summary.height_offset, up=summary.up,
                 start_angle_deg=summary.start_angle_deg)
     np.testing.assert_allclose(np.stack([k.world_from_cam for k in traj.keyframes]),
