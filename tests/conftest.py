@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from engine.geometry import Camera
     from engine.ingest.views import ViewBank
     from engine.memory import GeometryMemory
@@ -73,6 +75,15 @@ def make_capture(n: int = 12, width: int = 160, height: int = 90, arc_deg: float
 @pytest.fixture(scope="session")
 def capture() -> Capture:
     return make_capture()
+
+
+def wavy_color(h: int, w: int) -> np.ndarray:
+    """[h,w,3] float32 RGB in [0,1]: sine stripes across x and y (a texture PatchMatch can
+    continue into holes)."""
+    import numpy as np
+
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.stack([0.5 + 0.4 * np.sin(xx / 3.0), 0.5 + 0.4 * np.cos(yy / 4.0), 0.3 + 0 * xx], -1).astype(np.float32)
 
 
 def shifted_camera(x: float, width: int, height: int) -> Camera:

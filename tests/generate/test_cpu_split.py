@@ -24,6 +24,7 @@ from engine.generate.lumigraph import (
 from engine.generate.surface import SurfaceGeneratorOptions
 from engine.render.surface import box_mean, see_through_fast
 from tests.conftest import shifted_camera as _camera
+from tests.conftest import wavy_color
 from tests.generate.test_surface_cpu_speed import _plane_view
 
 
@@ -91,8 +92,7 @@ def test_split_patchmatch_boxes_equal_in_line(monkeypatch):
     if patchmatch_module() is None:
         pytest.skip("PatchMatch library not available")
     h, w = 120, 200
-    yy, xx = np.mgrid[0:h, 0:w]
-    color = np.stack([0.5 + 0.4 * np.sin(xx / 3.0), 0.5 + 0.4 * np.cos(yy / 4.0), 0.3 + 0 * xx], -1).astype(np.float32)
+    color = wavy_color(h, w)
     holes = np.zeros((h, w), bool)
     holes[5:15, 5:17] = True
     holes[100:112, 180:194] = True

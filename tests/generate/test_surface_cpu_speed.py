@@ -20,6 +20,7 @@ from engine.generate.surface import (
 )
 from engine.render.surface import box_mean, neighbour_counts
 from tests.conftest import shifted_camera as _camera
+from tests.conftest import wavy_color
 
 
 def _depth(rng, h, w, holes=0.4):
@@ -159,8 +160,7 @@ def test_separate_holes_are_filled_box_by_box():
     )
 
     h, w = 120, 200
-    yy, xx = np.mgrid[0:h, 0:w]
-    color = np.stack([0.5 + 0.4 * np.sin(xx / 3.0), 0.5 + 0.4 * np.cos(yy / 4.0), 0.3 + 0 * xx], -1).astype(np.float32)
+    color = wavy_color(h, w)
     holes = np.zeros((h, w), bool)
     holes[5:15, 5:17] = True
     holes[100:112, 180:194] = True
