@@ -486,6 +486,18 @@ def path_novelty(references: list, path: list) -> dict:
     return {"nearest_cam_spacings": [round(x, 2) for x in near], "nearest_view_deg": [round(x, 1) for x in deg]}
 
 
+def near_blob_fraction(depth, window: int = 21, ratio: float = 0.7) -> float:
+    """Share of a frame's pixels whose depth [H,W] (0 = none) is nearer than ``ratio`` times the
+    mean depth of its ``window`` square: near blobs (speckles drawn on a nearer wrong surface)."""
+    import torch
+
+    from engine.render.surface import box_mean
+
+    d = torch.as_tensor(np.asarray(depth, np.float32))
+    near = (d > 0) & (d < ratio * box_mean(d[None, None], window)[0, 0])
+    return float(near.float().mean())
+
+
 def fly(scene: Scene, generators: list[str], path: list, kind: str, out: Path,
         segment_length: int | None = None) -> list[dict]:
     """Generate ``path`` (one segment, or segments of ``segment_length`` frames; fused as in
@@ -510,7 +522,10 @@ def fly(scene: Scene, generators: list[str], path: list, kind: str, out: Path,
         rows.append({"scene": f"{scene.name} {kind}", "generator": name, "views": len(fr), "psnr": float("nan"),
                      "ssim": float("nan"), "invented": float(np.mean([f.invented_fraction for f in fr])),
                      "s_per_frame": secs, "kf_depth": float("nan"), "surface": float("nan"), "size": "640x360",
-                     "invented_per_frame": [round(float(f.invented_fraction), 4) for f in fr]})
+                     "invented_per_frame": [round(float(f.invented_fraction), 4) for f in fr],
+                     "near_blob_per_frame": [round(near_blob_fraction(f.depth), 4) for f in fr]})
+        print(f"  {scene.name} {kind} {name}: near-blob pixels per frame (%) "
+              f"{[round(100 * b, 1) for b in rows[-1]['near_blob_per_frame']]}", file=sys.stderr)
     novelty = path_novelty(scene.views.cameras, path)
     for row in rows[-len(generators):]:
         row.update(novelty)

@@ -119,8 +119,8 @@ class SurfaceGeneratorOptions:
     # memory's surface by more than this (relative; 0 = off): the memory's depth is held there;
     # carried or hint depth in front of the guessed surface around it (``near_specks`` over this
     # square, pixels at half resolution; 0 = off) takes the completed depth around it instead.
-    # Livingroom beyond, near-blob pixels of frames 5 / 6 (a 21-px test of the final depth):
-    # 25.6 / 16.6% -> 2.7 / 1.9% (use_previous_frame=0: 6.1 / 2.6%); window 11: 4.4 / 2.2%
+    # Livingroom beyond, near-blob pixels of frames 5 / 6 / 7 (benchmarks/bench_real_views.py's
+    # near-blob line, both 0 vs the defaults): 25.6 / 16.7 / 9.9% -> 2.7 / 1.9 / 1.9%
     previous_front_tolerance: float = 0.1
     previous_speck_window: int = 15
     previous_speck_fraction: float = 0.6

@@ -14,6 +14,7 @@ isolated choice is a far plane where the references happen to agree, not a surfa
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -92,8 +93,8 @@ def sweep_guessed_depth(depth: torch.Tensor, guessed: torch.Tensor, sources, tar
     step = max(1, _CHUNK_VALUES // max(1, len(sources) * idx.numel() * 3))
     n_split = cpu_split.splits(depth)
     if n_split > 1:   # a multiple of n_split chunks of (nearly) equal size
-        n_chunks = -(-(-(-options.planes // step)) // n_split) * n_split
-        step = -(-options.planes // n_chunks)
+        n_chunks = math.ceil(math.ceil(options.planes / step) / n_split) * n_split
+        step = math.ceil(options.planes / n_chunks)
     chunks = [(j0, min(j0 + step, options.planes)) for j0 in range(0, options.planes, step)]
 
     def run(part):
