@@ -11,6 +11,17 @@ What no reference saw is filled from the frame itself:
 - ``method="pushpull"`` is the fast preview fallback (smooth, smeared); ``"telea"`` uses
   Telea everywhere. If the PatchMatch library cannot load, ``patchmatch`` falls back to
   Telea and says so in ``FillResult.method``.
+
+The PatchMatch source is what an unseen border should continue: the surface next to the hole
+at the hole's own depth, not whatever textured object the frame holds (a target camera backed
+past a capture has wide unseen borders; PatchMatch copied the room's chairs and plant into
+them: livingroom's beyond path). Per hole box the source is narrowed to seen pixels
+(:func:`source_exclusion`) that lie within ``source_band_px`` of a hole, are not nearer than
+``foreground_ratio`` times the depth of the nearest hole pixel (the hole's depth where it
+touches them, not one median for the box: a floor's depth changes down the frame) and, where
+the depth cannot tell objects from walls (a guessed depth), are smooth (local luminance spread
+at most ``texture_max``, or the smoothest ``texture_keep_share`` of the band where little is):
+walls, floor, ceiling. Constraints are dropped, texture first, while too little source is left.
 """
 from __future__ import annotations
 
@@ -28,7 +39,21 @@ class FillOptions:
     thin_px: int = 3             # holes thinner than this go to Telea
     margin_px: int = 24          # source context around the holes' bounding box
     max_work_pixels: int = 60_000  # larger boxes are inpainted at a lower scale
-    foreground_ratio: float = 0.9   # source pixels nearer than ratio * hole depth are excluded
+    # source pixels nearer than ratio * the nearest hole pixel's depth are excluded (0 = off)
+    foreground_ratio: float = 0.9
+    # source pixels farther than this from every hole pixel (full-resolution pixels) are
+    # excluded: the fill continues what is next to the hole (0 = off)
+    source_band_px: int = 48
+    # source pixels whose luminance spread (std over ``texture_window`` work-scale pixels, the
+    # holes left out) exceeds this are excluded: objects, not walls (0 = off) ...
+    texture_max: float = 0.025
+    texture_window: int = 7
+    # ... unless fewer than this share of the band is that smooth (fern: leaves everywhere):
+    # then the smoothest this share of the band is the source
+    texture_keep_share: float = 0.3
+    # fewer source pixels than this share of the box's seen pixels (or than a few patches):
+    # the constraints are dropped, texture first, then depth, then the band
+    min_source_share: float = 0.02
     # separate hole regions are inpainted box by box when their boxes cover less than this
     # share of the one box around all of them (0: always the one box)
     split_share: float = 0.5
@@ -178,30 +203,83 @@ def _patchmatch_in(pm, img: np.ndarray, large: np.ndarray, depth, options: FillO
 
     crop = img[r0:r1, c0:c1]
     hole = large[r0:r1, c0:c1]
-    exclude = None
-    if depth is not None:
-        d = depth[r0:r1, c0:c1]
-        hole_depth = np.median(d[hole]) if (d[hole] > 0).any() else 0.0
-        if hole_depth > 0:
-            exclude = (~hole) & (d > 0) & (d < options.foreground_ratio * hole_depth)
-            if exclude.mean() > 0.7:  # keep enough source
-                exclude = None
     ch, cw = hole.shape
     scale = min(1.0, float(np.sqrt(options.max_work_pixels / max(ch * cw, 1))))
+    d = None if depth is None else np.asarray(depth[r0:r1, c0:c1], np.float32)
     if scale < 1.0:
         size = (max(8, int(cw * scale)), max(8, int(ch * scale)))
         small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
         small_hole = cv2.resize(hole.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-        small_hole |= cv2.resize(hole.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
-        small_ex = None if exclude is None else cv2.resize(exclude.astype(np.uint8), size,
-                                                           interpolation=cv2.INTER_NEAREST) > 0
-        filled = _pm_call(pm, small, small_hole, small_ex, options)
+        # any work pixel a hole pixel falls in is a hole: its area average holds the holes'
+        # black (a 0/1 mask averaged as uint8 rounds partial cover to 0: a dark rim that
+        # PatchMatch continued as grey streaks)
+        small_hole |= cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 1e-3
+        small_d = None if d is None else cv2.resize(d, size, interpolation=cv2.INTER_NEAREST)
+        exclude = source_exclusion(small, small_hole, small_d, options, scale)
+        filled = _pm_call(pm, small, small_hole, exclude, options)
         filled = cv2.resize(filled, (cw, ch), interpolation=cv2.INTER_LINEAR)
     else:
-        filled = _pm_call(pm, crop, hole, exclude, options)
+        filled = _pm_call(pm, crop, hole, source_exclusion(crop, hole, d, options, 1.0), options)
     out = img.copy()
     out[r0:r1, c0:c1] = np.where(hole[..., None], filled, crop)
     return out
+
+
+def source_exclusion(img_u8: np.ndarray, hole: np.ndarray, depth: np.ndarray | None, options: FillOptions,
+                     scale: float = 1.0) -> np.ndarray | None:
+    """The seen pixels kept out of PatchMatch's source (``global_mask``) for filling ``hole``
+    [h,w] bool of ``img_u8`` [h,w,3] uint8 (a box at work scale; ``scale`` = work / full
+    resolution); ``depth`` [h,w] z-depth (meters, 0 = none; holes carry their guessed depth)
+    or None. Excluded: pixels farther than ``source_band_px`` from every hole pixel, nearer
+    than ``foreground_ratio`` times the depth of their nearest hole pixel, textured (luminance
+    spread above ``texture_max`` or above the band's ``texture_keep_share`` quantile where
+    that is higher). None when nothing is excluded. While fewer than ``min_source_share`` of
+    the seen pixels (and at least a few patches' worth) would be left, the texture, then the
+    depth, then the band constraint is dropped."""
+    import cv2
+
+    seen = ~hole
+    n_seen = int(seen.sum())
+    if n_seen == 0 or not hole.any():
+        return None
+    dist, lab = cv2.distanceTransformWithLabels(seen.astype(np.uint8), cv2.DIST_L2, 5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    parts = []
+    band = seen.copy()
+    if options.source_band_px > 0:
+        band &= dist <= max(2.0, options.source_band_px * scale)
+    parts.append(~band & seen)
+    near = np.zeros_like(seen)
+    if depth is not None and options.foreground_ratio > 0:
+        hy, hx = np.nonzero(hole)                 # DIST_LABEL_PIXEL labels the zeros in raster order
+        hd = np.zeros(int(lab.max()) + 1, np.float32)
+        hd[1:len(hy) + 1] = depth[hy, hx]
+        hole_depth = hd[lab]
+        near = seen & (depth > 0) & (hole_depth > 0) & (depth < options.foreground_ratio * hole_depth)
+    parts.append(near)
+    textured = np.zeros_like(seen)
+    if options.texture_max > 0:
+        k = (max(3, int(options.texture_window) | 1),) * 2
+        g = cv2.cvtColor(img_u8, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+        w = seen.astype(np.float32)
+        sw = np.maximum(cv2.blur(w, k), 1e-6)
+        m = cv2.blur(g * w, k) / sw
+        spread = np.sqrt(np.maximum(cv2.blur(g * g * w, k) / sw - m * m, 0.0))
+        cand = band & ~near
+        thr = options.texture_max
+        if cand.any():
+            thr = max(thr, float(np.quantile(spread[cand], options.texture_keep_share)))
+        textured = seen & (spread > thr)
+    parts.append(textured)
+    need = max(options.min_source_share * n_seen, 4 * (2 * options.patch_size + 1) ** 2)
+    # drop texture, then depth, then the band, while too little source is left
+    for k in range(3, -1, -1):
+        exclude = np.zeros_like(seen)
+        for p in parts[:k]:
+            exclude |= p
+        if n_seen - int((exclude & seen).sum()) >= min(need, n_seen) or k == 0:
+            break
+    return exclude if exclude.any() else None
 
 
 def _pm_call(pm, img, hole, exclude, options: FillOptions) -> np.ndarray:
@@ -211,5 +289,12 @@ def _pm_call(pm, img, hole, exclude, options: FillOptions) -> np.ndarray:
             exclude = None
     if exclude is None:
         return pm.inpaint(img, hole.astype(np.uint8), patch_size=options.patch_size)
-    return pm.inpaint(img, hole.astype(np.uint8), global_mask=exclude.astype(np.uint8),
-                      patch_size=options.patch_size)
+    out = pm.inpaint(img, hole.astype(np.uint8), global_mask=exclude.astype(np.uint8),
+                     patch_size=options.patch_size)
+    # where a narrow source vanishes at PatchMatch's coarse levels no source patch is valid and
+    # hole pixels come back as they went in (the holes' black): Telea from what was filled and
+    # the source (the excluded pixels are inpainted along, then put back)
+    left = hole & (out == img).all(-1) & (img.max(-1) <= 8)
+    if left.any():
+        out = np.where(left[..., None], _telea(out, left | exclude), out)
+    return out

@@ -1,0 +1,94 @@
+"""The PatchMatch fill's source: the surface next to the hole at its depth, never a nearer or
+textured object (livingroom's beyond path copied the room's chairs and plant into the unseen
+border of a camera backed past the capture)."""
+import numpy as np
+import pytest
+
+from engine.generate.fill import FillOptions, fill_holes, patchmatch_module, source_exclusion
+
+RED = np.array([0.9, 0.1, 0.1], np.float32)
+WALL = np.array([0.85, 0.85, 0.8], np.float32)
+
+
+@pytest.fixture(autouse=True)
+def _needs_patchmatch():
+    if patchmatch_module() is None:
+        pytest.skip("pypatchmatch's native library is not available")
+
+
+def test_a_hole_inside_a_near_object_fills_from_the_far_wall_beyond_it():
+    """A disocclusion surrounded by a near red object, the far wall (the hole's depth) a few
+    pixels beyond it: the fill is wall, no red (the old rule gave up excluding nearer pixels
+    when they were more than 70% of the box, and PatchMatch copied the object)."""
+    h, w = 60, 96
+    img = np.tile(RED, (h, w, 1))
+    depth = np.full((h, w), 1.0, np.float32)
+    img[:, 80:] = WALL
+    depth[:, 80:] = 5.0
+    holes = np.zeros((h, w), bool)
+    holes[15:45, 50:62] = True
+    depth[holes] = 5.0
+    out = fill_holes(img, holes, depth, FillOptions(method="patchmatch"))
+    assert out.method == "patchmatch"
+    red = np.abs(out.color[holes] - RED).sum(-1) < 0.3
+    assert red.mean() < 0.02
+    assert np.abs(out.color[holes] - WALL).max() < 0.1
+
+
+def _leaves(h, w):
+    y, x = np.mgrid[0:h, 0:w]
+    g = 0.5 + 0.45 * np.sign(np.sin(x / 1.5) * np.sin(y / 1.7))
+    return np.stack([0.1 * g, g, 0.2 * g], -1).astype(np.float32)
+
+
+def test_a_textured_object_at_the_same_guessed_depth_is_not_copied_into_the_border():
+    """An unseen left border next to a plain wall and a textured 'plant' touching the hole,
+    all at one guessed depth (depth cannot tell them apart): the border continues the wall,
+    no doubled plant."""
+    h, w = 72, 128
+    img = np.tile(WALL, (h, w, 1))
+    img[20:56, 40:60] = _leaves(36, 20)
+    holes = np.zeros((h, w), bool)
+    holes[:, :40] = True                      # the unseen border, touching the plant
+    depth = np.full((h, w), 4.0, np.float32)
+    out = fill_holes(img, holes, depth, FillOptions(method="patchmatch"))
+    green = (out.color[..., 1] - out.color[..., 0]) > 0.15
+    assert green[holes].mean() < 0.01
+    assert np.abs(out.color[holes] - WALL).max() < 0.1
+    assert np.array_equal(out.color[~holes], img[~holes])
+
+
+def test_downscaled_fill_has_no_dark_rim():
+    """A large box is inpainted at a lower scale: work pixels partly covered by the hole hold
+    its black in their average and must count as hole, not as a dark source rim (a narrow seen
+    strip in a wide unseen frame: the rim was a third of the source)."""
+    h, w = 120, 200
+    img = np.tile(WALL, (h, w, 1))
+    holes = np.ones((h, w), bool)
+    holes[50:54, 100:160] = False
+    out = fill_holes(img, holes, np.full((h, w), 3.0, np.float32),
+                     FillOptions(method="patchmatch", max_work_pixels=4000))
+    assert out.color[holes].min() > WALL.min() - 0.05
+
+
+def test_source_exclusion_compares_with_the_nearest_hole_pixels_depth():
+    """A floor's depth falls down the frame: a source pixel is 'nearer' against the hole
+    pixel next to it, not against one depth for the whole box; the band keeps far-away
+    pixels out and the constraints give way when nothing would be left."""
+    h, w = 40, 40
+    img = np.full((h, w, 3), 200, np.uint8)
+    hole = np.zeros((h, w), bool)
+    hole[:, :10] = True
+    depth = np.repeat(np.linspace(10.0, 2.0, h, dtype=np.float32)[:, None], w, 1)   # far top, near bottom
+    opts = FillOptions(source_band_px=8, texture_max=0.0, min_source_share=0.0)
+    ex = source_exclusion(img, hole, depth, opts)
+    assert ex is not None and not ex[hole].any()
+    assert not ex[:, 10:18].any()             # the floor next to the hole, at its depth
+    assert ex[:, 20:].all()                   # outside the band
+    near = depth.copy()
+    near[30:, 10:14] = 1.0                    # an object on the floor, nearer than the hole beside it
+    ex = source_exclusion(img, hole, near, opts)
+    assert ex[30:, 10:14].all() and not ex[:30, 10:18].any()
+    everything_near = np.where(hole, 10.0, 1.0).astype(np.float32)
+    ex = source_exclusion(img, hole, everything_near, FillOptions(source_band_px=8, texture_max=0.0))
+    assert ex is None or not ex[:, 10:18].all()   # never no source at all
