@@ -20,8 +20,9 @@ them: livingroom's beyond path). Per hole box the source is narrowed to seen pix
 ``foreground_ratio`` times the depth of the nearest hole pixel (the hole's depth where it
 touches them, not one median for the box: a floor's depth changes down the frame) and, where
 the depth cannot tell objects from walls (a guessed depth), are smooth (local luminance spread
-at most ``texture_max``, or the smoothest ``texture_keep_share`` of the band where little is):
-walls, floor, ceiling. Constraints are dropped, texture first, while too little source is left.
+at most ``texture_max``) where the hole is wide and the band mostly smooth: a plain wall, floor,
+ceiling with objects on it continues the wall; a textured background (fern's planter wall)
+continues its texture. Constraints are dropped, texture first, while too little source is left.
 """
 from __future__ import annotations
 
@@ -48,9 +49,10 @@ class FillOptions:
     # holes left out) exceeds this are excluded: objects, not walls (0 = off) ...
     texture_max: float = 0.025
     texture_window: int = 7
-    # ... unless fewer than this share of the band is that smooth (fern: leaves everywhere):
-    # then the smoothest this share of the band is the source
-    texture_keep_share: float = 0.3
+    # ... unless less than this share of the band is that smooth: the surface next to the hole
+    # is textured itself (fern's planter wall: 10% smooth; livingroom's white wall with a plant
+    # and chairs on it: 42%), and its texture is continued (the rule is off)
+    texture_keep_share: float = 0.25
     # ... and only in boxes whose holes reach this far (full-resolution pixels) from every seen
     # pixel: a wide unseen area continues the wall next to it; a small disocclusion inside a
     # textured object continues that texture (livingroom held-out view 2: 32.88 -> 32.45 dB
@@ -237,9 +239,9 @@ def source_exclusion(img_u8: np.ndarray, hole: np.ndarray, depth: np.ndarray | N
     resolution); ``depth`` [h,w] z-depth (meters, 0 = none; holes carry their guessed depth)
     or None. Excluded: pixels farther than ``source_band_px`` from every hole pixel, nearer
     than ``foreground_ratio`` times the depth of their nearest hole pixel, textured (luminance
-    spread above ``texture_max`` or above the band's ``texture_keep_share`` quantile where
-    that is higher; only where the holes reach ``texture_hole_px`` from the seen pixels). None when nothing is excluded. While fewer than ``min_source_share`` of
-    the seen pixels (and at least a few patches' worth) would be left, the texture, then the
+    spread above ``texture_max``, only where the holes reach ``texture_hole_px`` from the seen
+    pixels and at least ``texture_keep_share`` of the band is that smooth). None when nothing
+    is excluded. While fewer than ``min_source_share`` of the seen pixels (and at least a few patches' worth) would be left, the texture, then the
     depth, then the band constraint is dropped."""
     import cv2
 
@@ -274,10 +276,8 @@ def source_exclusion(img_u8: np.ndarray, hole: np.ndarray, depth: np.ndarray | N
         m = cv2.blur(g * w, k) / sw
         spread = np.sqrt(np.maximum(cv2.blur(g * g * w, k) / sw - m * m, 0.0))
         cand = band & ~near
-        thr = options.texture_max
-        if cand.any():
-            thr = max(thr, float(np.quantile(spread[cand], options.texture_keep_share)))
-        textured = seen & (spread > thr)
+        if cand.any() and float((spread[cand] <= options.texture_max).mean()) >= options.texture_keep_share:
+            textured = seen & (spread > options.texture_max)
     parts.append(textured)
     need = max(options.min_source_share * n_seen, 4 * (2 * options.patch_size + 1) ** 2)
     # drop texture, then depth, then the band, while too little source is left

@@ -4,7 +4,12 @@ border of a camera backed past the capture)."""
 import numpy as np
 import pytest
 
-from engine.generate.fill import FillOptions, fill_holes, patchmatch_module, source_exclusion
+from engine.generate.fill import (
+    FillOptions,
+    fill_holes,
+    patchmatch_module,
+    source_exclusion,
+)
 
 RED = np.array([0.9, 0.1, 0.1], np.float32)
 WALL = np.array([0.85, 0.85, 0.8], np.float32)
@@ -92,3 +97,17 @@ def test_source_exclusion_compares_with_the_nearest_hole_pixels_depth():
     everything_near = np.where(hole, 10.0, 1.0).astype(np.float32)
     ex = source_exclusion(img, hole, everything_near, FillOptions(source_band_px=8, texture_max=0.0))
     assert ex is None or not ex[:, 10:18].all()   # never no source at all
+
+
+def test_a_wide_border_next_to_a_textured_background_continues_its_texture():
+    """Where the surface next to the hole is textured itself (fern's planter wall), the fill
+    continues that texture, not a smooth smear (the texture rule is only for plain walls
+    with objects on them)."""
+    h, w = 72, 128
+    y, x = np.mgrid[0:h, 0:w]
+    bricks = 0.45 + 0.3 * ((x // 6 + y // 4) % 2)
+    img = np.stack([bricks, 0.8 * bricks, 0.5 * bricks], -1).astype(np.float32)
+    holes = np.zeros((h, w), bool)
+    holes[:, :48] = True
+    out = fill_holes(img, holes, np.full((h, w), 4.0, np.float32), FillOptions(method="patchmatch"))
+    assert out.color[holes][:, 0].std() > 0.6 * img[~holes][:, 0].std()
