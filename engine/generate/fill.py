@@ -241,8 +241,9 @@ def source_exclusion(img_u8: np.ndarray, hole: np.ndarray, depth: np.ndarray | N
     than ``foreground_ratio`` times the depth of their nearest hole pixel, textured (luminance
     spread above ``texture_max``, only where the holes reach ``texture_hole_px`` from the seen
     pixels and at least ``texture_keep_share`` of the band is that smooth). None when nothing
-    is excluded. While fewer than ``min_source_share`` of the seen pixels (and at least a few patches' worth) would be left, the texture, then the
-    depth, then the band constraint is dropped."""
+    is excluded. While fewer than ``min_source_share`` of the seen pixels (and at least a few
+    patches' worth) would be left, the texture, then the depth, then the band constraint is
+    dropped."""
     import cv2
 
     seen = ~hole
@@ -281,11 +282,11 @@ def source_exclusion(img_u8: np.ndarray, hole: np.ndarray, depth: np.ndarray | N
     parts.append(textured)
     need = max(options.min_source_share * n_seen, 4 * (2 * options.patch_size + 1) ** 2)
     # drop texture, then depth, then the band, while too little source is left
-    for k in range(3, -1, -1):
+    for kept in range(len(parts), -1, -1):
         exclude = np.zeros_like(seen)
-        for p in parts[:k]:
+        for p in parts[:kept]:
             exclude |= p
-        if n_seen - int((exclude & seen).sum()) >= min(need, n_seen) or k == 0:
+        if n_seen - int((exclude & seen).sum()) >= min(need, n_seen) or kept == 0:
             break
     return exclude if exclude.any() else None
 
@@ -300,9 +301,10 @@ def _pm_call(pm, img, hole, exclude, options: FillOptions) -> np.ndarray:
     out = pm.inpaint(img, hole.astype(np.uint8), global_mask=exclude.astype(np.uint8),
                      patch_size=options.patch_size)
     # where a narrow source vanishes at PatchMatch's coarse levels no source patch is valid and
-    # hole pixels come back as they went in (the holes' black): Telea from what was filled and
-    # the source (the excluded pixels are inpainted along, then put back)
-    left = hole & (out == img).all(-1) & (img.max(-1) <= 8)
+    # hole pixels come back as they went in (the holes' black, or its blend at work scale):
+    # Telea from what was filled and the source (the excluded pixels are inpainted along,
+    # then put back)
+    left = hole & (out == img).all(-1)
     if left.any():
         out = np.where(left[..., None], _telea(out, left | exclude), out)
     return out
