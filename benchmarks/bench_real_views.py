@@ -876,7 +876,7 @@ def main() -> None:
     ap.add_argument("--orbit-path", default="preset", choices=("preset", "legacy"),
                     help="preset: the app's orbit preset; legacy: this script's orbit of before 2026-12-01")
     ap.add_argument("--orbit-preset", default="orbit", help="the app preset --orbit flies (orbit-360: the full "
-                    "circle round an object capture, as before 2026-12-02)")
+                    "circle round an object capture, as before 2026-12-02; spiral: the app's spiral)")
     ap.add_argument("--path-segment", type=int, default=None, help="segment length (frames) of the orbit / "
                     "beyond paths (default: the whole path in one segment)")
     ap.add_argument("--no-fuse-generated", action="store_true", help="orbit / beyond frames not fused back "
