@@ -8,7 +8,8 @@ and the world up [3] alone:
   object-centric capture. Its orbit goes around that point over the azimuths the cameras saw
   it from (:func:`object_arc`, :func:`arc_orbit`: back and forth over the captured arc plus a
   margin, a loop, radius and height following the cameras), and so does its spiral
-  (:func:`arc_spiral`: the same sweep twice, closing in and coming down along it); a capture
+  (:func:`arc_spiral`: the same sweep twice, closing in and coming down along it by at most
+  EYE_REACH_SPACINGS camera spacings); a capture
   that went (nearly) all the way round (no azimuth gap wider than ``360 -
   FULL_CIRCLE_COVERAGE_DEG``) keeps the full circle (``presets.orbit``) and the spiral's full
   turns (``presets.spiral``), as does the preset ``orbit-360`` on any object capture.
@@ -98,6 +99,7 @@ class ObjectArc:
     start_deg, arc_deg  the orbit's sweep: from start_deg over arc_deg (> 0), the captured
                         span plus the margin each side; arc_deg == 360: the full circle
     coverage_deg        the cameras' own span: 360 minus the widest azimuth gap between them
+    spacing             the cameras' spacing, world units (:func:`_camera_spacing`)
     cam_azimuth_deg [N], cam_radius [N], cam_height [N]   every captured camera's azimuth
                         unwrapped into [start_deg, start_deg + 360), its distance from the up
                         axis through center and its height along up (world units)
@@ -111,6 +113,7 @@ class ObjectArc:
     cam_height: np.ndarray
     e1: np.ndarray
     e2: np.ndarray
+    spacing: float = 0.0     # the cameras' spacing (world units, :func:`_camera_spacing`)
 
     @property
     def full_circle(self) -> bool:
@@ -132,14 +135,15 @@ def object_arc(captured: np.ndarray, center: np.ndarray, up: np.ndarray, e1: np.
     radius = np.linalg.norm(rel - np.outer(height, up), axis=1)
     gap, gap_end = _largest_gap(az)
     coverage = 360.0 - gap
+    spacing = _camera_spacing(captured[:, :3, 3])
     if coverage > full_circle_above_deg:
         start, arc = float(az[0]), 360.0
     else:
-        spacing_deg = np.degrees(_camera_spacing(captured[:, :3, 3]) / max(float(np.median(radius)), 1e-12))
+        spacing_deg = np.degrees(spacing / max(float(np.median(radius)), 1e-12))
         margin = min(ARC_MARGIN_DEG, ARC_MARGIN_FRACTION * coverage, spacing_deg)
         start, arc = gap_end - margin, coverage + 2.0 * margin
     return ObjectArc(float(start), float(arc), float(coverage), start + np.mod(az - start, 360.0), radius, height,
-                     e1, e2)
+                     e1, e2, float(spacing))
 
 
 def _along_arc(arc: ObjectArc, azimuth_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -170,13 +174,14 @@ def _arc_sweep(arc: ObjectArc, num_keyframes: int, passes: int) -> np.ndarray:
 
 
 def _arc_poses(arc: ObjectArc, frac: np.ndarray, center: np.ndarray, up: np.ndarray,
-               radius_scale: np.ndarray | float = 1.0, height_scale: np.ndarray | float = 1.0) -> list[np.ndarray]:
+               radius_in: np.ndarray | float = 0.0, height_down: np.ndarray | float = 0.0) -> list[np.ndarray]:
     """world_from_cam [4,4] per arc fraction frac [K]: the eye at the cameras' smoothed radius
-    and height there (:func:`_along_arc`) times radius_scale / height_scale ([K] or scalars),
-    looking at ``center`` [3] world with image-up ``up`` [3] (as ``presets.orbit``'s eyes)."""
+    and height there (:func:`_along_arc`) less radius_in / height_down (world units, [K] or
+    scalars; height along up from center), looking at ``center`` [3] world with image-up
+    ``up`` [3] (as ``presets.orbit``'s eyes)."""
     az = arc.start_deg + arc.arc_deg * np.asarray(frac, dtype=np.float64)
     radius, height = _along_arc(arc, az)
-    radius, height = radius * radius_scale, height * height_scale
+    radius, height = radius - radius_in, height - height_down
     a = np.radians(az)
     eyes = center + radius[:, None] * (np.outer(np.cos(a), arc.e1) + np.outer(np.sin(a), arc.e2)) + np.outer(height, up)
     return [se3.look_at(eye, center, up) for eye in eyes]
@@ -197,15 +202,20 @@ def arc_spiral(arc: ObjectArc, center: np.ndarray, up: np.ndarray, fov_y_deg: fl
                **frame) -> Trajectory:
     """An object capture's spiral over its captured arc (``arc.full_circle`` is False): the
     orbit's sweep (:func:`_arc_sweep`) ``passes`` times out and back, ending where it started,
-    the radius going linearly in time from the cameras' smoothed radius to ``shrink`` times it
-    and the height (along up from center) to ``lower`` times it, looking at ``center`` [3]
-    world: the full-circle spiral's moves (``presets.spiral``: 2 turns, radius to 0.6x,
-    height to 0.25x) over the azimuths that were filmed. An open path (it does not return
-    to its start pose); duration in seconds."""
+    closing in and coming down linearly in time: by the end the radius is ``shrink`` times the
+    cameras' smoothed radius and the height (along up from center) ``lower`` times theirs, as
+    the full-circle spiral (``presets.spiral``: 2 turns, radius to 0.6x, height to 0.25x), but
+    that move (in and down together) cut to at most EYE_REACH_SPACINGS camera spacings
+    (arc.spacing), as the forward spiral's swing is: the eyes stay near the filmed views. Looks at ``center`` [3] world. An open path;
+    duration in seconds."""
     frac = _arc_sweep(arc, num_keyframes, passes)
     frac = np.r_[frac, frac[0]]                                 # ends at the end it started from
     t = np.linspace(0.0, 1.0, len(frac))
-    poses = _arc_poses(arc, frac, center, up, 1.0 + (shrink - 1.0) * t, 1.0 + (lower - 1.0) * t)
+    radius, height = _along_arc(arc, arc.start_deg + arc.arc_deg * frac)
+    radius_in, height_down = (1.0 - shrink) * radius, (1.0 - lower) * height
+    move = np.maximum(np.hypot(radius_in, height_down), 1e-12)
+    cut = np.minimum(1.0, EYE_REACH_SPACINGS * arc.spacing / move)     # the whole move within reach
+    poses = _arc_poses(arc, frac, center, up, t * cut * radius_in, t * cut * height_down)
     return _trajectory(poses, fov_y_deg, duration, False, **frame)
 
 

@@ -155,12 +155,20 @@ def test_arc_orbit_starts_at_the_end_of_the_first_captured_camera(order):
     assert off_deg(azimuth_deg(cams[0].center), first)[0] < 12.0      # within the margin of it
 
 
+def spiral_move(radius, lift, spacing):
+    """(in, down) world units a one-sided spiral moves by its end: toward 0.6x the radius and
+    0.25x the lift, the move cut to 1.5 camera spacings."""
+    move = np.array([0.4 * radius, 0.75 * lift])
+    return move * min(1.0, 1.5 * spacing / np.linalg.norm(move))
+
+
 @pytest.mark.parametrize("middle", [90.0, 180.0, -60.0], ids=["front", "straddles-180", "other-side"])
 def test_spiral_of_a_one_sided_capture_stays_over_the_captured_arc(middle):
     """A half-circle capture (as the orbit test's): the spiral sweeps the captured arc (plus
     the margin) out and back twice instead of two full turns round the unseen back, closing in
-    to 0.6x the cameras' radius and coming down to 0.25x their height, looking at the subject;
-    an open path that ends at the end it started from."""
+    toward 0.6x the cameras' radius and coming down toward 0.25x their height (that move cut to
+    1.5 camera spacings: 15 deg = 0.785 apart), looking at the subject; an open path that ends
+    at the end it started from."""
     caps = ring_capture(middle + np.linspace(-90.0, 90.0, 13))
     traj, cams = orbit_centers(caps, n=97, preset="spiral")
     eyes = np.stack([c.center for c in cams])
@@ -177,10 +185,12 @@ def test_spiral_of_a_one_sided_capture_stays_over_the_captured_arc(middle):
     height = rel @ UP
     radius = np.linalg.norm(rel - np.outer(height, UP), axis=1)
     np.testing.assert_allclose([radius[0], height[0]], [3.0, 0.8], rtol=0.02)
-    np.testing.assert_allclose([radius[-1], height[-1]], [0.6 * 3.0, 0.25 * 0.8], rtol=0.02)
+    move_in, move_down = spiral_move(3.0, 0.8, spacing=3.0 * np.radians(15.0))
+    np.testing.assert_allclose([radius[-1], height[-1]], [3.0 - move_in, 0.8 - move_down], rtol=0.02)
+    assert move_in > 0.3 * 3.0                                # it does close in
     ramp = np.linspace(0.0, 1.0, len(eyes))                   # closing in, coming down, steadily in time
-    np.testing.assert_allclose(radius, 3.0 * (1.0 - 0.4 * ramp), rtol=0.04)   # (chords between keyframes)
-    np.testing.assert_allclose(height, 0.8 * (1.0 - 0.75 * ramp), rtol=0.04, atol=0.01)
+    np.testing.assert_allclose(radius, 3.0 - move_in * ramp, rtol=0.04)   # (chords between keyframes)
+    np.testing.assert_allclose(height, 0.8 - move_down * ramp, rtol=0.04, atol=0.01)
     for c in cams:
         to_target = (TARGET - c.center) / np.linalg.norm(TARGET - c.center)
         assert np.degrees(np.arccos(np.clip(to_target @ c.forward, -1, 1))) < 1.5
@@ -213,3 +223,17 @@ def test_arc_spiral_starts_and_ends_at_the_end_of_the_first_captured_camera(orde
     _, cams = orbit_centers(caps, n=8, preset="spiral")
     first = azimuth_deg(caps[0, :3, 3])[0]
     assert off_deg(azimuth_deg(np.stack([cams[0].center, cams[-1].center])), first).max() < 12.0
+
+
+def test_arc_spiral_closes_in_by_at_most_one_and_a_half_camera_spacings():
+    """Cameras 5 deg apart on a radius-3 ring (0.26 apart): the spiral moves in and down by
+    1.5 spacings (0.39), not to 0.6x the radius (1.2 in): the eyes stay near the filmed views."""
+    caps = ring_capture(np.arange(200.0, 321.0, 5.0))
+    spacing = 3.0 * np.radians(5.0)
+    _, cams = orbit_centers(caps, n=49, preset="spiral")
+    rel = np.stack([c.center for c in cams]) - TARGET
+    height = rel @ UP
+    radius = np.linalg.norm(rel - np.outer(height, UP), axis=1)
+    np.testing.assert_allclose([3.0 - radius[-1], 0.8 - height[-1]], spiral_move(3.0, 0.8, spacing), rtol=0.01)
+    nearest = np.linalg.norm(rel[:, None] + TARGET - caps[None, :, :3, 3], axis=2).min(axis=1)
+    assert nearest.max() < 2.0 * spacing
