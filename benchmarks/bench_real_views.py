@@ -5,8 +5,11 @@
         [--out DIR] [--orbit fern,office] [--beyond fern,office] [--orbit-frames 8] [--max-side 640]
 
 Scenes (absent data is skipped):
-- ``demo-orbit``: what ``anyrecon demo`` scores (its 80-frame orbit, fused, against the exact
-  renders; two thirds of the orbit look at sides the capture never saw).
+- ``demo-orbit``: what ``anyrecon demo`` scores (its 80-frame path, fused, against the exact
+  renders): the app's Orbit preset on the demo capture (``engine.demo.demo_path``: back and
+  forth over the 120 deg filmed); ``--demo-preset orbit-360`` the full circle, two thirds of
+  which look at sides the capture never saw (the demo's path before 2026-12-02 was a circle
+  like it). PSNR is also split into frames inside the filmed azimuths and beyond them.
 - ``synthetic``: the demo scene (``engine.demo``: 24 views 480x270, exact depth); every 8th
   view (0, 8, 16) held out, the memory fused from the others.
 - ``fern``: LLFF fern ``images_8`` with its reference poses (``poses_bounds.npy``), every 8th
@@ -121,8 +124,8 @@ def track_to(src: Path, root: Path, max_side: int) -> None:
     from engine.ingest import IngestOptions
     from engine.project import Project
     from engine.session import run_job
-    from engine.workflows.workspace import Workspace
     from engine.tracking.pipeline import TrackOptions, track_job
+    from engine.workflows.workspace import Workspace
 
     t0 = time.perf_counter()
     opts = TrackOptions(ingest=IngestOptions(max_side=max_side), device="cpu")
@@ -549,35 +552,58 @@ def _clone_memory(mem):
         return GeometryMemory.load(Path(tmp) / "m.npz", "cpu")
 
 
-def demo_orbit_rows(generators: list[str], out: Path) -> list[dict]:
-    """What ``anyrecon demo`` scores: the demo's 80-frame orbit (two thirds of it beyond the
-    captured arc) generated with fusion, PSNR / SSIM of every frame against the exact render."""
-    from engine.demo import DemoOptions, demo_orbit
+def _inside_filmed_azimuths(cameras: list, captured: list, center: np.ndarray) -> np.ndarray:
+    """bool [N]: each camera's azimuth about ``center`` [3] (the demo's up is -y: the x-z plane)
+    lies within the captured cameras' azimuth span (about their circular mean)."""
+    def off(cams, mid=0.0):   # azimuth (radians) from mid, across the +-pi wrap
+        rel = np.stack([c.center for c in cams]) - center
+        return np.abs(np.angle(np.exp(1j * (np.arctan2(rel[:, 2], rel[:, 0]) - mid))))
+
+    rel = np.stack([c.center for c in captured]) - center
+    mid = float(np.angle(np.exp(1j * np.arctan2(rel[:, 2], rel[:, 0])).mean()))
+    return off(cameras, mid) <= off(captured, mid).max() + 1e-9
+
+
+def demo_orbit_rows(generators: list[str], out: Path, preset: str = "orbit") -> list[dict]:
+    """What ``anyrecon demo`` scores: the demo's 80-frame path (engine.demo.demo_path: the app
+    preset ``preset`` on the demo capture) generated with fusion, PSNR / SSIM of every frame
+    against the exact render, and PSNR of the frames inside / beyond the filmed azimuths."""
+    from dataclasses import replace
+
+    from engine.demo import DemoOptions, demo_path
     from engine.events import FrameGenerated
     from engine.generate.loop import LoopOptions, generate_path
     from engine.metrics import psnr, ssim
     from engine.synthetic import make_demo_scene
 
-    opts = DemoOptions()
+    opts = replace(DemoOptions(), path_preset=preset)
     truth = make_demo_scene(opts.seed)
     rows, sheets = [], []
     for name in generators:
         scene = synthetic_scene(every=0)
-        cams = demo_orbit(scene.views, opts).sample()
+        cams = demo_path(scene.memory, scene.views, opts).sample()
+        inside = _inside_filmed_azimuths(cams, scene.views.cameras, truth.center)
         gen = make_bench_generator(name)
         t0 = time.perf_counter()
         frames = [e.frame for e in generate_path(scene.memory, scene.views, cams, gen, LoopOptions(segment_length=40))
                   if isinstance(e, FrameGenerated)]
         secs = (time.perf_counter() - t0) / len(frames)
         gts = [truth.render(f.camera).rgb for f in frames]
-        p = [psnr(f.color, g) for f, g in zip(frames, gts)]
-        rows.append({"scene": "demo orbit (80 fr)", "generator": name, "views": len(frames), "psnr": float(np.mean(p)),
+        p = np.array([psnr(f.color, g) for f, g in zip(frames, gts)])
+        rows.append({"scene": f"demo {preset} ({len(frames)} fr)", "generator": name, "views": len(frames),
+                     "psnr": float(np.mean(p)),
                      "ssim": float(np.mean([ssim(f.color, g) for f, g in zip(frames[::4], gts[::4])])),
                      "invented": float(np.mean([f.invented_fraction for f in frames])), "s_per_frame": secs,
                      "kf_depth": 1.0, "surface": float("nan"), "size": f"{opts.width}x{opts.height}",
-                     "psnr_first_third": float(np.mean(p[:27])), "psnr_rest": float(np.mean(p[27:]))})
+                     "frames_inside": int(inside.sum()),
+                     "psnr_inside": float(np.mean(p[inside])) if inside.any() else float("nan"),
+                     "psnr_beyond": float(np.mean(p[~inside])) if (~inside).any() else float("nan"),
+                     "psnr_per_frame": [round(float(q), 2) for q in p]})
+        print(f"  demo {preset} {name}: PSNR {np.mean(p):.2f} dB; {int(inside.sum())} frames inside the filmed "
+              f"azimuths {rows[-1]['psnr_inside']:.2f} dB, {int((~inside).sum())} beyond {rows[-1]['psnr_beyond']:.2f} dB",
+              file=sys.stderr)
         sheets.append((name, [(f.color, f"{q:.1f}dB inv {f.invented_fraction:.0%}") for f, q in zip(frames[::10], p[::10])]))
-    contact_sheet(out / "demo_orbit.png", [("GT", [(g, "") for g in gts[::10]])] + sheets)
+    contact_sheet(out / f"demo_{preset}.png", [("GT", [(g, "") for g in gts[::10]])] + sheets)
     return rows
 
 
@@ -876,11 +902,13 @@ def main() -> None:
     ap.add_argument("--orbit-path", default="preset", choices=("preset", "legacy"),
                     help="preset: the app's orbit preset; legacy: this script's orbit of before 2026-12-01")
     ap.add_argument("--orbit-preset", default="orbit", help="the app preset --orbit flies (orbit-360: the full "
-                    "circle round an object capture, as before 2026-12-02)")
+                    "circle round an object capture, as before 2026-12-02; spiral: the app's spiral)")
     ap.add_argument("--path-segment", type=int, default=None, help="segment length (frames) of the orbit / "
                     "beyond paths (default: the whole path in one segment)")
     ap.add_argument("--no-fuse-generated", action="store_true", help="orbit / beyond frames not fused back "
                     "into the memory (LoopOptions.fuse_generated off): what earlier frames of a path add to later ones")
+    ap.add_argument("--demo-preset", default="orbit", choices=("orbit", "orbit-360"),
+                    help="the demo-orbit scene's path: the app preset on the demo capture (orbit-360: the full circle)")
     ap.add_argument("--beyond", default="", help="scenes to fly the 'beyond' preset on")
     ap.add_argument("--orbit-frames", type=int, default=12, help="frames of each orbit / beyond path")
     ap.add_argument("--max-side", type=int, default=640, help="tracking size for tracked scenes")
@@ -927,7 +955,7 @@ def main() -> None:
         return
     for name in [s for s in args.scenes.split(",") if s]:
         if name == "demo-orbit":
-            r = demo_orbit_rows(gens, args.out)
+            r = demo_orbit_rows(gens, args.out, args.demo_preset)
             rows += r
             print_table(r)
             continue

@@ -19,8 +19,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 import torch
 
@@ -70,7 +71,7 @@ def _init_worker() -> None:
 def _get_pool(workers: int) -> ThreadPoolExecutor:
     global _pool
     with _lock:
-        if _pool is None or _pool._max_workers < workers:   # noqa: SLF001 (grow only)
+        if _pool is None or _pool._max_workers < workers:   # grow only
             _pool = ThreadPoolExecutor(workers, thread_name_prefix="cpu-split", initializer=_init_worker)
         return _pool
 
@@ -109,14 +110,20 @@ def run_all(jobs: Sequence[Callable[[], T]], threads: int) -> list[T]:
     mine = drain(last=True)
     theirs = [f.result() for f in futures if not f.cancel()]   # a drain not yet started finds no job
     if theirs:
-        global _wait_cpu
-        _wait_cpu += max(0.0, max(theirs) - mine)
+        _add_wait_cpu(max(0.0, max(theirs) - mine))
     if errors:
         raise errors[0]
     return results
 
 
-_wait_cpu = 0.0
+_wait_cpu = 0.0                     # guarded by _wait_lock: splits run on several calling threads
+_wait_lock = threading.Lock()       # (the engine thread, the GUI's preview, benchmark threads)
+
+
+def _add_wait_cpu(seconds: float) -> None:
+    global _wait_cpu
+    with _wait_lock:                # += on a float global is a read, an add and a write: two
+        _wait_cpu += seconds        # threads in between would lose one's seconds
 
 
 def wait_cpu_seconds() -> float:
@@ -124,7 +131,8 @@ def wait_cpu_seconds() -> float:
     splits so far (all calling threads): what a caller waits on a machine with a free core for
     each thread, i.e. with the calling thread's CPU seconds the critical path there (the
     benchmark's quiet-machine estimate; work started by :func:`submit` is not counted)."""
-    return _wait_cpu
+    with _wait_lock:
+        return _wait_cpu
 
 
 def submit(fn: Callable[[], T]) -> Future:

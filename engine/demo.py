@@ -1,6 +1,7 @@
 """The built-in demo scene as a project: captured views with exact depth, the geometry
-memory fused from them view by view (emitting memory deltas so viewers see it grow), and an
-orbit camera path. Until tracking runs on it, the synthetic depth stands in for MVS."""
+memory fused from them view by view (emitting memory deltas so viewers see it grow), and a
+camera path: the app's Orbit preset on the demo capture (:func:`demo_path`), what a user
+who presses Orbit gets. Until tracking runs on it, the synthetic depth stands in for MVS."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ class DemoOptions:
     path_frames: int = 80
     path_fps: float = 24.0
     seed: int = 0
+    path_preset: str = "orbit"   # the app preset the demo flies; "orbit-360": the full circle round
+                                 # the objects (two thirds of it unseen by the 120-deg capture)
 
 
 def demo_views(options: DemoOptions = DemoOptions()):
@@ -34,17 +37,19 @@ def demo_views(options: DemoOptions = DemoOptions()):
         yield CapturedView(cam, image, depth), frame
 
 
-def demo_orbit(views: ViewBank, options: DemoOptions):
-    """A full orbit around the demo's objects, inside the room, starting where the capture
-    starts: two thirds of it look at sides the capture never saw (generation must invent)."""
-    from engine.synthetic import make_demo_scene
-    from engine.trajectory.presets import orbit
+def demo_path(memory, views: ViewBank, options: DemoOptions = DemoOptions()):
+    """The demo's camera path: the app preset ``options.path_preset`` placed on the demo
+    capture (its fused memory and captured views) as ``anyrecon generate --preset`` places it
+    (engine.workflows.generate.preset_in_scene; the studio's preset buttons call the same
+    make_preset), retimed to ``options.path_frames`` frames at ``options.path_fps``. The demo
+    capture is a 120-deg arc round the objects (an object capture filmed from one side), so
+    "orbit" sweeps that arc back and forth; "orbit-360" goes all the way round."""
+    from dataclasses import replace
 
-    scene = make_demo_scene(options.seed)
-    first = views[0].camera
-    offset = first.center - scene.center
-    start = float(np.degrees(np.arctan2(offset[2], offset[0])))
-    return orbit(scene.center, radius=2.6, height_offset=-offset[1], start_angle_deg=start,
-                 num_keyframes=8, duration=options.path_frames / options.path_fps,
-                 fov_y_deg=first.fov_y_deg, width=options.width, height=options.height,
-                 fps=options.path_fps)
+    from engine.workflows.generate import preset_in_scene
+
+    traj = preset_in_scene(options.path_preset, memory, views)
+    duration = (options.path_frames - (0 if traj.loop else 1)) / options.path_fps
+    scale = duration / traj.resolved_duration
+    keyframes = tuple(replace(k, time=k.time * scale) for k in traj.keyframes)
+    return replace(traj, keyframes=keyframes, duration=duration, fps=options.path_fps)

@@ -10,10 +10,13 @@ from engine.cli.checks import FRAMES, IMAGE_SIDE, SEGMENT_LENGTH, TOP_K, add_ove
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="build the demo scene, generate an orbit through it, export")
+    p = sub.add_parser("demo", help="build the demo scene, generate the app's orbit preset through it, export")
     p.add_argument("--out", required=True, type=Path, help="output folder (created)")
     p.add_argument("--views", type=int_range(2, 1000), default=24, help="captured views (default 24)")
     p.add_argument("--frames", type=FRAMES, default=80, help="frames of the generated orbit (default 80)")
+    p.add_argument("--preset", choices=("orbit", "orbit-360"), default="orbit",
+                   help="the path, an app preset: orbit (default: back and forth over the 120 deg the capture "
+                   "filmed, as the Orbit button does) or orbit-360 (all the way round; two thirds of it unseen)")
     p.add_argument("--width", type=IMAGE_SIDE, default=480)
     p.add_argument("--height", type=IMAGE_SIDE, default=270)
     p.add_argument("--segment-length", type=SEGMENT_LENGTH, default=40)
@@ -39,7 +42,8 @@ def run(args) -> int:
     out = args.out
     check_destination(out / "project", overwrite=args.overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    options = DemoOptions(num_views=args.views, width=args.width, height=args.height, path_frames=args.frames)
+    options = DemoOptions(num_views=args.views, width=args.width, height=args.height, path_frames=args.frames,
+                          path_preset=args.preset)
     state = Workspace()
     run_job(demo_job(options), state)
     project = state.project

@@ -14,7 +14,8 @@ def register(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--trajectory", type=Path,
                      help="camera path file: nerfstudio camera_path.json, glTF/GLB animated camera (Blender), Nuke .chan")
-    src.add_argument("--preset", help="orbit (an object filmed from one side: the filmed arc), spiral, dolly-in, "
+    src.add_argument("--preset", help="orbit (an object filmed from one side: the filmed arc), spiral (the same "
+                     "arc, closing in), dolly-in, "
                      "dolly-out, through, beyond, orbit-360 (the full circle)")
     p.add_argument("--name", default=None, help="trajectory name in the project (default: file stem / preset)")
     p.add_argument("--segment-length", type=SEGMENT_LENGTH, default=40)

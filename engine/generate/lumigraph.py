@@ -8,6 +8,7 @@ references' measured depth forward-warped into the target. Torch, any device.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -314,30 +315,58 @@ def _kth_smallest(pen: torch.Tensor, k: int) -> torch.Tensor:
     return s[k]
 
 
-_prefetched: list = []   # [(sources, target, voxel_size, Future)] of prefetch_reference_depth
+class PrefetchSlot:
+    """Where one generator keeps the reference-depth warp it started ahead
+    (:func:`prefetch_reference_depth`) until its next :func:`warp_reference_depth` call of the
+    very same objects takes it. One per generator (SurfaceGenerator owns one): a slot shared
+    by the whole process would let one generator (a preview, a second session) take or drop
+    another's. At most one warp in flight; a new one replaces it. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._entry: tuple | None = None   # (sources, target, voxel_size, Future)
+        self._lock = threading.Lock()
+
+    def put(self, sources: list[Source], target, voxel_size: float, future) -> None:
+        with self._lock:
+            self._entry = (list(sources), target, voxel_size, future)
+
+    def take(self, sources: list[Source], target, voxel_size: float):
+        """The Future of the warp of these very objects (removed from the slot), else None."""
+        with self._lock:
+            if self._entry is None:
+                return None
+            srcs, tgt, vox, fut = self._entry
+            if tgt is target and vox == voxel_size and len(srcs) == len(sources) and all(
+                    a is b for a, b in zip(srcs, sources)):
+                self._entry = None
+                return fut
+            return None
+
+    @property
+    def pending(self) -> bool:
+        with self._lock:
+            return self._entry is not None
 
 
-def prefetch_reference_depth(sources: list[Source], target, voxel_size: float) -> None:
+def prefetch_reference_depth(sources: list[Source], target, voxel_size: float, slot: PrefetchSlot) -> None:
     """On the CPU, start :func:`warp_reference_depth` of these arguments on an
-    ``engine.cpu_split`` worker: the next call with the very same objects takes its result
-    (the same values) instead of computing it. It depends on the references and the camera
-    only, so it runs while this thread renders the memory for the same frame. Elsewhere
-    (CUDA, splitting off) nothing happens."""
+    ``engine.cpu_split`` worker and keep it in ``slot``: the next call with the very same
+    objects and that slot takes its result (the same values) instead of computing it. It
+    depends on the references and the camera only, so it runs while this thread renders the
+    memory for the same frame. Elsewhere (CUDA, splitting off) nothing happens."""
     if not sources or cpu_split.splits(target_device(sources)) <= 1:
         return
-    _prefetched[:] = [(list(sources), target, voxel_size,
-                       cpu_split.submit(lambda: _warp_reference_depth(sources, target, voxel_size)))]
+    slot.put(sources, target, voxel_size, cpu_split.submit(lambda: _warp_reference_depth(sources, target, voxel_size)))
 
 
-def warp_reference_depth(sources: list[Source], target, voxel_size: float):
+def warp_reference_depth(sources: list[Source], target, voxel_size: float, slot: PrefetchSlot | None = None):
     """The references' measured depth forward-warped into ``target`` (one z-buffer of splats
     of 0.8 source pixels radius over all references): the nearest measured surface per pixel,
-    see-through pixels removed. Returns (depth [H,W], covered [H,W] bool)."""
-    for i, (srcs, tgt, vox, fut) in enumerate(list(_prefetched)):
-        if tgt is target and vox == voxel_size and len(srcs) == len(sources) and all(
-                a is b for a, b in zip(srcs, sources)):
-            del _prefetched[i]
-            return fut.result()
+    see-through pixels removed. Returns (depth [H,W], covered [H,W] bool). ``slot``: where
+    :func:`prefetch_reference_depth` may have started this very warp already."""
+    fut = slot.take(sources, target, voxel_size) if slot is not None else None
+    if fut is not None:
+        return fut.result()
     return _warp_reference_depth(sources, target, voxel_size)
 
 

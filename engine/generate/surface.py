@@ -37,6 +37,7 @@ Per target frame (view-dependent texture mapping / unstructured lumigraph):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Iterator
 
 import numpy as np
@@ -46,6 +47,7 @@ import torch.nn.functional as F
 from engine.device import resolve_device
 from engine.generate.fill import FillOptions, fill_holes
 from engine.generate.lumigraph import (
+    PrefetchSlot,
     Sample,
     Source,
     complete_inverse_depth,
@@ -162,6 +164,7 @@ class SurfaceGenerator:
         self.options = options
         self.device = resolve_device(device)
         self._sources: dict[int, tuple] = {}    # view id -> (camera, image, depth, Source)
+        self._prefetched = PrefetchSlot()        # the next frame's reference-depth warp, started ahead
         self.last_fill_method = "none"
 
     def reference_sources(self, request: SegmentRequest) -> list[Source]:
@@ -190,7 +193,8 @@ class SurfaceGenerator:
         try:
             # the references' depth warp (no guide needed) runs on a CPU worker while the
             # memory is rendered (engine.generate.lumigraph.prefetch_reference_depth)
-            prefetch = prefetch_reference_depth if self.options.warp_references else None
+            prefetch = (partial(prefetch_reference_depth, slot=self._prefetched)
+                        if self.options.warp_references else None)
             yield from render_segment(request, self.reference_sources(request), self.render_frame, cancel,
                                       prefetch)
         finally:
@@ -355,7 +359,7 @@ class SurfaceGenerator:
             depth, known = torch.zeros(h, w, device=dev), torch.zeros(h, w, dtype=torch.bool, device=dev)
             hint = known.clone()
         if self.options.warp_references:
-            warped, covered = warp_reference_depth(sources, target, voxel_size)
+            warped, covered = warp_reference_depth(sources, target, voxel_size, self._prefetched)
             take = covered
             if guide is not None:
                 band = torch.clamp(self.options.depth_tolerance * warped, min=2 * voxel_size)

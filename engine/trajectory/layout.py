@@ -7,9 +7,12 @@ and the world up [3] alone:
   stand around it (seen from it they span at least ``OBJECT_MIN_COVERAGE_DEG`` about up): an
   object-centric capture. Its orbit goes around that point over the azimuths the cameras saw
   it from (:func:`object_arc`, :func:`arc_orbit`: back and forth over the captured arc plus a
-  margin, a loop, radius and height following the cameras); a capture that went (nearly) all the way
-  round (no azimuth gap wider than ``360 - FULL_CIRCLE_COVERAGE_DEG``) keeps the full circle
-  (``presets.orbit``), as does the preset ``orbit-360`` on any object capture.
+  margin, a loop, radius and height following the cameras), and so does its spiral
+  (:func:`arc_spiral`: the same sweep twice, closing in and coming down along it by at most
+  EYE_REACH_SPACINGS camera spacings); a capture
+  that went (nearly) all the way round (no azimuth gap wider than ``360 -
+  FULL_CIRCLE_COVERAGE_DEG``) keeps the full circle (``presets.orbit``) and the spiral's full
+  turns (``presets.spiral``), as does the preset ``orbit-360`` on any object capture.
 - ``forward``: the cameras look roughly one way (the mean of their horizontal view directions
   is at least ``FORWARD_MIN_RESULTANT`` long): a forward-facing capture (LLFF fern) or a walk
   through a room looking ahead (livingroom). Its orbit is the LLFF render path: an ellipse
@@ -96,6 +99,7 @@ class ObjectArc:
     start_deg, arc_deg  the orbit's sweep: from start_deg over arc_deg (> 0), the captured
                         span plus the margin each side; arc_deg == 360: the full circle
     coverage_deg        the cameras' own span: 360 minus the widest azimuth gap between them
+    spacing             the cameras' spacing, world units (:func:`_camera_spacing`)
     cam_azimuth_deg [N], cam_radius [N], cam_height [N]   every captured camera's azimuth
                         unwrapped into [start_deg, start_deg + 360), its distance from the up
                         axis through center and its height along up (world units)
@@ -109,6 +113,7 @@ class ObjectArc:
     cam_height: np.ndarray
     e1: np.ndarray
     e2: np.ndarray
+    spacing: float = 0.0     # the cameras' spacing (world units, :func:`_camera_spacing`)
 
     @property
     def full_circle(self) -> bool:
@@ -130,14 +135,15 @@ def object_arc(captured: np.ndarray, center: np.ndarray, up: np.ndarray, e1: np.
     radius = np.linalg.norm(rel - np.outer(height, up), axis=1)
     gap, gap_end = _largest_gap(az)
     coverage = 360.0 - gap
+    spacing = _camera_spacing(captured[:, :3, 3])
     if coverage > full_circle_above_deg:
         start, arc = float(az[0]), 360.0
     else:
-        spacing_deg = np.degrees(_camera_spacing(captured[:, :3, 3]) / max(float(np.median(radius)), 1e-12))
+        spacing_deg = np.degrees(spacing / max(float(np.median(radius)), 1e-12))
         margin = min(ARC_MARGIN_DEG, ARC_MARGIN_FRACTION * coverage, spacing_deg)
         start, arc = gap_end - margin, coverage + 2.0 * margin
     return ObjectArc(float(start), float(arc), float(coverage), start + np.mod(az - start, 360.0), radius, height,
-                     e1, e2)
+                     e1, e2, float(spacing))
 
 
 def _along_arc(arc: ObjectArc, azimuth_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -152,29 +158,65 @@ def _along_arc(arc: ObjectArc, azimuth_deg: np.ndarray) -> tuple[np.ndarray, np.
     return w @ arc.cam_radius, w @ arc.cam_height
 
 
+def _arc_sweep(arc: ObjectArc, num_keyframes: int, passes: int) -> np.ndarray:
+    """Fractions [K] of the arc (0 = arc.start_deg, 1 = its other end) at equal steps in time:
+    ``passes`` times out and back (m + 1 out, m - 1 back: 2m keyframes a pass, at least
+    ``num_keyframes`` in all, at most ARC_MAX_KEY_STEP_DEG apart), from the end nearer the first
+    captured camera (the circle starts at that camera). A loop's keyframes (the last step back
+    to the start is the loop's); the keyframes either side of a turn coincide in azimuth, so
+    the spline through them comes to rest there."""
+    m = max(int(np.ceil(num_keyframes / (2 * passes))), int(np.ceil(arc.arc_deg / ARC_MAX_KEY_STEP_DEG)), 2)
+    out = np.arange(m + 1) / m                                  # fraction of the arc, out ...
+    frac = np.tile(np.r_[out, out[-2:0:-1]], passes)            # ... and back (the start closes the loop)
+    if arc.cam_azimuth_deg[0] - arc.start_deg > 0.5 * arc.arc_deg:
+        frac = 1.0 - frac                                       # from the far end: the first camera's
+    return frac
+
+
+def _arc_poses(arc: ObjectArc, frac: np.ndarray, center: np.ndarray, up: np.ndarray,
+               radius_in: np.ndarray | float = 0.0, height_down: np.ndarray | float = 0.0) -> list[np.ndarray]:
+    """world_from_cam [4,4] per arc fraction frac [K]: the eye at the cameras' smoothed radius
+    and height there (:func:`_along_arc`) less radius_in / height_down (world units, [K] or
+    scalars; height along up from center), looking at ``center`` [3] world with image-up
+    ``up`` [3] (as ``presets.orbit``'s eyes)."""
+    az = arc.start_deg + arc.arc_deg * np.asarray(frac, dtype=np.float64)
+    radius, height = _along_arc(arc, az)
+    radius, height = radius - radius_in, height - height_down
+    a = np.radians(az)
+    eyes = center + radius[:, None] * (np.outer(np.cos(a), arc.e1) + np.outer(np.sin(a), arc.e2)) + np.outer(height, up)
+    return [se3.look_at(eye, center, up) for eye in eyes]
+
+
 def arc_orbit(arc: ObjectArc, center: np.ndarray, up: np.ndarray, fov_y_deg: float, num_keyframes: int = 8,
               duration: float = 8.0, **frame) -> Trajectory:
     """An object capture's orbit over its captured arc (``arc.full_circle`` is False): a loop
     that sweeps from one end of the arc (arc.start_deg .. arc.start_deg + arc.arc_deg) to the
-    other and back, each eye at the cameras' smoothed radius and height there
-    (:func:`_along_arc`), looking at ``center`` [3] world with image-up ``up`` [3] (as
-    ``presets.orbit``'s eyes); duration in seconds. It starts at the end nearer the first
-    captured camera (the circle starts at that camera).
+    other and back (:func:`_arc_sweep`, one pass), each eye at the cameras' smoothed radius and
+    height there (:func:`_arc_poses`), looking at ``center`` [3] world; duration in seconds."""
+    frac = _arc_sweep(arc, num_keyframes, passes=1)
+    return _trajectory(_arc_poses(arc, frac, center, up), fov_y_deg, duration, True, **frame)
 
-    Keyframes as a circle's: equal steps in time and along the arc (m + 1 out, m - 1 back:
-    2m keyframes, at least ``num_keyframes``, at most ARC_MAX_KEY_STEP_DEG apart); the spline
-    through them comes to rest at both turns (the keyframes either side of a turn coincide)."""
-    e1, e2 = arc.e1, arc.e2
-    m = max(int(np.ceil(num_keyframes / 2)), int(np.ceil(arc.arc_deg / ARC_MAX_KEY_STEP_DEG)), 2)
-    out = np.arange(m + 1) / m                                  # fraction of the arc, out ...
-    frac = np.r_[out, out[-2:0:-1]]                             # ... and back (the start closes the loop)
-    if arc.cam_azimuth_deg[0] - arc.start_deg > 0.5 * arc.arc_deg:
-        frac = 1.0 - frac                                       # from the far end: the first camera's
-    az = arc.start_deg + arc.arc_deg * frac
-    radius, height = _along_arc(arc, az)
-    a = np.radians(az)
-    eyes = center + radius[:, None] * (np.outer(np.cos(a), e1) + np.outer(np.sin(a), e2)) + np.outer(height, up)
-    return _trajectory([se3.look_at(eye, center, up) for eye in eyes], fov_y_deg, duration, True, **frame)
+
+def arc_spiral(arc: ObjectArc, center: np.ndarray, up: np.ndarray, fov_y_deg: float, num_keyframes: int = 24,
+               duration: float = 12.0, *, passes: int = 2, shrink: float = 0.6, lower: float = 0.25,
+               **frame) -> Trajectory:
+    """An object capture's spiral over its captured arc (``arc.full_circle`` is False): the
+    orbit's sweep (:func:`_arc_sweep`) ``passes`` times out and back, ending where it started,
+    closing in and coming down linearly in time: by the end the radius is ``shrink`` times the
+    cameras' smoothed radius and the height (along up from center) ``lower`` times theirs, as
+    the full-circle spiral (``presets.spiral``: 2 turns, radius to 0.6x, height to 0.25x), but
+    that move (in and down together) cut to at most EYE_REACH_SPACINGS camera spacings
+    (arc.spacing), as the forward spiral's swing is: the eyes stay near the filmed views. Looks at ``center`` [3] world. An open path;
+    duration in seconds."""
+    frac = _arc_sweep(arc, num_keyframes, passes)
+    frac = np.r_[frac, frac[0]]                                 # ends at the end it started from
+    t = np.linspace(0.0, 1.0, len(frac))
+    radius, height = _along_arc(arc, arc.start_deg + arc.arc_deg * frac)
+    radius_in, height_down = (1.0 - shrink) * radius, (1.0 - lower) * height
+    move = np.maximum(np.hypot(radius_in, height_down), 1e-12)
+    cut = np.minimum(1.0, EYE_REACH_SPACINGS * arc.spacing / move)     # the whole move within reach
+    poses = _arc_poses(arc, frac, center, up, t * cut * radius_in, t * cut * height_down)
+    return _trajectory(poses, fov_y_deg, duration, False, **frame)
 
 
 def capture_layout(captured: np.ndarray, up: np.ndarray, e1: np.ndarray,

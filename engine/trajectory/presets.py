@@ -11,7 +11,9 @@ default is (0, -1, 0)).
 layout (engine.trajectory.layout): orbit and spiral go around the subject of an object-centric
 capture, and stay among the cameras of a forward-facing or inside-out (room) capture. An
 object capture filmed from one side orbits over the azimuths it was filmed from (back and
-forth, a loop); one filmed all round, or the preset ``orbit-360``, circles it all the way.
+forth, a loop) and spirals over them too (the sweep twice, closing in); one filmed all round
+keeps the full circle and the spiral's full turns, and the preset ``orbit-360`` circles any
+object capture all the way.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import numpy as np
 
 from engine.geometry import se3
 from engine.trajectory.keyframes import Keyframe, Trajectory
-from engine.trajectory.layout import FORWARD, arc_orbit, forward_orbit, pan_orbit
+from engine.trajectory.layout import FORWARD, arc_orbit, arc_spiral, forward_orbit, pan_orbit
 from engine.trajectory.path_presets import beyond_path, through_path
 from engine.trajectory.scene_summary import (SceneSummary, plane_basis, scene_orbit_params,
                                              summarize_scene, unit_vector)
@@ -154,6 +156,10 @@ def _orbit_360_preset(s: SceneSummary) -> Trajectory:
 
 
 def _spiral_preset(s: SceneSummary) -> Trajectory:
+    """Object captures: two turns around the subject closing in and coming down
+    (:func:`spiral`), or, filmed from one side, the same moves over the filmed arc, swept out
+    and back twice (engine.trajectory.layout.arc_spiral). Forward-facing: the LLFF spiral;
+    inside-out: a pan closing in (engine.trajectory.layout)."""
     if s.rig is not None and s.layout == FORWARD:   # the LLFF spiral: 2 turns, in and out along the view
         depth = np.abs((s.captured[:, :3, 3] - s.rig.center) @ s.rig.forward)
         swing = min(0.5 * float(np.percentile(depth, 90)), 0.5 * s.rig.reach)
@@ -161,6 +167,9 @@ def _spiral_preset(s: SceneSummary) -> Trajectory:
                              depth_swing=swing, **_frame_args(s))
     if s.rig is not None:
         return pan_orbit(s.rig, s.up, s.fov_y_deg, duration=12.0, turns=2.0, shrink=0.6, **_frame_args(s))
+    if s.arc is not None and not s.arc.full_circle:
+        return arc_spiral(s.arc, s.center, s.up, s.fov_y_deg, duration=12.0, passes=2, shrink=0.6, lower=0.25,
+                          **_frame_args(s))
     return spiral(s.center, s.radius, 0.6 * s.radius, 2.0, s.height_offset, 0.25 * s.height_offset,
                   fov_y_deg=s.fov_y_deg, up=s.up, start_angle_deg=s.start_angle_deg, **_frame_args(s))
 

@@ -74,6 +74,20 @@ class GenerateResult:
         return self.points_after
 
 
+def preset_in_scene(preset: str, memory, views):
+    """The preset named ``preset`` placed in a scene (engine.trajectory.presets.make_preset):
+    on the memory's points (a 200k-point snapshot) and the views' captured cameras, at the
+    first view's FOV and size (55 deg, 640x360 without views). What ``anyrecon generate
+    --preset`` and the demo's path (engine.demo.demo_path) fly."""
+    from engine.trajectory.presets import make_preset
+
+    cam = views[0].camera if len(views) else None
+    return make_preset(preset, points=memory.snapshot(max_points=200_000).xyz,
+                       captured_world_from_cam=views.world_from_cams() if len(views) else None,
+                       fov_y_deg=cam.fov_y_deg if cam else 55.0,
+                       width=cam.width if cam else 640, height=cam.height if cam else 360)
+
+
 def path_in_project(project, preset: str | None = None, trajectory_file=None, frames: int | None = None):
     """The camera path to generate in ``project``: a camera-path file as written
     (engine.trajectory.camera_files), or a preset placed in the project's memory and captured
@@ -84,19 +98,13 @@ def path_in_project(project, preset: str | None = None, trajectory_file=None, fr
     from pathlib import Path
 
     from engine.trajectory.camera_files import read_trajectory_file
-    from engine.trajectory.presets import make_preset
 
     if trajectory_file:
         traj = read_trajectory_file(Path(trajectory_file))
     elif preset:
         if project.memory is None or project.memory.is_empty:
             raise ValueError(f"{project.root}: the project has no geometry memory to place a preset in")
-        views = project.views
-        cam = views[0].camera if len(views) else None
-        traj = make_preset(preset, points=project.memory.snapshot(max_points=200_000).xyz,
-                           captured_world_from_cam=views.world_from_cams() if len(views) else None,
-                           fov_y_deg=cam.fov_y_deg if cam else 55.0,
-                           width=cam.width if cam else 640, height=cam.height if cam else 360)
+        traj = preset_in_scene(preset, project.memory, project.views)
     else:
         raise ValueError("give a preset or a camera-path file")
     if frames:

@@ -99,7 +99,8 @@ def insert_view(ws, view, stride: int, total: int, started: float, done: int, la
 
 def demo_job(options=None, root: Path | str | None = None, with_path: bool = True):
     """The built-in synthetic scene (exact depth), memory growing view by view; ``with_path``
-    adds the demo orbit as the path "orbit". ``root`` names the folder it will be saved to."""
+    adds the demo's path (engine.demo.demo_path: the app's Orbit preset on the demo capture,
+    or options.path_preset) as the path "orbit". ``root`` names the folder it will be saved to."""
     from engine import demo
 
     options = options or demo.DemoOptions()
@@ -116,7 +117,7 @@ def demo_job(options=None, root: Path | str | None = None, with_path: bool = Tru
             cancel.raise_if_cancelled()
             yield from insert_view(ws, view, options.stride, options.num_views, started, i + 1, "demo scene")
         if with_path:
-            project.trajectories["orbit"] = demo.demo_orbit(ws.views, options)
+            project.trajectories["orbit"] = demo.demo_path(ws.memory, ws.views, options)
         return loaded_result(ws, "synthetic demo scene (exact depth)")
     return job
 

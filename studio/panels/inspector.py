@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 PRESET_NAMES = ("orbit", "spiral", "dolly-in", "dolly-out", "through", "beyond", "orbit-360")
 PRESET_TIPS = {"orbit": "Around the subject over the side the capture filmed (all round if it went all round)",
+               "spiral": "Closing in on the subject over the side the capture filmed (two turns if it went all round)",
                "orbit-360": "The full circle around the subject, also the sides nobody filmed (invented)"}
 
 

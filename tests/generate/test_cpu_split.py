@@ -102,12 +102,28 @@ def test_split_patchmatch_boxes_equal_in_line(monkeypatch):
 
 
 def test_prefetched_reference_depth_is_the_warp(monkeypatch):
+    """The warp started ahead into a generator's slot is the warp, taken by that slot's next call
+    of the very same objects only (another generator's slot computes its own)."""
     monkeypatch.setenv("ANYRECON_CPU_SPLIT", "2")
     sources = [make_source(*_plane_view(x, 64, 48), "cpu") for x in (-0.2, 0.1)]
     target = _camera(0.05, 64, 40)
     d0, c0 = warp_reference_depth(sources, target, 0.01)
-    prefetch_reference_depth(sources, target, 0.01)
-    assert len(lumigraph._prefetched) == 1
-    d1, c1 = warp_reference_depth(sources, target, 0.01)
-    assert lumigraph._prefetched == []                # taken by the call with the same objects
-    assert torch.equal(d0, d1) and torch.equal(c0, c1) and bool(c0.any())
+    mine, other = lumigraph.PrefetchSlot(), lumigraph.PrefetchSlot()
+    prefetch_reference_depth(sources, target, 0.01, mine)
+    assert mine.pending and not other.pending
+    d2, _ = warp_reference_depth(sources, target, 0.01, other)    # not its warp: computed, slot untouched
+    assert mine.pending
+    assert warp_reference_depth(sources, _camera(0.05, 64, 40), 0.01, mine) is not None and mine.pending  # other target
+    d1, c1 = warp_reference_depth(sources, target, 0.01, mine)
+    assert not mine.pending                                        # taken by the call with the same objects
+    assert torch.equal(d0, d1) and torch.equal(c0, c1) and torch.equal(d0, d2) and bool(c0.any())
+
+def test_wait_cpu_seconds_adds_up_across_threads():
+    """The wait-CPU total is added to under a lock: every thread's seconds count."""
+    before = cpu_split.wait_cpu_seconds()
+    threads = [threading.Thread(target=lambda: [cpu_split._add_wait_cpu(0.5) for _ in range(2000)]) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert cpu_split.wait_cpu_seconds() - before == 4 * 2000 * 0.5

@@ -61,12 +61,37 @@ def wait_idle(qtbot, win, timeout_ms: int = 60000) -> None:
     qtbot.waitUntil(idle, timeout=timeout_ms)
 
 
+_DEMO_RENDERS: dict = {}   # DemoOptions -> [(CapturedView, SyntheticFrame)] of engine.demo.demo_views
+
+
+def _demo_views_once(real):
+    """``engine.demo.demo_views`` rendered once per options and test process: the studio tests
+    load the demo ~18 times at two sizes, each load rendering the procedural scene anew
+    (0.36 CPU-s at 8 x 160x90); the renders are deterministic. Every load gets its own copies
+    of the arrays and still inserts view by view (the memory deltas the tests watch)."""
+    from dataclasses import replace
+
+    def demo_views(options):
+        if options not in _DEMO_RENDERS:
+            _DEMO_RENDERS[options] = list(real(options))
+        for view, frame in _DEMO_RENDERS[options]:
+            yield replace(view, image=view.image.copy(),
+                          depth=None if view.depth is None else view.depth.copy()), frame
+    return demo_views
+
+
 def load_demo(qtbot, win, preset: str | None = "orbit", **options) -> None:
+    from engine import demo
     from studio.jobs import demo_job, studio_demo_options
 
     opts = studio_demo_options(**{"num_views": 8, "width": 160, "height": 90, **options})
-    win.ctl.open_scene_job("demo scene", demo_job(opts))
-    wait_idle(qtbot, win)
+    real = demo.demo_views
+    demo.demo_views = _demo_views_once(real)
+    try:
+        win.ctl.open_scene_job("demo scene", demo_job(opts))
+        wait_idle(qtbot, win)
+    finally:
+        demo.demo_views = real
     if preset:
         win.ctl.apply_preset(preset)
         wait_idle(qtbot, win)

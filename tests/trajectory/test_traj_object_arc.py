@@ -1,14 +1,16 @@
 """An object filmed from one side is orbited over the arc the capture saw (issue 13): the
 "orbit" preset of an object capture sweeps the cameras' azimuths about the subject (plus a
 margin), back and forth as a loop; a capture that went all the way round keeps the full
-circle, and the preset "orbit-360" asks for it explicitly. Synthetic captures only (y-down
+circle, and the preset "orbit-360" asks for it explicitly. The "spiral" preset follows the
+same rule: over the filmed arc (the sweep twice, closing in and coming down), or its two
+full turns for a capture filmed all round. Synthetic captures only (y-down
 world, up = -y), engine-only, fast."""
 import numpy as np
 import pytest
 
 from engine.geometry import se3
 from engine.trajectory.layout import ARC_MARGIN_DEG, OBJECT, object_arc
-from engine.trajectory.presets import PRESETS, make_preset, orbit
+from engine.trajectory.presets import PRESETS, make_preset, orbit, spiral
 from engine.trajectory.scene_summary import plane_basis, summarize_scene
 
 UP = np.array([0.0, -1.0, 0.0])
@@ -151,3 +153,87 @@ def test_arc_orbit_starts_at_the_end_of_the_first_captured_camera(order):
     _, cams = orbit_centers(caps, n=8)
     first = azimuth_deg(caps[0, :3, 3])[0]
     assert off_deg(azimuth_deg(cams[0].center), first)[0] < 12.0      # within the margin of it
+
+
+def spiral_move(radius, lift, spacing):
+    """(in, down) world units a one-sided spiral moves by its end: toward 0.6x the radius and
+    0.25x the lift, the move cut to 1.5 camera spacings."""
+    move = np.array([0.4 * radius, 0.75 * lift])
+    return move * min(1.0, 1.5 * spacing / np.linalg.norm(move))
+
+
+@pytest.mark.parametrize("middle", [90.0, 180.0, -60.0], ids=["front", "straddles-180", "other-side"])
+def test_spiral_of_a_one_sided_capture_stays_over_the_captured_arc(middle):
+    """A half-circle capture (as the orbit test's): the spiral sweeps the captured arc (plus
+    the margin) out and back twice instead of two full turns round the unseen back, closing in
+    toward 0.6x the cameras' radius and coming down toward 0.25x their height (that move cut to
+    1.5 camera spacings: 15 deg = 0.785 apart), looking at the subject; an open path that ends
+    at the end it started from."""
+    caps = ring_capture(middle + np.linspace(-90.0, 90.0, 13))
+    traj, cams = orbit_centers(caps, n=97, preset="spiral")
+    eyes = np.stack([c.center for c in cams])
+    az = azimuth_deg(eyes)
+    off = off_deg(az, middle)
+    assert off.max() <= 90.0 + ARC_MARGIN_DEG + 1.0           # never behind the subject
+    assert off.max() >= 90.0 and off.min() <= 2.0             # end to end, through the middle
+    signed = (az - middle + 180.0) % 360.0 - 180.0
+    ends = np.flatnonzero(np.abs(np.diff(np.sign(np.diff(signed)))) > 0)
+    assert len(ends) == 3                                     # out, back, out, back: three turns between
+    assert not traj.loop
+    assert off_deg(az[-1], az[0]) < 1.0                    # back at the end it started from
+    rel = eyes - TARGET
+    height = rel @ UP
+    radius = np.linalg.norm(rel - np.outer(height, UP), axis=1)
+    np.testing.assert_allclose([radius[0], height[0]], [3.0, 0.8], rtol=0.02)
+    move_in, move_down = spiral_move(3.0, 0.8, spacing=3.0 * np.radians(15.0))
+    np.testing.assert_allclose([radius[-1], height[-1]], [3.0 - move_in, 0.8 - move_down], rtol=0.02)
+    assert move_in > 0.3 * 3.0                                # it does close in
+    ramp = np.linspace(0.0, 1.0, len(eyes))                   # closing in, coming down, steadily in time
+    np.testing.assert_allclose(radius, 3.0 - move_in * ramp, rtol=0.04)   # (chords between keyframes)
+    np.testing.assert_allclose(height, 0.8 - move_down * ramp, rtol=0.04, atol=0.01)
+    for c in cams:
+        to_target = (TARGET - c.center) / np.linalg.norm(TARGET - c.center)
+        assert np.degrees(np.arccos(np.clip(to_target @ c.forward, -1, 1))) < 1.5
+        assert c.world_from_cam[:3, 1] @ UP < 0               # up kept
+
+
+def test_spiral_of_a_narrow_capture_straddling_the_wrap_keeps_to_its_arc():
+    az = np.r_[np.linspace(130.0, 179.0, 6), np.linspace(-178.0, -130.0, 6)]
+    _, cams = orbit_centers(ring_capture(RNG.permutation(az)), preset="spiral")
+    off = off_deg(azimuth_deg(np.stack([c.center for c in cams])), 180.0)
+    assert 50.0 <= off.max() <= 50.0 + ARC_MARGIN_DEG + 1.0
+
+
+@pytest.mark.parametrize("azimuths", [np.arange(0.0, 360.0, 15.0), np.linspace(20.0, 330.0, 20)],
+                         ids=["360", "310-deg"])
+def test_spiral_of_a_capture_all_round_keeps_its_full_turns(azimuths):
+    caps = ring_capture(azimuths)
+    summary = summarize_scene(subject_points(), caps, 50.0)
+    assert summary.arc.full_circle
+    traj = make_preset("spiral", points=subject_points(), captured_world_from_cam=caps, fov_y_deg=50.0)
+    ref = spiral(summary.center, summary.radius, 0.6 * summary.radius, 2.0, summary.height_offset,
+                 0.25 * summary.height_offset, fov_y_deg=50.0, up=summary.up, start_angle_deg=summary.start_angle_deg)
+    np.testing.assert_allclose(np.stack([k.world_from_cam for k in traj.keyframes]),
+                               np.stack([k.world_from_cam for k in ref.keyframes]), atol=1e-9)
+
+
+@pytest.mark.parametrize("order", [1, -1], ids=["first-camera-at-low-end", "first-camera-at-high-end"])
+def test_arc_spiral_starts_and_ends_at_the_end_of_the_first_captured_camera(order):
+    caps = ring_capture(np.linspace(200.0, 320.0, 12)[::order])
+    _, cams = orbit_centers(caps, n=8, preset="spiral")
+    first = azimuth_deg(caps[0, :3, 3])[0]
+    assert off_deg(azimuth_deg(np.stack([cams[0].center, cams[-1].center])), first).max() < 12.0
+
+
+def test_arc_spiral_closes_in_by_at_most_one_and_a_half_camera_spacings():
+    """Cameras 5 deg apart on a radius-3 ring (0.26 apart): the spiral moves in and down by
+    1.5 spacings (0.39), not to 0.6x the radius (1.2 in): the eyes stay near the filmed views."""
+    caps = ring_capture(np.arange(200.0, 321.0, 5.0))
+    spacing = 3.0 * np.radians(5.0)
+    _, cams = orbit_centers(caps, n=49, preset="spiral")
+    rel = np.stack([c.center for c in cams]) - TARGET
+    height = rel @ UP
+    radius = np.linalg.norm(rel - np.outer(height, UP), axis=1)
+    np.testing.assert_allclose([3.0 - radius[-1], 0.8 - height[-1]], spiral_move(3.0, 0.8, spacing), rtol=0.01)
+    nearest = np.linalg.norm(rel[:, None] + TARGET - caps[None, :, :3, 3], axis=2).min(axis=1)
+    assert nearest.max() < 2.0 * spacing
