@@ -96,8 +96,7 @@ class LiveGuidance(Sequence):
 def reference_views(views, retrieved) -> list[ReferenceView]:
     return [ReferenceView(r.view_id, views[r.view_id].camera, views[r.view_id].image_float(),
                           views[r.view_id].depth, max(r.gain, 1e-3),
-                          completed=getattr(views[r.view_id], "completed", None),
-                          confidence=getattr(views[r.view_id], "confidence", None)) for r in retrieved]
+                          completed=getattr(views[r.view_id], "completed", None)) for r in retrieved]
 
 
 def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, options: LoopOptions,

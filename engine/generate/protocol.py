@@ -50,8 +50,7 @@ class ReferenceView:
     """A retrieved captured view. image [H,W,3] float32 [0,1]; depth [H,W] float32 z-depth
     in meters (0 = unknown) or None; weight = its retrieval gain (>= 0); completed [H,W] bool,
     True where the depth was completed (filled between matched pixels) rather than matched,
-    or None (all matched or unknown); confidence [H,W] float32 in [0,1], the depth's
-    per-pixel confidence (completed pixels: how well the neighbour views verified them), or None."""
+    or None (all matched or unknown)."""
 
     view_id: int
     camera: Camera
@@ -59,7 +58,6 @@ class ReferenceView:
     depth: np.ndarray | None
     weight: float = 1.0
     completed: np.ndarray | None = None
-    confidence: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

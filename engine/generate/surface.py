@@ -140,15 +140,6 @@ class SurfaceGeneratorOptions:
     # discs that pass the density test): neither depth nor color; 0 = off
     speck_window: int = 11
     warp_references: bool = True       # refine the surface with the references' measured depth
-    # the references' verified completed depth (completed pixels with a confidence of at least
-    # engine.render.retrieval.COMPLETED_MIN_CONFIDENCE), forward-warped like the measured depth,
-    # starts the guessed depth (a hint: swept, never known) instead of the push-pull sheet:
-    # every frame of a path warps the same references, so a surface nothing matched (office's
-    # floor) is the same from frame to frame. 0 = off; 1 = where the target has nothing else;
-    # 2 = also over the memory's hints (fused guesses); 3 = also over the previous frame's carry
-    completed_hint: int = 1
-    completed_hint_stride: int = 2     # every n-th completed pixel (rows and columns) is warped
-    completed_hint_min_conf: float = -1.0  # < 0: engine.render.retrieval.COMPLETED_MIN_CONFIDENCE
     sweep: SweepOptions = field(default_factory=SweepOptions)
     fill: FillOptions = field(default_factory=FillOptions)
 
@@ -170,8 +161,7 @@ class SurfaceGenerator:
     def __init__(self, options: SurfaceGeneratorOptions = SurfaceGeneratorOptions(), device=None) -> None:
         self.options = options
         self.device = resolve_device(device)
-        self._sources: dict[int, tuple] = {}    # view id -> (camera, image, depth, Source, completed points)
-        self._completed: list[tuple] = []        # (Source, (xyz, radius) or None) of the last references
+        self._sources: dict[int, tuple] = {}    # view id -> (camera, image, depth, Source)
         self.last_fill_method = "none"
 
     def reference_sources(self, request: SegmentRequest) -> list[Source]:
@@ -180,23 +170,16 @@ class SurfaceGenerator:
         same camera/image/depth objects (identity, not ``id()``: a freed object's id can be
         reused); the cache holds the last segment's references only."""
         refs = sorted(request.references, key=lambda r: -r.weight)[: self.options.max_references]
-        out, keep, completed = [], {}, []
+        out, keep = [], {}
         for r in refs:
             hit = self._sources.get(r.view_id)
             if hit is not None and hit[0] is r.camera and hit[1] is r.image and hit[2] is r.depth:
-                src, pts = hit[3], hit[4]
+                src = hit[3]
             else:
                 src = make_source(r.camera, r.image, r.depth, self.device, completed=r.completed)
-                pts = None
-            if pts is None and self.options.completed_hint:
-                pts = verified_completed_points(src, getattr(r, "completed", None), getattr(r, "confidence", None),
-                                                self.options.completed_hint_stride,
-                                                self.options.completed_hint_min_conf)
-            keep[r.view_id] = (r.camera, r.image, r.depth, src, pts)
-            completed.append((src, pts))
+            keep[r.view_id] = (r.camera, r.image, r.depth, src)
             out.append(src)
         self._sources = keep   # views of the last segment stay cached for the next
-        self._completed = completed
         return out
 
     def generate(self, request: SegmentRequest, cancel: CancelToken | None = None) -> Iterator[GeneratedFrame]:
@@ -383,15 +366,6 @@ class SurfaceGenerator:
                 take = take & ~occluder
             depth = torch.where(take, warped, depth)
             known = known | take
-        comp = torch.zeros_like(known)
-        if self.options.completed_hint:
-            pts = [p for src, p in self._completed if p is not None and any(src is s for s in sources)]
-            cdepth, ccov = warp_points_depth(pts, target, voxel_size, dev)
-            # pixels with nothing else; with mode 2 also the memory's hints (fused guesses)
-            comp = ccov & ~known & (~hint if self.options.completed_hint < 2 else torch.ones_like(hint))
-            depth = torch.where(comp, cdepth, depth)
-            hint = hint | comp
-            self._trace(completed_hint=comp, completed_depth=cdepth)
         gap = torch.zeros_like(known)
         k = int(self.options.gap_px) | 1
         if k > 1 and bool(known.any()) and not bool(known.all()):
@@ -410,8 +384,6 @@ class SurfaceGenerator:
                 # and enough to fill the depth where the memory has none
                 warped = warp_depth(prev, target, dev)
                 carry = (warped > 0) & ~gap & ~known
-                if self.options.completed_hint >= 3:
-                    carry &= ~comp
                 hint = hint & ~known & ~gap
                 front, blob = self._stray_previous(warped, carry, depth, hint)
                 carry &= ~front & ~blob
@@ -563,66 +535,6 @@ class SurfaceGenerator:
         conf_np[holes_np] = 0.1
         inv_np = invented.cpu().numpy() | holes_np
         return GeneratedFrame(target, color_np.astype(np.float32), depth_np.astype(np.float32), conf_np, inv_np)
-
-
-def verified_completed_points(src: Source, completed, confidence, stride: int = 2, min_conf: float = -1.0):
-    """(xyz [N,3] world, splat radius [N] world) of ``src``'s completed depth pixels whose
-    ``confidence`` (the tracker's, [H,W] in [0,1]) is at least COMPLETED_MIN_CONFIDENCE (the
-    fusion's rule: verified against the neighbour views), every ``stride``-th pixel in rows and
-    columns (footprints of 0.8 ``stride`` source pixels); None where there are none."""
-    from engine.memory.backproject import camera_points
-    from engine.render.retrieval import COMPLETED_MIN_CONFIDENCE
-
-    if completed is None or confidence is None or src.depth is None:
-        return None
-    dev = src.depth.device
-    comp = torch.as_tensor(np.asarray(completed, bool), device=dev)
-    conf = torch.as_tensor(np.asarray(confidence, np.float32), device=dev)
-    if comp.shape != src.depth.shape or conf.shape != src.depth.shape:
-        return None
-    ok = comp & (conf >= (COMPLETED_MIN_CONFIDENCE if min_conf < 0 else min_conf)) & ~src.measured & (src.depth > 0)
-    s = max(1, int(stride))
-    sub = torch.zeros_like(ok)
-    sub[::s, ::s] = True
-    ok &= sub
-    if not bool(ok.any()):
-        return None
-    p_cam = camera_points(src.camera, torch.where(ok, src.depth, torch.zeros_like(src.depth)))[ok]
-    wfc = torch.as_tensor(src.camera.world_from_cam, dtype=torch.float32, device=dev)
-    return p_cam @ wfc[:3, :3].T + wfc[:3, 3], 0.8 * s * p_cam[:, 2] / float(src.camera.K[1, 1])
-
-
-def warp_points_depth(points: list, target, voxel_size: float, device, scale: float = 0.5):
-    """Points ``[(xyz [N,3] world, radius [N] world)]`` forward-warped into ``target`` as one
-    z-buffer (the rule of warp_reference_depth: nearest surface per pixel, see-through pixels
-    removed) at ``scale`` of its resolution, upsampled in inverse depth (bilinear, normalised
-    by the drawn pixels; a z-buffer of footprints wider than a pixel at full size takes the
-    nearest of overlapping footprints: a slanted floor came out a row nearer, 3%).
-    Returns (depth [H,W], covered [H,W] bool)."""
-    from engine.render.points import splat_keys
-    from engine.render.surface import see_through_fast
-
-    h, w = target.height, target.width
-    points = [p for p in points if p[0].shape[0]]
-    if not points:
-        z = torch.zeros(h, w, device=device)
-        return z, z > 0
-    small = target.scaled(scale) if scale != 1.0 else target
-    xyz = torch.cat([p[0] for p in points]).to(device)
-    radius = torch.cat([p[1] for p in points]).to(device)
-    keys = splat_keys(xyz, small, radius, max_radius_px=2.0)
-    covered = keys != torch.iinfo(torch.int64).max
-    depth = torch.where(covered, (keys >> 32).to(torch.int32).view(torch.float32), torch.zeros(1, device=device))
-    covered &= ~see_through_fast(depth, covered, abs_tol=2 * voxel_size)
-    d = torch.where(covered, depth, torch.zeros_like(depth))
-    if small is target:
-        return d, covered
-    has = covered.float()[None, None]
-    inv = torch.where(covered, 1.0 / d.clamp_min(1e-9), torch.zeros_like(d))[None, None]
-    num = F.interpolate(inv, size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-    den = F.interpolate(has, size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-    cov = (F.interpolate(has, size=(h, w), mode="nearest")[0, 0] > 0.5) & (num > 0)
-    return torch.where(cov, 1.0 / (num / den.clamp_min(1e-6)).clamp_min(1e-9), torch.zeros_like(num)), cov
 
 
 def _sample_where(src: Source, x, eye, opt, guessed, where) -> Sample:
