@@ -117,13 +117,3 @@ def test_prefetched_reference_depth_is_the_warp(monkeypatch):
     d1, c1 = warp_reference_depth(sources, target, 0.01, mine)
     assert not mine.pending                                        # taken by the call with the same objects
     assert torch.equal(d0, d1) and torch.equal(c0, c1) and torch.equal(d0, d2) and bool(c0.any())
-
-def test_wait_cpu_seconds_adds_up_across_threads():
-    """The wait-CPU total is added to under a lock: every thread's seconds count."""
-    before = cpu_split.wait_cpu_seconds()
-    threads = [threading.Thread(target=lambda: [cpu_split._add_wait_cpu(0.5) for _ in range(2000)]) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert cpu_split.wait_cpu_seconds() - before == 4 * 2000 * 0.5
