@@ -120,6 +120,7 @@ class SurfaceGeneratorOptions:
     stretch_window: int = 9            # pixels: the stretch is the local fit over this square
     stretch_mode: str = "blur"         # "blur" | "mark" | "fill"
     stretch_blur: int = 21
+    stretch_close: int = 11            # "blur" / "mark": islands up to this size join the smear
     depth_tolerance: float = 0.02      # relative, against a measured reference depth
     depth_tolerance_voxels: float = 2.0  # ... plus this many memory voxels (its depth error)
     unverified_tolerance: float = 0.10  # relative, against a completed reference depth
@@ -509,7 +510,11 @@ class SurfaceGenerator:
         confidence = torch.where(guessed, confidence.clamp(max=0.2), confidence)
         invented = torch.zeros(h, w, dtype=torch.bool, device=dev)
         if smeared is not None:
-            # "blur" / "mark": the smear is drawn (blurred: no streaks), but as a guess
+            # "blur" / "mark": the smear is drawn (blurred: no streaks), but as a guess; small
+            # islands inside it (a few pixels one reference sees within the limit) are part of
+            # it: drawn sharp, they were specks in the blur
+            if opt.stretch_close > 1 and (color.is_cuda or bool(smeared.any())):
+                smeared = closing(smeared, int(opt.stretch_close) | 1) & (weight > 0)
             if opt.stretch_mode == "blur" and (color.is_cuda or bool(smeared.any())):
                 # a box blur of the smeared pixels alone (normalised by their share), twice
                 m = smeared[None].float()
