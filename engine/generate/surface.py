@@ -111,8 +111,8 @@ class SurfaceGeneratorOptions:
     # (the fill layers, the previous frame, the memory's color, PatchMatch). On office's
     # beyond path PatchMatch's fill of these (up to 60% of a frame) was a wallpaper of desk
     # objects and a gravel texture; the blur reads as out of focus (benchmarks/RESULTS.md,
-    # stretch-s24). Held-out (3 views each) 0 / 2 / 5 degrees: fern 22.64 / 22.62 / 22.58 dB,
-    # office 20.39 / 20.53 / 20.51
+    # stretch-s24). Held-out, stretch_weight 0 / 2: fern 22.64 / 22.62 dB (before: 22.64),
+    # office 20.39 / 20.51 (20.36)
     stretch_weight: float = 2.0
     stretch_free: float = 1.5
     max_stretch: float = 3.0
@@ -120,7 +120,7 @@ class SurfaceGeneratorOptions:
     stretch_window: int = 9            # pixels: the stretch is the local fit over this square
     stretch_mode: str = "blur"         # "blur" | "mark" | "fill"
     stretch_blur: int = 21
-    stretch_close: int = 11            # "blur" / "mark": islands up to this size join the smear
+    stretch_close: int = 1             # "blur" / "mark": islands up to this size join the smear (1: off)
     depth_tolerance: float = 0.02      # relative, against a measured reference depth
     depth_tolerance_voxels: float = 2.0  # ... plus this many memory voxels (its depth error)
     unverified_tolerance: float = 0.10  # relative, against a completed reference depth
@@ -510,9 +510,10 @@ class SurfaceGenerator:
         confidence = torch.where(guessed, confidence.clamp(max=0.2), confidence)
         invented = torch.zeros(h, w, dtype=torch.bool, device=dev)
         if smeared is not None:
-            # "blur" / "mark": the smear is drawn (blurred: no streaks), but as a guess; small
-            # islands inside it (a few pixels one reference sees within the limit) are part of
-            # it: drawn sharp, they were specks in the blur
+            # "blur" / "mark": the smear is drawn (blurred: no streaks), but as a guess. The
+            # closing (off by default) makes small islands inside it part of it (a few sharp
+            # pixels in office's blurred frame 0); at 11 px it blurred fern's fragmented leaves
+            # in blocks
             if opt.stretch_close > 1 and (color.is_cuda or bool(smeared.any())):
                 smeared = closing(smeared, int(opt.stretch_close) | 1) & (weight > 0)
             if opt.stretch_mode == "blur" and (color.is_cuda or bool(smeared.any())):

@@ -106,7 +106,7 @@ def test_a_grazing_reference_alone_is_no_observation():
     assert old.invented[plane].mean() < 0.05          # the defect: the smear counted as seen
     assert new.invented[plane].mean() > 0.9
     assert new.confidence[plane & new.invented].max() <= 0.1 + 1e-6
-    assert trace["smeared"][plane].mean() > 0.9
+    assert trace["smeared"][plane].mean() > 0.8           # (before the closing of its islands)
 
 
 def test_a_frontal_reference_sees_what_the_grazing_one_smears():
