@@ -27,6 +27,10 @@ Per target frame (view-dependent texture mapping / unstructured lumigraph):
    d_max); the ``blend_k`` best visible references take ``w = (1 - p / p_k+1) / p`` (Buehler
    et al. 2001), feathered near their image borders; unverified samples count
    ``unverified_weight`` times. The previous frame only counts where no reference sees.
+   A sample drawn through stretched geometry (one reference pixel over many target pixels
+   along one axis: a grazing angle, a guessed surface far from what the reference measured)
+   pays a penalty; where every reference is stretched beyond ``max_stretch`` the pixel is a
+   smear, not an observation: blurred and ``invented`` (``stretch_mode``).
 4. **Fallbacks.** The memory's own color where no reference sees but the memory has the
    surface; then **real hole filling** (``engine.generate.fill``: PatchMatch) for what
    nothing saw: ``invented``.

@@ -1,19 +1,15 @@
-"""Samples through stretched geometry (engine.generate.lumigraph.footprint_stretch /
-limit_stretch): a reference that sees a surface at a grazing angle covers many target pixels
-with each of its pixels; what it shows there is a smear, not something seen (office's beyond
-path: horizontal streaks counted as seen, 0.8% of the frame flagged invented)."""
+"""Samples through stretched geometry (engine.generate.stretch.footprint_stretch and
+engine.generate.lumigraph.limit_stretch): a reference that sees a surface at a grazing angle
+covers many target pixels with each of its pixels; what it shows there is a smear, not
+something seen (office's beyond path: horizontal streaks counted as seen, 0.8% of the frame
+flagged invented)."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from engine.generate.lumigraph import (
-    Sample,
-    footprint_stretch,
-    limit_stretch,
-    make_source,
-    target_rays,
-)
+from engine.generate.lumigraph import Sample, limit_stretch, make_source, target_rays
+from engine.generate.stretch import footprint_stretch
 from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions
 from engine.generate.sweep import SweepOptions
 from engine.geometry import Camera, camera_torch, se3
