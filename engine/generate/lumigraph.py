@@ -16,9 +16,16 @@ import torch
 import torch.nn.functional as F
 
 from engine import cpu_split
-from engine.geometry import camera_torch
 from engine.generate.pushpull import push_pull
-from engine.render.surface import box_count, box_mean, count_neighbours_below, max_filter, neighbour_counts
+from engine.generate.stretch import stretch_terms
+from engine.geometry import camera_torch
+from engine.render.surface import (
+    box_count,
+    box_mean,
+    count_neighbours_below,
+    max_filter,
+    neighbour_counts,
+)
 
 
 @dataclass
@@ -143,16 +150,48 @@ class Sample:
     verified: torch.Tensor  # [H,W] bool
     invented: torch.Tensor | None = None
     fallback_penalty: torch.Tensor | None = None  # [H,W] for pixels no reference passes
+    stretch: torch.Tensor | None = None  # [H,W] the smearing stretch (None: not measured), see stretch_terms
+
+
+def limit_stretch(samples: list[Sample], max_stretch: float) -> tuple[list[Sample], torch.Tensor]:
+    """The samples with those stretched beyond ``max_stretch`` (:func:`engine.generate.stretch.footprint_stretch`)
+    made invisible (penalty and fallback penalty inf) at the pixels where no sample is both
+    visible and within it -> (samples, smeared [H,W] bool: pixels some sample saw, at least
+    loosely, and none now does: what they showed was a smear of a few reference pixels). Where
+    a visible sample is within the limit every sample is kept (the penalty prefers the less
+    stretched ones): dropping the stretched ones pixel by pixel left the blend to one or two
+    references there, whose misregistration showed as splinters. Samples without a measured
+    stretch count as within. Elementwise (no host sync)."""
+    if not samples or max_stretch <= 0:
+        return samples, (torch.zeros_like(samples[0].penalty, dtype=torch.bool) if samples else None)
+    ok = [s.stretch <= max_stretch if s.stretch is not None else torch.ones_like(s.penalty, dtype=torch.bool)
+          for s in samples]
+    good = torch.stack([torch.isfinite(s.penalty) & k for s, k in zip(samples, ok)]).any(0)
+    before = torch.stack([torch.isfinite(s.fallback_penalty) for s in samples]).any(0)
+    inf = torch.full_like(samples[0].penalty, float("inf"))
+    out = []
+    for s, k in zip(samples, ok):
+        drop = ~good & ~k
+        out.append(Sample(s.color, torch.where(drop, inf, s.penalty), s.factor, s.verified & ~drop, s.invented,
+                          torch.where(drop, inf, s.fallback_penalty), s.stretch))
+    after = torch.stack([torch.isfinite(s.fallback_penalty) for s in out]).any(0)
+    return out, before & ~after
 
 
 def sample_source(src: Source, x: torch.Tensor, eye: torch.Tensor, opt, target_guessed: torch.Tensor,
-                  abs_tol: float = 0.0) -> Sample:
+                  abs_tol: float = 0.0, target_focal: float | None = None) -> Sample:
     """Sample ``src`` at the projections of surface points x [H,W,3] world seen from eye [3].
 
     opt             SurfaceGeneratorOptions (depth_tolerance, unverified_tolerance,
-                    unverified_weight, border_px, resolution_weight)
+                    unverified_weight, border_px, resolution_weight, stretch_weight,
+                    stretch_free, max_stretch, max_magnification, stretch_window)
     target_guessed  [H,W] bool: target pixels whose depth is a guess (loose test)
-    abs_tol         meters added to the strict depth test (the memory's depth error)"""
+    abs_tol         meters added to the strict depth test (the memory's depth error)
+    target_focal    the target camera's focal length (pixels): x is a whole target image and
+                    the sample's stretch (engine.generate.stretch) is measured (scaled by f_src /
+                    target_focal; 0: not scaled) and penalised, ``stretch_weight`` degrees per
+                    doubling beyond ``stretch_free`` (see :func:`limit_stretch` for the
+                    limit). None: not measured (x is a list of pixels, e.g. ``[1,N,3]``)"""
     cam = src.camera
     u, v, z = camera_torch.project(cam, x, near=1e-6)
     w, h = cam.width, cam.height
@@ -192,13 +231,17 @@ def sample_source(src: Source, x: torch.Tensor, eye: torch.Tensor, opt, target_g
     angle = 57.29578 * torch.sqrt((2 * (1 - cos)).clamp_min(0))   # chord ~ angle, no arccos
     res = torch.minimum(d_t, d_r) / torch.maximum(d_t, d_r)
     penalty = angle + opt.resolution_weight * (1 - res) + 0.05
+    st = None
+    if target_focal is not None:
+        st, term = stretch_terms([cam], u, v, opt, target_focal)
+        penalty = penalty + term
     inf = torch.full_like(penalty, float("inf"))
     return Sample(color, torch.where(visible, penalty, inf), factor, verified & visible, inv,
-                   torch.where(loose, penalty, inf))
+                   torch.where(loose, penalty, inf), st)
 
 
 def sample_sources(sources: list[Source], x: torch.Tensor, eye: torch.Tensor, opt, target_guessed: torch.Tensor,
-                   abs_tol: float = 0.0) -> list[Sample]:
+                   abs_tol: float = 0.0, target_focal: float | None = None) -> list[Sample]:
     """:func:`sample_source` for each of ``sources`` (same arguments, same Samples, in order),
     with the sources of one image size that have a depth map (and no ``invented`` layer)
     sampled together: one batch of ~70 kernels per size instead of ~70 per source (the
@@ -209,7 +252,7 @@ def sample_sources(sources: list[Source], x: torch.Tensor, eye: torch.Tensor, op
     jobs = []   # (indices into out, job)
     for i, s in enumerate(sources):
         if s.depth is None or s.invented is not None:
-            jobs.append(([i], lambda s=s: [sample_source(s, x, eye, opt, target_guessed, abs_tol)]))
+            jobs.append(([i], lambda s=s: [sample_source(s, x, eye, opt, target_guessed, abs_tol, target_focal)]))
         else:
             groups.setdefault((s.camera.width, s.camera.height), []).append(i)
     # on the CPU each group is split into batches for engine.cpu_split's threads (a
@@ -219,11 +262,12 @@ def sample_sources(sources: list[Source], x: torch.Tensor, eye: torch.Tensor, op
         for part in cpu_split.parts(idx, n_split):
             if len(part) == 1:
                 src = sources[part[0]]
-                jobs.append((part, lambda src=src: [sample_source(src, x, eye, opt, target_guessed, abs_tol)]))
+                jobs.append((part, lambda src=src: [sample_source(src, x, eye, opt, target_guessed, abs_tol,
+                                                                  target_focal)]))
             else:
                 srcs = [sources[i] for i in part]
                 jobs.append((part, lambda srcs=srcs, w=w, h=h: _sample_batch(srcs, w, h, x, eye, opt,
-                                                                            target_guessed, abs_tol)))
+                                                                            target_guessed, abs_tol, target_focal)))
     if n_split > 1:
         jobs.sort(key=lambda j: -len(j[0]))   # the biggest batches first
     for (where, _), smps in zip(jobs, cpu_split.run_all([j for _, j in jobs], n_split)):
@@ -232,7 +276,8 @@ def sample_sources(sources: list[Source], x: torch.Tensor, eye: torch.Tensor, op
     return out
 
 
-def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guessed, abs_tol) -> list[Sample]:
+def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guessed, abs_tol,
+                  target_focal=None) -> list[Sample]:
     """The depth branch of :func:`sample_source` for R sources of one size w x h, batched."""
     proj = [camera_torch.project(s.camera, x, near=1e-6) for s in srcs]
     u, v, z = (torch.stack([p[k] for p in proj]) for k in range(3))          # [R,H,W]
@@ -263,11 +308,16 @@ def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guesse
     angle = 57.29578 * torch.sqrt((2 * (1 - cos)).clamp_min(0))
     res = torch.minimum(d_t, d_r) / torch.maximum(d_t, d_r)
     penalty = angle + opt.resolution_weight * (1 - res) + 0.05
+    st = None
+    if target_focal is not None:
+        st, term = stretch_terms([s.camera for s in srcs], u, v, opt, target_focal)
+        penalty = penalty + term
     inf = torch.full_like(penalty, float("inf"))
     pen = torch.where(visible, penalty, inf)
     fallback = torch.where(loose, penalty, inf)
     verified = meas & visible
-    return [Sample(color[i], pen[i], factor[i], verified[i], None, fallback[i]) for i in range(r)]
+    return [Sample(color[i], pen[i], factor[i], verified[i], None, fallback[i], None if st is None else st[i])
+            for i in range(r)]
 
 
 def ulr_blend(samples: list[Sample], k: int, fallback: bool = False,

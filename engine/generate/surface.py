@@ -27,6 +27,10 @@ Per target frame (view-dependent texture mapping / unstructured lumigraph):
    d_max); the ``blend_k`` best visible references take ``w = (1 - p / p_k+1) / p`` (Buehler
    et al. 2001), feathered near their image borders; unverified samples count
    ``unverified_weight`` times. The previous frame only counts where no reference sees.
+   A sample drawn through stretched geometry (one reference pixel over many target pixels
+   along one axis: a grazing angle, a guessed surface far from what the reference measured)
+   pays a penalty; where every reference is stretched beyond ``max_stretch`` the pixel is a
+   smear, not an observation: blurred and ``invented`` (``stretch_mode``).
 4. **Fallbacks.** The memory's own color where no reference sees but the memory has the
    surface; then **real hole filling** (``engine.generate.fill``: PatchMatch) for what
    nothing saw: ``invented``.
@@ -36,13 +40,12 @@ Per target frame (view-dependent texture mapping / unstructured lumigraph):
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from engine.device import resolve_device
 from engine.generate.fill import FillOptions, fill_holes
@@ -51,6 +54,7 @@ from engine.generate.lumigraph import (
     Sample,
     Source,
     complete_inverse_depth,
+    limit_stretch,
     make_source,
     near_specks,
     prefetch_reference_depth,
@@ -64,7 +68,13 @@ from engine.generate.lumigraph import (
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
 from engine.generate.sweep import SweepOptions, sweep_guessed_depth
 from engine.memory.store import INVENTED_VIEW
-from engine.render.surface import SurfaceRender, box_mean, closing, fill_surface, front_push_pull
+from engine.render.surface import (
+    SurfaceRender,
+    box_mean,
+    closing,
+    fill_surface,
+    front_push_pull,
+)
 
 __all__ = ["SurfaceGenerator", "SurfaceGeneratorOptions", "complete_inverse_depth", "make_source",
            "render_segment", "target_rays"]
@@ -95,6 +105,28 @@ class SurfaceGeneratorOptions:
     blend_k: int = 4
     consensus: float = 0.0             # color distance (RGB, [0,1]) of the outlier reweighting
     resolution_weight: float = 10.0    # degrees of penalty for a 2x resolution mismatch ~ 5
+    # a sample through stretched geometry (lumigraph.footprint_stretch: one reference pixel
+    # drawn over many target pixels along one axis more than along the other, or over many in
+    # all directions beyond ``max_magnification``; the reference saw the surface at a grazing
+    # angle, or the surface is a guess far from what the reference measured) is a smear of a
+    # few reference pixels: it pays ``stretch_weight`` degrees of penalty per doubling of the
+    # stretch beyond ``stretch_free`` (a less stretched reference wins), and where every
+    # reference is stretched beyond ``max_stretch`` the pixel was not seen (0 = off). Then
+    # ``stretch_mode`` "blur": the smear, blurred (``stretch_blur`` px box, twice), marked
+    # invented with confidence <= 0.1; "mark": the smear as it is, marked; "fill": a hole
+    # (the fill layers, the previous frame, the memory's color, PatchMatch). On office's
+    # beyond path PatchMatch's fill of these (up to 60% of a frame) was a wallpaper of desk
+    # objects and a gravel texture; the blur reads as out of focus (benchmarks/RESULTS.md,
+    # stretch-s24). Held-out, stretch_weight 0 / 2: fern 22.64 / 22.62 dB (before: 22.64),
+    # office 20.39 / 20.51 (20.36)
+    stretch_weight: float = 2.0
+    stretch_free: float = 1.5
+    max_stretch: float = 3.0
+    max_magnification: float = 6.0
+    stretch_window: int = 9            # pixels: the stretch is the local fit over this square
+    stretch_mode: str = "blur"         # "blur" | "mark" | "fill"
+    stretch_blur: int = 21
+    stretch_close: int = 1             # "blur" / "mark": islands up to this size join the smear (1: off)
     depth_tolerance: float = 0.02      # relative, against a measured reference depth
     depth_tolerance_voxels: float = 2.0  # ... plus this many memory voxels (its depth error)
     unverified_tolerance: float = 0.10  # relative, against a completed reference depth
@@ -446,7 +478,15 @@ class SurfaceGenerator:
                 guessed = guessed & ~gap
         rays, eye = target_rays(target, dev)
         x = eye + rays * depth[..., None]
-        samples = sample_sources(sources, x, eye, opt, guessed, opt.depth_tolerance_voxels * voxel_size)
+        samples = sample_sources(sources, x, eye, opt, guessed, opt.depth_tolerance_voxels * voxel_size,
+                                 target_focal=float(np.sqrt(abs(target.K[0, 0] * target.K[1, 1]))))
+        smeared = None
+        if samples and opt.max_stretch > 0:
+            # pixels every reference sees through stretched geometry: not seen (a smear)
+            limited, smeared = limit_stretch(samples, opt.max_stretch)
+            self._trace(smeared=smeared)
+            if opt.stretch_mode == "fill":
+                samples, smeared = limited, None
         if samples:
             color, weight, verified = ulr_blend(samples, opt.blend_k, consensus=opt.consensus)
             if not bool((weight > 0).all()):
@@ -459,7 +499,7 @@ class SurfaceGenerator:
                     c2, w2, _ = ulr_blend(samples, opt.blend_k, fallback=True)
                 else:
                     sub = [Sample(s.color[none], s.penalty[none], s.factor[none], s.verified[none], None,
-                                  s.fallback_penalty[none]) for s in samples]
+                                  s.fallback_penalty[none], None) for s in samples]
                     c2s, w2s, _ = ulr_blend(sub, opt.blend_k, fallback=True)
                     c2, w2 = torch.zeros_like(color), torch.zeros_like(weight)
                     c2[none], w2[none] = c2s, w2s
@@ -477,6 +517,23 @@ class SurfaceGenerator:
         # occlude measured surfaces nor count as known depth later
         confidence = torch.where(guessed, confidence.clamp(max=0.2), confidence)
         invented = torch.zeros(h, w, dtype=torch.bool, device=dev)
+        if smeared is not None:
+            # "blur" / "mark": the smear is drawn (blurred: no streaks), but as a guess. The
+            # closing (off by default) makes small islands inside it part of it (a few sharp
+            # pixels in office's blurred frame 0); at 11 px it blurred fern's fragmented leaves
+            # in blocks
+            if opt.stretch_close > 1 and (color.is_cuda or bool(smeared.any())):
+                smeared = closing(smeared, int(opt.stretch_close) | 1) & (weight > 0)
+            if opt.stretch_mode == "blur" and (color.is_cuda or bool(smeared.any())):
+                # a box blur of the smeared pixels alone (normalised by their share), twice
+                m = smeared[None].float()
+                num = torch.cat([color.permute(2, 0, 1) * m, m])
+                for _ in range(2):
+                    num = box_mean(num.contiguous(), int(opt.stretch_blur) | 1)
+                blur = (num[:3] / num[3:].clamp_min(1e-6)).permute(1, 2, 0)
+                color = torch.where(smeared[..., None], blur, color)
+            invented |= smeared
+            confidence = torch.where(smeared, confidence.clamp(max=0.1), confidence)
         layers = self._layers if fill else None
         if layers and not bool(seen.all()):
             lcol, take = self._sample_layers(x, eye, ~seen)

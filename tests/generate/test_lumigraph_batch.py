@@ -4,6 +4,7 @@ depth among the references."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from engine.generate.lumigraph import (
@@ -16,7 +17,9 @@ from engine.generate.surface import SurfaceGeneratorOptions
 from tests.conftest import shifted_camera as _camera
 
 
-def test_batched_sampling_equals_per_source():
+@pytest.mark.parametrize("target_focal", [None, 30.0])
+def test_batched_sampling_equals_per_source(target_focal):
+    """... with the stretch measured and penalised (target_focal) or not."""
     rng = np.random.default_rng(0)
     sources = []
     for i, (x, w, h, depth) in enumerate([(-0.2, 48, 32, True), (0.1, 48, 32, True), (0.3, 40, 30, True),
@@ -34,11 +37,14 @@ def test_batched_sampling_equals_per_source():
     x = eye + rays * depth[..., None]
     guessed = torch.as_tensor(rng.random((24, 36)) < 0.3)
     opt = SurfaceGeneratorOptions()
-    batched = sample_sources(sources, x, eye, opt, guessed, 0.01)
-    single = [sample_source(s, x, eye, opt, guessed, 0.01) for s in sources]
+    batched = sample_sources(sources, x, eye, opt, guessed, 0.01, target_focal)
+    single = [sample_source(s, x, eye, opt, guessed, 0.01, target_focal) for s in sources]
     assert len(batched) == len(single)
     for b, s in zip(batched, single):
         for name in ("color", "penalty", "factor", "verified", "fallback_penalty"):
             assert torch.equal(getattr(b, name), getattr(s, name)), name
         assert b.invented is None and s.invented is None
+        assert (b.stretch is None) == (s.stretch is None) == (target_focal is None)
+        if target_focal is not None:
+            assert torch.equal(b.stretch, s.stretch)
     assert torch.isfinite(batched[0].penalty).any()
