@@ -39,6 +39,7 @@ class Source:
     center: torch.Tensor          # [3] world
     invented: torch.Tensor | None = None  # [H,W] bool (previous frame only)
     points: tuple | None = None   # (xyz [N,3] world, radius [N] world) of measured pixels, lazily
+    inset: float = 0.0            # pixels at the image border never sampled (dark_border_inset)
 
     def measured_points(self):
         """World points [N,3] of the measured depth pixels and their splat radius [N]."""
@@ -109,25 +110,45 @@ def _image_tensor(image, device) -> torch.Tensor:
     return img[..., :3].permute(2, 0, 1).contiguous()
 
 
+DARK_BORDER_RATIO = 0.75   # an outermost row / column this much darker than the next is a dark line
+DARK_BORDER_INSET = 1.5    # pixels: a bilinear sample never touches the outermost row / column
+
+
+def dark_border_inset(image) -> float:
+    """Pixels at the border of ``image`` [H,W,3] (numpy, uint8 or float) never to sample:
+    ``DARK_BORDER_INSET`` when an outermost row or column is a dark line (mean luminance below
+    ``DARK_BORDER_RATIO`` of the row / column next to it: undistorted or sensor-cropped captures;
+    TUM office's last row and column are 40-60% darker, drawn as thin dark polygon outlines
+    wherever a reference's border crossed the frame), else 0. Tensors (generated frames): 0."""
+    if isinstance(image, torch.Tensor) or np.ndim(image) != 3 or min(np.shape(image)[:2]) < 4:
+        return 0.0
+    lum = np.asarray(image)[..., :3].astype(np.float32).mean(-1)
+    pairs = ((lum[0], lum[1]), (lum[-1], lum[-2]), (lum[:, 0], lum[:, 1]), (lum[:, -1], lum[:, -2]))
+    dark = any(float(o.mean()) < DARK_BORDER_RATIO * float(i.mean()) for o, i in pairs)
+    return DARK_BORDER_INSET if dark else 0.0
+
+
 def make_source(camera, image, depth, device, invented=None, completed=None) -> Source:
-    """A sampling source from a view: depth completed where missing (0 / non-finite).
+    """A sampling source from a view: depth completed where missing (0 / non-finite); a dark
+    line at the image border is never sampled (:func:`dark_border_inset`).
     ``completed`` [H,W] bool marks depth the tracker completed rather than matched: kept as
     depth, but not counted as measured (it gets the loose visibility rule).
     image [H,W,3], depth, invented and completed [H,W]: numpy arrays or tensors (tensors already
     on ``device`` are used without a copy: a generator's frames kept on the GPU)."""
     center = torch.as_tensor(camera.center, dtype=torch.float32, device=device)
     img = _image_tensor(image, device)
+    inset = dark_border_inset(image)
     if depth is None:
-        return Source(camera, img, None, None, center)
+        return Source(camera, img, None, None, center, inset=inset)
     d = torch.nan_to_num(_as_tensor(depth, device, torch.float32), nan=0.0, posinf=0.0, neginf=0.0)
     has = d > 0
     if not bool(has.any()):
-        return Source(camera, img, None, None, center)
+        return Source(camera, img, None, None, center, inset=inset)
     measured = has
     if completed is not None:
         measured = has & ~_as_tensor(completed, device, torch.bool)
     inv = None if invented is None else _as_tensor(invented, device)
-    return Source(camera, img, complete_inverse_depth(d, has), measured, center, inv)
+    return Source(camera, img, complete_inverse_depth(d, has), measured, center, inv, inset=inset)
 
 
 def target_rays(camera, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -198,7 +219,7 @@ def sample_source(src: Source, x: torch.Tensor, eye: torch.Tensor, opt, target_g
     grid = torch.stack([2 * u / w - 1, 2 * v / h - 1], dim=-1)[None]
     color = F.grid_sample(src.image[None], grid, mode="bilinear", padding_mode="border",
                           align_corners=False)[0].permute(1, 2, 0)
-    inside = (z > 1e-6) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    inside = _inside(u, v, z, w, h, src.inset)
     col = torch.floor(u).long().clamp(0, w - 1)
     row = torch.floor(v).long().clamp(0, h - 1)
     factor = torch.ones_like(z)
@@ -276,6 +297,13 @@ def sample_sources(sources: list[Source], x: torch.Tensor, eye: torch.Tensor, op
     return out
 
 
+def _inside(u, v, z, w: int, h: int, inset: float):
+    """[...] bool: points in front of a reference whose pixel coordinates u, v (pixel i spans
+    [i, i+1)) lie at least ``inset`` pixels inside its w x h image (1.5: a bilinear sample
+    never touches the outermost row / column; :func:`dark_border_inset`)."""
+    return (z > 1e-6) & (u >= inset) & (u < w - inset) & (v >= inset) & (v < h - inset)
+
+
 def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guessed, abs_tol,
                   target_focal=None) -> list[Sample]:
     """The depth branch of :func:`sample_source` for R sources of one size w x h, batched."""
@@ -285,7 +313,7 @@ def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guesse
     images = torch.stack([s.image for s in srcs])                           # [R,3,h,w]
     color = F.grid_sample(images, grid, mode="bilinear", padding_mode="border",
                           align_corners=False).permute(0, 2, 3, 1)
-    inside = (z > 1e-6) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    inside = _inside(u, v, z, w, h, max(s.inset for s in srcs))
     col = torch.floor(u).long().clamp(0, w - 1)
     row = torch.floor(v).long().clamp(0, h - 1)
     flat = (row * w + col).flatten(1)
