@@ -25,7 +25,7 @@ class FloorOptions:
     max_tilt_deg: float = 35.0      # normal within this of the capture's up (cameras pitch: -y is a rough up)
     inlier_rel: float = 0.01        # inlier band: this times the median point depth
     min_support: float = 0.05       # a plane holds at least this share of the points
-    near_best: float = 0.6          # ... and at least this share of the best plane's support
+    peak_share: float = 0.3         # the floor: a height peak of this share of the dominant plane's points
     iterations: int = 400
     below_camera_rel: float = 0.1   # the plane is below every camera by this times the median depth
     seed: int = 0
@@ -70,9 +70,11 @@ def _world_points(sources, stride: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_floor_plane(sources, options: FloorOptions = FloorOptions()) -> FloorPlane | None:
-    """The lowest plane (along the capture's up) within ``max_tilt_deg`` of up that holds at
-    least ``min_support`` of the references' depth points and lies below every camera; None
-    if there is none (no floor in the capture)."""
+    """The floor: the lowest plane parallel to the dominant plane within ``max_tilt_deg`` of
+    the capture's up (the best supported, at least ``min_support`` of the references' depth
+    points, below every camera) whose band holds a peak of the points' heights of at least
+    ``peak_share`` of the dominant plane's points (it may be the dominant plane itself);
+    None if there is no such plane (no floor in the capture)."""
     srcs = [s for s in sources if s.depth is not None]
     if len(srcs) == 0:
         return None
@@ -109,22 +111,35 @@ def fit_floor_plane(sources, options: FloorOptions = FloorOptions()) -> FloorPla
     good = (support >= options.min_support) & (cam_clear > options.below_camera_rel * scale)
     if not good.any():
         return None
-    good &= support >= options.near_best * support[good].max()
-    # the lowest plane: the cameras' mean center is that far above it
-    height = centers.mean(axis=0) @ normals.T + offsets
-    cand = np.flatnonzero(good)
-    best = cand[np.argmax(height[cand])]
-    n, d0 = normals[best], offsets[best]
-    # refine by least squares on the inliers
-    inl = pts[np.abs(pts @ n + d0) < band]
-    if len(inl) >= 3:
-        m = inl.mean(axis=0)
-        _, _, vt = np.linalg.svd(inl - m, full_matrices=False)
-        n2 = vt[-1] * np.sign(vt[-1] @ up)
-        if n2 @ up >= cos_tilt:
-            n, d0 = n2, -float(n2 @ m)
-    sup = float((np.abs(sub @ n + d0) < band).mean())
-    return FloorPlane(n, float(d0), sup, scale)
+    # the dominant near-horizontal plane (office: the desk top) gives the floor's normal ...
+    best = int(np.flatnonzero(good)[np.argmax(support[good])])
+    n = normals[best]
+    inl = pts[np.abs(pts @ n + offsets[best]) < band]
+    m = inl.mean(axis=0)
+    _, _, vt = np.linalg.svd(inl - m, full_matrices=False)
+    n2 = vt[-1] * np.sign(vt[-1] @ up)
+    if n2 @ up >= cos_tilt:
+        n = n2
+    # ... and the floor is the lowest plane parallel to it holding a peak of the points' heights
+    # at least ``peak_share`` of the dominant plane's (the completed depth below it is noise)
+    h = pts @ n
+    step = 2 * band
+    top = float((centers @ n).min()) - options.below_camera_rel * scale
+    bins = np.arange(h.min(), top + step, step)
+    if len(bins) < 3:
+        return None
+    count, edges = np.histogram(h, bins=bins)
+    dom = float((np.abs(h - float(m @ n)) < band).sum())
+    peak = (count >= options.peak_share * dom)
+    peak &= count >= np.maximum(np.r_[0, count[:-1]], np.r_[count[1:], 0])
+    if not peak.any():
+        return None
+    i = int(np.flatnonzero(peak)[0])
+    level = 0.5 * (edges[i] + edges[i + 1])
+    near = np.abs(h - level) < band
+    level = float(np.median(h[near]))
+    sup = float(near.mean())
+    return FloorPlane(n, -level, sup, scale)
 
 
 def plane_depth(plane: FloorPlane, rays: torch.Tensor, eye: torch.Tensor, max_rel: float = 20.0,
