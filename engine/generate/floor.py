@@ -24,8 +24,8 @@ class FloorOptions:
     stride: int = 8                 # every stride-th pixel of each reference's depth
     max_tilt_deg: float = 35.0      # normal within this of the capture's up (cameras pitch: -y is a rough up)
     inlier_rel: float = 0.01        # inlier band: this times the median point depth
-    min_support: float = 0.05       # a plane holds at least this share of the points
-    peak_share: float = 0.3         # the floor: a height peak of this share of the dominant plane's points
+    min_support: float = 0.03       # a plane holds at least this share of the points
+    peak_share: float = 0.15        # the floor: a height peak of this share of the dominant plane's points
     iterations: int = 400
     below_camera_rel: float = 0.1   # the plane is below every camera by this times the median depth
     seed: int = 0
