@@ -66,7 +66,6 @@ from engine.generate.lumigraph import (
     warp_reference_depth,
 )
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
-from engine.generate.floor import fit_floor_plane, plane_depth
 from engine.generate.sweep import SweepOptions, sweep_guessed_depth
 from engine.memory.store import INVENTED_VIEW
 from engine.render.surface import (
@@ -150,12 +149,6 @@ class SurfaceGeneratorOptions:
     gap_px: int = 7
     gap_strict: bool = False           # interpolated gap pixels get the strict visibility test
     use_previous_frame: bool = True
-    # one floor plane per set of references (engine/generate/floor.py): guessed pixels whose ray
-    # hits it (and where it is not in front of known depth within floor_reach px) take its
-    # depth, are never swept and are not carried as known into the next frame
-    floor_plane: bool = True
-    floor_reach: int = 15
-    floor_tolerance: float = 0.05      # relative: known depth this far behind the plane contradicts it
     # the previous frame's depth, carried over as known, is dropped where it is nearer than the
     # memory's surface by more than this (relative; 0 = off): the memory's depth is held there;
     # carried or hint depth in front of the guessed surface around it (``near_specks`` over this
@@ -420,7 +413,6 @@ class SurfaceGenerator:
                 gap &= reached & (vals[0] > 0)
                 depth = torch.where(gap, 1.0 / vals[0].clamp_min(1e-9), depth)
         held = torch.zeros_like(known)
-        measured_known = known.clone()
         if not bool(known.all()) and previous is not None and self.options.use_previous_frame:
             prev = prev_source or make_source(previous.camera, previous.color, previous.depth, dev)
             if prev.depth is not None:
@@ -442,43 +434,7 @@ class SurfaceGenerator:
                 depth = torch.where(carry, warped, torch.where(blob, torch.zeros_like(depth), depth))
                 self._trace(known_previous=carry, previous_front=front, previous_blob=blob)
                 known = known | carry
-        if self.options.floor_plane:
-            floor, fdepth = self._floor_pixels(target, sources, depth, measured_known, gap)
-            if floor is not None:
-                depth = torch.where(floor, fdepth, depth)
-                known = known & ~floor
-                hint = hint & ~floor
-                held = held | floor
-                self._trace(floor=floor, floor_depth=fdepth)
         return depth, known, guide, hint & ~known & ~gap & ~held, gap, held
-
-    _floor: tuple | None = None    # (reference cameras, FloorPlane or None) of the last fit
-
-    def _floor_pixels(self, target, sources, depth, known, gap):
-        """(floor [H,W] bool, plane depth [H,W]) or (None, None): pixels not known (``known``:
-        the references' warped depth and the memory's surface, not the carried previous frame)
-        whose ray hits the references' floor plane, fitted once per set of references
-        (:func:`engine.generate.floor.fit_floor_plane`), where no known depth within
-        ``floor_reach`` px lies behind the plane (a plane in front of a measured surface there
-        is not the floor)."""
-        cams = tuple(s.camera for s in sources if s.depth is not None)
-        if self._floor is None or len(self._floor[0]) != len(cams) or any(
-                a is not b for a, b in zip(self._floor[0], cams)):
-            self._floor = (cams, fit_floor_plane(sources))
-        plane = self._floor[1]
-        if plane is None:
-            return None, None
-        rays, eye = target_rays(target, self.device)
-        pd = plane_depth(plane, rays, eye)
-        hit = pd > 0
-        if not bool(hit.any()):
-            return None, None
-        contra = known & hit & (depth > pd * (1 + self.options.floor_tolerance))
-        r = int(self.options.floor_reach) | 1
-        if r > 1:
-            contra = torch.nn.functional.max_pool2d(contra[None, None].float(), r, 1, r // 2)[0, 0] > 0
-        floor = hit & ~known & ~gap & ~contra
-        return floor, pd
 
     def render_frame(self, target, guide, sources: list[Source], previous: GeneratedFrame | None,
                      voxel_size: float, fill: bool = True, prev_source: Source | None = None,
