@@ -64,7 +64,8 @@ def footprint_stretch(u: torch.Tensor, v: torch.Tensor, scale: float = 1.0, wind
     return both[0], both[1]
 
 
-def _focal(camera) -> float:
+def focal_px(camera) -> float:
+    """The camera's focal length in pixels (geometric mean of fx and fy)."""
     return float(np.sqrt(abs(float(camera.K[0, 0]) * float(camera.K[1, 1]))))
 
 
@@ -80,7 +81,7 @@ def stretch_terms(src_cameras, u, v, opt, target_focal: float):
     ``max_magnification``: ``stretch = max(worst / max(best, 1), best * max_stretch /
     max_magnification)``, so that ``stretch > max_stretch`` is either. The penalty:
     ``stretch_weight`` degrees per doubling of it beyond ``stretch_free``."""
-    scale = [_focal(c) / target_focal if target_focal > 0 else 1.0 for c in src_cameras]
+    scale = [focal_px(c) / target_focal if target_focal > 0 else 1.0 for c in src_cameras]
     if all(x == scale[0] for x in scale):
         worst, best = footprint_stretch(u, v, scale[0], opt.stretch_window)
     else:   # per source (python numbers: no tensor made from host data, no sync on a GPU)

@@ -66,6 +66,7 @@ from engine.generate.lumigraph import (
     warp_reference_depth,
 )
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
+from engine.generate.stretch import focal_px
 from engine.generate.sweep import SweepOptions, sweep_guessed_depth
 from engine.memory.store import INVENTED_VIEW
 from engine.render.surface import (
@@ -126,7 +127,6 @@ class SurfaceGeneratorOptions:
     stretch_window: int = 9            # pixels: the stretch is the local fit over this square
     stretch_mode: str = "blur"         # "blur" | "mark" | "fill"
     stretch_blur: int = 21
-    stretch_close: int = 1             # "blur" / "mark": islands up to this size join the smear (1: off)
     depth_tolerance: float = 0.02      # relative, against a measured reference depth
     depth_tolerance_voxels: float = 2.0  # ... plus this many memory voxels (its depth error)
     unverified_tolerance: float = 0.10  # relative, against a completed reference depth
@@ -479,7 +479,7 @@ class SurfaceGenerator:
         rays, eye = target_rays(target, dev)
         x = eye + rays * depth[..., None]
         samples = sample_sources(sources, x, eye, opt, guessed, opt.depth_tolerance_voxels * voxel_size,
-                                 target_focal=float(np.sqrt(abs(target.K[0, 0] * target.K[1, 1]))))
+                                 target_focal=focal_px(target))
         smeared = None
         if samples and opt.max_stretch > 0:
             # pixels every reference sees through stretched geometry: not seen (a smear)
@@ -518,12 +518,8 @@ class SurfaceGenerator:
         confidence = torch.where(guessed, confidence.clamp(max=0.2), confidence)
         invented = torch.zeros(h, w, dtype=torch.bool, device=dev)
         if smeared is not None:
-            # "blur" / "mark": the smear is drawn (blurred: no streaks), but as a guess. The
-            # closing (off by default) makes small islands inside it part of it (a few sharp
-            # pixels in office's blurred frame 0); at 11 px it blurred fern's fragmented leaves
-            # in blocks
-            if opt.stretch_close > 1 and (color.is_cuda or bool(smeared.any())):
-                smeared = closing(smeared, int(opt.stretch_close) | 1) & (weight > 0)
+            # "blur" / "mark": the smear is drawn (blurred: no streaks), but as a guess (closing
+            # small sharp islands into it, tried at 11 px, blurred fern's leaves in blocks)
             if opt.stretch_mode == "blur" and (color.is_cuda or bool(smeared.any())):
                 # a box blur of the smeared pixels alone (normalised by their share), twice
                 m = smeared[None].float()
