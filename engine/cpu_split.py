@@ -120,6 +120,22 @@ _wait_cpu = 0.0                     # guarded by _wait_lock: splits run on sever
 _wait_lock = threading.Lock()       # (the engine thread, the GUI's preview, benchmark threads)
 
 
+def _reset_after_fork() -> None:
+    """In a forked child (a test forking its worker, a crash-test process): the pool's threads
+    and any lock another thread held at the fork are the parent's. The inherited pool looks full
+    (its dead threads still count), so every split's work waited forever in the child (a
+    `make test` hang); the child starts a pool of its own and fresh locks."""
+    global _pool, _lock, _wait_lock, _in_worker
+    _pool = None
+    _lock = threading.Lock()
+    _wait_lock = threading.Lock()
+    _in_worker = threading.local()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def _add_wait_cpu(seconds: float) -> None:
     global _wait_cpu
     with _wait_lock:                # += on a float global is a read, an add and a write: two

@@ -117,3 +117,31 @@ def test_prefetched_reference_depth_is_the_warp(monkeypatch):
     d1, c1 = warp_reference_depth(sources, target, 0.01, mine)
     assert not mine.pending                                        # taken by the call with the same objects
     assert torch.equal(d0, d1) and torch.equal(c0, c1) and torch.equal(d0, d2) and bool(c0.any())
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_splits_with_a_pool_of_its_own(monkeypatch):
+    """A child forked after the pool's threads started (tests/test_issue12_cases.py forks its
+    xdist worker) inherited a pool whose dead threads still counted: its splits waited forever."""
+    import os
+    import time
+
+    monkeypatch.setenv("ANYRECON_CPU_SPLIT", "2")
+    assert cpu_split.submit(lambda: 7).result() == 7          # the parent's pool has a live thread
+    pid = os.fork()
+    if pid == 0:
+        ok = False
+        try:
+            ok = cpu_split.submit(lambda: 3).result() == 3 and cpu_split.run_all([lambda: 1, lambda: 2], 2) == [1, 2]
+        finally:
+            os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 30.0
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if not done:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert done and status == 0
