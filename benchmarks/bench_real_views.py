@@ -848,7 +848,38 @@ def speed_segment(root: Path, args, project) -> list[dict]:
         (args.out / "speed_profile.txt").write_text(out.getvalue())
         print("\n".join(out.getvalue().splitlines()[:60]))
     variant_rows = []
-    for spec in [v for v in args.speed_variants.split(",") if v]:
+    specs = [v for v in args.speed_variants.split(",") if v]
+    if specs and getattr(args, "speed_interleave", False):
+        # the default and each variant in turn, run after run (the same splats, every run
+        # fresh with --speed-fresh): a drift over the process's runs hits all of them alike
+        from engine.generate.auto import AutoGeneratorOptions
+
+        arms = [("default", opts)] + [(spec, GenerateOptions(
+            generator=DEFAULT_GENERATOR, segment_length=n,
+            generator_options=AutoGeneratorOptions(**parse_generator("x:" + spec)[1]))) for spec in specs]
+        for name, vopts in arms[1:]:
+            run(f"variant {name} warm-up", vopts)
+        times = {name: [] for name, _ in arms}
+        for i in range(max(1, args.speed_repeats)):
+            for name, vopts in arms:
+                times[name].append(run(f"interleaved {name} timed {i + 1}", vopts))
+                if i == max(1, args.speed_repeats) - 1:
+                    # each arm's last run as a sheet (frames 0, 5, ...; the invented share on each)
+                    shown = [(f.color, f"#{j} inv {f.invented_fraction:.1%}")
+                             for j, f in list(enumerate(frames))[::max(1, n // 8)]]
+                    k = (len(shown) + 1) // 2
+                    contact_sheet(args.out / f"{root.name}_gpu_segment_arm{arms.index((name, vopts))}.png",
+                                  [(name[:40], shown[:k]), (name[:40], shown[k:2 * k])], max_width=1800)
+        for name, _ in arms:
+            vsecs = float(np.median(times[name]))
+            print(f"# speed interleaved {name}: whole job, timed runs {', '.join(f'{t:.2f}' for t in times[name])} s; "
+                  f"median {vsecs:.2f} s", flush=True)
+            variant_rows.append({"scene": f"{root.name} segment, interleaved auto:{name}", "generator": DEFAULT_GENERATOR,
+                                 "views": n, "psnr": float("nan"), "ssim": float("nan"), "invented": float("nan"),
+                                 "s_per_frame": vsecs / n, "kf_depth": float("nan"), "surface": float("nan"),
+                                 "size": f"{args.speed_width}x{args.speed_height}", "total_s": vsecs})
+        specs = []
+    for spec in specs:
         # the same segment with other options of the default generator: warm-up + timed
         from engine.generate.auto import AutoGeneratorOptions
 
@@ -926,6 +957,8 @@ def main() -> None:
     ap.add_argument("--speed-switch-interval", type=float, default=0.0, help="also time the segment with this "
                     "GIL switch interval (seconds; 0: not; the Generate job itself lowers it to at most "
                     "engine.workflows.generate.GENERATE_SWITCH_INTERVAL_S)")
+    ap.add_argument("--speed-interleave", action="store_true", help="time the default and the --speed-variants "
+                    "in turn, run after run (--speed-repeats rounds), instead of one after the other")
     ap.add_argument("--speed-fresh", action="store_true", help="every speed run starts from the splats' training "
                     "state of the first run's start (none renders from splats that learned this path already)")
     ap.add_argument("--speed-no-profile", action="store_true", help="no torch-profiled / cProfiled speed runs")
