@@ -49,7 +49,6 @@ that have not yet learned a path leave 1-8% of each frame (its far edges) to the
 """
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -103,13 +102,10 @@ class AutoGeneratorOptions:
     # generator's 60k pixels took 260 ms per frame on the H200's CPU: the engine thread waited
     # for the fills (RESULTS.md, gpu-s23). None: the surface generator's own.
     fill_work_pixels: int | None = 20_000
-    # a segment without context (no previous frame yet): frame 0's fill is waited for before
-    # frame 1 is rendered, so frames 1..fill_lag sample it as their previous frame (its fill
-    # reprojected) instead of each inventing the same empty frame edges again beside it
-    fill_first_in_line: bool = False
-    # niceness added to the fill threads (Linux: os.setpriority on each thread's native id),
-    # so that the engine thread wins a core from them; 0: as the process
-    fill_nice: int = 0
+    # the engine thread on a CPU core of its own while the segment is generated, the fill,
+    # training and writer threads on the other cores (engine.generate.engine_core; Linux with
+    # >= 8 CPUs only, else nothing)
+    engine_core: bool = True
     surface: SurfaceGeneratorOptions = field(default_factory=SurfaceGeneratorOptions)
 
     def __post_init__(self) -> None:
@@ -123,21 +119,6 @@ class AutoGeneratorOptions:
             raise ValueError(f"fill_work_pixels must be >= 64 (or None), got {self.fill_work_pixels}")
         if self.splats not in SPLAT_MODES:
             raise ValueError(f"splats must be one of {', '.join(SPLAT_MODES)}, got {self.splats!r}")
-
-
-def _fill_thread_init(nice: int = 0) -> None:
-    """A fill worker thread's start: torch's CPU threads, and ``nice`` added to its niceness
-    (Linux, where a thread has its own: ``os.setpriority`` on its native id; elsewhere, or
-    where it is refused, nothing)."""
-    configure_cpu_threads()
-    if nice > 0 and hasattr(os, "setpriority"):
-        import threading
-
-        tid = threading.get_native_id()
-        try:
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + int(nice)))
-        except OSError:
-            pass
 
 
 def project_has_splats(root) -> bool:
@@ -221,10 +202,11 @@ class AutoGenerator:
 
             # lag + 1 threads: up to lag + 1 fills are out when the oldest is waited for, and
             # the newest starts at once instead of behind it (which thread fills changes nothing)
-            pool = ThreadPoolExecutor(lag + 1, thread_name_prefix="auto-fill", initializer=_fill_thread_init,
-                                      initargs=(o.fill_nice,))
+            pool = ThreadPoolExecutor(lag + 1, thread_name_prefix="auto-fill", initializer=configure_cpu_threads)
+        from engine.generate.engine_core import EngineCore
+
+        core = EngineCore(bool(o.engine_core) and self.device.type == "cuda").__enter__()
         previous = request.context[-1] if request.context else None
-        first_in_line = bool(o.fill_first_in_line) and previous is None
         frames, inflight = [], deque()
         done = False
         try:
@@ -234,8 +216,8 @@ class AutoGenerator:
                 guide = request.guidance[i] if i < len(request.guidance) else None
                 part = self._render_unfilled(target, guide, sources, previous, request.voxel_size)
                 inflight.append((pool.submit(self._fill, part) if lag else part, part))
-                while len(inflight) > lag or (i == len(request.targets) - 1 and inflight) or (first_in_line and i == 0
-                                                                                         and inflight):
+                core.sweep()     # threads started since (a fill thread, the frame writers) off the engine's core
+                while len(inflight) > lag or (i == len(request.targets) - 1 and inflight):
                     job, part = inflight.popleft()
                     previous = job.result() if lag else self._fill(job)
                     self._keep_on_device(previous, part)
@@ -250,6 +232,7 @@ class AutoGenerator:
                     job.cancel()
             if pool is not None:
                 pool.shutdown(wait=True)
+            core.__exit__(None, None, None)
             self._render_from = None
             if learner is not None:
                 learner.close() if done else learner.abort()

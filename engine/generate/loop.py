@@ -157,8 +157,10 @@ def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, 
     pts = backproject_depth(frame.camera, depth, color, conf, adds, options.fuse_stride, dev)
     is_guess = guess.to(pts.pixels.device)[pts.pixels]
     for sel, view in ((~is_guess, -1), (is_guess, INVENTED_VIEW)):
-        if bool(sel.any()):
-            added += memory.insert_points(pts.xyz[sel], pts.rgb[sel], pts.conf[sel], pts.normal[sel], view,
+        # the mask's rows once (one host sync instead of one per column and one for any())
+        rows = torch.nonzero(sel).squeeze(1)
+        if rows.numel():
+            added += memory.insert_points(pts.xyz[rows], pts.rgb[rows], pts.conf[rows], pts.normal[rows], view,
                                           segment_id).added
     return added
 

@@ -26,7 +26,11 @@ class PointRows:
         return int(self.xyz.shape[0])
 
     def index(self, idx: torch.Tensor) -> "PointRows":
-        """The rows selected by idx ([N] bool mask or [M] int64 row numbers)."""
+        """The rows selected by idx ([N] bool mask or [M] int64 row numbers). A mask is
+        turned into row numbers once (on a GPU each masked column would be a nonzero and a
+        host sync of its own: six per call)."""
+        if idx.dtype == torch.bool:
+            idx = torch.nonzero(idx).squeeze(1)
         return PointRows(*(getattr(self, f)[idx] for f in FIELDS))
 
     def clone(self) -> "PointRows":

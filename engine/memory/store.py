@@ -247,13 +247,15 @@ class GeometryMemory:
         sorted_keys, order = self._sorted_keys()
         rows_hit = voxels.lookup(sorted_keys, order, uniq)
         hit = rows_hit >= 0
+        # the hit / new voxels' numbers once each (a mask per column would sync per column)
+        hit_at, new_at = torch.nonzero(hit).squeeze(1), torch.nonzero(~hit).squeeze(1)
         self.version += 1
-        target = rows_hit[hit]
+        target = rows_hit[hit_at]
         if journal_as is not None:
             changed_uids, changed_before = self.uid[target].clone(), self.rows.index(target)
         if target.numel():
-            self._merge_into(target, agg.index(hit))
-        new = agg.index(~hit)
+            self._merge_into(target, agg.index(hit_at))
+        new = agg.index(new_at)
         n_new = new.xyz.shape[0]
         uids = torch.arange(self._next_uid, self._next_uid + n_new, device=self.device)
         if n_new:
@@ -261,7 +263,7 @@ class GeometryMemory:
             for f in _FIELDS:
                 setattr(self.rows, f, torch.cat([getattr(self.rows, f), getattr(new, f)]))
             self.uid = torch.cat([self.uid, uids])
-            self.keys = torch.cat([self.keys, uniq[~hit]])
+            self.keys = torch.cat([self.keys, uniq[new_at]])
             self.stamp = torch.cat([self.stamp, torch.full_like(uids, self.version)])
             self._keys_sorted = None
         stats = InsertStats(added=n_new, merged=int(target.numel()))

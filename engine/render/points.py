@@ -59,14 +59,32 @@ def project_points(xyz: torch.Tensor, camera, near: float) -> tuple[torch.Tensor
     return camera_torch.project(camera, xyz, near)
 
 
-def _center_keys(xyz, camera, radius_world, near, max_radius_px):
-    """Step 1: per padded pixel, the packed (depth, index) of the nearest point, and radii."""
+def _center_keys(xyz, camera, radius_world, near, max_radius_px, dense: bool | None = None):
+    """Step 1: per padded pixel, the packed (depth, index) of the nearest point, and radii.
+    ``dense`` (None: on CUDA) works on every point, the ones outside the canvas scattered
+    into a spare slot, instead of selecting the inside ones first (a nonzero: a host sync
+    per render on a GPU); the same canvas and radii."""
     h, w, pad = camera.height, camera.width, int(np.ceil(max_radius_px))
     wp, hp = w + 2 * pad, h + 2 * pad
     u, v, z = project_points(xyz, camera, near)
     col = torch.floor(u)
     row = torch.floor(v)
     ok = (z > near) & (col >= -pad) & (col < w + pad) & (row >= -pad) & (row < h + pad)
+    if xyz.is_cuda if dense is None else dense:
+        spare = hp * wp          # the slot of the points outside (dropped)
+        idx = torch.arange(xyz.shape[0], device=xyz.device)
+        flat = torch.where(ok, (row.clamp(-pad, h + pad).long() + pad) * wp + (col.clamp(-pad, w + pad).long() + pad),
+                           torch.full_like(idx, spare))
+        key = (z.contiguous().view(torch.int32).long() << 32) | idx
+        canvas = torch.full((spare + 1,), _EMPTY, dtype=torch.int64, device=xyz.device)
+        canvas.scatter_reduce_(0, flat, key, "amin")
+        rad = torch.as_tensor(radius_world, dtype=torch.float32, device=xyz.device)
+        zs = torch.where(ok, z, torch.ones_like(z))
+        radius_px = torch.clamp(float(camera.K[1, 1]) * rad / zs, 0.0, max_radius_px)
+        winner = (canvas[flat] == key) & ok
+        radius_canvas = torch.zeros(spare + 1, dtype=torch.float32, device=xyz.device)
+        radius_canvas.scatter_reduce_(0, flat, torch.where(winner, radius_px, torch.zeros_like(radius_px)), "amax")
+        return canvas[:spare].view(hp, wp), radius_canvas[:spare].view(hp, wp), pad
     idx = torch.nonzero(ok).squeeze(1)
     z_ok = z[idx]
     flat = (row[idx].long() + pad) * wp + (col[idx].long() + pad)

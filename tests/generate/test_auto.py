@@ -271,29 +271,3 @@ def test_frames_kept_on_the_device_are_the_frames_and_fuse_the_same_points(train
         assert np.array_equal(getattr(ma, k), getattr(mb, k)), k
     for a, b in zip(va, vb):
         assert a.dtype == np.uint8 and np.array_equal(a, b)
-
-
-def test_first_fill_in_line_gives_the_next_frames_frame_0_as_previous(trained):
-    """fill_first_in_line: a segment without context waits for frame 0's fill before frame 1,
-    so frames 1..fill_lag sample the filled frame 0 as their previous frame (without it they
-    have none, and each fills the same empty edges again); later frames as before."""
-    targets = between_poses(trained.views.cameras[2:8], lift=(0.3, -0.4, -0.6))[:4]
-    seen = {}
-    for first in (False, True):
-        gen = AutoGenerator(AutoGeneratorOptions(splats="always", confident_alpha=0.8, fill_lag=2,
-                                                 iterations_per_segment=0, min_surface_fraction=0.0,
-                                                 fill_first_in_line=first, fill_nice=3), "cpu", trained.root)
-        prevs, rest_pass = [], gen._rest.render_frame
-
-        def spy(target, guide, sources, previous, *a, **kw):
-            prevs.append(previous)
-            return rest_pass(target, guide, sources, previous, *a, **kw)
-        gen._rest.render_frame = spy
-        frames = _frames(trained, gen, targets)
-        assert len(prevs) == len(targets) == len(frames)
-        seen[first] = (prevs, frames)
-    old, new = seen[False][0], seen[True][0]
-    frames = seen[True][1]
-    assert old[:3] == [None, None, None] and old[3] is seen[False][1][0]
-    assert new[0] is None and new[1] is frames[0] and new[2] is frames[0] and new[3] is frames[0]
-    assert np.array_equal(seen[False][1][0].color, frames[0].color)       # frame 0 itself unchanged

@@ -103,3 +103,20 @@ def test_windowed_footprint_equals_the_offset_loop():
         canvas, rad, pad = _center_keys(xyz, cam, radius, 1e-3, max_r)
         windows = _footprint_windows(canvas, rad, pad, cam.height, cam.width, max_r)
         assert torch.equal(windows, splat_keys(xyz, cam, radius, max_radius_px=max_r))
+
+
+def test_dense_center_keys_equal_the_selected_ones():
+    """The CUDA form of step 1 (every point, those outside into a spare slot: no nonzero)
+    gives the canvas and radii of the selecting form, here both on the CPU."""
+    from engine.render.points import _center_keys
+
+    rng = np.random.default_rng(5)
+    # points in front, behind the camera, far outside the image and at the canvas border
+    xyz = torch.tensor((rng.random((6000, 3)) * [6, 6, 4] + [-3, -3, -1]).astype(np.float32))
+    cam = _camera(w=80, h=60)
+    for radius in (0.0, 0.03, torch.tensor(rng.random(6000).astype(np.float32) * 0.05)):
+        for max_r in (2.0, 3.0):
+            a = _center_keys(xyz, cam, radius, 1e-3, max_r, dense=False)
+            b = _center_keys(xyz, cam, radius, 1e-3, max_r, dense=True)
+            assert a[2] == b[2] and torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+            assert (a[0] != a[0].max()).sum() > 100          # points were drawn
