@@ -261,7 +261,11 @@ class AutoGenerator:
         color, depth, confidence, invented, holes = dev
         if frame.color is not unfilled.color:
             # the fill changed the hole pixels only (engine.generate.fill keeps known pixels)
-            color[holes] = torch.as_tensor(np.ascontiguousarray(frame.color[holes_np]), device=color.device).float()
+            # by the holes' flat numbers from the host mask (a device mask would be a nonzero:
+            # a host sync per frame)
+            at = torch.as_tensor(np.flatnonzero(holes_np), device=color.device)
+            color.view(-1, 3)[at] = torch.as_tensor(np.ascontiguousarray(frame.color[holes_np]),
+                                                    device=color.device).float()
         self._on_device[id(frame)] = (frame, (color, depth, confidence, invented))
         while len(self._on_device) > KEEP_ON_DEVICE:
             del self._on_device[next(iter(self._on_device))]
