@@ -728,6 +728,7 @@ def speed_segment(root: Path, args, project) -> list[dict]:
     from engine.workflows import GenerateOptions, Workspace, generate_job
 
     cuda = torch.cuda.is_available()
+    args.out.mkdir(parents=True, exist_ok=True)     # --speed-project alone made no folder (gpuspeed-s25's call 2)
     ws = Workspace(project=Project.load(root, device=args.device), saved=True)
     wfc = np.stack([v.camera.world_from_cam for v in ws.views])
     traj = make_preset("through", captured_world_from_cam=wfc, fov_y_deg=ws.views.cameras[0].fov_y_deg,

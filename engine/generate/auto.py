@@ -104,8 +104,9 @@ class AutoGeneratorOptions:
     fill_work_pixels: int | None = 20_000
     # the engine thread on a CPU core of its own while the segment is generated, the fill,
     # training and writer threads on the other cores (engine.generate.engine_core; Linux with
-    # >= 8 CPUs only, else nothing)
-    engine_core: bool = True
+    # >= 8 CPUs only, else nothing). Off: on the H200 machine (16 cores, no SMT) the job was
+    # not faster with it (RESULTS.md, gpuspeed-s25: 4.07 vs 4.06 s, its effect not isolated)
+    engine_core: bool = False
     surface: SurfaceGeneratorOptions = field(default_factory=SurfaceGeneratorOptions)
 
     def __post_init__(self) -> None:
@@ -258,7 +259,7 @@ class AutoGenerator:
         unfilled, holes_np, _, dev = part
         if dev is None:
             return
-        color, depth, confidence, invented, holes = dev
+        color, depth, confidence, invented, _ = dev
         if frame.color is not unfilled.color:
             # the fill changed the hole pixels only (engine.generate.fill keeps known pixels)
             # by the holes' flat numbers from the host mask (a device mask would be a nonzero:

@@ -4,8 +4,10 @@ On the GPU path the engine thread is bound by its own CPU work (Python and kerne
 ~2,500 launches per 896x512 frame, the GPU busy ~20% of the time; RESULTS.md, gpuspeed-s25)
 while the PatchMatch fills, the frame writers and the splat training run on other threads of
 the same process. The engine thread's CPU time per job grew by ~30% when they ran beside it
-(sessions 23-25), although the machine had free cores: the scheduler puts busy threads on
-the engine core's SMT sibling, or moves them onto its core.
+(sessions 23-25), although the machine had free cores. The idea: the scheduler puts busy
+threads on the engine core's SMT sibling, or moves them onto its core. Measured once (the
+H200 machine has 16 cores and no SMT): the job was not faster, so ``AutoGeneratorOptions.
+engine_core`` is off by default; kept to be measured on a machine with SMT.
 
 :class:`EngineCore` pins the calling (engine) thread to the core it runs on (that logical CPU
 and its SMT siblings) and every other thread of the process to the remaining CPUs; a thread
@@ -21,6 +23,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Self
 
 
 def _siblings(cpu: int) -> set[int]:
@@ -65,7 +68,7 @@ class EngineCore:
         self._engine_tid = None
         self._engine_mask: set[int] | None = None
 
-    def __enter__(self) -> "EngineCore":
+    def __enter__(self) -> Self:
         if not self.enabled:
             return self
         try:
