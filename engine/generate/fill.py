@@ -36,8 +36,8 @@ frame's shorter side from the seen pixels) are inpainted with ``patchmatch.inpai
 (``guide_weight``) makes PatchMatch prefer source pixels of the hole pixel's elevation
 (:func:`elevation_guide`): floor is copied into floor, wall into wall, and their junction is
 carried across the hole at its elevation. The guided metric has no early exit and costs about
-1.5-2x per work pixel, so guided boxes are inpainted at ``guide_work_pixels`` (30k: no more CPU
-time than the plain fill at 60k).
+1.5-2x per work pixel, so guided boxes are inpainted at ``guide_work_share`` (half) of the plain
+fill's work pixels: no more CPU time than the plain fill.
 """
 from __future__ import annotations
 
@@ -97,10 +97,12 @@ class FillOptions:
     # 17.74 -> 17.34 dB guided
     guide_hole_share: float = 0.25
     guide_hole_px: float = 16.0
-    # guided boxes are inpainted at most at this many work pixels: the guided metric costs
-    # 1.5-2x per pixel (no early exit): at 30k a frame-wide box takes 0.75-0.85x the plain
-    # fill's CPU time at 60k (the cost steps with the pyramid's levels: 32-40k took 1.2-1.4x)
-    guide_work_pixels: int = 30_000
+    # guided boxes are inpainted at this share of the plain fill's work pixels (the box's, or
+    # ``max_work_pixels`` when larger): the guided metric costs 1.5-2x per pixel (no early
+    # exit). A frame-wide box at 30k takes 0.75-0.85x the plain fill's CPU time at 60k (the
+    # cost steps with the pyramid's levels: 32-40k took 1.2-1.4x); office beyond frame 2's
+    # box (6.6% holes) guided at its full size took 1.76x
+    guide_work_share: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,7 @@ def _patchmatch_in(pm, img: np.ndarray, large: np.ndarray, depth, options: FillO
     if guide is not None:
         guide, min_reach = guide[:3], guide[3]
         if float(cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 5).max()) >= min_reach:
-            work = min(work, options.guide_work_pixels)
+            work = options.guide_work_share * min(work, ch * cw)
         else:
             guide = None
     scale = min(1.0, float(np.sqrt(work / max(ch * cw, 1))))
