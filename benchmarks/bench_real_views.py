@@ -343,6 +343,14 @@ def make_bench_generator(spec: str, device: str = "cpu", root: Path | None = Non
                                 device=device)
     if name == "splats-only":
         return SplatsOnly(root, device)
+    if name == "surface" and any(k.startswith("fill.") for k in opts):
+        # "surface:fill.guide_weight=0.0": an option of the surface generator's FillOptions
+        from dataclasses import replace
+
+        from engine.generate.surface import SurfaceGeneratorOptions
+
+        fill = {k[5:]: opts.pop(k) for k in list(opts) if k.startswith("fill.")}
+        opts["fill"] = replace(SurfaceGeneratorOptions().fill, **fill)
     if name in ("splat", "auto"):   # each held-out view alone: no training between views
         opts.setdefault("iterations_per_segment", 0)
         opts.setdefault("learn_from_generated", False)

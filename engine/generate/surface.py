@@ -582,7 +582,9 @@ class SurfaceGenerator:
         holes_np = holes.cpu().numpy()
         self.last_holes = holes_np
         if fill and holes_np.any():
-            filled = fill_holes(color_np, holes_np, depth_np, opt.fill)
+            # the fill's structure guide: the frame's camera and the scene's up (the references'
+            # mean up axis; the frame's own when there are none)
+            filled = fill_holes(color_np, holes_np, depth_np, opt.fill, camera=target, up=_scene_up(sources))
             color_np = filled.color
             self.last_fill_method = filled.method
             if layers is not None and not no_depth:
@@ -612,6 +614,12 @@ def _sample_where(src: Source, x, eye, opt, guessed, where) -> Sample:
     return Sample(put(s.color, 0.0), put(s.penalty, float("inf")), put(s.factor, 0.0), put(s.verified, False),
                   None if s.invented is None else put(s.invented, False),
                   None if s.fallback_penalty is None else put(s.fallback_penalty, float("inf")))
+
+
+def _scene_up(sources: list[Source]) -> np.ndarray | None:
+    """[3] world up: the mean -y axis (OpenCV) of the sources' cameras, None without sources."""
+    ups = [-np.asarray(s.camera.world_from_cam, np.float64)[:3, 1] for s in sources if s.camera is not None]
+    return np.mean(ups, axis=0) if ups else None
 
 
 def _fallback_depth(sources: list[Source], target) -> float:
