@@ -62,7 +62,7 @@ from engine.device import configure_cpu_threads, resolve_device
 from engine.generate.fill import fill_holes
 from engine.generate.lumigraph import sample_sources, target_rays, ulr_blend
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
-from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions
+from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions, references_up
 from engine.render.surface import SurfaceRender, fill_surface
 
 SPLAT_MODES = ("cuda", "always", "never")
@@ -102,11 +102,6 @@ class AutoGeneratorOptions:
     # generator's 60k pixels took 260 ms per frame on the H200's CPU: the engine thread waited
     # for the fills (RESULTS.md, gpu-s23). None: the surface generator's own.
     fill_work_pixels: int | None = 20_000
-    # the engine thread on a CPU core of its own while the segment is generated, the fill,
-    # training and writer threads on the other cores (engine.generate.engine_core; Linux with
-    # >= 8 CPUs only, else nothing). Off: on the H200 machine (16 cores, no SMT) the job was
-    # not faster with it (RESULTS.md, gpuspeed-s25: 4.07 vs 4.06 s, its effect not isolated)
-    engine_core: bool = False
     surface: SurfaceGeneratorOptions = field(default_factory=SurfaceGeneratorOptions)
 
     def __post_init__(self) -> None:
@@ -148,6 +143,7 @@ class AutoGenerator:
         self._rest = SurfaceGenerator(rest, device=self.device)   # the pass under the splats
         self.project_root = None if project_root is None else Path(project_root)
         self._splat = None
+        self._up: np.ndarray | None = None   # world up [3] of the segment's references (fill guide)
         self.last_stats: dict[str, float] = {}
         self._on_device: dict[int, tuple] = {}   # id(frame) -> (frame, its tensors), see frame_on_device
 
@@ -181,6 +177,7 @@ class AutoGenerator:
         splat = self._splat_generator()
         splat.prepare(request)
         sources = self.surface.reference_sources(request)   # best first
+        self._up = references_up(sources)                    # the fill's elevation guide
         o = self.options
         learns = o.iterations_per_segment > 0 or o.learn_from_generated
         learner = None
@@ -204,9 +201,6 @@ class AutoGenerator:
             # lag + 1 threads: up to lag + 1 fills are out when the oldest is waited for, and
             # the newest starts at once instead of behind it (which thread fills changes nothing)
             pool = ThreadPoolExecutor(lag + 1, thread_name_prefix="auto-fill", initializer=configure_cpu_threads)
-        from engine.generate.engine_core import EngineCore
-
-        core = EngineCore(bool(o.engine_core) and self.device.type == "cuda").__enter__()
         previous = request.context[-1] if request.context else None
         frames, inflight = [], deque()
         done = False
@@ -217,7 +211,6 @@ class AutoGenerator:
                 guide = request.guidance[i] if i < len(request.guidance) else None
                 part = self._render_unfilled(target, guide, sources, previous, request.voxel_size)
                 inflight.append((pool.submit(self._fill, part) if lag else part, part))
-                core.sweep()     # threads started since (a fill thread, the frame writers) off the engine's core
                 while len(inflight) > lag or (i == len(request.targets) - 1 and inflight):
                     job, part = inflight.popleft()
                     previous = job.result() if lag else self._fill(job)
@@ -233,7 +226,6 @@ class AutoGenerator:
                     job.cancel()
             if pool is not None:
                 pool.shutdown(wait=True)
-            core.__exit__(None, None, None)
             self._render_from = None
             if learner is not None:
                 learner.close() if done else learner.abort()
@@ -415,9 +407,11 @@ class AutoGenerator:
             fill_opts = replace(fill_opts, max_work_pixels=min(fill_opts.max_work_pixels, o.fill_work_pixels))
         if few:
             fill_opts = replace(fill_opts, method="telea")    # a few pixels: Telea
-        color = fill_holes(frame.color, holes, frame.depth, fill_opts).color
+        color = fill_holes(frame.color, holes, frame.depth, fill_opts, camera=frame.camera,
+                           up=self._up).color
         return replace(frame, color=color)
 
     def render_frame(self, target, guide, sources, previous, voxel_size: float) -> GeneratedFrame:
         """One frame, filled (what :meth:`generate` does per frame, in line)."""
+        self._up = references_up(sources)
         return self._fill(self._render_unfilled(target, guide, sources, previous, voxel_size))

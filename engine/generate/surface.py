@@ -584,7 +584,7 @@ class SurfaceGenerator:
         if fill and holes_np.any():
             # the fill's structure guide: the frame's camera and the scene's up (the references'
             # mean up axis; the frame's own when there are none)
-            filled = fill_holes(color_np, holes_np, depth_np, opt.fill, camera=target, up=_scene_up(sources))
+            filled = fill_holes(color_np, holes_np, depth_np, opt.fill, camera=target, up=references_up(sources))
             color_np = filled.color
             self.last_fill_method = filled.method
             if layers is not None and not no_depth:
@@ -616,7 +616,7 @@ def _sample_where(src: Source, x, eye, opt, guessed, where) -> Sample:
                   None if s.fallback_penalty is None else put(s.fallback_penalty, float("inf")))
 
 
-def _scene_up(sources: list[Source]) -> np.ndarray | None:
+def references_up(sources: list[Source]) -> np.ndarray | None:
     """[3] world up: the mean -y axis (OpenCV) of the sources' cameras, None without sources."""
     ups = [-np.asarray(s.camera.world_from_cam, np.float64)[:3, 1] for s in sources if s.camera is not None]
     return np.mean(ups, axis=0) if ups else None

@@ -111,8 +111,11 @@ def test_fill_on_the_splat_path_works_at_fill_work_pixels(monkeypatch):
 
     seen = []
 
-    def fake_fill(color, holes, depth, options):
+    guides = []
+
+    def fake_fill(color, holes, depth, options, camera=None, up=None):
         seen.append(options)
+        guides.append((camera, up))
         return FillResult(np.full_like(color, 0.5), options.method)
 
     monkeypatch.setattr(auto_mod, "fill_holes", fake_fill)
@@ -125,6 +128,7 @@ def test_fill_on_the_splat_path_works_at_fill_work_pixels(monkeypatch):
     filled = AutoGenerator(AutoGeneratorOptions(), "cpu")._fill((frame, holes, False))
     assert seen[-1].max_work_pixels == 20_000 < surface_work and seen[-1].method == "patchmatch"
     assert np.all(filled.color[holes] == 0.5) and filled.color is not frame.color
+    assert guides[-1][0] is cam          # the frame's camera reaches the fill (elevation guide)
     AutoGenerator(AutoGeneratorOptions(fill_work_pixels=None), "cpu")._fill((frame, holes, False))
     assert seen[-1].max_work_pixels == surface_work
     AutoGenerator(AutoGeneratorOptions(fill_work_pixels=10**9), "cpu")._fill((frame, holes, True))
