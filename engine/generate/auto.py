@@ -62,7 +62,11 @@ from engine.device import configure_cpu_threads, resolve_device
 from engine.generate.fill import fill_holes
 from engine.generate.lumigraph import sample_sources, target_rays, ulr_blend
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
-from engine.generate.surface import SurfaceGenerator, SurfaceGeneratorOptions, references_up
+from engine.generate.surface import (
+    SurfaceGenerator,
+    SurfaceGeneratorOptions,
+    references_up,
+)
 from engine.render.surface import SurfaceRender, fill_surface
 
 SPLAT_MODES = ("cuda", "always", "never")
