@@ -168,8 +168,7 @@ def _spiral_preset(s: SceneSummary) -> Trajectory:
     if s.rig is not None:
         return pan_orbit(s.rig, s.up, s.fov_y_deg, duration=12.0, turns=2.0, shrink=0.6, **_frame_args(s))
     if s.arc is not None and not s.arc.full_circle:
-        return arc_spiral(s.arc, s.center, s.up, s.fov_y_deg, duration=12.0, passes=2, shrink=0.6, lower=0.25,
-                          **_frame_args(s))
+        return arc_spiral(s.arc, s.center, s.up, s.fov_y_deg, **_frame_args(s))
     return spiral(s.center, s.radius, 0.6 * s.radius, 2.0, s.height_offset, 0.25 * s.height_offset,
                   fov_y_deg=s.fov_y_deg, up=s.up, start_angle_deg=s.start_angle_deg, **_frame_args(s))
 
