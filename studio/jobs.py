@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.workflows.scene import demo_job as engine_demo_job, insert_view, loaded_result
+from engine.workflows.scene import demo_job as engine_demo_job
+from engine.workflows.scene import insert_view, loaded_result
 
 DEMO_VOXEL = 0.05
 
@@ -22,9 +23,10 @@ def studio_demo_options(num_views: int = 12, width: int = 192, height: int = 108
                        voxel_size=voxel_size, seed=seed)
 
 
-def demo_job(options=None):
-    """The built-in demo at the studio's size, without a path (the artist adds one)."""
-    return engine_demo_job(options or studio_demo_options(), with_path=False)
+def demo_job(options=None, cache_renders: bool = False):
+    """The built-in demo at the studio's size, without a path (the artist adds one);
+    ``cache_renders``: reuse the capture's renders of an earlier load (engine.demo.demo_views)."""
+    return engine_demo_job(options or studio_demo_options(), with_path=False, cache_renders=cache_renders)
 
 
 def demo_video_job(video: Path, options=None):
@@ -83,4 +85,4 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
-__all__ = ["demo_job", "demo_video_job", "studio_demo_options", "decode_video", "DEMO_VOXEL"]
+__all__ = ["DEMO_VOXEL", "decode_video", "demo_job", "demo_video_job", "studio_demo_options"]

@@ -57,3 +57,28 @@ def test_demo_path_stays_over_the_filmed_arc_and_orbit_360_goes_round(demo_ws):
     assert full.loop and len(full.sample()) == OPTS.path_frames
     off360 = _off_deg(_azimuths_deg(np.stack([c.center for c in full.sample()]), target), middle)
     assert off360.max() > 170.0                                # behind the objects too
+
+
+def test_cached_demo_renders_are_reused_and_each_load_gets_its_own_arrays():
+    """demo_views(cache=True) (the demo job's ``cache_renders``, on in the studio tests): the
+    same views as a fresh render, rendered once per capture, each call its own arrays."""
+    from engine.demo import RENDER_CACHE_SIZE, _cached_views, demo_views
+
+    opts = DemoOptions(num_views=3, width=48, height=27)
+    _cached_views.cache_clear()
+    fresh = list(demo_views(opts))
+    first = list(demo_views(opts, cache=True))
+    second = list(demo_views(opts, cache=True))
+    assert _cached_views.cache_info().misses == 1 and _cached_views.cache_info().hits == 1
+    for (v0, _), (v1, f1), (v2, f2) in zip(fresh, first, second):
+        np.testing.assert_array_equal(v0.image, v1.image)
+        np.testing.assert_array_equal(v0.depth, v2.depth)
+        np.testing.assert_allclose(v0.camera.world_from_cam, v2.camera.world_from_cam)
+        assert f1 is f2                                           # the render is shared ...
+        assert v1.image is not v2.image and v1.depth is not v2.depth    # ... the views' arrays are not
+    first[0][0].image[:] = 0
+    assert next(iter(demo_views(opts, cache=True)))[0].image.any()   # a load's changes stay its own
+    for n in range(RENDER_CACHE_SIZE + 1):                         # bounded: the oldest capture dropped
+        list(demo_views(replace(opts, num_views=2, seed=n + 1), cache=True))
+    assert _cached_views.cache_info().currsize == RENDER_CACHE_SIZE
+    _cached_views.cache_clear()

@@ -16,8 +16,8 @@ Per target frame:
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from engine.device import resolve_device
 from engine.generate.protocol import CancelToken, GeneratedFrame, SegmentRequest
 from engine.generate.pushpull import push_pull
 from engine.geometry import camera_torch
+from engine.imaging import dark_border_inset
 from engine.memory.backproject import backproject_depth
 from engine.render.points import render_points, see_through
 
@@ -52,11 +53,13 @@ class _WarpSource:
     camera: object = None
     image: torch.Tensor | None = None     # [3,H,W] for backward sampling
     depth: torch.Tensor | None = None     # [H,W] z-depth, 0 unknown
+    inset: tuple = (0.0, 0.0, 0.0, 0.0)   # (left, top, right, bottom) pixels never sampled (dark border lines)
 
 
 def _backward_sample(src: _WarpSource, x: torch.Tensor, band: torch.Tensor):
     """Sample src's image at the projections of world points x [H,W,3] (bilinear); visible
-    [H,W] where src's own depth at that pixel agrees with the point's depth within band."""
+    [H,W] where src's own depth at that pixel agrees with the point's depth within band, and
+    the projection keeps off the image's dark border lines (``src.inset``, engine.imaging)."""
     import torch.nn.functional as F
 
     cam = src.camera
@@ -66,7 +69,8 @@ def _backward_sample(src: _WarpSource, x: torch.Tensor, band: torch.Tensor):
                           align_corners=False)[0].permute(1, 2, 0)
     col = torch.floor(u).long().clamp(0, cam.width - 1)
     row = torch.floor(v).long().clamp(0, cam.height - 1)
-    inside = (z > 1e-6) & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
+    left, top, right, bottom = src.inset
+    inside = (z > 1e-6) & (u >= left) & (u < cam.width - right) & (v >= top) & (v < cam.height - bottom)
     d_ref = src.depth[row, col]
     visible = inside & (d_ref > 0) & ((z - d_ref).abs() <= band * 1.5)
     return color, visible
@@ -97,7 +101,8 @@ def _warp_source(camera, image, depth, weight, device, footprint, invented=None,
     img = torch.as_tensor(np.asarray(image), device=device)
     img = (img.float() / 255.0 if img.dtype == torch.uint8 else img.float())[..., :3].permute(2, 0, 1)
     dep = torch.as_tensor(np.nan_to_num(np.asarray(depth, np.float32), posinf=0.0), device=device)
-    return _WarpSource(pts.xyz, pts.rgb, radius, center, weight, inv, camera, img.contiguous(), dep)
+    return _WarpSource(pts.xyz, pts.rgb, radius, center, weight, inv, camera, img.contiguous(), dep,
+                       dark_border_inset(image))
 
 
 def _target_rays(camera, device) -> tuple[torch.Tensor, torch.Tensor]:

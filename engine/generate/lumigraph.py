@@ -19,6 +19,7 @@ from engine import cpu_split
 from engine.generate.pushpull import push_pull
 from engine.generate.stretch import stretch_terms
 from engine.geometry import camera_torch
+from engine.imaging import dark_border_inset
 from engine.render.surface import (
     box_count,
     box_mean,
@@ -39,7 +40,7 @@ class Source:
     center: torch.Tensor          # [3] world
     invented: torch.Tensor | None = None  # [H,W] bool (previous frame only)
     points: tuple | None = None   # (xyz [N,3] world, radius [N] world) of measured pixels, lazily
-    inset: float = 0.0            # pixels at the image border never sampled (dark_border_inset)
+    inset: tuple = (0.0, 0.0, 0.0, 0.0)  # (left, top, right, bottom) pixels never sampled (dark_border_inset)
 
     def measured_points(self):
         """World points [N,3] of the measured depth pixels and their splat radius [N]."""
@@ -110,27 +111,9 @@ def _image_tensor(image, device) -> torch.Tensor:
     return img[..., :3].permute(2, 0, 1).contiguous()
 
 
-DARK_BORDER_RATIO = 0.75   # an outermost row / column this much darker than the next is a dark line
-DARK_BORDER_INSET = 1.5    # pixels: a bilinear sample never touches the outermost row / column
-
-
-def dark_border_inset(image) -> float:
-    """Pixels at the border of ``image`` [H,W,3] (numpy, uint8 or float) never to sample:
-    ``DARK_BORDER_INSET`` when an outermost row or column is a dark line (mean luminance below
-    ``DARK_BORDER_RATIO`` of the row / column next to it: undistorted or sensor-cropped captures;
-    TUM office's last row and column are 40-60% darker, drawn as thin dark polygon outlines
-    wherever a reference's border crossed the frame), else 0. Tensors (generated frames): 0."""
-    if isinstance(image, torch.Tensor) or np.ndim(image) != 3 or min(np.shape(image)[:2]) < 4:
-        return 0.0
-    lum = np.asarray(image)[..., :3].astype(np.float32).mean(-1)
-    pairs = ((lum[0], lum[1]), (lum[-1], lum[-2]), (lum[:, 0], lum[:, 1]), (lum[:, -1], lum[:, -2]))
-    dark = any(float(o.mean()) < DARK_BORDER_RATIO * float(i.mean()) for o, i in pairs)
-    return DARK_BORDER_INSET if dark else 0.0
-
-
 def make_source(camera, image, depth, device, invented=None, completed=None) -> Source:
     """A sampling source from a view: depth completed where missing (0 / non-finite); a dark
-    line at the image border is never sampled (:func:`dark_border_inset`).
+    line at the image border is never sampled (:func:`engine.imaging.dark_border_inset`).
     ``completed`` [H,W] bool marks depth the tracker completed rather than matched: kept as
     depth, but not counted as measured (it gets the loose visibility rule).
     image [H,W,3], depth, invented and completed [H,W]: numpy arrays or tensors (tensors already
@@ -297,11 +280,22 @@ def sample_sources(sources: list[Source], x: torch.Tensor, eye: torch.Tensor, op
     return out
 
 
-def _inside(u, v, z, w: int, h: int, inset: float):
+def _inside(u, v, z, w: int, h: int, inset: tuple = (0.0, 0.0, 0.0, 0.0)):
     """[...] bool: points in front of a reference whose pixel coordinates u, v (pixel i spans
-    [i, i+1)) lie at least ``inset`` pixels inside its w x h image (1.5: a bilinear sample
-    never touches the outermost row / column; :func:`dark_border_inset`)."""
-    return (z > 1e-6) & (u >= inset) & (u < w - inset) & (v >= inset) & (v < h - inset)
+    [i, i+1)) lie inside its w x h image, at least ``inset`` = (left, top, right, bottom)
+    pixels from each side (n + 0.5 past n dark lines: a bilinear sample never touches them;
+    :func:`engine.imaging.dark_border_inset`)."""
+    left, top, right, bottom = inset
+    return (z > 1e-6) & (u >= left) & (u < w - right) & (v >= top) & (v < h - bottom)
+
+
+def _batch_inset(srcs: list[Source], like: torch.Tensor) -> tuple:
+    """The sources' insets for :func:`_inside` on [R,H,W] projections: one (left, top, right,
+    bottom) when all agree (a capture's photos do), else four [R,1,1] tensors (each its own)."""
+    if all(s.inset == srcs[0].inset for s in srcs):
+        return srcs[0].inset
+    ins = torch.tensor([s.inset for s in srcs], dtype=like.dtype, device=like.device)
+    return tuple(ins[:, k, None, None] for k in range(4))
 
 
 def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guessed, abs_tol,
@@ -313,7 +307,7 @@ def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guesse
     images = torch.stack([s.image for s in srcs])                           # [R,3,h,w]
     color = F.grid_sample(images, grid, mode="bilinear", padding_mode="border",
                           align_corners=False).permute(0, 2, 3, 1)
-    inside = _inside(u, v, z, w, h, max(s.inset for s in srcs))
+    inside = _inside(u, v, z, w, h, _batch_inset(srcs, u))
     col = torch.floor(u).long().clamp(0, w - 1)
     row = torch.floor(v).long().clamp(0, h - 1)
     flat = (row * w + col).flatten(1)

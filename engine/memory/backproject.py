@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from engine.geometry import camera_torch
+from engine.imaging import inset_colors
 
 
 @dataclass
@@ -43,14 +44,18 @@ def normals_from_points(p_cam: torch.Tensor) -> torch.Tensor:
 
 def backproject_depth(camera, depth, image, confidence=None, mask=None, stride: int = 1,
                       device: torch.device | str = "cpu") -> BackprojectedPoints:
-    """Lift every valid pixel of a depth map to the world (see GeometryMemory.insert_depth)."""
+    """Lift every valid pixel of a depth map to the world (see GeometryMemory.insert_depth).
+    A pixel on a dark line at the image's border (engine.imaging.dark_border: TUM office's last
+    row and column) is lifted with the colour of the nearest pixel inside it."""
     depth_t = _to_tensor(depth, device)
     if depth_t.ndim != 2:
         raise ValueError(f"depth must be [H,W], got shape {tuple(depth_t.shape)}")
     h, w = depth_t.shape
     if (h, w) != (camera.height, camera.width):
         raise ValueError(f"depth {w}x{h} does not match camera {camera.width}x{camera.height}")
-    img = torch.as_tensor(image if isinstance(image, torch.Tensor) else np.asarray(image), device=device)
+    if not isinstance(image, torch.Tensor):
+        image = inset_colors(np.asarray(image))    # a dark border line: the colour inside it
+    img = torch.as_tensor(image, device=device)
     img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
     p_cam = camera_points(camera, torch.nan_to_num(depth_t, nan=0.0, posinf=0.0))
     normal_cam = normals_from_points(p_cam)

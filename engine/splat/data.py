@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from engine.geometry import Camera
+from engine.imaging import clean_pixels
 
 
 @dataclass
@@ -44,16 +45,22 @@ def _to_image(image: np.ndarray) -> np.ndarray:
 def make_view(camera: Camera, image: np.ndarray, device, scale: float = 1.0, weight: np.ndarray | None = None,
               source: str = "captured") -> TrainView:
     """A TrainView from an image [H,W,3] (uint8 or float [0,1]) seen by ``camera``, resized by
-    ``scale`` (area filter; the camera is scaled with it)."""
+    ``scale`` (area filter; the camera is scaled with it). Pixels on or mixed with a dark line
+    at the image's border (engine.imaging.clean_pixels: TUM office's last row and column) get
+    weight 0: out of the loss."""
     img = _to_image(image)
     if img.shape[:2] != (camera.height, camera.width):
         raise ValueError(f"view {camera.name!r}: image {img.shape[1]}x{img.shape[0]} does not match its "
                          f"camera {camera.width}x{camera.height}")
+    full = img
     if scale != 1.0:
         camera = camera.scaled(scale)
         img = cv2.resize(img, (camera.width, camera.height), interpolation=cv2.INTER_AREA)
         if weight is not None:
             weight = cv2.resize(weight.astype(np.float32), (camera.width, camera.height), interpolation=cv2.INTER_AREA)
+    clean = clean_pixels(full, (camera.width, camera.height))   # None: no dark border line
+    if clean is not None:
+        weight = clean.astype(np.float32) if weight is None else weight * clean
     w = None if weight is None else torch.as_tensor(np.ascontiguousarray(weight, np.float32), device=device)
     return TrainView(camera, torch.as_tensor(np.ascontiguousarray(img), device=device), w, camera.name, source)
 

@@ -32,8 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from engine.geometry import se3
-from engine.geometry.conventions import (nuke_fov_from_focal_mm, world_from_cam_from_gltf_node_matrix,
-                                         world_from_cam_from_nuke_chan_row)
+from engine.geometry.conventions import (
+    nuke_fov_from_focal_mm,
+    world_from_cam_from_gltf_node_matrix,
+    world_from_cam_from_nuke_chan_row,
+)
 from engine.trajectory.keyframes import Keyframe, Trajectory
 from engine.trajectory.nerfstudio_path import CameraPathFormatError, read_camera_path
 
@@ -75,7 +78,7 @@ class _Gltf:
         raw = path.read_bytes()
         self.path, self.bin = path, b""
         if raw[:4] == b"glTF":
-            _, version, total = struct.unpack_from("<III", raw)
+            _, version, _length = struct.unpack_from("<III", raw)
             if version != 2:
                 raise CameraPathFormatError(f"{path}: GLB version {version}, expected 2")
             pos, doc = 12, None

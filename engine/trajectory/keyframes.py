@@ -60,7 +60,7 @@ class Keyframe:
         object.__setattr__(self, "time", time)
 
     @classmethod
-    def from_camera(cls, camera: Camera, time: float) -> "Keyframe":
+    def from_camera(cls, camera: Camera, time: float) -> Keyframe:
         """Keyframe at ``time`` seconds with the pose and vertical FOV of ``camera``."""
         return cls(camera.world_from_cam, camera.fov_y_deg, time)
 
@@ -161,7 +161,7 @@ class Trajectory:
     @property
     def num_frames(self) -> int:
         """Default frame count: round(duration*fps)+1 (open) or round(duration*fps) (loop)."""
-        n = int(round(self.resolved_duration * self.fps))
+        n = round(self.resolved_duration * self.fps)
         return max(1, n) if self.loop else n + 1
 
     # ------------------------------------------------------------------- evaluation

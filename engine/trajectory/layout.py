@@ -173,16 +173,18 @@ def _arc_sweep(arc: ObjectArc, num_keyframes: int, passes: int) -> np.ndarray:
     return frac
 
 
-def _arc_poses(arc: ObjectArc, frac: np.ndarray, center: np.ndarray, up: np.ndarray,
-               radius_in: np.ndarray | float = 0.0, height_down: np.ndarray | float = 0.0) -> list[np.ndarray]:
-    """world_from_cam [4,4] per arc fraction frac [K]: the eye at the cameras' smoothed radius
-    and height there (:func:`_along_arc`) less radius_in / height_down (world units, [K] or
-    scalars; height along up from center), looking at ``center`` [3] world with image-up
-    ``up`` [3] (as ``presets.orbit``'s eyes)."""
-    az = arc.start_deg + arc.arc_deg * np.asarray(frac, dtype=np.float64)
-    radius, height = _along_arc(arc, az)
-    radius, height = radius - radius_in, height - height_down
-    a = np.radians(az)
+def _arc_azimuths(arc: ObjectArc, frac: np.ndarray) -> np.ndarray:
+    """Azimuths [K] deg (the arc's unwrapped range) of arc fractions frac [K] (0 = arc.start_deg)."""
+    return arc.start_deg + arc.arc_deg * np.asarray(frac, dtype=np.float64)
+
+
+def _arc_poses(arc: ObjectArc, azimuth_deg: np.ndarray, radius: np.ndarray, height: np.ndarray,
+               center: np.ndarray, up: np.ndarray) -> list[np.ndarray]:
+    """world_from_cam [4,4] per azimuth [K] deg: the eye at radius [K] from ``center`` [3] world
+    across ``up`` and height [K] along it (world units; the cameras' smoothed values there are
+    :func:`_along_arc`'s), looking at ``center`` with image-up ``up`` [3] (as ``presets.orbit``'s
+    eyes)."""
+    a = np.radians(azimuth_deg)
     eyes = center + radius[:, None] * (np.outer(np.cos(a), arc.e1) + np.outer(np.sin(a), arc.e2)) + np.outer(height, up)
     return [se3.look_at(eye, center, up) for eye in eyes]
 
@@ -192,9 +194,10 @@ def arc_orbit(arc: ObjectArc, center: np.ndarray, up: np.ndarray, fov_y_deg: flo
     """An object capture's orbit over its captured arc (``arc.full_circle`` is False): a loop
     that sweeps from one end of the arc (arc.start_deg .. arc.start_deg + arc.arc_deg) to the
     other and back (:func:`_arc_sweep`, one pass), each eye at the cameras' smoothed radius and
-    height there (:func:`_arc_poses`), looking at ``center`` [3] world; duration in seconds."""
-    frac = _arc_sweep(arc, num_keyframes, passes=1)
-    return _trajectory(_arc_poses(arc, frac, center, up), fov_y_deg, duration, True, **frame)
+    height there (:func:`_along_arc`), looking at ``center`` [3] world; duration in seconds."""
+    az = _arc_azimuths(arc, _arc_sweep(arc, num_keyframes, passes=1))
+    radius, height = _along_arc(arc, az)
+    return _trajectory(_arc_poses(arc, az, radius, height, center, up), fov_y_deg, duration, True, **frame)
 
 
 def arc_spiral(arc: ObjectArc, center: np.ndarray, up: np.ndarray, fov_y_deg: float, num_keyframes: int = 24,
@@ -206,16 +209,16 @@ def arc_spiral(arc: ObjectArc, center: np.ndarray, up: np.ndarray, fov_y_deg: fl
     cameras' smoothed radius and the height (along up from center) ``lower`` times theirs, as
     the full-circle spiral (``presets.spiral``: 2 turns, radius to 0.6x, height to 0.25x), but
     that move (in and down together) cut to at most EYE_REACH_SPACINGS camera spacings
-    (arc.spacing), as the forward spiral's swing is: the eyes stay near the filmed views. Looks at ``center`` [3] world. An open path;
-    duration in seconds."""
+    (arc.spacing), as the forward spiral's swing is: the eyes stay near the filmed views. Looks
+    at ``center`` [3] world. An open path; duration in seconds."""
     frac = _arc_sweep(arc, num_keyframes, passes)
-    frac = np.r_[frac, frac[0]]                                 # ends at the end it started from
-    t = np.linspace(0.0, 1.0, len(frac))
-    radius, height = _along_arc(arc, arc.start_deg + arc.arc_deg * frac)
+    az = _arc_azimuths(arc, np.r_[frac, frac[0]])               # ends at the end it started from
+    t = np.linspace(0.0, 1.0, len(az))
+    radius, height = _along_arc(arc, az)
     radius_in, height_down = (1.0 - shrink) * radius, (1.0 - lower) * height
     move = np.maximum(np.hypot(radius_in, height_down), 1e-12)
     cut = np.minimum(1.0, EYE_REACH_SPACINGS * arc.spacing / move)     # the whole move within reach
-    poses = _arc_poses(arc, frac, center, up, t * cut * radius_in, t * cut * height_down)
+    poses = _arc_poses(arc, az, radius - t * cut * radius_in, height - t * cut * height_down, center, up)
     return _trajectory(poses, fov_y_deg, duration, False, **frame)
 
 

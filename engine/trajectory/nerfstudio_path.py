@@ -38,8 +38,10 @@ from pathlib import Path
 import numpy as np
 
 from engine.atomic_io import write_atomic
-from engine.geometry.conventions import (world_from_cam_opencv_from_opengl,
-                                         world_from_cam_opengl_from_opencv)
+from engine.geometry.conventions import (
+    world_from_cam_opencv_from_opengl,
+    world_from_cam_opengl_from_opencv,
+)
 from engine.trajectory.keyframes import Keyframe, Trajectory
 
 EXTENSION_KEY = "anyrecon"
@@ -196,7 +198,7 @@ def trajectory_from_camera_path_dict(data: dict, source: str = "<camera path>") 
     """Trajectory from parsed camera_path.json content; errors name ``source``."""
     try:
         if not isinstance(data, dict):
-            raise ValueError("top level is not a JSON object")
+            raise TypeError("top level is not a JSON object")
         if data.get("camera_type", "perspective") != "perspective":
             raise ValueError(f"camera_type {data['camera_type']!r} is not supported (perspective only)")
         width, height = int(data["render_width"]), int(data["render_height"])

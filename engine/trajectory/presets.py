@@ -17,19 +17,40 @@ object capture all the way.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from engine.geometry import se3
 from engine.trajectory.keyframes import Keyframe, Trajectory
-from engine.trajectory.layout import FORWARD, arc_orbit, arc_spiral, forward_orbit, pan_orbit
+from engine.trajectory.layout import (
+    FORWARD,
+    arc_orbit,
+    arc_spiral,
+    forward_orbit,
+    pan_orbit,
+)
 from engine.trajectory.path_presets import beyond_path, through_path
-from engine.trajectory.scene_summary import (SceneSummary, plane_basis, scene_orbit_params,
-                                             summarize_scene, unit_vector)
+from engine.trajectory.scene_summary import (
+    SceneSummary,
+    plane_basis,
+    scene_orbit_params,
+    summarize_scene,
+    unit_vector,
+)
 
-__all__ = ["orbit", "spiral", "dolly", "through_path", "beyond_path", "scene_orbit_params",
-           "SceneSummary", "summarize_scene", "PRESETS", "make_preset"]
+__all__ = [
+    "PRESETS",
+    "SceneSummary",
+    "beyond_path",
+    "dolly",
+    "make_preset",
+    "orbit",
+    "scene_orbit_params",
+    "spiral",
+    "summarize_scene",
+    "through_path",
+]
 
 
 def _ring_pose(center, radius, height, angle_deg, up, e1, e2) -> np.ndarray:
@@ -168,8 +189,7 @@ def _spiral_preset(s: SceneSummary) -> Trajectory:
     if s.rig is not None:
         return pan_orbit(s.rig, s.up, s.fov_y_deg, duration=12.0, turns=2.0, shrink=0.6, **_frame_args(s))
     if s.arc is not None and not s.arc.full_circle:
-        return arc_spiral(s.arc, s.center, s.up, s.fov_y_deg, duration=12.0, passes=2, shrink=0.6, lower=0.25,
-                          **_frame_args(s))
+        return arc_spiral(s.arc, s.center, s.up, s.fov_y_deg, **_frame_args(s))
     return spiral(s.center, s.radius, 0.6 * s.radius, 2.0, s.height_offset, 0.25 * s.height_offset,
                   fov_y_deg=s.fov_y_deg, up=s.up, start_angle_deg=s.start_angle_deg, **_frame_args(s))
 

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.geometry.scene_frame import DEFAULT_UP, up_from_cameras
-from engine.trajectory.layout import OBJECT, CaptureRig, ObjectArc, capture_layout, capture_rig, object_arc
+from engine.trajectory.layout import (
+    OBJECT,
+    CaptureRig,
+    ObjectArc,
+    capture_layout,
+    capture_rig,
+    object_arc,
+)
 
 
 def unit_vector(v: np.ndarray) -> np.ndarray:

@@ -17,9 +17,9 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 MARKERS = "batch"
 
@@ -258,7 +258,7 @@ def run_batch(inputs, out: Path | str, options: BatchOptions = BatchOptions(), a
                 result = ray.get(ref)
                 outcome.stages.append(result)
                 state = "skipped (done before)" if result.skipped else f"done in {result.seconds:.1f} s"
-            except Exception as exc:  # the input fails alone; its later stages fail with it
+            except Exception as exc:  # noqa: BLE001 - the input fails alone; its later stages fail with it
                 outcome.error = outcome.error or _cause(exc)
                 state = "failed"
             if on_progress is not None:

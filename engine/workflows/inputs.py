@@ -59,7 +59,12 @@ def classify_input(path: str | Path) -> InputKind:
 def scene_job_for(found: InputKind, track_options=None, import_options=None):
     """The workflow job that makes ``found`` the open scene (posed datasets keep their poses;
     videos and photo folders are tracked); ValueError for kinds that are not scenes."""
-    from engine.workflows.scene import ImportOptions, import_dataset_job, open_capture_job, open_project_job
+    from engine.workflows.scene import (
+        ImportOptions,
+        import_dataset_job,
+        open_capture_job,
+        open_project_job,
+    )
 
     if found.kind == "project":
         return open_project_job(found.path)

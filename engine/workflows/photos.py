@@ -11,7 +11,8 @@ def register_photos_job(paths, options=None):
     paths = [Path(p) for p in paths]
 
     def job(ws, cancel):
-        from engine.tracking.localize import LocalizeOptions, read_photos, register_photos_job as localize_job
+        from engine.tracking.localize import LocalizeOptions, read_photos
+        from engine.tracking.localize import register_photos_job as localize_job
 
         ws.require_scene("Registering photos")
         frames, warnings = read_photos(paths)

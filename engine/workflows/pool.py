@@ -173,7 +173,7 @@ def run_generation_pool(jobs: list[tuple[str, list[PathRequest]]], options, addr
         idle.append(w)
         try:
             results[k] = ray.get(ready[0])
-        except Exception as exc:  # the worker died: its project fails, the pool goes on
+        except Exception as exc:  # noqa: BLE001 - the worker died: its project fails, the pool goes on
             results[k] = [PathOutcome(str(jobs[k][0]), r.name, worker=w, error=_one_line(getattr(exc, "cause", None) or exc))
                           for r in jobs[k][1]]
         if on_progress is not None:

@@ -69,7 +69,11 @@ def view_image_request(view_id: int):
 def generator_choices(ws) -> list[tuple[str, str]]:
     """(name, one-line summary) of the generators usable now, the default first: learned ones
     only when their files are in the models folder (answered on the engine thread)."""
-    from engine.generate.registry import DEFAULT_GENERATOR, available_generators, generator_spec
+    from engine.generate.registry import (
+        DEFAULT_GENERATOR,
+        available_generators,
+        generator_spec,
+    )
 
     names = sorted(available_generators(ws.generator_context()), key=lambda n: n != DEFAULT_GENERATOR)
     return [(name, generator_spec(name).summary) for name in names]

@@ -57,7 +57,7 @@ def thumbnail(image: np.ndarray, height: int = 36) -> np.ndarray:
     if image.dtype != np.uint8:
         image = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
     h, w = image.shape[:2]
-    width = max(1, int(round(w * height / h)))
+    width = max(1, round(w * height / h))
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
@@ -97,10 +97,12 @@ def insert_view(ws, view, stride: int, total: int, started: float, done: int, la
     yield Progress(done / total, f"{label}: view {done}/{total}", elapsed / done * (total - done))
 
 
-def demo_job(options=None, root: Path | str | None = None, with_path: bool = True):
+def demo_job(options=None, root: Path | str | None = None, with_path: bool = True, cache_renders: bool = False):
     """The built-in synthetic scene (exact depth), memory growing view by view; ``with_path``
     adds the demo's path (engine.demo.demo_path: the app's Orbit preset on the demo capture,
-    or options.path_preset) as the path "orbit". ``root`` names the folder it will be saved to."""
+    or options.path_preset) as the path "orbit". ``root`` names the folder it will be saved to.
+    ``cache_renders``: the capture's renders are kept for the next load that asks for them too
+    (engine.demo.demo_views' cache: tests that load the same demo many times)."""
     from engine import demo
 
     options = options or demo.DemoOptions()
@@ -113,7 +115,7 @@ def demo_job(options=None, root: Path | str | None = None, with_path: bool = Tru
                           info={"source": "synthetic demo scene"})
         ws.replace_scene(project, saved=False)
         started = time.perf_counter()
-        for i, (view, _) in enumerate(demo.demo_views(options)):
+        for i, (view, _) in enumerate(demo.demo_views(options, cache=cache_renders)):
             cancel.raise_if_cancelled()
             yield from insert_view(ws, view, options.stride, options.num_views, started, i + 1, "demo scene")
         if with_path:
@@ -228,7 +230,7 @@ def open_project_job(root: Path | str):
         for _, index, png in project.generated_frames(main):
             try:
                 generated[index] = read_image(png)
-            except Exception:  # a damaged frame is skipped, the project still opens
+            except Exception:  # noqa: BLE001, S112 - a damaged frame is skipped, the project still opens
                 continue
         return loaded_result(ws, generated=generated)
     return job

@@ -32,7 +32,7 @@ from engine.tracking.windows import (
 )
 
 
-def windowed_track_job(input_path, options=None, windows: WindowOptions = WindowOptions(),
+def windowed_track_job(input_path, options=None, windows: WindowOptions = WindowOptions(),  # noqa: B008 - frozen
                        address: str | None = None, num_cpus: int | None = None):
     """A session job like ``engine.tracking.pipeline.track_job`` (same events, same
     ``TrackResult``), its windows tracked as parallel Ray tasks (local Ray on loopback, or the

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-import engine.generate.lumigraph as lumigraph
 import engine.generate.sweep as sweep_mod
 from engine import cpu_split
+from engine.generate import lumigraph
 from engine.generate.lumigraph import (
     make_source,
     prefetch_reference_depth,

@@ -77,3 +77,33 @@ def test_push_pull_fills_holes_and_keeps_known_pixels():
 def test_unknown_generator_lists_the_valid_names():
     with pytest.raises(ValueError, match="ibr"):
         make_generator("nope")
+
+
+def test_a_dark_border_line_of_a_reference_never_reaches_the_frame():
+    """TUM office's photos have a dark last row and column (engine.imaging.dark_border): ``ibr``
+    neither samples them backward nor warps their colour forward. A grey reference with black
+    border lines, seen by a target shifted so that its right border crosses the frame."""
+    from engine.geometry import Camera
+    from engine.geometry.camera import intrinsics_from_fov
+
+    w, h = 64, 48
+
+    def cam(x):
+        wfc = np.eye(4)
+        wfc[0, 3] = x
+        return Camera(intrinsics_from_fov(50.0, w, h), w, h, wfc)
+
+    depth = np.full((h, w), 2.0, np.float32)
+
+    def darkest(image):
+        frame = warp_single_view(ReferenceView(0, cam(0.0), image, depth), cam(0.3))
+        seen = ~frame.invented
+        assert seen.mean() > 0.5
+        return float(frame.color[seen].mean(-1).min())
+
+    grey = np.full((h, w, 3), 0.6, np.float32)
+    dark = grey.copy()
+    dark[-1] = 0.0
+    dark[:, -1] = 0.0
+    assert darkest(grey) > 0.55
+    assert darkest(dark) > 0.55                  # was 0.0: the black column drawn into the frame

@@ -1,6 +1,7 @@
 """sample_sources (references of one size sampled in one batch) gives exactly the Samples of
-sample_source per reference, in order, with mixed sizes, a view without depth and completed
-depth among the references."""
+sample_source per reference, in order, with mixed sizes, a view without depth, completed
+depth and dark border lines of different sides (each reference keeps its own inset) among the
+references."""
 from __future__ import annotations
 
 import numpy as np
@@ -26,11 +27,16 @@ def test_batched_sampling_equals_per_source(target_focal):
                                           (0.25, 48, 32, False), (-0.1, 48, 32, True)]):
         cam = _camera(x, w, h)
         img = rng.random((h, w, 3)).astype(np.float32)
+        if i == 1:
+            img[:, :2] *= 0.3                          # two dark columns at the left
+        if i == 4:
+            img[-1] *= 0.3                             # a dark last row
         d = (2.0 + 0.3 * rng.random((h, w))).astype(np.float32) if depth else None
         if d is not None:
             d[rng.random((h, w)) < 0.2] = 0.0          # holes: completed, not measured
         completed = (rng.random((h, w)) < 0.1) if (depth and i == 4) else None
         sources.append(make_source(cam, img, d, "cpu", completed=completed))
+    assert sources[1].inset == (2.5, 0.0, 0.0, 0.0) and sources[4].inset == (0.0, 0.0, 0.0, 1.5)
     target = _camera(0.05, 36, 24)
     rays, eye = target_rays(target, "cpu")
     depth = torch.as_tensor(2.0 + 0.3 * rng.random((24, 36)), dtype=torch.float32)

@@ -4,14 +4,14 @@ helpers that wait for the engine without blocking the Qt event loop."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+# before anything imports Qt (numpy and pytest do not)
 os.environ["QT_API"] = "pyside6"
 os.environ.setdefault("PYTEST_QT_API", "pyside6")
-
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent / "_artifacts"
 
@@ -61,37 +61,16 @@ def wait_idle(qtbot, win, timeout_ms: int = 60000) -> None:
     qtbot.waitUntil(idle, timeout=timeout_ms)
 
 
-_DEMO_RENDERS: dict = {}   # DemoOptions -> [(CapturedView, SyntheticFrame)] of engine.demo.demo_views
-
-
-def _demo_views_once(real):
-    """``engine.demo.demo_views`` rendered once per options and test process: the studio tests
-    load the demo ~18 times at two sizes, each load rendering the procedural scene anew
-    (0.36 CPU-s at 8 x 160x90); the renders are deterministic. Every load gets its own copies
-    of the arrays and still inserts view by view (the memory deltas the tests watch)."""
-    from dataclasses import replace
-
-    def demo_views(options):
-        if options not in _DEMO_RENDERS:
-            _DEMO_RENDERS[options] = list(real(options))
-        for view, frame in _DEMO_RENDERS[options]:
-            yield replace(view, image=view.image.copy(),
-                          depth=None if view.depth is None else view.depth.copy()), frame
-    return demo_views
-
-
 def load_demo(qtbot, win, preset: str | None = "orbit", **options) -> None:
-    from engine import demo
+    """Open the studio's demo (at 8 x 160x90 unless ``options`` say otherwise) and wait for it;
+    then apply ``preset``. The studio tests load the demo ~18 times at two sizes: its renders
+    are made once per size and process (the demo job's ``cache_renders``); every load still
+    inserts its own copies view by view (the memory deltas the tests watch)."""
     from studio.jobs import demo_job, studio_demo_options
 
     opts = studio_demo_options(**{"num_views": 8, "width": 160, "height": 90, **options})
-    real = demo.demo_views
-    demo.demo_views = _demo_views_once(real)
-    try:
-        win.ctl.open_scene_job("demo scene", demo_job(opts))
-        wait_idle(qtbot, win)
-    finally:
-        demo.demo_views = real
+    win.ctl.open_scene_job("demo scene", demo_job(opts, cache_renders=True))
+    wait_idle(qtbot, win)
     if preset:
         win.ctl.apply_preset(preset)
         wait_idle(qtbot, win)

@@ -3,8 +3,14 @@ import numpy as np
 import pytest
 
 from engine.geometry import se3
-from engine.trajectory.interpolate import (build_pose_spline, kb_tangents, quat_conj, quat_exp,
-                                           quat_log, quat_mul)
+from engine.trajectory.interpolate import (
+    build_pose_spline,
+    kb_tangents,
+    quat_conj,
+    quat_exp,
+    quat_log,
+    quat_mul,
+)
 from engine.trajectory.keyframes import Keyframe, Trajectory
 
 

@@ -6,8 +6,11 @@ import pytest
 
 from engine.geometry import se3
 from engine.trajectory.keyframes import Keyframe, Trajectory
-from engine.trajectory.nerfstudio_path import (CameraPathFormatError, read_camera_path,
-                                               write_camera_path)
+from engine.trajectory.nerfstudio_path import (
+    CameraPathFormatError,
+    read_camera_path,
+    write_camera_path,
+)
 from engine.trajectory.presets import orbit
 
 

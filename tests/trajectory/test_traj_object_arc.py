@@ -133,7 +133,7 @@ def test_arc_orbit_stays_on_the_ring_eases_at_the_turns_and_loops_smoothly():
     camera slows to a stop at both ends of the arc and the loop closes without a jump; the
     margin past the outermost cameras is at most one camera spacing."""
     caps = ring_capture(np.linspace(200.0, 320.0, 12))        # 11 deg = 0.57 units apart
-    traj, cams = orbit_centers(caps, n=240)
+    _, cams = orbit_centers(caps, n=240)
     rel = np.stack([c.center for c in cams]) - TARGET
     height = rel @ UP
     np.testing.assert_allclose(height, 0.8, atol=1e-9)

@@ -3,8 +3,17 @@ import numpy as np
 import pytest
 
 from engine.geometry import se3
-from engine.trajectory.presets import (PRESETS, beyond_path, dolly, make_preset, orbit,
-                                       scene_orbit_params, spiral, summarize_scene, through_path)
+from engine.trajectory.presets import (
+    PRESETS,
+    beyond_path,
+    dolly,
+    make_preset,
+    orbit,
+    scene_orbit_params,
+    spiral,
+    summarize_scene,
+    through_path,
+)
 
 CENTER = np.array([0.5, -0.2, 4.0])
 UP = np.array([0.0, -1.0, 0.0])
@@ -125,7 +134,7 @@ def test_scene_orbit_params_is_robust_to_outliers():
     rng = np.random.default_rng(0)
     pts = CENTER + rng.normal(size=(5000, 3)) * [1.0, 0.2, 1.0]
     pts_outliers = np.vstack([pts, rng.normal(size=(100, 3)) * 1000.0])
-    c0, r0, h0 = scene_orbit_params(pts)
+    _, r0, _ = scene_orbit_params(pts)
     c1, r1, h1 = scene_orbit_params(pts_outliers)
     np.testing.assert_allclose(c1, CENTER, atol=0.1)
     assert r1 == pytest.approx(r0, rel=0.05) and 2.0 < r1 < 8.0
