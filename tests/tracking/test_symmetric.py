@@ -36,6 +36,11 @@ def test_symmetric_repetitive_orbit_tracks_without_flips(symmetric_video):
     assert err.median_rotation_deg <= 0.5, err.rotation_deg
     assert len(impossible_steps(est)) == 0
     scene = SymmetricScene(0)
-    within = [depth_errors(v.depth * err.sim3_scale, scene.render(gt[v.name]).depth, v.depth > 0).within_2pct
-              for v in views if v.depth is not None and (v.depth > 0).any()]
+    # the matched pixels (the sweep's, verified between views); completed pixels are flagged and
+    # weighed lower downstream: since depth completion became the default (session 21) they are
+    # about half of each map here, ~60% of them within 2% (all pixels together: 0.73-0.83)
+    matched = [(v, (v.depth > 0) & ~v.completed) for v in views if v.depth is not None and v.completed is not None]
+    assert len(matched) == len(views)
+    within = [depth_errors(v.depth * err.sim3_scale, scene.render(gt[v.name]).depth, m).within_2pct
+              for v, m in matched if m.any()]
     assert np.mean(within) >= 0.9, within
