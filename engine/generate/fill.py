@@ -381,12 +381,38 @@ def elevation_guide(K: np.ndarray, world_from_cam: np.ndarray, up: np.ndarray, b
     return out
 
 
+_CUBE_CORNERS = np.array([[r, g, b] for r in (0, 255) for g in (0, 255) for b in (0, 255)], np.int32)
+
+
+def unfilled_sentinel(img: np.ndarray, source: np.ndarray) -> np.ndarray | None:
+    """A colour [3] uint8 that PatchMatch cannot produce from the ``source`` [H,W] bool pixels of
+    ``img`` [H,W,3] uint8: the RGB cube corner farthest (L1) from every source pixel, when that
+    is >= 3 levels. The L1 distance to a cube corner is linear inside the cube, so a weighted
+    average of source colours (what PatchMatch writes) stays >= 3 away and cannot round to the
+    corner. None when every corner has a source pixel nearer than that."""
+    px = img[source].astype(np.int32)
+    if not len(px):
+        return None
+    flip = _CUBE_CORNERS > 0                                              # [8,3]
+    dist = np.array([np.where(f, 255 - px, px).sum(1).min() for f in flip])
+    best = int(dist.argmax())
+    return _CUBE_CORNERS[best].astype(np.uint8) if dist[best] >= 3 else None
+
+
 def _pm_call(pm, img, hole, exclude, options: FillOptions, guide=None) -> np.ndarray:
     if exclude is not None:
         exclude = exclude & ~hole
         if not exclude.any():
             exclude = None
     gm = None if exclude is None else exclude.astype(np.uint8)
+    # where a narrow source vanishes at PatchMatch's coarse levels no source patch is valid and
+    # hole pixels come back as they went in: the holes go in as a colour no fill can produce
+    # (PatchMatch's result does not depend on the hole pixels' input colour), so a fill that
+    # really copied black is kept
+    sentinel = None if exclude is None else unfilled_sentinel(img, ~hole & ~exclude)
+    if sentinel is not None:
+        img = img.copy()
+        img[hole] = sentinel
     if guide is not None:
         out = pm.inpaint_regularity(img, hole.astype(np.uint8), guide, global_mask=gm, patch_size=options.patch_size,
                                     guide_weight=float(options.guide_weight))
@@ -396,6 +422,12 @@ def _pm_call(pm, img, hole, exclude, options: FillOptions, guide=None) -> np.nda
         out = pm.inpaint(img, hole.astype(np.uint8), global_mask=gm, patch_size=options.patch_size)
     if exclude is None:
         return out
+    # Telea from what was filled and the source (the excluded pixels are inpainted along,
+    # then put back)
+    left = hole & ((out == sentinel).all(-1) if sentinel is not None else (out == img).all(-1))
+    if left.any():
+        out = np.where(left[..., None], _telea(out, left | exclude), out)
+    return out
     # where a narrow source vanishes at PatchMatch's coarse levels no source patch is valid and
     # hole pixels come back as they went in (the holes' black, or its blend at work scale):
     # Telea from what was filled and the source (the excluded pixels are inpainted along,

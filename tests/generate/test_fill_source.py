@@ -111,3 +111,41 @@ def test_a_wide_border_next_to_a_textured_background_continues_its_texture():
     holes[:, :48] = True
     out = fill_holes(img, holes, np.full((h, w), 4.0, np.float32), FillOptions(method="patchmatch"))
     assert out.color[holes][:, 0].std() > 0.6 * img[~holes][:, 0].std()
+
+
+def test_a_fill_that_copies_pure_black_is_kept_and_unfilled_pixels_are_still_found():
+    """With a source exclusion, pixels PatchMatch leaves unfilled are Telea-filled. They used to
+    be found as the pixels equal to the (black) input, so a real fill from a black source was
+    Telea'd too. The holes now go in as a colour no fill can produce (unfilled_sentinel)."""
+    from engine.generate import fill
+
+    pm = patchmatch_module()
+    h, w = 64, 96
+    img = np.zeros((h, w, 3), np.uint8)                  # a black source (a dark shelf) ...
+    img[:, 48:] = (200, 190, 170)                        # ... beside a light wall
+    img[::8, 48:] = (120, 110, 100)                      # the wall's grain
+    hole = np.zeros((h, w), bool)
+    hole[20:44, 36:60] = True                            # across the black / wall line
+    exclude = np.zeros((h, w), bool)
+    exclude[:, 90:] = True                               # a nearer object at the far right
+    options = FillOptions()
+    pm.set_random_seed(0)
+    out = fill._pm_call(pm, img, hole, exclude, options)
+    pm.set_random_seed(0)
+    own = pm.inpaint(img, hole.astype(np.uint8), global_mask=exclude.astype(np.uint8), patch_size=options.patch_size)
+    assert (own[20:44, 36:48] == 0).all(-1).all()       # PatchMatch continues the black part ...
+    assert np.array_equal(out, own)                      # ... and it is kept (old: 62% Telea'd grey)
+    # PatchMatch's result does not depend on the holes' input colour: the sentinel changes nothing
+    a, b = img.copy(), img.copy()
+    b[hole] = (255, 0, 255)
+    pm.set_random_seed(0)
+    ra = pm.inpaint(a, hole.astype(np.uint8), global_mask=exclude.astype(np.uint8), patch_size=options.patch_size)
+    pm.set_random_seed(0)
+    rb = pm.inpaint(b, hole.astype(np.uint8), global_mask=exclude.astype(np.uint8), patch_size=options.patch_size)
+    assert np.array_equal(ra[hole], rb[hole])
+    # the sentinel is the cube corner farthest from every source colour, None when all are near
+    src = ~hole & ~exclude
+    s = fill.unfilled_sentinel(img, src)
+    assert s is not None and np.abs(img[src].astype(int) - s.astype(int)).sum(-1).min() >= 3
+    corners = np.array([[r, g, bb] for r in (0, 255) for g in (0, 255) for bb in (0, 255)], np.uint8)
+    assert fill.unfilled_sentinel(np.tile(corners, (4, 1, 1)), np.ones((4, 8), bool)) is None
