@@ -428,11 +428,3 @@ def _pm_call(pm, img, hole, exclude, options: FillOptions, guide=None) -> np.nda
     if left.any():
         out = np.where(left[..., None], _telea(out, left | exclude), out)
     return out
-    # where a narrow source vanishes at PatchMatch's coarse levels no source patch is valid and
-    # hole pixels come back as they went in (the holes' black, or its blend at work scale):
-    # Telea from what was filled and the source (the excluded pixels are inpainted along,
-    # then put back)
-    left = hole & (out == img).all(-1)
-    if left.any():
-        out = np.where(left[..., None], _telea(out, left | exclude), out)
-    return out
