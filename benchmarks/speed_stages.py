@@ -124,6 +124,7 @@ class RunProbe:
 
     def __init__(self) -> None:
         self.fill, self.fill_max, self.fill_holes = 0.0, 0.0, 0
+        self.fill_cpu, self.fill_times = 0.0, []   # fill threads' CPU time (time.thread_time); each fill's wall
         self.fill_wait, self.writer_wait, self.write, self.train, self.train_steps = 0.0, 0.0, 0.0, 0.0, 0
         self.rest, self.filled = [], []
         self._undo: list = []
@@ -146,13 +147,15 @@ class RunProbe:
 
         def fill(fn):
             def timed(gen, part):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 try:
                     return fn(gen, part)
                 finally:
                     dt = time.perf_counter() - t0
                     with probe._lock:
                         probe.fill += dt
+                        probe.fill_cpu += time.thread_time() - c0
+                        probe.fill_times.append(dt)
                         probe.fill_max = max(probe.fill_max, dt)
                         probe.fill_holes += int(bool(part[1].any()))
             return timed
@@ -218,7 +221,9 @@ class RunProbe:
     def summary(self) -> dict:
         import numpy as np
 
-        return {"fill_s": round(self.fill, 3), "fill_max_ms": round(1000 * self.fill_max, 1),
+        return {"fill_s": round(self.fill, 3), "fill_cpu_s": round(self.fill_cpu, 3),
+                "fill_median_ms": round(1000 * float(np.median(self.fill_times)), 1) if self.fill_times else 0.0,
+                "fill_max_ms": round(1000 * self.fill_max, 1),
                 "fills_with_holes": self.fill_holes,
                 "engine_waits_for_fill_s": round(self.fill_wait - self.writer_wait, 3),
                 "writer_wait_s": round(self.writer_wait, 3), "write_s": round(self.write, 3),
