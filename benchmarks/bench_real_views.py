@@ -834,28 +834,6 @@ def speed_segment(root: Path, args, project) -> list[dict]:
 
     (args.out / "speed_probes.json").write_text(_json.dumps(probes, indent=1))
     print("# per-stage breakdown (stage timers synchronize the engine thread's stream)\n" + table, flush=True)
-    if cuda and not args.speed_no_profile:
-        from torch.profiler import ProfilerActivity, profile
-
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as tp:
-            tsecs = run("torch-profiled")
-        ka = tp.key_averages()
-        gpu = sum(e.self_device_time_total for e in ka) / 1e6
-        text = (f"# torch profiler: job {tsecs:.2f} s, kernel time (all streams) {gpu:.2f} s\n"
-                + ka.table(sort_by="self_device_time_total", row_limit=30)
-                + "\n" + ka.table(sort_by="self_cpu_time_total", row_limit=30))
-        (args.out / "speed_torch_profile.txt").write_text(text)
-        print(text.splitlines()[0], flush=True)
-    if not args.speed_no_profile:
-        prof = cProfile.Profile()
-        prof.enable()
-        run("profiled")
-        prof.disable()
-        out = io.StringIO()
-        pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(45)
-        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
-        (args.out / "speed_profile.txt").write_text(out.getvalue())
-        print("\n".join(out.getvalue().splitlines()[:60]))
     variant_rows = []
     specs = [v for v in args.speed_variants.split(",") if v]
     if specs and getattr(args, "speed_interleave", False):
@@ -904,6 +882,31 @@ def speed_segment(root: Path, args, project) -> list[dict]:
                              "s_per_frame": vsecs / n, "kf_depth": float("nan"), "surface": float("nan"),
                              "size": f"{args.speed_width}x{args.speed_height}", "total_s": vsecs})
 
+    # the profiled runs come last: after the torch-profiled and cProfiled runs the same process's
+    # later runs were 0.4-1.2 s slower (session 26's device call 1: the default's timed median
+    # 3.59 s before them, 4.54 s interleaved after them), which skewed every variant timed after them
+    if cuda and not args.speed_no_profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as tp:
+            tsecs = run("torch-profiled")
+        ka = tp.key_averages()
+        gpu = sum(e.self_device_time_total for e in ka) / 1e6
+        text = (f"# torch profiler: job {tsecs:.2f} s, kernel time (all streams) {gpu:.2f} s\n"
+                + ka.table(sort_by="self_device_time_total", row_limit=30)
+                + "\n" + ka.table(sort_by="self_cpu_time_total", row_limit=30))
+        (args.out / "speed_torch_profile.txt").write_text(text)
+        print(text.splitlines()[0], flush=True)
+    if not args.speed_no_profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        run("profiled")
+        prof.disable()
+        out = io.StringIO()
+        pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
+        (args.out / "speed_profile.txt").write_text(out.getvalue())
+        print("\n".join(out.getvalue().splitlines()[:60]))
     step = max(1, n // 8)
     picked = [(f.color, f"#{i} inv {f.invented_fraction:.1%}") for i, f in list(enumerate(kept))[::step]]
     half = (len(picked) + 1) // 2
