@@ -800,6 +800,14 @@ def speed_segment(root: Path, args, project) -> list[dict]:
 
     probes: list = []
 
+    if getattr(args, "speed_prewarm", False):
+        # what the studio does when a scene with splats opens (workflows.warm_generator_job):
+        # the "warm-up" run below is then the artist's first Generate after that
+        from engine.workflows import warm_generator_job
+
+        t0 = time.perf_counter()
+        warmed = run_job(warm_generator_job(opts), ws)
+        print(f"# speed prewarm: {warmed} ({time.perf_counter() - t0:.2f} s wall)", flush=True)
     if run("warm-up") > 120:
         return []
     timed = [run(f"timed {i + 1}") for i in range(max(1, args.speed_repeats))]
@@ -973,6 +981,9 @@ def main() -> None:
                     "in turn, run after run (--speed-repeats rounds), instead of one after the other")
     ap.add_argument("--speed-fresh", action="store_true", help="every speed run starts from the splats' training "
                     "state of the first run's start (none renders from splats that learned this path already)")
+    ap.add_argument("--speed-prewarm", action="store_true", help="run the studio's warm-up job "
+                    "(workflows.warm_generator_job) before the first speed run, which is then a first Generate "
+                    "after it (compare its time with a process without this flag)")
     ap.add_argument("--speed-no-profile", action="store_true", help="no torch-profiled / cProfiled speed runs")
     ap.add_argument("--skip-heldout", action="store_true", help="with --device: train the splats, skip the "
                     "held-out views (speed only)")

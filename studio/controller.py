@@ -23,7 +23,7 @@ from studio.region_control import RegionControl
 from studio.timers import OnePerPass, single_shot
 from studio.undo import PathEditCommand
 
-QUIET_JOBS = {"coverage", "autosave"}
+QUIET_JOBS = {"coverage", "autosave", "warm-up"}
 POINTS_PER_PART = 4096     # a memory delta reaches the viewport's buffer in parts this large ...
 PARTS_TURN_S = 0.004       # ... applied for at most about this long per event-loop turn
 
@@ -116,6 +116,8 @@ class StudioController(QObject):
             self.update_coverage()
         elif name == "register photos":
             self._photos_registered(result)
+        elif name == "train splats":
+            self.warm_generator()    # the generators were rebuilt for the new splats
         elif name == "save":
             self._saves.pop(job_id, None)
             self.project.set_project(self.project.name, str(result), dirty=False)
@@ -224,13 +226,21 @@ class StudioController(QObject):
         self.update_coverage()
         self.schedule_preview()
         if result.train_splats:
-            self.train_splats()
+            self.train_splats()      # warms the generator when it ends
+        else:
+            self.warm_generator()
 
     def train_splats(self, iterations: int | None = None) -> int:
         """Train (or resume) the scene's Gaussian splats on the engine thread (started by itself
         after a capture / dataset is loaded on CUDA); progress, the held-out preview and PSNR
         show as it goes. Unsaved scenes train into a scratch folder; Save carries the splats."""
         return self.submit("train splats", workflows.train_splats_job(iterations))
+
+    def warm_generator(self) -> int:
+        """The generator Generate would use pays its one-time costs now, on the engine thread
+        (a quiet job: on CUDA with trained splats the first Generate is then as fast as the
+        next; elsewhere it does nothing)."""
+        return self.submit("warm-up", workflows.warm_generator_job(self.generate_options()))
 
     def _segment_finished(self, event) -> None:
         self.segments.set_status(event.segment_id, "done", event.frame_start, event.frame_stop)

@@ -419,3 +419,54 @@ class AutoGenerator:
         """One frame, filled (what :meth:`generate` does per frame, in line)."""
         self._up = references_up(sources)
         return self._fill(self._render_unfilled(target, guide, sources, previous, voxel_size))
+
+    # ------------------------------------------------------------------ warm-up
+    @torch.no_grad()
+    def warm(self, memory, views, cancel: CancelToken | None = None, frames: int = 2) -> bool:
+        """Pay the first Generate's one-time costs now (the studio runs this on the engine
+        thread when a project with splats opens and after splat training): the trained splats
+        read and their trainer built, and ``frames`` throwaway frames at the first captured
+        view's camera through every stage of :meth:`generate`'s device path (guidance, splat
+        render, photos, rest pass, compose, fill, the previous frame's source, a fuse into a
+        scratch memory), so the device's kernels are loaded and its allocator holds their
+        buffers. Measured on an H200 (benchmarks/RESULTS.md, session 26): the first Generate
+        of a process otherwise takes several seconds longer than the next.
+
+        Nothing the project holds changes: ``memory`` is only rendered, no training step runs,
+        the splats' parameters stay; the warm request's references join the splats' training
+        views, as a Generate's references do. False (nothing done) where this generator does
+        not use splats (the CPU path has no such costs) or there are no views."""
+        if not self.uses_splats or not len(views) or memory.is_empty:
+            return False
+        from engine.generate.loop import LoopOptions, fuse_generated_frame, reference_views
+        from engine.memory import GeometryMemory
+        from engine.render.retrieval import retrieve_views
+        from engine.render.surface import render_surface
+
+        self.settle()
+        camera = list(views)[0].camera
+        retrieved = retrieve_views(memory, views, [camera], self.top_k)
+        if not retrieved:
+            return False
+        guide = render_surface(memory, camera)
+        request = SegmentRequest(-1, [camera] * frames, [guide] * frames, reference_views(views, retrieved),
+                                 [], memory.voxel_size)
+        self._splat_generator().prepare(request)
+        sources = self.surface.reference_sources(request)
+        self._up = references_up(sources)
+        scratch = GeometryMemory(memory.voxel_size, device=memory.device)
+        previous = None
+        try:
+            for _ in range(frames):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                part = self._render_unfilled(camera, guide, sources, previous, memory.voxel_size)
+                previous = self._fill(part)
+                self._keep_on_device(previous, part)
+                kept = self.frame_on_device(previous) if torch.device(memory.device).type == self.device.type else None
+                fuse_generated_frame(scratch, previous, guide, -1, LoopOptions(), self.fuse_below_confidence, 0.0, kept)
+        finally:
+            self._on_device.clear()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return True

@@ -1,7 +1,7 @@
 """One function per use case over a typed Workspace; the CLI, the studio and batch runs all
 call these (see ARCHITECTURE.md in the repository root for the layers and seams)."""
 from engine.workflows.export import export_job
-from engine.workflows.generate import GenerateOptions, GenerateResult, generate_job
+from engine.workflows.generate import GenerateOptions, GenerateResult, WarmResult, generate_job, warm_generator_job
 from engine.workflows.photos import register_photos_job
 from engine.workflows.preview import (
     coverage_job,
@@ -52,4 +52,6 @@ __all__ = [
     "thumbnail",
     "train_splats_job",
     "view_image_request",
+    "WarmResult",
+    "warm_generator_job",
 ]

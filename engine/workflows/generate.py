@@ -197,6 +197,35 @@ def generate_job(trajectory_name: str, trajectory=None, options: GenerateOptions
     return job
 
 
+@dataclass(frozen=True)
+class WarmResult:
+    """What :func:`warm_generator_job` did: ``warmed`` False when the generator has nothing
+    to warm (no splats, the CPU path, no scene); ``seconds`` its wall time."""
+
+    generator: str
+    warmed: bool
+    seconds: float
+
+
+def warm_generator_job(options: GenerateOptions = GenerateOptions()):
+    """Session job: the first Generate as fast as the next. The generator a Generate with
+    ``options`` gets (the workspace's cached instance) pays its one-time costs now, on the
+    engine thread (its ``warm(memory, views, cancel)``: ``AutoGenerator.warm`` reads the
+    trained splats and runs throwaway frames through its device path). The studio submits it
+    when a scene opens and after splat training; the project is not changed. Returns a
+    WarmResult."""
+
+    def job(ws, cancel):
+        t0 = time.perf_counter()
+        if ws.project is None or ws.memory.is_empty:
+            return WarmResult(options.generator, False, 0.0)
+        generator = ws.generators.get(options.generator, ws.generator_context(), options.generator_options)
+        warm = getattr(generator, "warm", None)
+        warmed = bool(warm(ws.memory, ws.views, cancel)) if warm is not None else False
+        return WarmResult(options.generator, warmed, time.perf_counter() - t0)
+    return job
+
+
 GENERATE_SWITCH_INTERVAL_S = 0.0005
 
 

@@ -275,3 +275,65 @@ def test_frames_kept_on_the_device_are_the_frames_and_fuse_the_same_points(train
         assert np.array_equal(getattr(ma, k), getattr(mb, k)), k
     for a, b in zip(va, vb):
         assert a.dtype == np.uint8 and np.array_equal(a, b)
+
+
+def test_warm_pays_the_first_generate_costs_and_changes_nothing(trained):
+    """``warm`` (run by the studio when a scene with splats opens): the splats are loaded and
+    throwaway frames run through the device path, yet the memory, the splats' parameters and
+    step stay, no thread is left, and the Generate after it gives the frames of a cold one."""
+    import threading
+
+    from engine.splat.checkpoint import load_trained_splats
+    from engine.workflows import Workspace, warm_generator_job
+    from engine.session import run_job
+
+    targets = between_poses(trained.views.cameras[2:6], lift=(0.0, -0.05, 0.1))[:3]
+    opts = AutoGeneratorOptions(splats="always", confident_alpha=0.8, fill_lag=1, iterations_per_segment=2)
+    cold = AutoGenerator(opts, "cpu", trained.root)
+    a = _frames(trained, cold, targets)
+    warmed = AutoGenerator(opts, "cpu", trained.root)
+    n, version = len(trained.memory), trained.memory.version
+    assert warmed.warm(trained.memory, trained.views)
+    assert len(trained.memory) == n and trained.memory.version == version
+    trainer = warmed._splat.trainer
+    means = load_trained_splats(trained.root).means
+    assert torch.equal(trainer.params["means"].detach().cpu(), torch.as_tensor(means).float().cpu())
+    step = trainer.step
+    assert not warmed._on_device and warmed._learner is None
+    assert not [t for t in threading.enumerate() if t.name.startswith(("auto-learn", "auto-fill"))]
+    b = _frames(trained, warmed, targets)
+    assert trainer.step == step + 2 == cold._splat.trainer.step    # no training step in the warm-up
+    for fa, fb in zip(a, b):
+        assert np.array_equal(fa.color, fb.color) and np.array_equal(fa.depth, fb.depth)
+        assert np.array_equal(fa.invented, fb.invented) and np.array_equal(fa.confidence, fb.confidence)
+
+    # the workflow: the workspace's cached generator is the one warmed; nothing to do on the
+    # CPU path (auto without splats there)
+    ws = Workspace(project=trained, saved=True)
+    assert not run_job(warm_generator_job(), ws).warmed
+    from engine.workflows import GenerateOptions
+
+    forced = GenerateOptions(generator_options={"splats": "always", "confident_alpha": 0.8})
+    result = run_job(warm_generator_job(forced), ws)
+    assert result.warmed and result.seconds > 0 and len(trained.memory) == n
+    gen = ws.generators.get("auto", ws.generator_context(), forced.generator_options)
+    assert gen._splat is not None and gen._splat.trainer is not None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_warm_on_cuda_changes_nothing(trained):
+    """The warm-up on CUDA (where it matters; not run on the CPU-only CI): the memory and the
+    splats' step stay, and the first Generate after it gives the frames of a cold one."""
+    targets = between_poses(trained.views.cameras[2:6], lift=(0.0, -0.05, 0.1))[:3]
+    opts = AutoGeneratorOptions(splats="always", confident_alpha=0.8, fill_lag=1, iterations_per_segment=2)
+    cold = AutoGenerator(opts, "cuda", trained.root)
+    a = _frames(trained, cold, targets)
+    warmed = AutoGenerator(opts, "cuda", trained.root)
+    n = len(trained.memory)
+    assert warmed.warm(trained.memory, trained.views) and len(trained.memory) == n
+    step = warmed._splat.trainer.step
+    b = _frames(trained, warmed, targets)
+    assert warmed._splat.trainer.step == step + 2 == cold._splat.trainer.step
+    for fa, fb in zip(a, b):
+        assert np.allclose(fa.color, fb.color, atol=1e-4) and np.allclose(fa.depth, fb.depth, rtol=1e-4, atol=1e-5)

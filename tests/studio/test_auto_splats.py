@@ -34,6 +34,8 @@ def test_a_loaded_dataset_starts_splat_training_by_itself_on_cuda(qtbot, make_wi
     show = win.preview.show_image
     win.preview.show_image = lambda image, source, caption="": (captions.append((source, caption)),
                                                                 show(image, source, caption))
+    names = []
+    win.ctl.bridge.jobStarted.connect(lambda j, n: names.append(n))
     drop(win, tmp_path / "ns")
     qtbot.waitUntil(lambda: "train splats" in started, timeout=120000)
     wait_idle(qtbot, win, timeout_ms=120000)
@@ -42,4 +44,7 @@ def test_a_loaded_dataset_starts_splat_training_by_itself_on_cuda(qtbot, make_wi
     assert len(plys) == 1, plys                                      # the unsaved scene's scratch folder
     splat_captions = [c for s, c in captions if s == "splats"]
     assert splat_captions and "held-out PSNR" in splat_captions[-1]   # the live preview with its score
+    # then the generator pays its first-Generate costs (a quiet job, not in the jobs strip)
+    assert "warm-up" in names and names.index("warm-up") > names.index("train splats")
+    assert "warm-up" not in started
 
