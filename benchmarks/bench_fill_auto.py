@@ -268,6 +268,9 @@ def main(argv=None) -> None:
         f"{c['name']} {share[i]:.1f}%" + (f" device {1000 * c['device_wall']:.0f}" if "device_wall" in c else "")
         + f" a {1000 * np.median(alone['a']['wall'][i::len(calls)]):.0f} "
         f"b {1000 * np.median(alone['b']['wall'][i::len(calls)]):.0f}" for i, c in enumerate(calls)))
+    print("per fill (alone, a free core per thread: median latency ms): " + ", ".join(
+        f"{c['name']} a {1000 * np.median(alone['a']['free'][i::len(calls)]):.0f} "
+        f"b {1000 * np.median(alone['b']['free'][i::len(calls)]):.0f}" for i, c in enumerate(calls)))
     if args.sheet is not None:
         edge = 160
         rows = []
