@@ -90,10 +90,12 @@ def group_parts(holes: np.ndarray, box, options: FillOptions) -> list[tuple[tupl
     """The parts group ``box`` (r0, r1, c0, c1) of ``holes`` [H,W] bool is filled in: [(crop
     box, own rows (a, b), feather rows (above, below), scale)]. One part (its box, all its rows,
     no feather, its own scale) unless its holes span more than ``band_rows`` rows: then bands of
-    about that many rows, each read with :func:`group_context` rows around it and filled at the
-    group's work scale (its holes' budget shared, not one per band). Two bands' fills are
-    cross-faded over the ``2 * feather`` rows around their cut (half the context, at most a
-    quarter band): a cut between two PatchMatch fills was a hard seam, the colours jumping."""
+    about that many rows, filled at the group's work scale (its holes' budget shared, not one
+    per band). Two bands' fills are cross-faded over the ``2 * feather`` rows around their cut
+    (half the context, at most a quarter band): a cut between two PatchMatch fills was a hard
+    seam, the colours jumping. A band is read with ``feather`` rows above and below it (the
+    cross-fade's; the group's full context at the cuts made fern's 9% frames' fill 1.2-1.35x the
+    CPU, no better to look at) and the group's context on its sides."""
     r0, r1, c0, c1 = box
     m = group_context(options)
     a0, a1 = min(r0 + m, r1), max(r1 - m, r0)           # the holes' rows (the box less its margin)
@@ -109,7 +111,7 @@ def group_parts(holes: np.ndarray, box, options: FillOptions) -> list[tuple[tupl
     cuts = [a0 + (a1 - a0) * i // n for i in range(n + 1)]
     cuts[0], cuts[-1] = r0, r1
     f = max(1, min(m // 2, options.band_rows // 4))
-    return [((max(r0, a - m), min(r1, b + m), c0, c1), (a, b), (f if i else 0, f if i < n - 1 else 0), scale)
+    return [((max(r0, a - f), min(r1, b + f), c0, c1), (a, b), (f if i else 0, f if i < n - 1 else 0), scale)
             for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]))]
 
 

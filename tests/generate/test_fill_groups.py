@@ -115,8 +115,8 @@ def test_bands_cover_a_tall_group_once_at_one_scale():
     assert own[0][0] == 0 and own[-1][1] == 300 and all(a[1] == b[0] for a, b in zip(own, own[1:]))
     assert len({p[3] for p in parts}) == 1
     assert [p[2] for p in parts] == [(0, 16)] + [(16, 16)] * 3 + [(16, 0)]    # cross-faded at the cuts
-    for (r0, r1, _, _), (a, b), _, _ in parts:                       # context rows around each band
-        assert r0 == max(0, a - 48) and r1 == min(300, b + 48)          # the source band's 48
+    for (r0, r1, c0, c1), (a, b), _, _ in parts:                     # the cross-fade's rows around each band
+        assert r0 == max(0, a - 16) and r1 == min(300, b + 16) and (c0, c1) == (0, 68)   # the source band's 48
     assert group_parts(holes, boxes[0], replace(opts, band_rows=0)) == [(boxes[0], (0, 300), (0, 0), None)]
 
 
