@@ -10,8 +10,9 @@ frame.
 
 Here holes within ``margin_px`` of each other form one group (the connected parts of the
 holes dilated by the margin: OpenCV, no merging loop in Python, no region cap); each group is
-filled on its own box (its holes' bounding box plus the wider of the margin and the source
-band ``source_band_px``: the source the frame-wide fill would give it; clipped to the frame), every
+filled on its own box (its holes' bounding box plus the margin, clipped to the frame: a
+context of the source band's 48 px instead cost 1.2-2x the CPU and its fills of fern's wide
+strips were blockier, copied from farther away; RESULTS.md, fill-s26), every
 step on that crop only: uint8, the ``thin_px`` opening, PatchMatch (engine.generate.fill's
 :func:`~engine.generate.fill.patchmatch_crop`: the depth source exclusion, the elevation guide,
 the ``max_work_pixels`` / ``hole_work_pixels`` scale), Telea for the thin rest. The groups run
@@ -35,30 +36,20 @@ from engine.generate.fill import (
 )
 
 
-def hole_groups(holes: np.ndarray, margin: int, context: int | None = None
-                ) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+def hole_groups(holes: np.ndarray, margin: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
     """Groups of ``holes`` [H,W] bool: holes within ``margin`` pixels (Chebyshev) of each other
     are one group. -> (labels [H,W] int32 of the dilated holes, 0 outside every group; boxes
-    (r0, r1, c0, c1): group k's holes' bounding box plus ``context`` (default ``margin``; at
-    least ``margin``), clipped to the frame, at index k - 1)."""
+    (r0, r1, c0, c1): group k's holes' bounding box plus ``margin``, clipped to the frame, at
+    index k - 1)."""
     import cv2
 
     m = max(0, int(margin))
-    grow = max(0, (m if context is None else max(int(context), m)) - m)
-    h, w = holes.shape
     h8 = holes.astype(np.uint8)
     grown = cv2.dilate(h8, np.ones((2 * m + 1, 2 * m + 1), np.uint8)) if m else h8
     n, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
     # the dilated part's box is the holes' box plus the margin, clipped by the frame
-    boxes = [(max(0, int(y) - grow), min(h, int(y + bh) + grow), max(0, int(x) - grow), min(w, int(x + bw) + grow))
-             for x, y, bw, bh, _ in stats[1:n]]
+    boxes = [(int(y), int(y + bh), int(x), int(x + bw)) for x, y, bw, bh, _ in stats[1:n]]
     return labels, boxes
-
-
-def group_context(options: FillOptions) -> int:
-    """Pixels of context around a group's holes: ``margin_px``, or the source band
-    (``source_band_px``) when wider: the source the frame-wide fill would give them."""
-    return max(options.margin_px, options.source_band_px)
 
 
 def _fill_group(pm, color: np.ndarray, holes: np.ndarray, depth, options: FillOptions, box, guide,
@@ -92,12 +83,12 @@ def group_parts(holes: np.ndarray, box, options: FillOptions) -> list[tuple[tupl
     no feather, its own scale) unless its holes span more than ``band_rows`` rows: then bands of
     about that many rows, filled at the group's work scale (its holes' budget shared, not one
     per band). Two bands' fills are cross-faded over the ``2 * feather`` rows around their cut
-    (half the context, at most a quarter band): a cut between two PatchMatch fills was a hard
+    (the margin, at most a quarter band): a cut between two PatchMatch fills was a hard
     seam, the colours jumping. A band is read with ``feather`` rows above and below it (the
     cross-fade's; the group's full context at the cuts made fern's 9% frames' fill 1.2-1.35x the
-    CPU, no better to look at) and the group's context on its sides."""
+    CPU, no better to look at) and the group's margin on its sides."""
     r0, r1, c0, c1 = box
-    m = group_context(options)
+    m = options.margin_px
     a0, a1 = min(r0 + m, r1), max(r1 - m, r0)           # the holes' rows (the box less its margin)
     if r0 == 0 or r1 == holes.shape[0]:                 # clipped by the frame: from the holes
         rows = np.flatnonzero(holes[r0:r1, c0:c1].any(1))
@@ -110,7 +101,7 @@ def group_parts(holes: np.ndarray, box, options: FillOptions) -> list[tuple[tupl
     scale = min(1.0, float(np.sqrt(work / area)))
     cuts = [a0 + (a1 - a0) * i // n for i in range(n + 1)]
     cuts[0], cuts[-1] = r0, r1
-    f = max(1, min(m // 2, options.band_rows // 4))
+    f = max(1, min(m, options.band_rows // 4))
     return [((max(r0, a - f), min(r1, b + f), c0, c1), (a, b), (f if i else 0, f if i < n - 1 else 0), scale)
             for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]))]
 
@@ -145,7 +136,7 @@ def fill_groups(color: np.ndarray, holes: np.ndarray, depth, options: FillOption
 
     pm = patchmatch_module() if options.method == "patchmatch" else None
     guide = _guide_frame(camera, up, options, holes.shape) if pm is not None else None
-    labels, boxes = hole_groups(holes, options.margin_px, group_context(options))
+    labels, boxes = hole_groups(holes, options.margin_px)
     parts = [(k, *part) for k, b in enumerate(boxes) for part in group_parts(holes, b, options)]
     # the biggest first: cpu_split's workers take from the front, the caller from the back
     parts.sort(key=lambda p: -(p[1][1] - p[1][0]) * (p[1][3] - p[1][2]))
