@@ -114,7 +114,8 @@ class FillOptions:
     # work scale (0 = off): PatchMatch's time follows the holes' pixels (and their depth) more
     # than the box's
     hole_work_pixels: int = 0
-    # threads the groups' fills run on (the calling one included); 0: engine.cpu_split's
+    # threads the groups' fills run on (the calling one included; at most ANYRECON_CPU_SPLIT
+    # when set); 0: engine.cpu_split's choice
     threads: int = 0
     # with "groups": a group whose holes span more rows than this is filled in bands of about
     # this many rows (each with its context rows above and below, at the group's

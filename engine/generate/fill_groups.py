@@ -141,7 +141,7 @@ def fill_groups(color: np.ndarray, holes: np.ndarray, depth, options: FillOption
     # the biggest first: cpu_split's workers take from the front, the caller from the back
     parts.sort(key=lambda p: -(p[1][1] - p[1][0]) * (p[1][3] - p[1][2]))
     jobs = [lambda p=p: _fill_group(pm, color, holes, depth, options, p[1], guide, p[4]) for p in parts]
-    threads = options.threads if options.threads > 0 else cpu_split.splits("cpu")
+    threads = cpu_split.capped(options.threads) if options.threads > 0 else cpu_split.splits("cpu")
     outs = cpu_split.run_all(jobs, threads)
     out = np.where(holes[..., None], np.float32(0.0), color).astype(np.float32)
     methods = set()

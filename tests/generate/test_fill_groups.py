@@ -174,3 +174,14 @@ def test_auto_fills_its_splat_frames_by_groups_and_frame_keeps_the_old_way(monke
         AutoGeneratorOptions(fill_boxes="boxes")
     with pytest.raises(ValueError, match="fill_threads"):
         AutoGeneratorOptions(fill_threads=0)
+
+
+def test_asked_threads_are_capped_by_the_environment(monkeypatch):
+    from engine import cpu_split
+
+    monkeypatch.delenv("ANYRECON_CPU_SPLIT", raising=False)
+    assert cpu_split.capped(4) == 4 and cpu_split.capped(0) == 1
+    monkeypatch.setenv("ANYRECON_CPU_SPLIT", "1")
+    assert cpu_split.capped(4) == 1
+    monkeypatch.setenv("ANYRECON_CPU_SPLIT", "2")
+    assert cpu_split.capped(4) == 2
