@@ -8,6 +8,8 @@ What no reference saw is filled from the frame itself:
   depth map is given, pixels clearly nearer than the hole's own (background-biased) depth
   are kept out of the source (``global_mask``), so a disocclusion continues the background
   behind an object, not the object.
+- ``boxes="groups"`` (``auto``'s fill, engine.generate.fill_groups): each group of nearby holes
+  on its own box and crop, tall ones in bands, on threads.
 - ``method="pushpull"`` is the fast preview fallback (smooth, smeared); ``"telea"`` uses
   Telea everywhere. If the PatchMatch library cannot load, ``patchmatch`` falls back to
   Telea and says so in ``FillResult.method``.
@@ -110,16 +112,16 @@ class FillOptions:
     # whose thin edge strips and specks made > ``max_split_regions`` regions, i.e. one
     # frame-wide box at a fifth of the resolution)
     boxes: str = "frame"
-    # a box is inpainted at a lower scale also when it holds more than this many hole pixels at
-    # work scale (0 = off): PatchMatch's time follows the holes' pixels (and their depth) more
-    # than the box's
+    # with "groups": a box is inpainted at a lower scale also when it holds more than this many
+    # hole pixels at work scale, never below the scale of the whole frame at ``max_work_pixels``
+    # (0 = off): PatchMatch's time follows the holes' pixels (and their depth) more than the box's
     hole_work_pixels: int = 0
     # threads the groups' fills run on (the calling one included; at most ANYRECON_CPU_SPLIT
     # when set); 0: engine.cpu_split's choice
     threads: int = 0
     # with "groups": a group whose holes span more rows than this is filled in bands of about
-    # this many rows (each with its context rows above and below, at the group's
-    # work scale), the bands on those threads: the tall edge strips' fill in parallel (0 = off)
+    # this many rows at the group's work scale, cross-faded where they meet, the bands on those
+    # threads: the tall edge strips' fill in parallel (0 = off)
     band_rows: int = 0
 
 
