@@ -119,6 +119,8 @@ class AutoGeneratorOptions:
     fill_hole_work_pixels: int = 600
     fill_band_rows: int = 128
     fill_threads: int = 4
+    # ... and a group whose holes reach less than this from the seen pixels is Telea's (specks)
+    fill_telea_reach_px: float = 4.0
     surface: SurfaceGeneratorOptions = field(default_factory=SurfaceGeneratorOptions)
 
     def __post_init__(self) -> None:
@@ -434,7 +436,8 @@ class AutoGenerator:
             fill_opts = replace(fill_opts, max_work_pixels=min(fill_opts.max_work_pixels, o.fill_work_pixels))
         if o.fill_boxes == "groups":
             fill_opts = replace(fill_opts, boxes="groups", hole_work_pixels=o.fill_hole_work_pixels,
-                                band_rows=o.fill_band_rows, threads=o.fill_threads)
+                                band_rows=o.fill_band_rows, threads=o.fill_threads,
+                                telea_reach_px=o.fill_telea_reach_px)
         if few:
             fill_opts = replace(fill_opts, method="telea")    # a few pixels: Telea
         return fill_opts

@@ -123,6 +123,10 @@ class FillOptions:
     # this many rows at the group's work scale, cross-faded where they meet, the bands on those
     # threads: the tall edge strips' fill in parallel (0 = off)
     band_rows: int = 0
+    # with "groups": a group whose large holes reach less than this (full-resolution pixels)
+    # from every seen pixel is Telea's, not PatchMatch's (0 = off): scattered specks a few pixels
+    # across were a PatchMatch call each (100 specks: 2x the frame-wide fill's CPU)
+    telea_reach_px: float = 0.0
 
 
 @dataclass(frozen=True)

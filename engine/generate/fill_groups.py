@@ -67,6 +67,9 @@ def _fill_group(pm, color: np.ndarray, holes: np.ndarray, depth, options: FillOp
     if pm is not None:
         k = np.ones((options.thin_px, options.thin_px), np.uint8)
         large = (cv2.dilate(cv2.erode(hole.astype(np.uint8), k), k) > 0) & hole
+        if large.any() and options.telea_reach_px > 0 and float(
+                cv2.distanceTransform(large.astype(np.uint8), cv2.DIST_L2, 5).max()) < options.telea_reach_px:
+            large = np.zeros_like(large)                # shallow specks: Telea
         if large.any():
             d = None if depth is None else depth[r0:r1, c0:c1]
             img = patchmatch_crop(pm, img, large, d, options, box, guide, holes.size, scale)

@@ -185,3 +185,21 @@ def test_asked_threads_are_capped_by_the_environment(monkeypatch):
     assert cpu_split.capped(4) == 1
     monkeypatch.setenv("ANYRECON_CPU_SPLIT", "2")
     assert cpu_split.capped(4) == 2
+
+
+def test_scattered_specks_go_to_telea_not_a_patchmatch_call_each(monkeypatch):
+    """Specks a few pixels across, scattered: with ``telea_reach_px`` none of their groups is a
+    PatchMatch call (100 such specks took 2x the frame-wide fill's CPU), all are filled."""
+    color, _, depth = _frame(3)
+    holes = np.zeros((H, W), bool)
+    for y in range(20, H - 20, 40):
+        for x in range(30, W - 30, 45):
+            holes[y:y + 3, x:x + 3] = True
+    calls = []
+    orig = fill._pm_call
+    monkeypatch.setattr(fill, "_pm_call", lambda *a, **k: calls.append(1) or orig(*a, **k))
+    out = fill_holes(color, holes, depth, replace(GROUPS, telea_reach_px=4.0))
+    assert calls == [] and out.method == "telea"
+    assert (out.color[holes].max(-1) > 0.05).all() and np.array_equal(out.color[~holes], color[~holes])
+    fill_holes(color, holes, depth, GROUPS)                                   # off: PatchMatch
+    assert len(calls) >= 1
