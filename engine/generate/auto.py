@@ -134,8 +134,9 @@ class AutoGeneratorOptions:
             raise ValueError(f"fill_work_pixels must be >= 64 (or None), got {self.fill_work_pixels}")
         if self.fill_boxes not in ("groups", "frame"):
             raise ValueError(f"fill_boxes must be 'groups' or 'frame', got {self.fill_boxes!r}")
-        if self.fill_hole_work_pixels < 0 or self.fill_band_rows < 0 or self.fill_threads < 1:
-            raise ValueError("fill_hole_work_pixels and fill_band_rows must be >= 0, fill_threads >= 1")
+        if min(self.fill_hole_work_pixels, self.fill_band_rows, self.fill_telea_reach_px) < 0 or self.fill_threads < 1:
+            raise ValueError("fill_hole_work_pixels, fill_band_rows and fill_telea_reach_px must be >= 0, "
+                             "fill_threads >= 1")
         if self.splats not in SPLAT_MODES:
             raise ValueError(f"splats must be one of {', '.join(SPLAT_MODES)}, got {self.splats!r}")
 

@@ -166,14 +166,17 @@ def test_auto_fills_its_splat_frames_by_groups_and_frame_keeps_the_old_way(monke
                            np.ones((16, 32), np.float32), holes.copy())
     o = AutoGeneratorOptions()
     AutoGenerator(o, "cpu")._fill((frame, holes, False))
-    assert (seen[-1].boxes, seen[-1].hole_work_pixels, seen[-1].band_rows, seen[-1].threads) == (
-        "groups", o.fill_hole_work_pixels, o.fill_band_rows, o.fill_threads)
+    assert (seen[-1].boxes, seen[-1].hole_work_pixels, seen[-1].band_rows, seen[-1].threads,
+            seen[-1].telea_reach_px) == ("groups", o.fill_hole_work_pixels, o.fill_band_rows, o.fill_threads,
+                                         o.fill_telea_reach_px)
     AutoGenerator(AutoGeneratorOptions(fill_boxes="frame"), "cpu")._fill((frame, holes, False))
     assert seen[-1].boxes == "frame" and seen[-1].hole_work_pixels == 0
     with pytest.raises(ValueError, match="fill_boxes"):
         AutoGeneratorOptions(fill_boxes="boxes")
     with pytest.raises(ValueError, match="fill_threads"):
         AutoGeneratorOptions(fill_threads=0)
+    with pytest.raises(ValueError, match="fill_telea_reach_px"):
+        AutoGeneratorOptions(fill_telea_reach_px=-1.0)
 
 
 def test_asked_threads_are_capped_by_the_environment(monkeypatch):
