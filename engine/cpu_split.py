@@ -52,6 +52,13 @@ def split_threads() -> int:
     return 1 if busy else 2
 
 
+def capped(threads: int) -> int:
+    """``threads`` asked for by a caller that knows its machine (auto's fill on the GPU path),
+    at most ``ANYRECON_CPU_SPLIT`` when that is set (1: everything in line)."""
+    env = os.environ.get("ANYRECON_CPU_SPLIT", "")
+    return max(1, min(threads, int(env))) if env.strip() else max(1, threads)
+
+
 def splits(device) -> int:
     """How many parts to split a piece of work on ``device`` (a torch.device or a tensor) into:
     1 on CUDA, in a split's worker thread (no nesting) or when splitting is off."""

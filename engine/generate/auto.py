@@ -106,6 +106,21 @@ class AutoGeneratorOptions:
     # generator's 60k pixels took 260 ms per frame on the H200's CPU: the engine thread waited
     # for the fills (RESULTS.md, gpu-s23). None: the surface generator's own.
     fill_work_pixels: int | None = 20_000
+    # how the splat path's fill cuts a frame's holes (FillOptions.boxes / hole_work_pixels /
+    # band_rows / threads there, engine.generate.fill_groups): "groups" of holes each on its own
+    # box (the thin ragged edge strips and their specks were > 8 regions, i.e. one frame-wide
+    # box at a fifth of the resolution, and every step ran on the whole frame), at most
+    # ``fill_hole_work_pixels`` hole pixels per box at work scale (PatchMatch's time follows
+    # them; never below the frame-wide box's scale), tall strips in bands of
+    # ``fill_band_rows`` rows, on ``fill_threads`` threads per fill: a fill's latency, which
+    # the engine thread waits for ``fill_lag`` frames later, drops by about the threads
+    # (RESULTS.md, fill-s26). "frame": the surface generator's way.
+    fill_boxes: str = "groups"
+    fill_hole_work_pixels: int = 600
+    fill_band_rows: int = 128
+    fill_threads: int = 4
+    # ... and a group whose holes reach less than this from the seen pixels is Telea's (specks)
+    fill_telea_reach_px: float = 4.0
     surface: SurfaceGeneratorOptions = field(default_factory=SurfaceGeneratorOptions)
 
     def __post_init__(self) -> None:
@@ -117,6 +132,11 @@ class AutoGeneratorOptions:
             raise ValueError(f"fill_lag must be >= 0, got {self.fill_lag}")
         if self.fill_work_pixels is not None and self.fill_work_pixels < 64:
             raise ValueError(f"fill_work_pixels must be >= 64 (or None), got {self.fill_work_pixels}")
+        if self.fill_boxes not in ("groups", "frame"):
+            raise ValueError(f"fill_boxes must be 'groups' or 'frame', got {self.fill_boxes!r}")
+        if min(self.fill_hole_work_pixels, self.fill_band_rows, self.fill_telea_reach_px) < 0 or self.fill_threads < 1:
+            raise ValueError("fill_hole_work_pixels, fill_band_rows and fill_telea_reach_px must be >= 0, "
+                             "fill_threads >= 1")
         if self.splats not in SPLAT_MODES:
             raise ValueError(f"splats must be one of {', '.join(SPLAT_MODES)}, got {self.splats!r}")
 
@@ -405,15 +425,23 @@ class AutoGenerator:
         frame, holes, few = part[:3]
         if not holes.any():
             return frame
-        o = self.options
+        color = fill_holes(frame.color, holes, frame.depth, self.fill_options(self.options, few),
+                           camera=frame.camera, up=self._up).color
+        return replace(frame, color=color)
+
+    @staticmethod
+    def fill_options(o: AutoGeneratorOptions, few: bool = False):
+        """The FillOptions of the splat path's fill under ``o`` (``few``: a few holes, Telea)."""
         fill_opts = o.surface.fill
         if o.fill_work_pixels is not None:
             fill_opts = replace(fill_opts, max_work_pixels=min(fill_opts.max_work_pixels, o.fill_work_pixels))
+        if o.fill_boxes == "groups":
+            fill_opts = replace(fill_opts, boxes="groups", hole_work_pixels=o.fill_hole_work_pixels,
+                                band_rows=o.fill_band_rows, threads=o.fill_threads,
+                                telea_reach_px=o.fill_telea_reach_px)
         if few:
             fill_opts = replace(fill_opts, method="telea")    # a few pixels: Telea
-        color = fill_holes(frame.color, holes, frame.depth, fill_opts, camera=frame.camera,
-                           up=self._up).color
-        return replace(frame, color=color)
+        return fill_opts
 
     def render_frame(self, target, guide, sources, previous, voxel_size: float) -> GeneratedFrame:
         """One frame, filled (what :meth:`generate` does per frame, in line)."""

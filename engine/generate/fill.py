@@ -8,6 +8,8 @@ What no reference saw is filled from the frame itself:
   depth map is given, pixels clearly nearer than the hole's own (background-biased) depth
   are kept out of the source (``global_mask``), so a disocclusion continues the background
   behind an object, not the object.
+- ``boxes="groups"`` (``auto``'s fill, engine.generate.fill_groups): each group of nearby holes
+  on its own box and crop, tall ones in bands, on threads.
 - ``method="pushpull"`` is the fast preview fallback (smooth, smeared); ``"telea"`` uses
   Telea everywhere. If the PatchMatch library cannot load, ``patchmatch`` falls back to
   Telea and says so in ``FillResult.method``.
@@ -103,6 +105,28 @@ class FillOptions:
     # cost steps with the pyramid's levels: 32-40k took 1.2-1.4x); office beyond frame 2's
     # box (6.6% holes) guided at its full size took 1.76x
     guide_work_share: float = 0.5
+    # "frame": the holes of the whole frame at once (the boxes of _patchmatch_box, the
+    # surface generator's fill); "groups": holes within ``margin_px`` of each other form a group
+    # filled on its box alone, every step (uint8, opening, PatchMatch, Telea) on the box's crop
+    # only, the groups on engine.cpu_split's threads (engine.generate.fill_groups: auto's fill,
+    # whose thin edge strips and specks made > ``max_split_regions`` regions, i.e. one
+    # frame-wide box at a fifth of the resolution)
+    boxes: str = "frame"
+    # with "groups": a box is inpainted at a lower scale also when it holds more than this many
+    # hole pixels at work scale, never below the scale of the whole frame at ``max_work_pixels``
+    # (0 = off): PatchMatch's time follows the holes' pixels (and their depth) more than the box's
+    hole_work_pixels: int = 0
+    # threads the groups' fills run on (the calling one included; at most ANYRECON_CPU_SPLIT
+    # when set); 0: engine.cpu_split's choice
+    threads: int = 0
+    # with "groups": a group whose holes span more rows than this is filled in bands of about
+    # this many rows at the group's work scale, cross-faded where they meet, the bands on those
+    # threads: the tall edge strips' fill in parallel (0 = off)
+    band_rows: int = 0
+    # with "groups": a group whose large holes reach less than this (full-resolution pixels)
+    # from every seen pixel is Telea's, not PatchMatch's (0 = off): scattered specks a few pixels
+    # across were a PatchMatch call each (100 specks: 2x the frame-wide fill's CPU)
+    telea_reach_px: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -167,6 +191,10 @@ def fill_holes(color: np.ndarray, holes: np.ndarray, depth: np.ndarray | None = 
         return FillResult(np.full_like(color, 0.5), "constant")
     if options.method == "pushpull":
         return FillResult(_push_pull_fill(color, holes), "pushpull")
+    if options.boxes == "groups":
+        from engine.generate.fill_groups import fill_groups
+
+        return fill_groups(color, holes, depth, options, camera, up)
     img = _to_u8(np.where(holes[..., None], 0.0, color))
     k = np.ones((options.thin_px, options.thin_px), np.uint8)
     large = cv2.dilate(cv2.erode(holes.astype(np.uint8), k), k) > 0
@@ -247,20 +275,38 @@ def _patchmatch_in(pm, img: np.ndarray, large: np.ndarray, depth, options: FillO
     """PatchMatch on the box rows r0:r1, columns c0:c1 of ``img``, downscaled when large;
     ``guide``: (K, world_from_cam, up, min_reach) of :func:`_guide_frame` or None (see
     :func:`elevation_guide`), used when the box's holes reach ``min_reach`` pixels."""
-    import cv2
-
     crop = img[r0:r1, c0:c1]
     hole = large[r0:r1, c0:c1]
+    d = None if depth is None else depth[r0:r1, c0:c1]
+    out = img.copy()
+    out[r0:r1, c0:c1] = patchmatch_crop(pm, crop, hole, d, options, (r0, r1, c0, c1), guide)
+    return out
+
+
+def patchmatch_crop(pm, crop: np.ndarray, hole: np.ndarray, d, options: FillOptions,
+                    box: tuple[int, int, int, int], guide=None, frame_pixels: int = 0,
+                    scale: float | None = None) -> np.ndarray:
+    """``crop`` [h,w,3] uint8 (the frame's rows r0:r1, columns c0:c1 of ``box``) with its
+    ``hole`` [h,w] bool pixels inpainted by PatchMatch, downscaled when the box has more than
+    ``max_work_pixels`` (or its holes more than ``hole_work_pixels``, but never below the
+    scale of a box of ``frame_pixels`` at ``max_work_pixels``); ``d`` [h,w] z-depth or None;
+    ``guide`` as in :func:`_patchmatch_in`; ``scale``: the work scale, given (the guide's work
+    share then applies on top). Pixels outside ``hole`` are kept."""
+    import cv2
+
+    r0, r1, c0, c1 = box
     ch, cw = hole.shape
-    work = options.max_work_pixels
+    work = options.max_work_pixels if scale is None else scale * scale * ch * cw
     if guide is not None:
         guide, min_reach = guide[:3], guide[3]
         if float(cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 5).max()) >= min_reach:
             work = options.guide_work_share * min(work, ch * cw)
         else:
             guide = None
+    if scale is None:
+        work = min(work, hole_work_cap(options, ch * cw, int(hole.sum()), frame_pixels))
     scale = min(1.0, float(np.sqrt(work / max(ch * cw, 1))))
-    d = None if depth is None else np.asarray(depth[r0:r1, c0:c1], np.float32)
+    d = None if d is None else np.asarray(d, np.float32)
     if scale < 1.0:
         size = (max(8, int(cw * scale)), max(8, int(ch * scale)))
         small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
@@ -277,9 +323,18 @@ def _patchmatch_in(pm, img: np.ndarray, large: np.ndarray, depth, options: FillO
     else:
         g = None if guide is None else elevation_guide(*guide, (r0, r1, c0, c1), (ch, cw), options.guide_degrees)
         filled = _pm_call(pm, crop, hole, source_exclusion(crop, hole, d, options, 1.0), options, g)
-    out = img.copy()
-    out[r0:r1, c0:c1] = np.where(hole[..., None], filled, crop)
-    return out
+    return np.where(hole[..., None], filled, crop)
+
+
+def hole_work_cap(options: FillOptions, box_pixels: int, hole_pixels: int, frame_pixels: int = 0) -> float:
+    """Work pixels of a box of ``box_pixels`` holding ``hole_pixels`` holes: ``max_work_pixels``,
+    fewer where its holes would exceed ``hole_work_pixels`` at work scale (when set), but never
+    below the scale of a box of ``frame_pixels`` at ``max_work_pixels`` (the whole frame's)."""
+    work = float(options.max_work_pixels)
+    if options.hole_work_pixels > 0:
+        floor = work * box_pixels / max(frame_pixels, box_pixels)
+        work = min(work, max(floor, options.hole_work_pixels * box_pixels / max(hole_pixels, 1)))
+    return work
 
 
 def source_exclusion(img_u8: np.ndarray, hole: np.ndarray, depth: np.ndarray | None, options: FillOptions,
