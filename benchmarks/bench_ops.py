@@ -36,6 +36,36 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+class GpuBranches:
+    """Context manager: the engine's device-dependent branches take their CUDA side on the CPU
+    (``torch.Tensor.is_cuda`` reads True, ``engine.cpu_split`` splits nothing), so the ops
+    counted are those a GPU launches: the CPU-only offset loops (``count_neighbours_below``,
+    the footprint loop of ``splat_keys``), the pixel selections of ``_sample_where`` and the
+    fallback blend, and the sort network of ``_kth_smallest`` give way to the unfolds, windows,
+    whole-frame passes and sort of the GPU path. Branches on ``device.type`` stay on their CPU
+    side (OpenCV's ``max_filter`` / ``box_mean``: 1-2 ops each on a GPU, none counted here; the
+    splat render, which is gsplat there). The frames are those of the GPU path (the same
+    values as the CPU path's, up to float rounding of the sort network / pixel selection)."""
+
+    def __enter__(self):
+        import torch
+
+        from engine import cpu_split
+
+        self._undo = [(torch.Tensor, "is_cuda", torch.Tensor.__dict__.get("is_cuda")),
+                      (cpu_split, "splits", cpu_split.splits)]
+        torch.Tensor.is_cuda = property(lambda t: True)
+        cpu_split.splits = lambda device: 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for owner, name, value in reversed(self._undo):
+            if value is None:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, value)
+
+
 def _workspace(project: Path, device: str):
     from engine.project import Project
     from engine.workflows import Workspace
@@ -44,7 +74,7 @@ def _workspace(project: Path, device: str):
 
 
 def run_segment(project: Path, width: int, height: int, frames: int, device: str = "cpu", counter=None,
-                record: dict | None = None) -> dict:
+                record: dict | None = None, gpu_branches: bool = False) -> dict:
     """One Generate job of ``frames`` frames on a fresh copy of ``project`` -> {"secs", "thread_s",
     "frames", "rest"}; fills ``record`` (frames before their fill, the filled frames, the memory)."""
     import torch
@@ -82,10 +112,9 @@ def run_segment(project: Path, width: int, height: int, frames: int, device: str
         try:
             job = generate_job("ops", traj, opts, on_frame=lambda i, f: out.append(f))
             t0, c0 = time.perf_counter(), time.thread_time()
-            if counter is not None:
-                with counter:
-                    run_job(job, ws)
-            else:
+            from contextlib import nullcontext
+
+            with GpuBranches() if gpu_branches else nullcontext(), counter if counter is not None else nullcontext():
                 run_job(job, ws)
             secs, thread_s = time.perf_counter() - t0, time.thread_time() - c0
         finally:
@@ -145,6 +174,8 @@ def main(argv=None) -> int:
     p.add_argument("--save", type=Path, help="store this run's frames and memory (npz)")
     p.add_argument("--compare", type=Path, help="compare this run's frames and memory with a stored one")
     p.add_argument("--json", type=Path, help="write the counts and times here")
+    p.add_argument("--gpu-branches", action="store_true",
+                   help="the counted run takes the engine's CUDA branches on the CPU (GpuBranches)")
     args = p.parse_args(argv)
 
     import torch
@@ -156,9 +187,11 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     run_segment(args.project, args.width, args.height, min(args.frames, 3))       # warm-up
     counter, record = OpCounter(), {}
-    r = run_segment(args.project, args.width, args.height, args.frames, counter=counter, record=record)
+    r = run_segment(args.project, args.width, args.height, args.frames, counter=counter, record=record,
+                    gpu_branches=args.gpu_branches)
     n = r["frames"]
-    print(f"# ops: {n} frames {args.width}x{args.height}, auto on its splat path (CPU), rest share "
+    print(f"# ops: {n} frames {args.width}x{args.height}, auto on its splat path (CPU"
+          f"{', GPU branches' if args.gpu_branches else ''}), rest share "
           f"{r['rest']:.3f} (mean of last_stats['rest'])")
     print(counter.table(n, args.top))
     times = [run_segment(args.project, args.width, args.height, args.frames) for _ in range(max(0, args.repeats))]

@@ -309,7 +309,9 @@ class AutoGenerator:
         """[H,W] bool: splats opaque enough and consistent with a confident memory surface."""
         o = self.options
         ok = (alpha >= o.confident_alpha) & (depth > 0)
-        if guide is not None:
+        # the default surface_confidence (inf) vetoes nothing (the memory's confidences are
+        # finite): no uploads, no compares (a dozen launches per frame on a GPU)
+        if guide is not None and np.isfinite(o.surface_confidence):
             gd = guide.depth.to(self.device)
             sure = guide.mask.to(self.device) & (gd > 0) & (guide.confidence.to(self.device) >= o.surface_confidence)
             ok &= ~(sure & ((depth - gd).abs() > o.surface_tolerance * gd))

@@ -13,10 +13,13 @@ def push_pull(values: torch.Tensor, weights: torch.Tensor, min_size: int = 1) ->
     """
     w = weights.clamp(0, 1)[None, None].float()
     v = values[None].float() * w
+    c = v.shape[1]
     levels = [(v, w)]
+    vw = None
     while min(v.shape[-2:]) > min_size:
-        v = F.avg_pool2d(v, 2, ceil_mode=True)
-        w = F.avg_pool2d(w, 2, ceil_mode=True)
+        # values and weights pooled together (one launch per level; each channel's own means)
+        vw = F.avg_pool2d(torch.cat([v, w], 1) if vw is None else vw, 2, ceil_mode=True)
+        v, w = vw[:, :c], vw[:, c:]
         levels.append((v, w))
     filled = levels[-1][0] / levels[-1][1].clamp_min(1e-8)
     for v, w in reversed(levels[:-1]):

@@ -235,7 +235,8 @@ def _up(coarse_vals, coarse_valid, coarse_rep, shape):
     den = F.interpolate(wv, scale_factor=2, mode="bilinear", align_corners=False)[0]
     vals = (num / den.clamp_min(1e-6))[:, :h, :w]
     valid = (den[0] > 1e-6)[:h, :w]
-    rep = coarse_rep.repeat_interleave(2, 0).repeat_interleave(2, 1)[:h, :w]
+    h2, w2 = coarse_rep.shape      # nearest: each coarse pixel over its 2x2 block (one copy)
+    rep = coarse_rep[:, None, :, None].expand(h2, 2, w2, 2).reshape(2 * h2, 2 * w2)[:h, :w]
     return vals, valid & (rep >= 0), rep
 
 

@@ -1,0 +1,157 @@
+"""The per-frame paths rewritten with fewer torch ops (ops-s26) give exactly what the code they
+replace gave: each test keeps the former implementation as a twin and compares, bit for bit."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.generate import lumigraph
+from tests.conftest import shifted_camera
+
+
+def _depth(h=23, w=31, seed=0):
+    rng = np.random.default_rng(seed)
+    d = (2.0 + rng.random((h, w))).astype(np.float32)
+    d[rng.random((h, w)) < 0.3] = 0.0
+    d[:4, :5] = d[4, 5] * 1.03                      # a patch within 5% of a pixel
+    return torch.from_numpy(d)
+
+
+def _same_depth_count_loop(depth, k=3, rel_tol=0.05):
+    """The former offset loop of lumigraph._same_depth_count."""
+    h, w = depth.shape
+    pad = k // 2
+    dp = F.pad(depth, (pad, pad, pad, pad))
+    count = torch.zeros(h, w, dtype=torch.int32, device=depth.device)
+    for dy in range(k):
+        for dx in range(k):
+            nb = dp[dy:dy + h, dx:dx + w]
+            count += (nb > 0) & ((nb - depth).abs() <= rel_tol * depth)
+    return torch.where(depth > 0, count, torch.zeros_like(count))
+
+
+def test_same_depth_count_equals_the_offset_loop():
+    for seed in range(3):
+        d = _depth(seed=seed)
+        for k in (3, 5):
+            got = lumigraph._same_depth_count(d, k)
+            want = _same_depth_count_loop(d, k)
+            assert got.dtype == want.dtype and torch.equal(got, want)
+
+
+def _target_rays_uncached(camera, device):
+    K_inv = torch.as_tensor(np.linalg.inv(camera.K), dtype=torch.float32, device=device)
+    wfc = torch.as_tensor(camera.world_from_cam, dtype=torch.float32, device=device)
+    u = torch.arange(camera.width, device=device, dtype=torch.float32) + 0.5
+    v = torch.arange(camera.height, device=device, dtype=torch.float32) + 0.5
+    vv, uu = torch.meshgrid(v, u, indexing="ij")
+    pix = torch.stack([uu, vv, torch.ones_like(uu)], dim=-1)
+    return pix @ (wfc[:3, :3] @ K_inv).T, wfc[:3, 3]
+
+
+def test_target_rays_cached_by_value_equal_uncached():
+    cams = [shifted_camera(x, w, h) for x, w, h in [(0.0, 40, 30), (0.2, 40, 30), (0.0, 36, 24), (0.0, 40, 30)]]
+    for cam in cams * 3:
+        rays, eye = lumigraph.target_rays(cam, "cpu")
+        want_rays, want_eye = _target_rays_uncached(cam, "cpu")
+        assert torch.equal(rays, want_rays) and torch.equal(eye, want_eye)
+    # another camera object with the same values: the same (cached) result
+    a, b = shifted_camera(0.3, 40, 30), shifted_camera(0.3, 40, 30)
+    assert lumigraph.target_rays(a, "cpu")[0] is lumigraph.target_rays(b, "cpu")[0]
+    c = shifted_camera(0.3, 40, 30)
+    c.world_from_cam[1, 3] = 0.5                      # moved: not the cached rays
+    assert torch.equal(lumigraph.target_rays(c, "cpu")[1], _target_rays_uncached(c, "cpu")[1])
+
+
+def _push_pull_separate(values, weights, min_size=1):
+    """The former push_pull: values and weights pooled separately."""
+    w = weights.clamp(0, 1)[None, None].float()
+    v = values[None].float() * w
+    levels = [(v, w)]
+    while min(v.shape[-2:]) > min_size:
+        v = F.avg_pool2d(v, 2, ceil_mode=True)
+        w = F.avg_pool2d(w, 2, ceil_mode=True)
+        levels.append((v, w))
+    filled = levels[-1][0] / levels[-1][1].clamp_min(1e-8)
+    for v, w in reversed(levels[:-1]):
+        up = F.interpolate(filled, size=v.shape[-2:], mode="bilinear", align_corners=False)
+        known = v / w.clamp_min(1e-8)
+        filled = known * w + up * (1 - w)
+    return filled[0]
+
+
+def test_push_pull_pooled_together_equals_separately():
+    from engine.generate.pushpull import push_pull
+
+    rng = np.random.default_rng(1)
+    for h, w, c in [(23, 31, 1), (40, 17, 3), (1, 5, 2), (64, 64, 5)]:
+        vals = torch.from_numpy(rng.random((c, h, w)).astype(np.float32))
+        wts = torch.from_numpy((rng.random((h, w)) < 0.4).astype(np.float32))
+        for min_size in (1, 4):
+            assert torch.equal(push_pull(vals, wts, min_size), _push_pull_separate(vals, wts, min_size))
+
+
+def _up_repeat_interleave(coarse_vals, coarse_valid, coarse_rep, shape):
+    """The former engine.render.surface._up (provenance by two repeat_interleaves)."""
+    h, w = shape
+    wv = coarse_valid[None, None].float()
+    num = F.interpolate(coarse_vals[None] * wv, scale_factor=2, mode="bilinear", align_corners=False)[0]
+    den = F.interpolate(wv, scale_factor=2, mode="bilinear", align_corners=False)[0]
+    vals = (num / den.clamp_min(1e-6))[:, :h, :w]
+    valid = (den[0] > 1e-6)[:h, :w]
+    rep = coarse_rep.repeat_interleave(2, 0).repeat_interleave(2, 1)[:h, :w]
+    return vals, valid & (rep >= 0), rep
+
+
+def test_front_push_pull_equals_the_repeat_interleave_pull(monkeypatch):
+    from engine.render import surface
+
+    rng = np.random.default_rng(2)
+    for h, w in [(23, 31), (32, 48), (17, 9)]:
+        depth = torch.from_numpy((1 + rng.random((h, w))).astype(np.float32))
+        valid = torch.from_numpy(rng.random((h, w)) < 0.5)
+        vals = torch.from_numpy(rng.random((4, h, w)).astype(np.float32))
+        got = surface.front_push_pull(vals, depth, valid, 5)
+        with monkeypatch.context() as m:
+            m.setattr(surface, "_up", _up_repeat_interleave)
+            want = surface.front_push_pull(vals, depth, valid, 5)
+        for a, b in zip(got, want):
+            assert torch.equal(a, b)
+
+
+def test_batched_projection_equals_per_camera():
+    from engine.geometry import camera_torch
+
+    cams = [shifted_camera(x, 40, 30) for x in (-0.2, 0.0, 0.3)]
+    cams[1].K[0, 1] = 0.7                               # a skewed one
+    cams[2].K[0, 0] *= 1.1
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy((rng.random((24, 36, 3)) * [2, 2, 3] - [1, 1, 0.5]).astype(np.float32))
+    x[0, 0, 2] = 0.0                                    # on the camera plane: z <= near
+    u, v, z = lumigraph._project_batch(cams, x)
+    for i, c in enumerate(cams):
+        uu, vv, zz = camera_torch.project(c, x, near=1e-6)
+        assert torch.equal(u[i], uu) and torch.equal(v[i], vv) and torch.equal(z[i], zz)
+
+
+def test_backproject_rows_by_flat_index_equal_the_masked_rows():
+    from engine.geometry import camera_torch
+    from engine.memory.backproject import backproject_depth, normals_from_points
+
+    cam = shifted_camera(0.1, 40, 30)
+    rng = np.random.default_rng(4)
+    depth = (1 + rng.random((30, 40))).astype(np.float32)
+    depth[rng.random((30, 40)) < 0.2] = 0.0
+    img = rng.random((30, 40, 3)).astype(np.float32)
+    conf = rng.random((30, 40)).astype(np.float32)
+    mask = rng.random((30, 40)) < 0.7
+    pts = backproject_depth(cam, depth, img, conf, mask, 2, "cpu")
+    valid = pts.pixels
+    assert torch.equal(pts.flat, torch.nonzero(valid.view(-1)).squeeze(1))
+    p_cam = camera_torch.depth_to_camera_points(cam, torch.from_numpy(depth))
+    rot = torch.as_tensor(cam.world_from_cam[:3, :3], dtype=torch.float32)
+    assert torch.equal(pts.xyz, camera_torch.camera_to_world(cam, p_cam[valid]))
+    assert torch.equal(pts.normal, normals_from_points(p_cam)[valid] @ rot.T)
+    assert torch.equal(pts.rgb, torch.from_numpy(img)[valid][:, :3])
+    assert torch.equal(pts.conf, torch.from_numpy(conf)[valid])
