@@ -72,13 +72,13 @@ def complete_inverse_depth(depth: torch.Tensor, known: torch.Tensor, reach: int 
         return depth
     if not bool(known.any()):
         return torch.zeros_like(depth)
-    inv = torch.where(known, 1.0 / depth.clamp_min(1e-6), torch.zeros_like(depth))
+    inv = torch.where(known, 1.0 / depth.clamp_min(1e-6), 0.0)
     smooth = 1.0 / push_pull(inv[None], known.float())[0].clamp_min(1e-6)
     if reach <= 1:
         return torch.where(known, depth, smooth)
-    kd = torch.where(known, depth, torch.zeros_like(depth))[None, None]
+    kd = torch.where(known, depth, 0.0)[None, None]
     if support > 1:
-        kd = torch.where(_same_depth_count(kd[0, 0], 3) >= support, kd, torch.zeros_like(kd))
+        kd = torch.where(_same_depth_count(kd[0, 0], 3) >= support, kd, 0.0)
     far = max_filter(kd, reach)
     # smoothed, so that the bias does not print the filter's blocks into the texture
     far = box_mean(far, reach)[0, 0]
@@ -213,6 +213,27 @@ def limit_stretch(samples: list[Sample], max_stretch: float) -> tuple[list[Sampl
     return out, before & ~after
 
 
+def stretch_smeared(samples: list[Sample], max_stretch: float) -> torch.Tensor | None:
+    """The ``smeared`` mask of :func:`limit_stretch` ([H,W] bool) without the limited samples
+    (for a caller that keeps its samples, ``stretch_mode`` "blur" / "mark"): over the stacked
+    samples at once (~15 ops instead of ~25 per sample; the same mask). A pixel is smeared
+    where some sample saw it at least loosely (finite fallback penalty) and every such sample
+    is dropped (stretched beyond ``max_stretch`` where no sample is both visible and within)."""
+    if not samples:
+        return None
+    if max_stretch <= 0:
+        return torch.zeros_like(samples[0].penalty, dtype=torch.bool)
+    if all(s.stretch is not None for s in samples):
+        ok = torch.stack([s.stretch for s in samples]) <= max_stretch
+    else:
+        ok = torch.stack([s.stretch <= max_stretch if s.stretch is not None
+                          else torch.ones_like(s.penalty, dtype=torch.bool) for s in samples])
+    good = (torch.isfinite(torch.stack([s.penalty for s in samples])) & ok).any(0)
+    seen = torch.isfinite(torch.stack([s.fallback_penalty for s in samples]))
+    # limit_stretch drops a sample where ~good & ~ok: kept where good | ok
+    return seen.any(0) & ~(seen & (ok | good)).any(0)
+
+
 def sample_source(src: Source, x: torch.Tensor, eye: torch.Tensor, opt, target_guessed: torch.Tensor,
                   abs_tol: float = 0.0, target_focal: float | None = None) -> Sample:
     """Sample ``src`` at the projections of surface points x [H,W,3] world seen from eye [3].
@@ -270,7 +291,7 @@ def sample_source(src: Source, x: torch.Tensor, eye: torch.Tensor, opt, target_g
     if target_focal is not None:
         st, term = stretch_terms([cam], u, v, opt, target_focal)
         penalty = penalty + term
-    inf = torch.full_like(penalty, float("inf"))
+    inf = float("inf")
     return Sample(color, torch.where(visible, penalty, inf), factor, verified & visible, inv,
                    torch.where(loose, penalty, inf), st)
 
@@ -339,7 +360,7 @@ def _project_batch(cameras, x: torch.Tensor, near: float = 1e-6):
                       for c in cameras], dtype=torch.float32, device=x.device)
     k = k.view(len(cameras), *([1] * (x.dim() - 1)), 5).unbind(-1)
     z = p_cam[..., 2]
-    safe = torch.where(z > near, z, torch.ones_like(z))
+    safe = torch.where(z > near, z, 1.0)
     px, py = p_cam[..., 0], p_cam[..., 1]
     # (f * x) / z as camera_torch.project_camera_points rounds it
     u = k[0] * px / safe + k[1] * py / safe + k[2]
@@ -382,7 +403,7 @@ def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guesse
     if target_focal is not None:
         st, term = stretch_terms([s.camera for s in srcs], u, v, opt, target_focal)
         penalty = penalty + term
-    inf = torch.full_like(penalty, float("inf"))
+    inf = float("inf")
     pen = torch.where(visible, penalty, inf)
     fallback = torch.where(loose, penalty, inf)
     verified = meas & visible
@@ -400,10 +421,10 @@ def ulr_blend(samples: list[Sample], k: int, fallback: bool = False,
     r = pen.shape[0]
     thresh = _kth_smallest(pen, k) if r > k else torch.full_like(pen[0], float("inf"))
     # with fewer than k+1 visible the threshold is the worst visible one, stretched
-    worst = torch.where(torch.isfinite(pen), pen, torch.zeros_like(pen)).max(0).values
+    worst = torch.where(torch.isfinite(pen), pen, 0.0).max(0).values
     thresh = torch.where(torch.isfinite(thresh), thresh, 2.0 * worst + 1.0)
     wts = torch.clamp(1 - pen / thresh, min=0) / pen
-    wts = torch.where(torch.isfinite(pen), wts, torch.zeros_like(wts))
+    wts = torch.where(torch.isfinite(pen), wts, 0.0)
     wts = wts * torch.stack([s.factor for s in samples])
     cols = torch.stack([s.color for s in samples])            # [R,H,W,3]
     total = wts.sum(0)
@@ -508,7 +529,7 @@ def _warp_reference_depth(sources: list[Source], target, voxel_size: float):
     covered = keys != empty
     depth = torch.where(covered, (keys >> 32).to(torch.int32).view(torch.float32), torch.zeros(1, device=xyz.device))
     covered &= ~see_through_fast(depth, covered, abs_tol=2 * voxel_size)
-    return torch.where(covered, depth, torch.zeros_like(depth)), covered
+    return torch.where(covered, depth, 0.0), covered
 
 
 def target_device(sources):
@@ -533,18 +554,18 @@ def warp_depth(prev: Source, target, device, scale: float = 0.5) -> torch.Tensor
     rgb = torch.zeros_like(xyz)
     radius = stride * p_cam[:, 2] / float(prev.camera.K[1, 1]) * max(1.0, 0.5 / scale)
     r = render_points(xyz, rgb, small, radius, max_radius_px=2.0)
-    d = torch.where(r.mask, r.depth, torch.zeros_like(r.depth))
+    d = torch.where(r.mask, r.depth, 0.0)
     # a point nearer than the surface around it (a stray pixel of the previous frame's depth)
     # is drawn as a footprint, a plus shape at this scale, magnified by the upsampling: it
     # would be known depth here, and the photos sampled on it a plus-shaped speck; dropped
-    d = torch.where(near_specks(d), torch.zeros_like(d), d)
+    d = torch.where(near_specks(d), 0.0, d)
     size = (target.height, target.width)
     has = (d > 0).float()[None, None]
-    inv = torch.where(d > 0, 1.0 / d.clamp_min(1e-9), torch.zeros_like(d))[None, None]
+    inv = torch.where(d > 0, 1.0 / d.clamp_min(1e-9), 0.0)[None, None]
     num = F.interpolate(inv, size=size, mode="bilinear", align_corners=False)[0, 0]
     den = F.interpolate(has, size=size, mode="bilinear", align_corners=False)[0, 0]
     covered = F.interpolate(has, size=size, mode="nearest")[0, 0] > 0.5
-    return torch.where(covered & (num > 0), 1.0 / (num / den.clamp_min(1e-6)).clamp_min(1e-9), torch.zeros_like(num))
+    return torch.where(covered & (num > 0), 1.0 / (num / den.clamp_min(1e-6)).clamp_min(1e-9), 0.0)
 
 
 def near_specks(depth: torch.Tensor, kernel: int = 5, rel_tol: float = 0.05, fraction: float = 0.6) -> torch.Tensor:

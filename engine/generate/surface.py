@@ -60,6 +60,7 @@ from engine.generate.lumigraph import (
     prefetch_reference_depth,
     sample_source,
     sample_sources,
+    stretch_smeared,
     target_rays,
     ulr_blend,
     warp_depth,
@@ -322,7 +323,7 @@ class SurfaceGenerator:
             weak |= guide.mask & (guide.segment >= 0) & (share < o.weak_density)
         speck = torch.zeros_like(weak)
         if o.speck_window > 1 and bool(guide.mask.any()):
-            drawn = torch.where(guide.mask, guide.depth, torch.zeros_like(guide.depth))
+            drawn = torch.where(guide.mask, guide.depth, 0.0)
             speck = guide.mask & near_specks(drawn, int(o.speck_window) | 1)
             if o.weak_density > 0:
                 # a few memory pixels with no memory surface around them (a stray point far
@@ -352,7 +353,7 @@ class SurfaceGenerator:
         blob = torch.zeros_like(carry)
         k = int(o.previous_speck_window) | 1
         if o.previous_speck_window > 1:
-            both = torch.where(carry & ~front, warped, torch.where(hint, depth, torch.zeros_like(depth)))
+            both = torch.where(carry & ~front, warped, torch.where(hint, depth, 0.0))
             h, w = both.shape
             small = near_specks(both[::2, ::2].contiguous(), k, fraction=o.previous_speck_fraction)
             blob = small.repeat_interleave(2, 0).repeat_interleave(2, 1)[:h, :w] & ((carry & ~front) | hint)
@@ -408,8 +409,8 @@ class SurfaceGenerator:
         if k > 1 and bool(known.any()) and not bool(known.all()):
             gap = closing(known, k) & ~known
             if bool(gap.any()):
-                inv = torch.where(known, 1.0 / depth.clamp_min(1e-6), torch.zeros_like(depth))
-                vals, reached, _ = front_push_pull(inv[None], torch.where(known, depth, torch.zeros_like(depth)),
+                inv = torch.where(known, 1.0 / depth.clamp_min(1e-6), 0.0)
+                vals, reached, _ = front_push_pull(inv[None], torch.where(known, depth, 0.0),
                                                    known, int(np.ceil(np.log2(k))) + 1)
                 gap &= reached & (vals[0] > 0)
                 depth = torch.where(gap, 1.0 / vals[0].clamp_min(1e-9), depth)
@@ -432,7 +433,7 @@ class SurfaceGenerator:
                 if self.options.previous_hold:
                     held = (front & hint) | blob
                 hint &= ~blob
-                depth = torch.where(carry, warped, torch.where(blob, torch.zeros_like(depth), depth))
+                depth = torch.where(carry, warped, torch.where(blob, 0.0, depth))
                 self._trace(known_previous=carry, previous_front=front, previous_blob=blob)
                 known = known | carry
         return depth, known, guide, hint & ~known & ~gap & ~held, gap, held
@@ -484,10 +485,13 @@ class SurfaceGenerator:
         smeared = None
         if samples and opt.max_stretch > 0:
             # pixels every reference sees through stretched geometry: not seen (a smear)
-            limited, smeared = limit_stretch(samples, opt.max_stretch)
-            self._trace(smeared=smeared)
             if opt.stretch_mode == "fill":
+                limited, smeared = limit_stretch(samples, opt.max_stretch)
+                self._trace(smeared=smeared)
                 samples, smeared = limited, None
+            else:   # the samples stay: the mask alone (stacked, fewer ops)
+                smeared = stretch_smeared(samples, opt.max_stretch)
+                self._trace(smeared=smeared)
         if samples:
             color, weight, verified = ulr_blend(samples, opt.blend_k, consensus=opt.consensus)
             if not bool((weight > 0).all()):
@@ -513,7 +517,7 @@ class SurfaceGenerator:
             verified = torch.zeros(h, w, device=dev)
         seen = weight > 0
         drawn_by = torch.where(seen, 1, 0)   # 1 references, 2 fill layers, 3 previous frame, 4 memory
-        confidence = torch.where(seen, (0.35 + 0.6 * verified) * weight / (weight + 0.02), torch.zeros_like(weight))
+        confidence = torch.where(seen, (0.35 + 0.6 * verified) * weight / (weight + 0.02), 0.0)
         # colors observed on a guessed surface: fused into the memory, they must neither
         # occlude measured surfaces nor count as known depth later
         confidence = torch.where(guessed, confidence.clamp(max=0.2), confidence)
@@ -576,7 +580,7 @@ class SurfaceGenerator:
         if on_device and not fill:
             self.last_holes = holes
             return (color.clamp(0, 1).float(), depth.float(),
-                    torch.where(holes, torch.full_like(confidence, 0.1), confidence.clamp(0, 1)).float(),
+                    torch.where(holes, 0.1, confidence.clamp(0, 1)).float(),
                     invented | holes)
         color_np = color.clamp(0, 1).cpu().numpy()
         depth_np = depth.cpu().numpy()

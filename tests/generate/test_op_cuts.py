@@ -155,3 +155,21 @@ def test_backproject_rows_by_flat_index_equal_the_masked_rows():
     assert torch.equal(pts.normal, normals_from_points(p_cam)[valid] @ rot.T)
     assert torch.equal(pts.rgb, torch.from_numpy(img)[valid][:, :3])
     assert torch.equal(pts.conf, torch.from_numpy(conf)[valid])
+
+
+def test_stretch_smeared_equals_limit_stretch_mask():
+    rng = np.random.default_rng(5)
+    h, w = 20, 30
+    for trial in range(6):
+        samples = []
+        for i in range(3):
+            pen = torch.from_numpy(rng.random((h, w)).astype(np.float32))
+            pen[torch.from_numpy(rng.random((h, w)) < 0.4)] = float("inf")
+            fb = torch.where(torch.from_numpy(rng.random((h, w)) < 0.5), pen, torch.rand(h, w))
+            fb[torch.from_numpy(rng.random((h, w)) < 0.2)] = float("inf")
+            st = None if (trial % 3 == 2 and i == 1) else torch.from_numpy((rng.random((h, w)) * 6).astype(np.float32))
+            samples.append(lumigraph.Sample(torch.rand(h, w, 3), pen, torch.ones(h, w), pen < 0.5, None, fb, st))
+        for limit in (0.0, 2.0, 4.0):
+            want = lumigraph.limit_stretch(samples, limit)[1]
+            assert torch.equal(lumigraph.stretch_smeared(samples, limit), want)
+            assert want.any() or limit == 0.0 or trial % 3 == 2
