@@ -174,6 +174,7 @@ def main(argv=None) -> int:
     p.add_argument("--save", type=Path, help="store this run's frames and memory (npz)")
     p.add_argument("--compare", type=Path, help="compare this run's frames and memory with a stored one")
     p.add_argument("--json", type=Path, help="write the counts and times here")
+    p.add_argument("--no-count", action="store_true", help="timed runs only (no counted run, no frames kept)")
     p.add_argument("--gpu-branches", action="store_true",
                    help="the counted run takes the engine's CUDA branches on the CPU (GpuBranches)")
     args = p.parse_args(argv)
@@ -186,6 +187,13 @@ def main(argv=None) -> int:
     configure_cpu_threads()
     torch.manual_seed(0)
     run_segment(args.project, args.width, args.height, min(args.frames, 3))       # warm-up
+    if args.no_count:
+        times = [run_segment(args.project, args.width, args.height, args.frames) for _ in range(args.repeats)]
+        ms = [1000 * t["secs"] / t["frames"] for t in times]
+        th = [1000 * t["thread_s"] / t["frames"] for t in times]
+        print(f"# CPU ms per frame (job wall / frames): {', '.join(f'{m:.1f}' for m in ms)}; engine thread CPU ms "
+              f"per frame {', '.join(f'{m:.1f}' for m in th)}")
+        return 0
     counter, record = OpCounter(), {}
     r = run_segment(args.project, args.width, args.height, args.frames, counter=counter, record=record,
                     gpu_branches=args.gpu_branches)

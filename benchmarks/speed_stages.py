@@ -283,7 +283,8 @@ SYNC_OPS = ("nonzero", "_local_scalar_dense", "masked_select", "unique", "_uniqu
 
 
 # ops that launch no kernel on a GPU besides the views (metadata only)
-_NO_KERNEL = ("_unsafe_view", "lift_fresh", "detach", "alias", "_reshape_alias", "empty_like_meta")
+_NO_KERNEL = ("_unsafe_view", "lift_fresh", "detach", "alias", "_reshape_alias",
+              "scalar_tensor")   # a host scalar (torch.where(c, x, 0.0)): no launch
 
 
 def _is_sync(func, args, kwargs) -> bool:
@@ -415,7 +416,7 @@ class OpCounter:
         sync_ops = defaultdict(int)
         for label in self.syncs:
             for k, v in self.syncs[label].items():
-                sync_ops[f"{k} ({label.split(':')[0]})"] += v
+                sync_ops[f"{k} ({label})"] += v
         rows.append("")
         rows.append("host syncs per frame by op (stage): " + ", ".join(
             f"{k} {v / frames:.2f}" for k, v in sorted(sync_ops.items(), key=lambda kv: -kv[1])))

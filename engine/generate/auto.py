@@ -326,7 +326,7 @@ class AutoGenerator:
         x = eye + rays * depth[..., None]
         measured = torch.zeros(depth.shape, dtype=torch.bool, device=self.device)
         samples = sample_sources(sources, x, eye, so, measured, so.depth_tolerance_voxels * voxel_size)
-        color, weight, _ = ulr_blend(samples, so.blend_k)
+        color, weight, _ = ulr_blend(samples, so.blend_k, verified=False)
         k = o.agree_window
         low = [F.avg_pool2d(c.permute(2, 0, 1)[None], k, stride=1, padding=k // 2, count_include_pad=False)
                for c in (color, splat_color)]

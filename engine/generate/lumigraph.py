@@ -412,21 +412,32 @@ def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guesse
 
 
 def ulr_blend(samples: list[Sample], k: int, fallback: bool = False,
-              consensus: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+              consensus: float = 0.0, stacks: dict | None = None,
+              verified: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Unstructured-lumigraph blend of samples -> (color [H,W,3], weight sum [H,W],
     verified share [H,W]). Only the k best (lowest penalty) visible samples per pixel count.
     ``fallback`` blends by the fallback penalties (visibility only vetoed by occluders);
-    ``consensus`` > 0 reweights each sample by exp(-|c - blend|^2 / consensus^2) once."""
+    ``consensus`` > 0 reweights each sample by exp(-|c - blend|^2 / consensus^2) once.
+    ``stacks``: a dict shared by blends of the very same samples (the stacked factors and
+    colours are made once); ``verified=False``: the verified share is not computed (None)."""
     pen = torch.stack([s.fallback_penalty if fallback else s.penalty for s in samples])  # [R,H,W]
     r = pen.shape[0]
-    thresh = _kth_smallest(pen, k) if r > k else torch.full_like(pen[0], float("inf"))
+    fin = torch.isfinite(pen)
     # with fewer than k+1 visible the threshold is the worst visible one, stretched
-    worst = torch.where(torch.isfinite(pen), pen, 0.0).max(0).values
-    thresh = torch.where(torch.isfinite(thresh), thresh, 2.0 * worst + 1.0)
+    worst = torch.where(fin, pen, 0.0).max(0).values
+    if r > k:
+        thresh = _kth_smallest(pen, k)
+        thresh = torch.where(torch.isfinite(thresh), thresh, 2.0 * worst + 1.0)
+    else:   # no k-th: the stretched worst everywhere
+        thresh = 2.0 * worst + 1.0
     wts = torch.clamp(1 - pen / thresh, min=0) / pen
-    wts = torch.where(torch.isfinite(pen), wts, 0.0)
-    wts = wts * torch.stack([s.factor for s in samples])
-    cols = torch.stack([s.color for s in samples])            # [R,H,W,3]
+    wts = torch.where(fin, wts, 0.0)
+    stacks = {} if stacks is None else stacks
+    if "factor" not in stacks:
+        stacks["factor"] = torch.stack([s.factor for s in samples])
+        stacks["color"] = torch.stack([s.color for s in samples])            # [R,H,W,3]
+    wts = wts * stacks["factor"]
+    cols = stacks["color"]
     total = wts.sum(0)
     color = (cols * wts[..., None]).sum(0) / total.clamp_min(1e-12)[..., None]
     if consensus > 0:
@@ -436,6 +447,8 @@ def ulr_blend(samples: list[Sample], k: int, fallback: bool = False,
         wts = wts * torch.exp(-d2 / consensus ** 2)
         total = wts.sum(0)
         color = (cols * wts[..., None]).sum(0) / total.clamp_min(1e-12)[..., None]
+    if not verified:
+        return color, total, None
     ver = (wts * torch.stack([s.verified for s in samples]).float()).sum(0) / total.clamp_min(1e-12)
     return color, total, ver
 

@@ -493,7 +493,8 @@ class SurfaceGenerator:
                 smeared = stretch_smeared(samples, opt.max_stretch)
                 self._trace(smeared=smeared)
         if samples:
-            color, weight, verified = ulr_blend(samples, opt.blend_k, consensus=opt.consensus)
+            stacks: dict = {}    # the samples' stacked factors and colours, for both blends
+            color, weight, verified = ulr_blend(samples, opt.blend_k, consensus=opt.consensus, stacks=stacks)
             if not bool((weight > 0).all()):
                 # no reference confirms the surface: the depth is off (an edge, a thin
                 # structure); take the references that are not clearly occluded, at low weight
@@ -501,7 +502,7 @@ class SurfaceGenerator:
                 # on a GPU the whole frame: selecting the pixels would sync the stream)
                 none = weight <= 0
                 if color.is_cuda:
-                    c2, w2, _ = ulr_blend(samples, opt.blend_k, fallback=True)
+                    c2, w2, _ = ulr_blend(samples, opt.blend_k, fallback=True, stacks=stacks, verified=False)
                 else:
                     sub = [Sample(s.color[none], s.penalty[none], s.factor[none], s.verified[none], None,
                                   s.fallback_penalty[none], None) for s in samples]

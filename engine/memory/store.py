@@ -251,10 +251,13 @@ class GeometryMemory:
         hit_at, new_at = torch.nonzero(hit).squeeze(1), torch.nonzero(~hit).squeeze(1)
         self.version += 1
         target = rows_hit[hit_at]
+        before = None
         if journal_as is not None:
-            changed_uids, changed_before = self.uid[target].clone(), self.rows.index(target)
+            # (a gather is a copy already; the rows before the merge serve the merge too)
+            changed_uids, changed_before = self.uid[target], self.rows.index(target)
+            before = changed_before
         if target.numel():
-            self._merge_into(target, agg.index(hit_at))
+            self._merge_into(target, agg.index(hit_at), before)
         new = agg.index(new_at)
         n_new = new.xyz.shape[0]
         uids = torch.arange(self._next_uid, self._next_uid + n_new, device=self.device)
@@ -271,25 +274,28 @@ class GeometryMemory:
             return stats, None
         return stats, JournalEntry(journal_as, batch.clone(), changed_uids, changed_before, uids)
 
-    def _merge_into(self, target: torch.Tensor, obs: PointRows) -> None:
+    def _merge_into(self, target: torch.Tensor, obs: PointRows, old: PointRows | None = None) -> None:
+        """Merge ``obs`` into the rows ``target``; ``old``: those rows' values before it
+        (``self.rows.index(target)``) when the caller has them (no gathers again)."""
         r = self.rows
-        c_old = r.conf[target]
+        old = r.index(target) if old is None else old
+        c_old = old.conf
         c_new = obs.conf
         total = c_old + c_new
         w_old = (c_old / total)[:, None]
         w_new = (c_new / total)[:, None]
-        r.xyz[target] = r.xyz[target] * w_old + obs.xyz * w_new
-        r.rgb[target] = r.rgb[target] * w_old + obs.rgb * w_new
-        n_old = r.normal[target]
+        r.xyz[target] = old.xyz * w_old + obs.xyz * w_new
+        r.rgb[target] = old.rgb * w_old + obs.rgb * w_new
+        n_old = old.normal
         blended = n_old * w_old + obs.normal * w_new
         norm = blended.norm(dim=1, keepdim=True)
         r.normal[target] = torch.where(norm > 1e-6, blended / norm.clamp_min(1e-6), n_old)
         r.conf[target] = total.clamp(max=self.max_confidence)
         # Captured evidence wins the provenance tag; otherwise the older tag stays.
-        seg_old = r.segment[target]
+        seg_old = old.segment
         r.segment[target] = torch.where(obs.segment == CAPTURED, obs.segment, seg_old)
         # a captured view wins the view tag, then "observed" (-1) over "invented" (-2)
-        v_old = r.view[target]
+        v_old = old.view
         r.view[target] = torch.where(v_old >= 0, v_old, torch.where(obs.view >= 0, obs.view,
                                                                      torch.maximum(v_old, obs.view)))
         self.stamp[target] = self.version

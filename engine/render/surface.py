@@ -221,9 +221,10 @@ def _down(vals, depth, valid, rep, band):
     n = sel.sum(-1)
     vb = _blocks(vals, h2, w2)
     vals_c = (vb * sel).sum(-1) / n.clamp_min(1)
-    depth_c = torch.where(n > 0, zmin, 0.0)
+    has = n > 0
+    depth_c = torch.where(has, zmin, 0.0)
     rep_c = _blocks(rep[None], h2, w2)[0].gather(-1, arg[..., None])[..., 0]
-    return vals_c, depth_c, n > 0, rep_c
+    return vals_c, depth_c, has, rep_c
 
 
 def _up(coarse_vals, coarse_valid, coarse_rep, shape):

@@ -173,3 +173,47 @@ def test_stretch_smeared_equals_limit_stretch_mask():
             want = lumigraph.limit_stretch(samples, limit)[1]
             assert torch.equal(lumigraph.stretch_smeared(samples, limit), want)
             assert want.any() or limit == 0.0 or trial % 3 == 2
+
+
+def _ulr_blend_before(samples, k, fallback=False, consensus=0.0):
+    """The former lumigraph.ulr_blend."""
+    pen = torch.stack([s.fallback_penalty if fallback else s.penalty for s in samples])
+    r = pen.shape[0]
+    thresh = lumigraph._kth_smallest(pen, k) if r > k else torch.full_like(pen[0], float("inf"))
+    worst = torch.where(torch.isfinite(pen), pen, torch.zeros_like(pen)).max(0).values
+    thresh = torch.where(torch.isfinite(thresh), thresh, 2.0 * worst + 1.0)
+    wts = torch.clamp(1 - pen / thresh, min=0) / pen
+    wts = torch.where(torch.isfinite(pen), wts, torch.zeros_like(wts))
+    wts = wts * torch.stack([s.factor for s in samples])
+    cols = torch.stack([s.color for s in samples])
+    total = wts.sum(0)
+    color = (cols * wts[..., None]).sum(0) / total.clamp_min(1e-12)[..., None]
+    if consensus > 0:
+        d2 = ((cols - color) ** 2).sum(-1)
+        wts = wts * torch.exp(-d2 / consensus ** 2)
+        total = wts.sum(0)
+        color = (cols * wts[..., None]).sum(0) / total.clamp_min(1e-12)[..., None]
+    ver = (wts * torch.stack([s.verified.float() for s in samples])).sum(0) / total.clamp_min(1e-12)
+    return color, total, ver
+
+
+def test_ulr_blend_equals_the_former_blend():
+    rng = np.random.default_rng(6)
+    h, w = 18, 25
+    for r in (2, 3, 4, 6):
+        samples = []
+        for i in range(r):
+            pen = torch.from_numpy((0.05 + 5 * rng.random((h, w))).astype(np.float32))
+            pen[torch.from_numpy(rng.random((h, w)) < 0.3)] = float("inf")
+            fb = torch.where(torch.from_numpy(rng.random((h, w)) < 0.5), pen, torch.rand(h, w) + 0.05)
+            samples.append(lumigraph.Sample(torch.rand(h, w, 3), pen, torch.rand(h, w), torch.rand(h, w) < 0.5,
+                                            None, fb, None))
+        for consensus in (0.0, 0.1):
+            stacks: dict = {}
+            for fallback in (False, True):
+                got = lumigraph.ulr_blend(samples, 4, fallback, consensus, stacks=stacks)
+                want = _ulr_blend_before(samples, 4, fallback, consensus)
+                for a, b in zip(got, want):
+                    assert torch.equal(a, b)
+            c, t, v = lumigraph.ulr_blend(samples, 4, verified=False)
+            assert v is None and torch.equal(c, _ulr_blend_before(samples, 4)[0])
