@@ -217,3 +217,38 @@ def test_ulr_blend_equals_the_former_blend():
                     assert torch.equal(a, b)
             c, t, v = lumigraph.ulr_blend(samples, 4, verified=False)
             assert v is None and torch.equal(c, _ulr_blend_before(samples, 4)[0])
+
+
+def _aggregate_before(batch, inverse, n):
+    """The former engine.memory.store._aggregate (a sum per column)."""
+    from engine.memory.rows import PointRows
+
+    w = batch.conf[:, None]
+    wsum = torch.zeros(n).index_add_(0, inverse, batch.conf)
+    xyz = torch.zeros(n, 3).index_add_(0, inverse, batch.xyz * w) / wsum[:, None]
+    rgb = torch.zeros(n, 3).index_add_(0, inverse, batch.rgb * w) / wsum[:, None]
+    nsum = torch.zeros(n, 3).index_add_(0, inverse, batch.normal * w)
+    nrm = nsum.norm(dim=1, keepdim=True)
+    normal = torch.where(nrm > 1e-6, nsum / nrm.clamp_min(1e-6), torch.zeros_like(nsum))
+    first = torch.full((n,), batch.xyz.shape[0], dtype=torch.int64)
+    first.scatter_reduce_(0, inverse, torch.arange(batch.xyz.shape[0]), "amin")
+    return PointRows(xyz, rgb, wsum, normal, batch.view[first], batch.segment[first])
+
+
+def test_aggregate_in_one_block_equals_per_column():
+    from engine.memory.rows import FIELDS, PointRows
+    from engine.memory.store import _aggregate
+
+    g = torch.Generator().manual_seed(7)
+    n_pts, n = 500, 60
+    normal = torch.randn(n_pts, 3, generator=g)
+    normal[:5] = 0.0                                   # unknown normals
+    batch = PointRows(torch.randn(n_pts, 3, generator=g), torch.rand(n_pts, 3, generator=g),
+                      torch.rand(n_pts, generator=g) + 0.01, normal,
+                      torch.randint(-2, 5, (n_pts,), generator=g, dtype=torch.int32),
+                      torch.randint(-1, 3, (n_pts,), generator=g, dtype=torch.int32))
+    inverse = torch.randint(0, n, (n_pts,), generator=g)
+    inverse[:n] = torch.arange(n)                      # every voxel hit
+    got, want = _aggregate(batch, inverse, n), _aggregate_before(batch, inverse, n)
+    for f in FIELDS:
+        assert torch.equal(getattr(got, f), getattr(want, f)), f
