@@ -368,12 +368,34 @@ def _project_batch(cameras, x: torch.Tensor, near: float = 1e-6):
     return u, v, z
 
 
+_STACKS: list = []           # _stacked's last results: (the sources, their stacked tensors)
+
+
+def _stacked(srcs: list[Source]) -> tuple[torch.Tensor, ...]:
+    """(images [R,3,h,w], depths [R,h,w], measured [R,h,w] bool, centers [R,3]) of these very
+    sources (one size, with depth), stacked once and kept while they are asked for again:
+    a segment's references are sampled for every frame (auto's rest pass and its photos), and
+    stacking them was four copies per frame and pass. Sources are not changed once made."""
+    key = tuple(srcs)
+    with _RAYS_LOCK:
+        for got, stacks in _STACKS:
+            if len(got) == len(key) and all(a is b for a, b in zip(got, key)):
+                return stacks
+    stacks = (torch.stack([s.image for s in srcs]), torch.stack([s.depth for s in srcs]),
+              torch.stack([s.measured for s in srcs]), torch.stack([s.center for s in srcs]))
+    with _RAYS_LOCK:
+        _STACKS.append((key, stacks))
+        while len(_STACKS) > 4:
+            _STACKS.pop(0)
+    return stacks
+
+
 def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guessed, abs_tol,
                   target_focal=None) -> list[Sample]:
     """The depth branch of :func:`sample_source` for R sources of one size w x h, batched."""
     u, v, z = _project_batch([s.camera for s in srcs], x)                     # [R,H,W]
     grid = torch.stack([2 * u / w - 1, 2 * v / h - 1], dim=-1)
-    images = torch.stack([s.image for s in srcs])                           # [R,3,h,w]
+    images, depths, measured, centers = _stacked(srcs)
     color = F.grid_sample(images, grid, mode="bilinear", padding_mode="border",
                           align_corners=False).permute(0, 2, 3, 1)
     inside = _inside(u, v, z, w, h, _batch_inset(srcs, u))
@@ -381,18 +403,17 @@ def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guesse
     row = torch.floor(v).long().clamp(0, h - 1)
     flat = (row * w + col).flatten(1)
     r = len(srcs)
-    d_ref = torch.stack([s.depth for s in srcs]).view(r, -1).gather(1, flat).view_as(z)
-    ref_meas = torch.stack([s.measured for s in srcs]).view(r, -1).gather(1, flat).view_as(z)
+    d_ref = depths.view(r, -1).gather(1, flat).view_as(z)
+    ref_meas = measured.view(r, -1).gather(1, flat).view_as(z)
     meas = ref_meas & ~target_guessed
     strict = inside & ((z - d_ref).abs() <= opt.depth_tolerance * z + abs_tol)
     loose = inside & ~(ref_meas & ((z - d_ref).abs() > opt.unverified_tolerance * z + abs_tol))
     visible = torch.where(meas, strict, loose)
-    factor = torch.ones_like(z)
-    factor = torch.where(meas, factor, factor * opt.unverified_weight)
+    factor = torch.where(meas, 1.0, float(np.float32(1.0) * np.float32(opt.unverified_weight)))
     edge = torch.minimum(torch.minimum(u, w - u), torch.minimum(v, h - v))
     factor = factor * (edge / opt.border_px).clamp(0.05, 1.0)
     ray_t = x - eye
-    ray_r = x - torch.stack([s.center for s in srcs])[:, None, None, :]
+    ray_r = x - centers[:, None, None, :]
     d_t = ray_t.norm(dim=-1).clamp_min(1e-6)
     d_r = ray_r.norm(dim=-1).clamp_min(1e-6)
     cos = ((ray_t * ray_r).sum(-1) / (d_t * d_r)).clamp(-1, 1)

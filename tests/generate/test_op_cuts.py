@@ -252,3 +252,14 @@ def test_aggregate_in_one_block_equals_per_column():
     got, want = _aggregate(batch, inverse, n), _aggregate_before(batch, inverse, n)
     for f in FIELDS:
         assert torch.equal(getattr(got, f), getattr(want, f)), f
+
+
+def test_reference_stacks_are_made_once_per_set_of_sources():
+    rng = np.random.default_rng(8)
+    srcs = [lumigraph.make_source(shifted_camera(x, 20, 16), rng.random((16, 20, 3)).astype(np.float32),
+                                  (1 + rng.random((16, 20))).astype(np.float32), "cpu") for x in (-0.1, 0.0, 0.2)]
+    a = lumigraph._stacked(srcs)
+    assert lumigraph._stacked(list(srcs)) is a                     # the same sources: kept
+    assert torch.equal(a[0], torch.stack([s.image for s in srcs])) and torch.equal(a[3][2], srcs[2].center)
+    other = lumigraph._stacked(srcs[:2])
+    assert other is not a and other[1].shape[0] == 2
