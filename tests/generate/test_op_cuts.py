@@ -263,3 +263,49 @@ def test_reference_stacks_are_made_once_per_set_of_sources():
     assert torch.equal(a[0], torch.stack([s.image for s in srcs])) and torch.equal(a[3][2], srcs[2].center)
     other = lumigraph._stacked(srcs[:2])
     assert other is not a and other[1].shape[0] == 2
+
+
+def _footprint_stretch_before(u, v, scale=1.0, window=9, max_step=4.0, stride=2):
+    """The former stretch.footprint_stretch (u and v apart)."""
+    from engine.render.surface import box_mean
+
+    h, w = u.shape[-2:]
+    s = max(1, int(stride))
+    if s > 1:
+        u, v = u[..., s // 2::s, s // 2::s].contiguous(), v[..., s // 2::s, s // 2::s].contiguous()
+    if u.shape[-1] < 3 or u.shape[-2] < 3:
+        one = torch.ones(*u.shape[:-2], h, w, dtype=u.dtype, device=u.device)
+        return one, one
+
+    def central(a, dim):
+        n = a.shape[dim]
+        d = (a.narrow(dim, 2, n - 2) - a.narrow(dim, 0, n - 2)) * (0.5 / s)
+        return torch.cat([d.narrow(dim, 0, 1), d, d.narrow(dim, n - 3, 1)], dim).clamp(-max_step, max_step)
+
+    jac = torch.stack([central(u, -1), central(u, -2), central(v, -1), central(v, -2)])
+    a, b, c, d = box_mean(jac.contiguous(), max(3, round(window / s) | 1)).unbind(0)
+    s1 = a * a + b * b + c * c + d * d
+    det = (a * d - b * c).abs()
+    smax = torch.sqrt(0.5 * s1 + torch.sqrt((0.25 * s1 * s1 - det * det).clamp_min(0)))
+    worst = torch.where(det > 0, scale * smax / det.clamp_min(1e-30), torch.full_like(det, float("inf")))
+    best = scale / smax.clamp_min(1e-30)
+    both = torch.stack([worst, best])
+    if s > 1:
+        both = F.interpolate(both.reshape(-1, 1, *both.shape[-2:]), size=(h, w),
+                             mode="nearest").view(*both.shape[:-2], h, w)
+    return both[0], both[1]
+
+
+def test_footprint_stretch_equals_the_former():
+    from engine.generate.stretch import footprint_stretch
+
+    g = torch.Generator().manual_seed(9)
+    for shape in [(3, 24, 40), (30, 20), (2, 5, 4)]:
+        yy, xx = torch.meshgrid(torch.arange(shape[-2]).float(), torch.arange(shape[-1]).float(), indexing="ij")
+        u = xx * 1.7 + torch.rand(shape, generator=g) * 3
+        v = yy * 0.4 + xx * 0.2 + torch.rand(shape, generator=g)
+        v[..., 0, 0] = u[..., 0, 0] * 0.4                # a degenerate spot
+        for stride in (1, 2):
+            got = footprint_stretch(u, v, 1.3, 9, 4.0, stride)
+            want = _footprint_stretch_before(u, v, 1.3, 9, 4.0, stride)
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
