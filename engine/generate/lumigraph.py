@@ -406,8 +406,9 @@ def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guesse
     d_ref = depths.view(r, -1).gather(1, flat).view_as(z)
     ref_meas = measured.view(r, -1).gather(1, flat).view_as(z)
     meas = ref_meas & ~target_guessed
-    strict = inside & ((z - d_ref).abs() <= opt.depth_tolerance * z + abs_tol)
-    loose = inside & ~(ref_meas & ((z - d_ref).abs() > opt.unverified_tolerance * z + abs_tol))
+    gap = (z - d_ref).abs()
+    strict = inside & (gap <= opt.depth_tolerance * z + abs_tol)
+    loose = inside & ~(ref_meas & (gap > opt.unverified_tolerance * z + abs_tol))
     visible = torch.where(meas, strict, loose)
     factor = torch.where(meas, 1.0, float(np.float32(1.0) * np.float32(opt.unverified_weight)))
     edge = torch.minimum(torch.minimum(u, w - u), torch.minimum(v, h - v))
