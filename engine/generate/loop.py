@@ -144,8 +144,8 @@ def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, 
 
         inside = box_contains(*options.fuse_region, frame.camera.backproject(frame.depth).reshape(-1, 3))
         adds &= torch.as_tensor(np.asarray(inside).reshape(tuple(adds.shape)), device=dev)
-    if not bool(adds.any()):
-        return 0
+    # (no ``adds.any()`` check: without pixels to add nothing is lifted and nothing inserted
+    # below; the check was a host sync per frame on a GPU)
     conf = torch.clamp_min(confidence.float(), 1e-3)
     added = 0
     # invented points, and colors observed on a guessed depth (confidence at most the

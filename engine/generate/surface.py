@@ -299,8 +299,10 @@ class SurfaceGenerator:
         weak = base | speck
         if also is not None:
             weak = weak | (guide.mask & also)
-        if o.weak_density <= 0 or not bool(weak.any()):
+        if o.weak_density <= 0:
             return weak, weak & ~speck
+        # (no ``weak.any()`` check: without weak pixels the density test gives the same empty
+        # mask, and the check was a host sync per call on a GPU)
         dens = box_mean(weak[None, None].float(), k)[0, 0]
         return weak, weak & (dens >= o.weak_density) & ~speck
 
@@ -315,7 +317,7 @@ class SurfaceGenerator:
         weak = guide.mask & ((guide.source_view == INVENTED_VIEW)
                              | ((guide.segment >= 0) & (guide.confidence < o.occluder_confidence)))
         k = int(o.weak_window) | 1
-        if o.weak_density > 0 and bool((guide.segment >= 0).any()):
+        if o.weak_density > 0:     # (no generated content: nothing added; no host sync to check)
             # generated content that is not a surface here (isolated points of an earlier
             # frame drawn in front of a measured surface) is a guess too: no occluder, no depth
             gen = (guide.mask & (guide.segment >= 0))[None, None].float()

@@ -275,7 +275,11 @@ class GeometryMemory:
         stats = InsertStats(added=n_new, merged=int(target.numel()))
         if journal_as is None:
             return stats, None
-        return stats, JournalEntry(journal_as, batch.clone(), changed_uids, changed_before, uids)
+        # the journal keeps the inputs: the columns _as_rows may have taken from the caller
+        # (xyz, conf, normal) copied; rgb (clamped), view (cloned) and segment are its own
+        kept = PointRows(batch.xyz.clone(), batch.rgb, batch.conf.clone(), batch.normal.clone(), batch.view,
+                         batch.segment)
+        return stats, JournalEntry(journal_as, kept, changed_uids, changed_before, uids)
 
     def _merge_into(self, target: torch.Tensor, obs: PointRows, old: PointRows | None = None) -> None:
         """Merge ``obs`` into the rows ``target``; ``old``: those rows' values before it
