@@ -175,6 +175,7 @@ def main(argv=None) -> int:
     p.add_argument("--compare", type=Path, help="compare this run's frames and memory with a stored one")
     p.add_argument("--json", type=Path, help="write the counts and times here")
     p.add_argument("--no-count", action="store_true", help="timed runs only (no counted run, no frames kept)")
+    p.add_argument("--stages", action="store_true", help="with --no-count: one more run with stage timers")
     p.add_argument("--gpu-branches", action="store_true",
                    help="the counted run takes the engine's CUDA branches on the CPU (GpuBranches)")
     args = p.parse_args(argv)
@@ -188,11 +189,19 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     run_segment(args.project, args.width, args.height, min(args.frames, 3))       # warm-up
     if args.no_count:
+        from benchmarks.speed_stages import StageTimer
+
         times = [run_segment(args.project, args.width, args.height, args.frames) for _ in range(args.repeats)]
         ms = [1000 * t["secs"] / t["frames"] for t in times]
         th = [1000 * t["thread_s"] / t["frames"] for t in times]
         print(f"# CPU ms per frame (job wall / frames): {', '.join(f'{m:.1f}' for m in ms)}; engine thread CPU ms "
               f"per frame {', '.join(f'{m:.1f}' for m in th)}")
+        if args.stages:
+            # one more run with the stage timers (engine.generate's stages: the torch splat
+            # rasterizer, the CPU's stand-in for gsplat, is most of a CPU frame)
+            with StageTimer(cuda=False) as stages:
+                t = run_segment(args.project, args.width, args.height, args.frames)
+            print(f"# stage timers ({t['frames']} frames):\n" + stages.table(t["secs"]))
         return 0
     counter, record = OpCounter(), {}
     r = run_segment(args.project, args.width, args.height, args.frames, counter=counter, record=record,
