@@ -278,3 +278,151 @@ class TrainerState:
         trainer.step, trainer.max_splats = self.step, self.max_splats
         del trainer.train_views[self.views:]
         trainer._order, trainer._rng = list(self.order), _clone(self.rng)
+
+
+# aten ops that wait for the device (a host sync on CUDA): a scalar read (``.item()``,
+# ``bool(t)``, ``float(t)``), a nonzero / boolean-mask gather (whose output size is data
+# dependent) and a copy to the host. Counted by :class:`OpCounter` on any device.
+SYNC_OPS = ("nonzero", "_local_scalar_dense", "masked_select", "unique", "_unique2", "unique_dim",
+            "unique_consecutive", "argwhere", "nonzero_static")
+
+
+# ops that launch no kernel on a GPU besides the views (metadata only)
+_NO_KERNEL = ("_unsafe_view", "lift_fresh", "detach", "alias", "_reshape_alias",
+              "scalar_tensor")   # a host scalar (torch.where(c, x, 0.0)): no launch
+
+
+def _is_sync(func, args, kwargs) -> bool:
+    """Whether the aten op ``func`` (with its arguments) is a host sync on CUDA."""
+    import torch
+
+    name = func._schema.name.split("::")[-1]
+    if name in SYNC_OPS:
+        return True
+    if name in ("index", "_index_put_impl_", "index_put", "index_put_") and len(args) > 1:
+        # boolean-mask indexing runs a nonzero below the dispatcher
+        return any(isinstance(t, torch.Tensor) and t.dtype == torch.bool for t in (args[1] or ()))
+    if name == "repeat_interleave":
+        return kwargs.get("output_size") is None and isinstance(args[0], torch.Tensor) and \
+            (len(args) < 2 or isinstance(args[1], torch.Tensor) or args[0].dtype != torch.bool)
+    if name in ("_to_copy", "copy_"):
+        src = args[1] if name == "copy_" else args[0]
+        dst_dev = (args[0].device if name == "copy_" else kwargs.get("device"))
+        return (isinstance(src, torch.Tensor) and src.device.type == "cuda" and dst_dev is not None
+                and torch.device(dst_dev).type == "cpu")
+    return False
+
+
+class OpCounter:
+    """Context manager: counts the aten ops (``TorchDispatchMode``: each op is one kernel launch
+    or more on CUDA, what the launch-bound engine thread pays for) that the thread entering it
+    runs, by op name, attributed to the innermost active stage of :data:`STAGES` (engine-thread
+    stages only; ops outside every stage go to "other"); also the host syncs (:func:`_is_sync`)
+    per stage. Worker threads (fills, training, frame writes) are not counted: a dispatch mode
+    is thread-local. :meth:`table` prints ops per frame per stage, the top ops and the syncs.
+
+    ``ops[stage][op]`` and ``syncs[stage][op]`` hold the counts; ``calls[stage]`` how often the
+    stage ran."""
+
+    OTHER = "other on the engine thread"
+
+    def __init__(self) -> None:
+        self.ops: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.syncs: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.views: dict[str, int] = defaultdict(int)   # of ops: views (no kernel on a GPU)
+        self.calls: dict[str, int] = defaultdict(int)
+        self._stack: list[str] = []
+        self._undo: list = []
+        self._mode = None
+        self._thread = None
+
+    def _wrap(self, fn, label: str):
+        counter = self
+
+        def counted(*args, **kwargs):
+            if threading.current_thread() is not counter._thread:
+                return fn(*args, **kwargs)
+            counter._stack.append(label)
+            counter.calls[label] += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                counter._stack.pop()
+        counted.__wrapped__ = fn
+        return counted
+
+    def __enter__(self):
+        import importlib
+
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counter = self
+        self._thread = threading.current_thread()
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                kwargs = kwargs or {}
+                stage = counter._stack[-1] if counter._stack else counter.OTHER
+                name = func._schema.name.split("::")[-1]
+                counter.ops[stage][name] += 1
+                if func.is_view or name in _NO_KERNEL:
+                    counter.views[stage] += 1
+                if _is_sync(func, args, kwargs):
+                    counter.syncs[stage][name] += 1
+                return func(*args, **kwargs)
+
+        for mod, owner, name, label, main in STAGES:
+            if not main:
+                continue
+            m = importlib.import_module(mod)
+            target = getattr(m, owner) if owner else m
+            fn = target.__dict__[name] if owner else getattr(m, name)
+            self._undo.append((target, name, fn))
+            setattr(target, name, self._wrap(fn, label))
+        self._mode = _Mode()
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._mode.__exit__(*exc)
+        for target, name, fn in reversed(self._undo):
+            setattr(target, name, fn)
+        self._undo.clear()
+
+    def totals(self, frames: int) -> dict[str, dict]:
+        """{stage: {"ops": per frame, "syncs": per frame, "calls": n}} plus "total"."""
+        out = {}
+        for stage in list(self.ops):
+            out[stage] = {"ops": sum(self.ops[stage].values()) / frames,
+                          "kernels": (sum(self.ops[stage].values()) - self.views[stage]) / frames,
+                          "syncs": sum(self.syncs[stage].values()) / frames, "calls": self.calls.get(stage, 0)}
+        out["total"] = {"ops": sum(v["ops"] for v in out.values()), "syncs": sum(v["syncs"] for v in out.values()),
+                        "kernels": sum(v["kernels"] for v in out.values()), "calls": frames}
+        return out
+
+    def table(self, frames: int, top: int = 8) -> str:
+        """Markdown table: per stage, aten ops and host syncs per frame, and the top ops."""
+        rows = ["| stage | calls | ops / frame | non-view ops / frame | syncs / frame | top ops (per frame) |",
+                "|---|---|---|---|---|---|"]
+        order = [label for *_, label, m in STAGES if m] + [self.OTHER]
+        for label in order:
+            if label not in self.ops:
+                continue
+            ops = self.ops[label]
+            n, s = sum(ops.values()), sum(self.syncs[label].values())
+            best = sorted(ops.items(), key=lambda kv: -kv[1])[:top]
+            text = ", ".join(f"{k} {v / frames:.1f}" for k, v in best)
+            k = n - self.views[label]
+            rows.append(f"| {label} | {self.calls.get(label, '')} | {n / frames:.1f} | {k / frames:.1f} | "
+                        f"{s / frames:.2f} | {text} |")
+        tot = self.totals(frames)["total"]
+        rows.append(f"| **all** | {frames} frames | **{tot['ops']:.1f}** | **{tot['kernels']:.1f}** | "
+                    f"**{tot['syncs']:.2f}** | |")
+        sync_ops = defaultdict(int)
+        for label in self.syncs:
+            for k, v in self.syncs[label].items():
+                sync_ops[f"{k} ({label})"] += v
+        rows.append("")
+        rows.append("host syncs per frame by op (stage): " + ", ".join(
+            f"{k} {v / frames:.2f}" for k, v in sorted(sync_ops.items(), key=lambda kv: -kv[1])))
+        return "\n".join(rows)

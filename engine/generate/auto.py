@@ -329,7 +329,9 @@ class AutoGenerator:
         """[H,W] bool: splats opaque enough and consistent with a confident memory surface."""
         o = self.options
         ok = (alpha >= o.confident_alpha) & (depth > 0)
-        if guide is not None:
+        # the default surface_confidence (inf) vetoes nothing (the memory's confidences are
+        # finite): no uploads, no compares (a dozen launches per frame on a GPU)
+        if guide is not None and np.isfinite(o.surface_confidence):
             gd = guide.depth.to(self.device)
             sure = guide.mask.to(self.device) & (gd > 0) & (guide.confidence.to(self.device) >= o.surface_confidence)
             ok &= ~(sure & ((depth - gd).abs() > o.surface_tolerance * gd))
@@ -344,7 +346,7 @@ class AutoGenerator:
         x = eye + rays * depth[..., None]
         measured = torch.zeros(depth.shape, dtype=torch.bool, device=self.device)
         samples = sample_sources(sources, x, eye, so, measured, so.depth_tolerance_voxels * voxel_size)
-        color, weight, _ = ulr_blend(samples, so.blend_k)
+        color, weight, _ = ulr_blend(samples, so.blend_k, verified=False)
         k = o.agree_window
         low = [F.avg_pool2d(c.permute(2, 0, 1)[None], k, stride=1, padding=k // 2, count_include_pad=False)
                for c in (color, splat_color)]
@@ -359,20 +361,20 @@ class AutoGenerator:
         o = self.options
         out = self._render_splats(target)
         s_color, alpha = out.color.clamp(0, 1), out.alpha.clamp(0, 1)
-        s_depth = torch.where(alpha > 1e-3, out.depth, torch.zeros_like(out.depth))
+        # (python scalars in torch.where: no zeros tensor made, the same values)
+        s_depth = torch.where(alpha > 1e-3, out.depth, 0.0)
         guide = self._guide(guide, target, voxel_size)
         conf = self._confident(alpha, s_depth, guide)
         color = s_color
         p_color, p_w = self._photos(target, s_depth, sources[:o.photo_references], voxel_size, s_color)
         if p_color is not None:
-            mix = torch.where(conf, p_w, torch.zeros_like(p_w))[..., None]
+            mix = torch.where(conf, p_w, 0.0)[..., None]
             color = s_color + mix * (p_color - s_color)
         covered = alpha >= o.covered_alpha
-        depth = torch.where(covered, s_depth, torch.zeros_like(s_depth))
+        depth = torch.where(covered, s_depth, 0.0)
         confidence = torch.where(conf, 0.9 * alpha, 0.6 * alpha)
         rest = ~conf
         rest_share = float(rest.float().mean())
-        invented = torch.zeros_like(rest)
         if rest_share > o.min_surface_fraction:
             # the surface pass stays on the device: its frame's tensors, and the previous
             # frame's sampling source from the tensors kept of it (no download, no upload)
@@ -382,7 +384,7 @@ class AutoGenerator:
             holes = self._rest.last_holes
             # splats that contradict the memory's surface give way to it entirely
             opaque = (alpha >= o.confident_alpha) & (s_depth > 0)
-            a = torch.where(opaque, torch.zeros_like(alpha), alpha)[..., None]
+            a = torch.where(opaque, 0.0, alpha)[..., None]
             if o.thin == "over":
                 under = s_color * a / alpha.clamp_min(1e-6)[..., None] + (1 - a) * b_color
             else:
@@ -396,13 +398,13 @@ class AutoGenerator:
             holes = rest & holes & (a[..., 0] < o.covered_alpha)
         else:
             holes = rest & ~covered
-            invented = holes.clone()
+            invented = holes            # not modified below: no copy
         # one download: colour, depth, confidence, holes, invented and the stats in one buffer
         # (the frame's arrays are views of it); the tensors stay for frame_on_device
         h, w = holes.shape
         color_out = color.clamp(0, 1).float()
         depth_out = depth.float()
-        conf_out = torch.where(holes, torch.full_like(confidence, 0.1), confidence.clamp(0, 1)).float()
+        conf_out = torch.where(holes, 0.1, confidence.clamp(0, 1)).float()
         inv_out = invented | holes
         photos = (((p_w > 0.05) & conf).float().sum() / conf.numel() if p_w is not None
                   else torch.zeros((), device=conf.device))

@@ -72,13 +72,13 @@ def complete_inverse_depth(depth: torch.Tensor, known: torch.Tensor, reach: int 
         return depth
     if not bool(known.any()):
         return torch.zeros_like(depth)
-    inv = torch.where(known, 1.0 / depth.clamp_min(1e-6), torch.zeros_like(depth))
+    inv = torch.where(known, 1.0 / depth.clamp_min(1e-6), 0.0)
     smooth = 1.0 / push_pull(inv[None], known.float())[0].clamp_min(1e-6)
     if reach <= 1:
         return torch.where(known, depth, smooth)
-    kd = torch.where(known, depth, torch.zeros_like(depth))[None, None]
+    kd = torch.where(known, depth, 0.0)[None, None]
     if support > 1:
-        kd = torch.where(_same_depth_count(kd[0, 0], 3) >= support, kd, torch.zeros_like(kd))
+        kd = torch.where(_same_depth_count(kd[0, 0], 3) >= support, kd, 0.0)
     far = max_filter(kd, reach)
     # smoothed, so that the bias does not print the filter's blocks into the texture
     far = box_mean(far, reach)[0, 0]
@@ -89,15 +89,13 @@ def complete_inverse_depth(depth: torch.Tensor, known: torch.Tensor, reach: int 
 def _same_depth_count(depth: torch.Tensor, k: int = 3, rel_tol: float = 0.05) -> torch.Tensor:
     """[H,W] int: pixels of the k x k square around each pixel of ``depth`` [H,W] (0 = none)
     whose depth is within ``rel_tol`` of its own, itself included; 0 where it has none."""
+    # all k*k neighbours at once (one unfold, zero padding = nothing drawn): ~8 ops instead of
+    # ~8 per offset (a launch each on a GPU); the same integer counts as the offset loop
     h, w = depth.shape
-    pad = k // 2
-    dp = F.pad(depth, (pad, pad, pad, pad))
-    count = torch.zeros(h, w, dtype=torch.int32, device=depth.device)
-    for dy in range(k):
-        for dx in range(k):
-            nb = dp[dy:dy + h, dx:dx + w]
-            count += (nb > 0) & ((nb - depth).abs() <= rel_tol * depth)
-    return torch.where(depth > 0, count, torch.zeros_like(count))
+    nb = F.unfold(depth[None, None], k, padding=k // 2)[0].view(k * k, h, w)
+    same = (nb > 0) & ((nb - depth).abs() <= rel_tol * depth)
+    return torch.where(depth > 0, same.sum(0, dtype=torch.int32), torch.zeros((), dtype=torch.int32,
+                                                                              device=depth.device))
 
 
 def _as_tensor(a, device, dtype=None) -> torch.Tensor:
@@ -136,14 +134,47 @@ def make_source(camera, image, depth, device, invented=None, completed=None) -> 
 
 def target_rays(camera, device) -> tuple[torch.Tensor, torch.Tensor]:
     """World ray directions [H,W,3] scaled so that z-depth d gives center + d * ray (pixel
-    centers at +0.5), and the camera center [3] world."""
+    centers at +0.5), and the camera center [3] world.
+
+    The result is cached for the last few cameras (by value: size, K, pose, device; a frame
+    asks twice: auto's photos and its rest pass) and the pixel grid per size: the tensors
+    returned may be shared with another caller, so they must not be modified in place."""
+    key = (camera.width, camera.height, np.asarray(camera.K, np.float64).tobytes(),
+           np.asarray(camera.world_from_cam, np.float64).tobytes(), str(torch.device(device)))
+    with _RAYS_LOCK:
+        hit = _RAYS.get(key)
+    if hit is not None:
+        return hit
     K_inv = torch.as_tensor(np.linalg.inv(camera.K), dtype=torch.float32, device=device)
     wfc = torch.as_tensor(camera.world_from_cam, dtype=torch.float32, device=device)
-    u = torch.arange(camera.width, device=device, dtype=torch.float32) + 0.5
-    v = torch.arange(camera.height, device=device, dtype=torch.float32) + 0.5
-    vv, uu = torch.meshgrid(v, u, indexing="ij")
-    pix = torch.stack([uu, vv, torch.ones_like(uu)], dim=-1)
-    return pix @ (wfc[:3, :3] @ K_inv).T, wfc[:3, 3]
+    out = (_pixel_grid(camera.width, camera.height, device) @ (wfc[:3, :3] @ K_inv).T, wfc[:3, 3])
+    with _RAYS_LOCK:
+        _RAYS[key] = out
+        while len(_RAYS) > 4:
+            del _RAYS[next(iter(_RAYS))]
+    return out
+
+
+_RAYS: dict = {}            # target_rays' last results (insertion order: oldest first)
+_GRIDS: dict = {}           # _pixel_grid's per (width, height, device)
+_RAYS_LOCK = threading.Lock()
+
+
+def _pixel_grid(width: int, height: int, device) -> torch.Tensor:
+    """[H,W,3] float32 (u, v, 1) of every pixel center (col + 0.5, row + 0.5); cached."""
+    key = (width, height, str(torch.device(device)))
+    with _RAYS_LOCK:
+        pix = _GRIDS.get(key)
+    if pix is None:
+        u = torch.arange(width, device=device, dtype=torch.float32) + 0.5
+        v = torch.arange(height, device=device, dtype=torch.float32) + 0.5
+        vv, uu = torch.meshgrid(v, u, indexing="ij")
+        pix = torch.stack([uu, vv, torch.ones_like(uu)], dim=-1)
+        with _RAYS_LOCK:
+            _GRIDS[key] = pix
+            while len(_GRIDS) > 4:
+                del _GRIDS[next(iter(_GRIDS))]
+    return pix
 
 
 @dataclass
@@ -180,6 +211,27 @@ def limit_stretch(samples: list[Sample], max_stretch: float) -> tuple[list[Sampl
                           torch.where(drop, inf, s.fallback_penalty), s.stretch))
     after = torch.stack([torch.isfinite(s.fallback_penalty) for s in out]).any(0)
     return out, before & ~after
+
+
+def stretch_smeared(samples: list[Sample], max_stretch: float) -> torch.Tensor | None:
+    """The ``smeared`` mask of :func:`limit_stretch` ([H,W] bool) without the limited samples
+    (for a caller that keeps its samples, ``stretch_mode`` "blur" / "mark"): over the stacked
+    samples at once (~15 ops instead of ~25 per sample; the same mask). A pixel is smeared
+    where some sample saw it at least loosely (finite fallback penalty) and every such sample
+    is dropped (stretched beyond ``max_stretch`` where no sample is both visible and within)."""
+    if not samples:
+        return None
+    if max_stretch <= 0:
+        return torch.zeros_like(samples[0].penalty, dtype=torch.bool)
+    if all(s.stretch is not None for s in samples):
+        ok = torch.stack([s.stretch for s in samples]) <= max_stretch
+    else:
+        ok = torch.stack([s.stretch <= max_stretch if s.stretch is not None
+                          else torch.ones_like(s.penalty, dtype=torch.bool) for s in samples])
+    good = (torch.isfinite(torch.stack([s.penalty for s in samples])) & ok).any(0)
+    seen = torch.isfinite(torch.stack([s.fallback_penalty for s in samples]))
+    # limit_stretch drops a sample where ~good & ~ok: kept where good | ok
+    return seen.any(0) & ~(seen & (ok | good)).any(0)
 
 
 def sample_source(src: Source, x: torch.Tensor, eye: torch.Tensor, opt, target_guessed: torch.Tensor,
@@ -239,7 +291,7 @@ def sample_source(src: Source, x: torch.Tensor, eye: torch.Tensor, opt, target_g
     if target_focal is not None:
         st, term = stretch_terms([cam], u, v, opt, target_focal)
         penalty = penalty + term
-    inf = torch.full_like(penalty, float("inf"))
+    inf = float("inf")
     return Sample(color, torch.where(visible, penalty, inf), factor, verified & visible, inv,
                    torch.where(loose, penalty, inf), st)
 
@@ -298,13 +350,52 @@ def _batch_inset(srcs: list[Source], like: torch.Tensor) -> tuple:
     return tuple(ins[:, k, None, None] for k in range(4))
 
 
+def _project_batch(cameras, x: torch.Tensor, near: float = 1e-6):
+    """:func:`camera_torch.project` of x [...,3] world into each of R cameras, stacked ->
+    (u, v, z) [R,...]: the rotation per camera (as there), the division and intrinsics once
+    over the stack (the cameras' K as [R,1..] tensors, one upload) instead of per camera:
+    the same float32 arithmetic, so the same values."""
+    p_cam = torch.stack([camera_torch.world_to_camera(c, x) for c in cameras])   # [R,...,3]
+    k = torch.tensor([[float(c.K[0, 0]), float(c.K[0, 1]), float(c.K[0, 2]), float(c.K[1, 1]), float(c.K[1, 2])]
+                      for c in cameras], dtype=torch.float32, device=x.device)
+    k = k.view(len(cameras), *([1] * (x.dim() - 1)), 5).unbind(-1)
+    z = p_cam[..., 2]
+    safe = torch.where(z > near, z, 1.0)
+    px, py = p_cam[..., 0], p_cam[..., 1]
+    # (f * x) / z as camera_torch.project_camera_points rounds it
+    u = k[0] * px / safe + k[1] * py / safe + k[2]
+    v = k[3] * py / safe + k[4]
+    return u, v, z
+
+
+_STACKS: list = []           # _stacked's last results: (the sources, their stacked tensors)
+
+
+def _stacked(srcs: list[Source]) -> tuple[torch.Tensor, ...]:
+    """(images [R,3,h,w], depths [R,h,w], measured [R,h,w] bool, centers [R,3]) of these very
+    sources (one size, with depth), stacked once and kept while they are asked for again:
+    a segment's references are sampled for every frame (auto's rest pass and its photos), and
+    stacking them was four copies per frame and pass. Sources are not changed once made."""
+    key = tuple(srcs)
+    with _RAYS_LOCK:
+        for got, stacks in _STACKS:
+            if len(got) == len(key) and all(a is b for a, b in zip(got, key)):
+                return stacks
+    stacks = (torch.stack([s.image for s in srcs]), torch.stack([s.depth for s in srcs]),
+              torch.stack([s.measured for s in srcs]), torch.stack([s.center for s in srcs]))
+    with _RAYS_LOCK:
+        _STACKS.append((key, stacks))
+        while len(_STACKS) > 4:
+            _STACKS.pop(0)
+    return stacks
+
+
 def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guessed, abs_tol,
                   target_focal=None) -> list[Sample]:
     """The depth branch of :func:`sample_source` for R sources of one size w x h, batched."""
-    proj = [camera_torch.project(s.camera, x, near=1e-6) for s in srcs]
-    u, v, z = (torch.stack([p[k] for p in proj]) for k in range(3))          # [R,H,W]
+    u, v, z = _project_batch([s.camera for s in srcs], x)                     # [R,H,W]
     grid = torch.stack([2 * u / w - 1, 2 * v / h - 1], dim=-1)
-    images = torch.stack([s.image for s in srcs])                           # [R,3,h,w]
+    images, depths, measured, centers = _stacked(srcs)
     color = F.grid_sample(images, grid, mode="bilinear", padding_mode="border",
                           align_corners=False).permute(0, 2, 3, 1)
     inside = _inside(u, v, z, w, h, _batch_inset(srcs, u))
@@ -312,18 +403,18 @@ def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guesse
     row = torch.floor(v).long().clamp(0, h - 1)
     flat = (row * w + col).flatten(1)
     r = len(srcs)
-    d_ref = torch.stack([s.depth for s in srcs]).view(r, -1).gather(1, flat).view_as(z)
-    ref_meas = torch.stack([s.measured for s in srcs]).view(r, -1).gather(1, flat).view_as(z)
+    d_ref = depths.view(r, -1).gather(1, flat).view_as(z)
+    ref_meas = measured.view(r, -1).gather(1, flat).view_as(z)
     meas = ref_meas & ~target_guessed
-    strict = inside & ((z - d_ref).abs() <= opt.depth_tolerance * z + abs_tol)
-    loose = inside & ~(ref_meas & ((z - d_ref).abs() > opt.unverified_tolerance * z + abs_tol))
+    gap = (z - d_ref).abs()
+    strict = inside & (gap <= opt.depth_tolerance * z + abs_tol)
+    loose = inside & ~(ref_meas & (gap > opt.unverified_tolerance * z + abs_tol))
     visible = torch.where(meas, strict, loose)
-    factor = torch.ones_like(z)
-    factor = torch.where(meas, factor, factor * opt.unverified_weight)
+    factor = torch.where(meas, 1.0, float(np.float32(1.0) * np.float32(opt.unverified_weight)))
     edge = torch.minimum(torch.minimum(u, w - u), torch.minimum(v, h - v))
     factor = factor * (edge / opt.border_px).clamp(0.05, 1.0)
     ray_t = x - eye
-    ray_r = x - torch.stack([s.center for s in srcs])[:, None, None, :]
+    ray_r = x - centers[:, None, None, :]
     d_t = ray_t.norm(dim=-1).clamp_min(1e-6)
     d_r = ray_r.norm(dim=-1).clamp_min(1e-6)
     cos = ((ray_t * ray_r).sum(-1) / (d_t * d_r)).clamp(-1, 1)
@@ -334,7 +425,7 @@ def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guesse
     if target_focal is not None:
         st, term = stretch_terms([s.camera for s in srcs], u, v, opt, target_focal)
         penalty = penalty + term
-    inf = torch.full_like(penalty, float("inf"))
+    inf = float("inf")
     pen = torch.where(visible, penalty, inf)
     fallback = torch.where(loose, penalty, inf)
     verified = meas & visible
@@ -343,21 +434,32 @@ def _sample_batch(srcs: list[Source], w: int, h: int, x, eye, opt, target_guesse
 
 
 def ulr_blend(samples: list[Sample], k: int, fallback: bool = False,
-              consensus: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+              consensus: float = 0.0, stacks: dict | None = None,
+              verified: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Unstructured-lumigraph blend of samples -> (color [H,W,3], weight sum [H,W],
     verified share [H,W]). Only the k best (lowest penalty) visible samples per pixel count.
     ``fallback`` blends by the fallback penalties (visibility only vetoed by occluders);
-    ``consensus`` > 0 reweights each sample by exp(-|c - blend|^2 / consensus^2) once."""
+    ``consensus`` > 0 reweights each sample by exp(-|c - blend|^2 / consensus^2) once.
+    ``stacks``: a dict shared by blends of the very same samples (the stacked factors and
+    colours are made once); ``verified=False``: the verified share is not computed (None)."""
     pen = torch.stack([s.fallback_penalty if fallback else s.penalty for s in samples])  # [R,H,W]
     r = pen.shape[0]
-    thresh = _kth_smallest(pen, k) if r > k else torch.full_like(pen[0], float("inf"))
+    fin = torch.isfinite(pen)
     # with fewer than k+1 visible the threshold is the worst visible one, stretched
-    worst = torch.where(torch.isfinite(pen), pen, torch.zeros_like(pen)).max(0).values
-    thresh = torch.where(torch.isfinite(thresh), thresh, 2.0 * worst + 1.0)
+    worst = torch.where(fin, pen, 0.0).max(0).values
+    if r > k:
+        thresh = _kth_smallest(pen, k)
+        thresh = torch.where(torch.isfinite(thresh), thresh, 2.0 * worst + 1.0)
+    else:   # no k-th: the stretched worst everywhere
+        thresh = 2.0 * worst + 1.0
     wts = torch.clamp(1 - pen / thresh, min=0) / pen
-    wts = torch.where(torch.isfinite(pen), wts, torch.zeros_like(wts))
-    wts = wts * torch.stack([s.factor for s in samples])
-    cols = torch.stack([s.color for s in samples])            # [R,H,W,3]
+    wts = torch.where(fin, wts, 0.0)
+    stacks = {} if stacks is None else stacks
+    if "factor" not in stacks:
+        stacks["factor"] = torch.stack([s.factor for s in samples])
+        stacks["color"] = torch.stack([s.color for s in samples])            # [R,H,W,3]
+    wts = wts * stacks["factor"]
+    cols = stacks["color"]
     total = wts.sum(0)
     color = (cols * wts[..., None]).sum(0) / total.clamp_min(1e-12)[..., None]
     if consensus > 0:
@@ -367,7 +469,9 @@ def ulr_blend(samples: list[Sample], k: int, fallback: bool = False,
         wts = wts * torch.exp(-d2 / consensus ** 2)
         total = wts.sum(0)
         color = (cols * wts[..., None]).sum(0) / total.clamp_min(1e-12)[..., None]
-    ver = (wts * torch.stack([s.verified.float() for s in samples])).sum(0) / total.clamp_min(1e-12)
+    if not verified:
+        return color, total, None
+    ver = (wts * torch.stack([s.verified for s in samples]).float()).sum(0) / total.clamp_min(1e-12)
     return color, total, ver
 
 
@@ -460,7 +564,7 @@ def _warp_reference_depth(sources: list[Source], target, voxel_size: float):
     covered = keys != empty
     depth = torch.where(covered, (keys >> 32).to(torch.int32).view(torch.float32), torch.zeros(1, device=xyz.device))
     covered &= ~see_through_fast(depth, covered, abs_tol=2 * voxel_size)
-    return torch.where(covered, depth, torch.zeros_like(depth)), covered
+    return torch.where(covered, depth, 0.0), covered
 
 
 def target_device(sources):
@@ -485,18 +589,18 @@ def warp_depth(prev: Source, target, device, scale: float = 0.5) -> torch.Tensor
     rgb = torch.zeros_like(xyz)
     radius = stride * p_cam[:, 2] / float(prev.camera.K[1, 1]) * max(1.0, 0.5 / scale)
     r = render_points(xyz, rgb, small, radius, max_radius_px=2.0)
-    d = torch.where(r.mask, r.depth, torch.zeros_like(r.depth))
+    d = torch.where(r.mask, r.depth, 0.0)
     # a point nearer than the surface around it (a stray pixel of the previous frame's depth)
     # is drawn as a footprint, a plus shape at this scale, magnified by the upsampling: it
     # would be known depth here, and the photos sampled on it a plus-shaped speck; dropped
-    d = torch.where(near_specks(d), torch.zeros_like(d), d)
+    d = torch.where(near_specks(d), 0.0, d)
     size = (target.height, target.width)
     has = (d > 0).float()[None, None]
-    inv = torch.where(d > 0, 1.0 / d.clamp_min(1e-9), torch.zeros_like(d))[None, None]
+    inv = torch.where(d > 0, 1.0 / d.clamp_min(1e-9), 0.0)[None, None]
     num = F.interpolate(inv, size=size, mode="bilinear", align_corners=False)[0, 0]
     den = F.interpolate(has, size=size, mode="bilinear", align_corners=False)[0, 0]
     covered = F.interpolate(has, size=size, mode="nearest")[0, 0] > 0.5
-    return torch.where(covered & (num > 0), 1.0 / (num / den.clamp_min(1e-6)).clamp_min(1e-9), torch.zeros_like(num))
+    return torch.where(covered & (num > 0), 1.0 / (num / den.clamp_min(1e-6)).clamp_min(1e-9), 0.0)
 
 
 def near_specks(depth: torch.Tensor, kernel: int = 5, rel_tol: float = 0.05, fraction: float = 0.6) -> torch.Tensor:

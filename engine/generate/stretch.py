@@ -37,9 +37,12 @@ def footprint_stretch(u: torch.Tensor, v: torch.Tensor, scale: float = 1.0, wind
     Elementwise, box filters, a resize (no host sync); ones where too small to measure."""
     h, w = u.shape[-2:]
     s = max(1, int(stride))
+    # u and v (every s-th pixel) as one [2,...] stack: each step below once for both, the
+    # same values
     if s > 1:
-        u, v = u[..., s // 2::s, s // 2::s].contiguous(), v[..., s // 2::s, s // 2::s].contiguous()
-    if u.shape[-1] < 3 or u.shape[-2] < 3:
+        u, v = u[..., s // 2::s, s // 2::s], v[..., s // 2::s, s // 2::s]
+    uv = torch.stack([u, v])
+    if uv.shape[-1] < 3 or uv.shape[-2] < 3:
         one = torch.ones(*u.shape[:-2], h, w, dtype=u.dtype, device=u.device)
         return one, one
 
@@ -49,13 +52,14 @@ def footprint_stretch(u: torch.Tensor, v: torch.Tensor, scale: float = 1.0, wind
         return torch.cat([d.narrow(dim, 0, 1), d, d.narrow(dim, n - 3, 1)], dim).clamp(-max_step, max_step)
 
     # J = [[a, b], [c, d]]: (u, v) per (column, row), averaged over the window
-    jac = torch.stack([central(u, -1), central(u, -2), central(v, -1), central(v, -2)])
+    dx, dy = central(uv, -1), central(uv, -2)
+    jac = torch.stack([dx[0], dy[0], dx[1], dy[1]])
     a, b, c, d = box_mean(jac.contiguous(), max(3, round(window / s) | 1)).unbind(0)
     s1 = a * a + b * b + c * c + d * d
     det = (a * d - b * c).abs()
     smax = torch.sqrt(0.5 * s1 + torch.sqrt((0.25 * s1 * s1 - det * det).clamp_min(0)))
     # 1 / sigma_min = sigma_max / |det|; 1 / sigma_max
-    worst = torch.where(det > 0, scale * smax / det.clamp_min(1e-30), torch.full_like(det, float("inf")))
+    worst = torch.where(det > 0, scale * smax / det.clamp_min(1e-30), float("inf"))
     best = scale / smax.clamp_min(1e-30)
     both = torch.stack([worst, best])
     if s > 1:

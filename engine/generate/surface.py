@@ -60,6 +60,7 @@ from engine.generate.lumigraph import (
     prefetch_reference_depth,
     sample_source,
     sample_sources,
+    stretch_smeared,
     target_rays,
     ulr_blend,
     warp_depth,
@@ -298,8 +299,10 @@ class SurfaceGenerator:
         weak = base | speck
         if also is not None:
             weak = weak | (guide.mask & also)
-        if o.weak_density <= 0 or not bool(weak.any()):
+        if o.weak_density <= 0:
             return weak, weak & ~speck
+        # (no ``weak.any()`` check: without weak pixels the density test gives the same empty
+        # mask, and the check was a host sync per call on a GPU)
         dens = box_mean(weak[None, None].float(), k)[0, 0]
         return weak, weak & (dens >= o.weak_density) & ~speck
 
@@ -314,7 +317,7 @@ class SurfaceGenerator:
         weak = guide.mask & ((guide.source_view == INVENTED_VIEW)
                              | ((guide.segment >= 0) & (guide.confidence < o.occluder_confidence)))
         k = int(o.weak_window) | 1
-        if o.weak_density > 0 and bool((guide.segment >= 0).any()):
+        if o.weak_density > 0:     # (no generated content: nothing added; no host sync to check)
             # generated content that is not a surface here (isolated points of an earlier
             # frame drawn in front of a measured surface) is a guess too: no occluder, no depth
             gen = (guide.mask & (guide.segment >= 0))[None, None].float()
@@ -322,7 +325,7 @@ class SurfaceGenerator:
             weak |= guide.mask & (guide.segment >= 0) & (share < o.weak_density)
         speck = torch.zeros_like(weak)
         if o.speck_window > 1 and bool(guide.mask.any()):
-            drawn = torch.where(guide.mask, guide.depth, torch.zeros_like(guide.depth))
+            drawn = torch.where(guide.mask, guide.depth, 0.0)
             speck = guide.mask & near_specks(drawn, int(o.speck_window) | 1)
             if o.weak_density > 0:
                 # a few memory pixels with no memory surface around them (a stray point far
@@ -352,7 +355,7 @@ class SurfaceGenerator:
         blob = torch.zeros_like(carry)
         k = int(o.previous_speck_window) | 1
         if o.previous_speck_window > 1:
-            both = torch.where(carry & ~front, warped, torch.where(hint, depth, torch.zeros_like(depth)))
+            both = torch.where(carry & ~front, warped, torch.where(hint, depth, 0.0))
             h, w = both.shape
             small = near_specks(both[::2, ::2].contiguous(), k, fraction=o.previous_speck_fraction)
             blob = small.repeat_interleave(2, 0).repeat_interleave(2, 1)[:h, :w] & ((carry & ~front) | hint)
@@ -408,8 +411,8 @@ class SurfaceGenerator:
         if k > 1 and bool(known.any()) and not bool(known.all()):
             gap = closing(known, k) & ~known
             if bool(gap.any()):
-                inv = torch.where(known, 1.0 / depth.clamp_min(1e-6), torch.zeros_like(depth))
-                vals, reached, _ = front_push_pull(inv[None], torch.where(known, depth, torch.zeros_like(depth)),
+                inv = torch.where(known, 1.0 / depth.clamp_min(1e-6), 0.0)
+                vals, reached, _ = front_push_pull(inv[None], torch.where(known, depth, 0.0),
                                                    known, int(np.ceil(np.log2(k))) + 1)
                 gap &= reached & (vals[0] > 0)
                 depth = torch.where(gap, 1.0 / vals[0].clamp_min(1e-9), depth)
@@ -432,7 +435,7 @@ class SurfaceGenerator:
                 if self.options.previous_hold:
                     held = (front & hint) | blob
                 hint &= ~blob
-                depth = torch.where(carry, warped, torch.where(blob, torch.zeros_like(depth), depth))
+                depth = torch.where(carry, warped, torch.where(blob, 0.0, depth))
                 self._trace(known_previous=carry, previous_front=front, previous_blob=blob)
                 known = known | carry
         return depth, known, guide, hint & ~known & ~gap & ~held, gap, held
@@ -484,12 +487,16 @@ class SurfaceGenerator:
         smeared = None
         if samples and opt.max_stretch > 0:
             # pixels every reference sees through stretched geometry: not seen (a smear)
-            limited, smeared = limit_stretch(samples, opt.max_stretch)
-            self._trace(smeared=smeared)
             if opt.stretch_mode == "fill":
+                limited, smeared = limit_stretch(samples, opt.max_stretch)
+                self._trace(smeared=smeared)
                 samples, smeared = limited, None
+            else:   # the samples stay: the mask alone (stacked, fewer ops)
+                smeared = stretch_smeared(samples, opt.max_stretch)
+                self._trace(smeared=smeared)
         if samples:
-            color, weight, verified = ulr_blend(samples, opt.blend_k, consensus=opt.consensus)
+            stacks: dict = {}    # the samples' stacked factors and colours, for both blends
+            color, weight, verified = ulr_blend(samples, opt.blend_k, consensus=opt.consensus, stacks=stacks)
             if not bool((weight > 0).all()):
                 # no reference confirms the surface: the depth is off (an edge, a thin
                 # structure); take the references that are not clearly occluded, at low weight
@@ -497,7 +504,7 @@ class SurfaceGenerator:
                 # on a GPU the whole frame: selecting the pixels would sync the stream)
                 none = weight <= 0
                 if color.is_cuda:
-                    c2, w2, _ = ulr_blend(samples, opt.blend_k, fallback=True)
+                    c2, w2, _ = ulr_blend(samples, opt.blend_k, fallback=True, stacks=stacks, verified=False)
                 else:
                     sub = [Sample(s.color[none], s.penalty[none], s.factor[none], s.verified[none], None,
                                   s.fallback_penalty[none], None) for s in samples]
@@ -513,7 +520,7 @@ class SurfaceGenerator:
             verified = torch.zeros(h, w, device=dev)
         seen = weight > 0
         drawn_by = torch.where(seen, 1, 0)   # 1 references, 2 fill layers, 3 previous frame, 4 memory
-        confidence = torch.where(seen, (0.35 + 0.6 * verified) * weight / (weight + 0.02), torch.zeros_like(weight))
+        confidence = torch.where(seen, (0.35 + 0.6 * verified) * weight / (weight + 0.02), 0.0)
         # colors observed on a guessed surface: fused into the memory, they must neither
         # occlude measured surfaces nor count as known depth later
         confidence = torch.where(guessed, confidence.clamp(max=0.2), confidence)
@@ -576,7 +583,7 @@ class SurfaceGenerator:
         if on_device and not fill:
             self.last_holes = holes
             return (color.clamp(0, 1).float(), depth.float(),
-                    torch.where(holes, torch.full_like(confidence, 0.1), confidence.clamp(0, 1)).float(),
+                    torch.where(holes, 0.1, confidence.clamp(0, 1)).float(),
                     invented | holes)
         color_np = color.clamp(0, 1).cpu().numpy()
         depth_np = depth.cpu().numpy()

@@ -42,7 +42,7 @@ def project_camera_points(camera, p_cam: torch.Tensor, near: float = 0.0
     computed as if z were 1 (finite, meaningless); callers mask them with ``z > near``.
     """
     z = p_cam[..., 2]
-    safe = torch.where(z > near, z, torch.ones_like(z))
+    safe = torch.where(z > near, z, 1.0)
     x, y = p_cam[..., 0], p_cam[..., 1]
     K = camera.K
     # (f * x) / z, not f * (x / z): the reference renderer (points_reference.py) rounds this way

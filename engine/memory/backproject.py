@@ -17,6 +17,7 @@ class BackprojectedPoints:
     conf: torch.Tensor    # [N]
     normal: torch.Tensor  # [N,3] world, unit, facing the camera
     pixels: torch.Tensor | None = None  # [H,W] bool: the pixels lifted, in row-major order of the N points
+    flat: torch.Tensor | None = None    # [N] int64: their flat (row-major) pixel numbers
 
 
 def _to_tensor(a, device, dtype=torch.float32) -> torch.Tensor:
@@ -69,6 +70,10 @@ def backproject_depth(camera, depth, image, confidence=None, mask=None, stride: 
         sub[::stride, ::stride] = True
         valid &= sub
     rot = torch.as_tensor(camera.world_from_cam[:3, :3], dtype=torch.float32, device=device)
-    xyz = camera_torch.camera_to_world(camera, p_cam[valid])
-    normal = normal_cam[valid] @ rot.T
-    return BackprojectedPoints(xyz, img[valid][:, :3], conf[valid], normal, valid)
+    # the valid pixels' numbers once (each boolean-mask gather is a nonzero: a host sync per
+    # column on a GPU); the same rows in the same (row-major) order
+    flat = torch.nonzero(valid.view(-1)).squeeze(1)
+    xyz = camera_torch.camera_to_world(camera, p_cam.reshape(-1, 3)[flat])
+    normal = normal_cam.reshape(-1, 3)[flat] @ rot.T
+    rgb = img.reshape(h * w, -1)[flat][:, :3]
+    return BackprojectedPoints(xyz, rgb, conf.reshape(-1)[flat], normal, valid, flat)

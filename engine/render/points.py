@@ -74,16 +74,16 @@ def _center_keys(xyz, camera, radius_world, near, max_radius_px, dense: bool | N
         spare = hp * wp          # the slot of the points outside (dropped)
         idx = torch.arange(xyz.shape[0], device=xyz.device)
         flat = torch.where(ok, (row.clamp(-pad, h + pad).long() + pad) * wp + (col.clamp(-pad, w + pad).long() + pad),
-                           torch.full_like(idx, spare))
+                           spare)
         key = (z.contiguous().view(torch.int32).long() << 32) | idx
         canvas = torch.full((spare + 1,), _EMPTY, dtype=torch.int64, device=xyz.device)
         canvas.scatter_reduce_(0, flat, key, "amin")
         rad = torch.as_tensor(radius_world, dtype=torch.float32, device=xyz.device)
-        zs = torch.where(ok, z, torch.ones_like(z))
+        zs = torch.where(ok, z, 1.0)
         radius_px = torch.clamp(float(camera.K[1, 1]) * rad / zs, 0.0, max_radius_px)
         winner = (canvas[flat] == key) & ok
         radius_canvas = torch.zeros(spare + 1, dtype=torch.float32, device=xyz.device)
-        radius_canvas.scatter_reduce_(0, flat, torch.where(winner, radius_px, torch.zeros_like(radius_px)), "amax")
+        radius_canvas.scatter_reduce_(0, flat, torch.where(winner, radius_px, 0.0), "amax")
         return canvas[:spare].view(hp, wp), radius_canvas[:spare].view(hp, wp), pad
     idx = torch.nonzero(ok).squeeze(1)
     z_ok = z[idx]
@@ -96,7 +96,7 @@ def _center_keys(xyz, camera, radius_world, near, max_radius_px, dense: bool | N
     radius_px = torch.clamp(float(camera.K[1, 1]) * rad / z_ok, 0.0, max_radius_px)
     winner = canvas[flat] == key
     radius_canvas = torch.zeros(hp * wp, dtype=torch.float32, device=xyz.device)
-    radius_canvas.scatter_reduce_(0, flat, torch.where(winner, radius_px, torch.zeros_like(radius_px)), "amax")
+    radius_canvas.scatter_reduce_(0, flat, torch.where(winner, radius_px, 0.0), "amax")
     return canvas.view(hp, wp), radius_canvas.view(hp, wp), pad
 
 
@@ -140,7 +140,7 @@ def _footprint_windows(canvas, radius, pad, h, w, max_radius_px):
     keys = canvas.as_strided((h, w, k, k), (sc, sr, sc, sr))
     rads = radius.as_strided((h, w, k, k), (sc, sr, sc, sr))
     covered = rads * rads >= d2
-    return torch.where(covered, keys, torch.full((), _EMPTY, dtype=torch.int64, device=canvas.device)).amin(dim=(2, 3))
+    return torch.where(covered, keys, _EMPTY).amin(dim=(2, 3))
 
 
 def render_points(xyz: torch.Tensor, rgb: torch.Tensor, camera, radius_world=0.01,
@@ -161,18 +161,18 @@ def render_points(xyz: torch.Tensor, rgb: torch.Tensor, camera, radius_world=0.0
 
 def decode_keys(keys, rgb, conf=None, view=None, segment=None) -> RenderResult:
     mask = keys != _EMPTY
-    index = torch.where(mask, keys & 0xFFFFFFFF, torch.full_like(keys, -1))
+    index = torch.where(mask, keys & 0xFFFFFFFF, -1)
     safe = index.clamp(min=0)
-    depth = torch.where(mask, (keys >> 32).to(torch.int32).view(torch.float32), torch.zeros_like(keys, dtype=torch.float32))
+    depth = torch.where(mask, (keys >> 32).to(torch.int32).view(torch.float32), 0.0)
     m3 = mask[..., None]
     if rgb.shape[0] == 0:
         safe = torch.zeros_like(safe)
         rgb = torch.zeros(1, 3, device=keys.device)
-    color = torch.where(m3, rgb[safe], torch.zeros(1, device=keys.device))
+    color = torch.where(m3, rgb[safe], 0.0)
     def attr(a, fill, dtype):
         if a is None or a.shape[0] == 0:
             return torch.full(keys.shape, fill, dtype=dtype, device=keys.device)
-        return torch.where(mask, a[safe].to(dtype), torch.full((), fill, dtype=dtype, device=keys.device))
+        return torch.where(mask, a[safe].to(dtype), fill)
     return RenderResult(color, depth, mask, attr(view, -1, torch.int32), index,
                         attr(conf, 0.0, torch.float32), attr(segment, -1, torch.int32))
 

@@ -215,15 +215,16 @@ def _down(vals, depth, valid, rep, band):
         valid = F.pad(valid, (0, pw, 0, ph))
         rep = F.pad(rep, (0, pw, 0, ph), value=-1)
     h2, w2 = (h + ph) // 2, (w + pw) // 2
-    d = _blocks(torch.where(valid, depth, torch.full_like(depth, float("inf")))[None], h2, w2)[0]
+    d = _blocks(torch.where(valid, depth, float("inf"))[None], h2, w2)[0]
     zmin, arg = d.min(-1)
     sel = torch.isfinite(d) & (d <= zmin[..., None] * (1 + band))
     n = sel.sum(-1)
     vb = _blocks(vals, h2, w2)
     vals_c = (vb * sel).sum(-1) / n.clamp_min(1)
-    depth_c = torch.where(n > 0, zmin, torch.zeros_like(zmin))
+    has = n > 0
+    depth_c = torch.where(has, zmin, 0.0)
     rep_c = _blocks(rep[None], h2, w2)[0].gather(-1, arg[..., None])[..., 0]
-    return vals_c, depth_c, n > 0, rep_c
+    return vals_c, depth_c, has, rep_c
 
 
 def _up(coarse_vals, coarse_valid, coarse_rep, shape):
@@ -235,7 +236,8 @@ def _up(coarse_vals, coarse_valid, coarse_rep, shape):
     den = F.interpolate(wv, scale_factor=2, mode="bilinear", align_corners=False)[0]
     vals = (num / den.clamp_min(1e-6))[:, :h, :w]
     valid = (den[0] > 1e-6)[:h, :w]
-    rep = coarse_rep.repeat_interleave(2, 0).repeat_interleave(2, 1)[:h, :w]
+    h2, w2 = coarse_rep.shape      # nearest: each coarse pixel over its 2x2 block (one copy)
+    rep = coarse_rep[:, None, :, None].expand(h2, 2, w2, 2).reshape(2 * h2, 2 * w2)[:h, :w]
     return vals, valid & (rep >= 0), rep
 
 
@@ -246,7 +248,7 @@ def front_push_pull(vals: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor
     Returns (vals [C,H,W], reached [H,W] bool, rep [H,W] int64 flat index of the level-0
     sample that stands for each pixel, -1 where not reached). Known pixels keep their values."""
     h, w = depth.shape
-    rep0 = torch.where(valid, torch.arange(h * w, device=depth.device).view(h, w), torch.full_like(depth, -1, dtype=torch.int64))
+    rep0 = torch.where(valid, torch.arange(h * w, device=depth.device).view(h, w), -1)
     pyr = [(vals, depth, valid, rep0)]
     for _ in range(levels):
         v, d, m, r = pyr[-1]
@@ -305,7 +307,7 @@ def fill_surface(render: RenderResult, voxel_size: float, camera=None,
     fillable = closing(drawn, k) & ~drawn
     if not bool(fillable.any()):
         return _surface(render, drawn, from_prior, None, None, options)
-    inv = torch.where(drawn, 1.0 / render.depth.clamp_min(1e-6), torch.zeros_like(depth))
+    inv = torch.where(drawn, 1.0 / render.depth.clamp_min(1e-6), 0.0)
     vals = torch.cat([render.color.permute(2, 0, 1), inv[None], render.confidence[None]]) * drawn[None]
     levels = int(np.ceil(np.log2(k))) + 1
     filled_vals, reached, rep = front_push_pull(vals, render.depth, drawn, levels, options.depth_band)
@@ -320,7 +322,7 @@ def _merge(render, keep, prior, take) -> RenderResult:
     def m(a, b):
         k = keep[..., None] if a.ndim == 3 else keep
         t = take[..., None] if a.ndim == 3 else take
-        return torch.where(k, a, torch.where(t, b.to(a.dtype), torch.zeros_like(a)))
+        return torch.where(k, a, torch.where(t, b.to(a.dtype), 0))
     return RenderResult(m(render.color, prior.color), m(render.depth, prior.depth), keep | take,
                         m(render.source_view, prior.source_view), m(render.point_index, prior.point_index),
                         m(render.confidence, prior.confidence), m(render.segment, prior.segment))
@@ -328,8 +330,8 @@ def _merge(render, keep, prior, take) -> RenderResult:
 
 def _surface(render, drawn, filled, vals, rep, options) -> SurfaceRender:
     if vals is None:
-        z = lambda t, fill: torch.where(drawn, t, torch.full_like(t, fill))  # noqa: E731
-        return SurfaceRender(torch.where(drawn[..., None], render.color, torch.zeros_like(render.color)),
+        z = lambda t, fill: torch.where(drawn, t, fill)  # noqa: E731
+        return SurfaceRender(torch.where(drawn[..., None], render.color, 0.0),
                              z(render.depth, 0.0), drawn.clone(), z(render.source_view, -1),
                              z(render.point_index, -1), z(render.confidence, 0.0), z(render.segment, -1),
                              filled.clone())
@@ -338,13 +340,12 @@ def _surface(render, drawn, filled, vals, rep, options) -> SurfaceRender:
 
     def pick(t, fill):
         src = t.reshape(-1)[safe].view(t.shape)
-        return torch.where(drawn, t, torch.where(filled, src, torch.full_like(t, fill)))
+        return torch.where(drawn, t, torch.where(filled, src, fill))
     color = torch.where(drawn[..., None], render.color,
-                        torch.where(filled[..., None], vals[:3].permute(1, 2, 0), torch.zeros_like(render.color)))
-    depth = torch.where(drawn, render.depth, torch.where(filled, 1.0 / vals[3].clamp_min(1e-9),
-                                                         torch.zeros_like(render.depth)))
+                        torch.where(filled[..., None], vals[:3].permute(1, 2, 0), 0.0))
+    depth = torch.where(drawn, render.depth, torch.where(filled, 1.0 / vals[3].clamp_min(1e-9), 0.0))
     conf = torch.where(drawn, render.confidence,
-                       torch.where(filled, vals[4] * options.filled_confidence, torch.zeros_like(render.confidence)))
+                       torch.where(filled, vals[4] * options.filled_confidence, 0.0))
     return SurfaceRender(color, depth, mask, pick(render.source_view, -1), pick(render.point_index, -1),
                          conf, pick(render.segment, -1), filled)
 
