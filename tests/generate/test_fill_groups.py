@@ -145,32 +145,18 @@ def test_hole_work_cap_lowers_the_scale_but_not_below_the_frame_wide_box():
     assert hole_work_cap(replace(opts, hole_work_pixels=0), 40_000, 39_000) == 20_000
 
 
-def test_auto_fills_its_splat_frames_by_groups_and_frame_keeps_the_old_way(monkeypatch):
-    import engine.generate.auto as auto_mod
+def test_auto_fills_its_splat_frames_by_groups_and_frame_keeps_the_old_way():
+    """auto's fill options (what ``AutoGenerator._fill`` hands to fill_holes: checked with the
+    frame in tests/generate/test_auto.py) carry the groups' settings; "frame" is the old fill."""
     from engine.generate.auto import AutoGenerator, AutoGeneratorOptions
-    from engine.generate.fill import FillResult
-    from engine.generate.protocol import GeneratedFrame
-    from engine.geometry import Camera
 
-    seen = []
-
-    def fake_fill(color, holes, depth, options, camera=None, up=None):
-        seen.append(options)
-        return FillResult(np.full_like(color, 0.5), options.method)
-
-    monkeypatch.setattr(auto_mod, "fill_holes", fake_fill)
-    cam = Camera(np.array([[20.0, 0, 16], [0, 20.0, 8], [0, 0, 1]]), 32, 16)
-    holes = np.zeros((16, 32), bool)
-    holes[4:8, :6] = True
-    frame = GeneratedFrame(cam, np.zeros((16, 32, 3), np.float32), np.ones((16, 32), np.float32),
-                           np.ones((16, 32), np.float32), holes.copy())
     o = AutoGeneratorOptions()
-    AutoGenerator(o, "cpu")._fill((frame, holes, False))
-    assert (seen[-1].boxes, seen[-1].hole_work_pixels, seen[-1].band_rows, seen[-1].threads,
-            seen[-1].telea_reach_px) == ("groups", o.fill_hole_work_pixels, o.fill_band_rows, o.fill_threads,
-                                         o.fill_telea_reach_px)
-    AutoGenerator(AutoGeneratorOptions(fill_boxes="frame"), "cpu")._fill((frame, holes, False))
-    assert seen[-1].boxes == "frame" and seen[-1].hole_work_pixels == 0
+    got = AutoGenerator.fill_options(o)
+    assert (got.boxes, got.hole_work_pixels, got.band_rows, got.threads, got.telea_reach_px) == (
+        "groups", o.fill_hole_work_pixels, o.fill_band_rows, o.fill_threads, o.fill_telea_reach_px)
+    old = AutoGenerator.fill_options(AutoGeneratorOptions(fill_boxes="frame"))
+    assert old.boxes == "frame" and old.hole_work_pixels == 0
+    assert AutoGenerator.fill_options(o, few=True).method == "telea"
     with pytest.raises(ValueError, match="fill_boxes"):
         AutoGeneratorOptions(fill_boxes="boxes")
     with pytest.raises(ValueError, match="fill_threads"):
