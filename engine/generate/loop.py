@@ -243,3 +243,6 @@ def generate_path(memory, views, cameras: Sequence, generator, options: LoopOpti
         settle = getattr(generator, "settle", None)
         if settle is not None:
             settle()
+        from engine.generate.lumigraph import clear_caches
+
+        clear_caches()        # the segment's rays and stacked references (device memory)

@@ -160,6 +160,16 @@ _GRIDS: dict = {}           # _pixel_grid's per (width, height, device)
 _RAYS_LOCK = threading.Lock()
 
 
+def clear_caches() -> None:
+    """Drop what :func:`target_rays`, :func:`_pixel_grid` and :func:`_stacked` keep (the
+    segment's rays and its references' stacked tensors, on the compute device): called when a
+    path ends (engine.generate.loop.generate_path), so no project's tensors outlive its job."""
+    with _RAYS_LOCK:
+        _RAYS.clear()
+        _GRIDS.clear()
+        _STACKS.clear()
+
+
 def _pixel_grid(width: int, height: int, device) -> torch.Tensor:
     """[H,W,3] float32 (u, v, 1) of every pixel center (col + 0.5, row + 0.5); cached."""
     key = (width, height, str(torch.device(device)))

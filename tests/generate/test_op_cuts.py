@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from engine.generate import lumigraph
 from tests.conftest import shifted_camera
+from tests.splat.conftest import tiny_capture, tiny_project  # noqa: F401 (fixtures)
 
 
 def _depth(h=23, w=31, seed=0):
@@ -309,3 +310,22 @@ def test_footprint_stretch_equals_the_former():
             got = footprint_stretch(u, v, 1.3, 9, 4.0, stride)
             want = _footprint_stretch_before(u, v, 1.3, 9, 4.0, stride)
             assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+
+
+def test_a_path_leaves_no_cached_rays_or_stacks(tiny_project):  # noqa: F811
+    """The rays and the references' stacked tensors cached for a segment's frames are
+    dropped when the path ends (no project's device tensors outlive its job)."""
+    from engine.events import FrameGenerated
+    from engine.generate import make_generator
+    from engine.generate.loop import LoopOptions, generate_path
+    from tests.conftest import between_poses
+
+    targets = between_poses(tiny_project.views.cameras[2:5], lift=(0.0, -0.05, 0.1))[:2]
+    gen = make_generator("surface", device="cpu")
+    seen = []
+    for e in generate_path(tiny_project.memory, tiny_project.views, targets, gen,
+                           LoopOptions(segment_length=2, fuse_generated=False, top_k=3)):
+        if isinstance(e, FrameGenerated):
+            seen.append(len(lumigraph._RAYS) + len(lumigraph._STACKS))
+    assert len(seen) == 2 and max(seen) > 0          # used while the path runs
+    assert not lumigraph._RAYS and not lumigraph._STACKS and not lumigraph._GRIDS
