@@ -62,6 +62,7 @@ class StudioController(QObject):
         self.local_preview.rendered.connect(self._preview_rendered)
         self.local_preview.declined.connect(self._local_declined)
         self._coverage_job: int | None = None
+        self._warm_job: int | None = None      # the generator's warm-up while it runs (warm_generator)
         self._loading_path = False
         self._planned_cameras: list = []     # the path cameras the segments were last planned for
         self._coverage_timer = single_shot(self, 300, self.update_coverage)
@@ -97,11 +98,14 @@ class StudioController(QObject):
         self.bridge.cancel(job_id)
 
     def open_scene_job(self, name: str, fn) -> int:
+        if self._warm_job is not None:
+            self.cancel(self._warm_job)     # the generator it warms goes with the scene it replaces
         self.scene_job_id = self.submit(name, fn)
         return self.scene_job_id
 
     def _job_finished(self, job_id: int, name: str, result) -> None:
         self.jobs.finish(job_id, "finished")
+        self._forget_warm(job_id)
         if job_id == self._coverage_job:
             self._coverage_job = None
             self.coverage = np.asarray(result, dtype=np.float32)
@@ -143,6 +147,7 @@ class StudioController(QObject):
 
     def _job_failed(self, job_id: int, name: str, error: str, kind: str = "") -> None:
         self.jobs.finish(job_id, "failed")
+        self._forget_warm(job_id)
         folder = self._saves.pop(job_id, None)
         if folder is not None and kind == "DestinationOccupied":
             self.overwriteAsked.emit(folder, error.split(": ", 1)[-1])
@@ -158,6 +163,7 @@ class StudioController(QObject):
 
     def _job_cancelled(self, job_id: int, name: str) -> None:
         self.jobs.finish(job_id, "cancelled")
+        self._forget_warm(job_id)
         if job_id == self.generate_job_id:
             self.generate_job_id = None
             self.segments.mark_unfinished("cancelled")
@@ -240,7 +246,12 @@ class StudioController(QObject):
         """The generator Generate would use pays its one-time costs now, on the engine thread
         (a quiet job: on CUDA with trained splats the first Generate is then as fast as the
         next; elsewhere it does nothing)."""
-        return self.submit("warm-up", workflows.warm_generator_job(self.generate_options()))
+        self._warm_job = self.submit("warm-up", workflows.warm_generator_job(self.generate_options()))
+        return self._warm_job
+
+    def _forget_warm(self, job_id: int) -> None:
+        if job_id == self._warm_job:
+            self._warm_job = None
 
     def _segment_finished(self, event) -> None:
         self.segments.set_status(event.segment_id, "done", event.frame_start, event.frame_stop)

@@ -48,3 +48,31 @@ def test_a_loaded_dataset_starts_splat_training_by_itself_on_cuda(qtbot, make_wi
     assert "warm-up" in names and names.index("warm-up") > names.index("train splats")
     assert "warm-up" not in started
 
+
+
+def test_opening_another_scene_cancels_the_warm_up(qtbot, make_window, monkeypatch):
+    """A warm-up still running when another scene is opened is cancelled (the generator it
+    warms goes with the scene), quietly; the scene job then runs."""
+    import time
+
+    import engine.workflows as workflows
+
+    def endless_warm(options=None):
+        def job(ws, cancel):
+            while True:
+                cancel.raise_if_cancelled()
+                time.sleep(0.01)
+        return job
+
+    monkeypatch.setattr(workflows, "warm_generator_job", endless_warm)
+    win = make_window()
+    cancelled, finished = [], []
+    win.ctl.bridge.jobCancelled.connect(lambda j, n: cancelled.append(n))
+    win.ctl.bridge.jobFinished.connect(lambda j, n, r: finished.append(n))
+    messages = []
+    win.ctl.message.connect(lambda kind, text: messages.append(text))
+    win.ctl.warm_generator()
+    win.ctl.open_scene_job("open scene", lambda ws, cancel: None)
+    qtbot.waitUntil(lambda: "open scene" in finished, timeout=20000)
+    assert cancelled == ["warm-up"] and win.ctl._warm_job is None
+    assert not [m for m in messages if "warm-up" in m]               # quiet
