@@ -212,15 +212,12 @@ def limit_stretch(samples: list[Sample], max_stretch: float) -> tuple[list[Sampl
     ok = [s.stretch <= max_stretch if s.stretch is not None else torch.ones_like(s.penalty, dtype=torch.bool)
           for s in samples]
     good = torch.stack([torch.isfinite(s.penalty) & k for s, k in zip(samples, ok)]).any(0)
-    before = torch.stack([torch.isfinite(s.fallback_penalty) for s in samples]).any(0)
-    inf = torch.full_like(samples[0].penalty, float("inf"))
     out = []
     for s, k in zip(samples, ok):
         drop = ~good & ~k
-        out.append(Sample(s.color, torch.where(drop, inf, s.penalty), s.factor, s.verified & ~drop, s.invented,
-                          torch.where(drop, inf, s.fallback_penalty), s.stretch))
-    after = torch.stack([torch.isfinite(s.fallback_penalty) for s in out]).any(0)
-    return out, before & ~after
+        out.append(Sample(s.color, torch.where(drop, float("inf"), s.penalty), s.factor, s.verified & ~drop,
+                          s.invented, torch.where(drop, float("inf"), s.fallback_penalty), s.stretch))
+    return out, stretch_smeared(samples, max_stretch)
 
 
 def stretch_smeared(samples: list[Sample], max_stretch: float) -> torch.Tensor | None:

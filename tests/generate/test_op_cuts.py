@@ -171,8 +171,13 @@ def test_stretch_smeared_equals_limit_stretch_mask():
             st = None if (trial % 3 == 2 and i == 1) else torch.from_numpy((rng.random((h, w)) * 6).astype(np.float32))
             samples.append(lumigraph.Sample(torch.rand(h, w, 3), pen, torch.ones(h, w), pen < 0.5, None, fb, st))
         for limit in (0.0, 2.0, 4.0):
-            want = lumigraph.limit_stretch(samples, limit)[1]
-            assert torch.equal(lumigraph.stretch_smeared(samples, limit), want)
+            # smeared: pixels some sample saw (finite fallback penalty) that none of the
+            # samples limit_stretch leaves sees
+            limited, mask = lumigraph.limit_stretch(samples, limit)
+            before = torch.stack([torch.isfinite(s.fallback_penalty) for s in samples]).any(0)
+            after = torch.stack([torch.isfinite(s.fallback_penalty) for s in limited]).any(0)
+            want = before & ~after
+            assert torch.equal(lumigraph.stretch_smeared(samples, limit), want) and torch.equal(mask, want)
             assert want.any() or limit == 0.0 or trial % 3 == 2
 
 
