@@ -154,6 +154,15 @@ def _to_u8(color: np.ndarray) -> np.ndarray:
     return (np.clip(color, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
+def large_holes(holes: np.ndarray, thin_px: int) -> np.ndarray:
+    """The pixels of ``holes`` [H,W] bool left by a ``thin_px`` opening (PatchMatch's; the thin
+    rest, cracks and single pixels, is Telea's)."""
+    import cv2
+
+    k = np.ones((thin_px, thin_px), np.uint8)
+    return (cv2.dilate(cv2.erode(holes.astype(np.uint8), k), k) > 0) & holes
+
+
 def _telea(img_u8: np.ndarray, holes: np.ndarray, radius: int = 3) -> np.ndarray:
     import cv2
 
@@ -181,8 +190,6 @@ def fill_holes(color: np.ndarray, holes: np.ndarray, depth: np.ndarray | None = 
     up     [3] world up direction (the scene's, e.g. the references' mean -y axis) or None:
            the camera's own up (its -y axis).
     """
-    import cv2
-
     color = np.asarray(color, np.float32)
     holes = np.asarray(holes, bool)
     if not holes.any():
@@ -196,9 +203,7 @@ def fill_holes(color: np.ndarray, holes: np.ndarray, depth: np.ndarray | None = 
 
         return fill_groups(color, holes, depth, options, camera, up)
     img = _to_u8(np.where(holes[..., None], 0.0, color))
-    k = np.ones((options.thin_px, options.thin_px), np.uint8)
-    large = cv2.dilate(cv2.erode(holes.astype(np.uint8), k), k) > 0
-    large &= holes
+    large = large_holes(holes, options.thin_px)
     method = "telea"
     pm = patchmatch_module() if options.method == "patchmatch" else None
     if large.any() and pm is not None:

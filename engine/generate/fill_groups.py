@@ -33,7 +33,9 @@ from engine.generate.fill import (
     FillResult,
     _guide_frame,
     _telea,
+    _to_u8,
     hole_work_cap,
+    large_holes,
     patchmatch_crop,
     patchmatch_module,
 )
@@ -63,13 +65,11 @@ def _fill_group(pm, color: np.ndarray, holes: np.ndarray, depth, options: FillOp
 
     r0, r1, c0, c1 = box
     hole = holes[r0:r1, c0:c1]
-    crop = np.where(hole[..., None], 0.0, color[r0:r1, c0:c1])
-    img = (np.clip(crop, 0, 1) * 255 + 0.5).astype(np.uint8)
+    img = _to_u8(np.where(hole[..., None], 0.0, color[r0:r1, c0:c1]))
     method = "telea"
     large = hole
     if pm is not None:
-        k = np.ones((options.thin_px, options.thin_px), np.uint8)
-        large = (cv2.dilate(cv2.erode(hole.astype(np.uint8), k), k) > 0) & hole
+        large = large_holes(hole, options.thin_px)
         if large.any() and options.telea_reach_px > 0 and float(
                 cv2.distanceTransform(large.astype(np.uint8), cv2.DIST_L2, 5).max()) < options.telea_reach_px:
             large = np.zeros_like(large)                # shallow specks: Telea
