@@ -118,6 +118,7 @@ def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, 
     import torch.nn.functional as F
 
     from engine.memory.backproject import backproject_depth
+    from engine.memory.rows import split_by_flag
     from engine.memory.store import INVENTED_VIEW
 
     dev = memory.device
@@ -156,11 +157,8 @@ def fuse_generated_frame(memory, frame: GeneratedFrame, guide, segment_id: int, 
     guess = invented | (confidence <= guessed_confidence)
     pts = backproject_depth(frame.camera, depth, color, conf, adds, options.fuse_stride, dev)
     is_guess = guess.to(pts.flat.device).reshape(-1)[pts.flat]
-    # the observed rows then the guessed ones, each in pixel order (a stable sort of the tag)
-    # and how many are observed: one host sync for both inserts instead of a nonzero for each
-    order = torch.sort(is_guess.to(torch.uint8), stable=True).indices
-    n_obs = is_guess.numel() - int(is_guess.sum())
-    for rows, view in ((order[:n_obs], -1), (order[n_obs:], INVENTED_VIEW)):
+    # the observed rows then the guessed ones, each in pixel order (one host sync for both)
+    for rows, view in zip(split_by_flag(is_guess), (-1, INVENTED_VIEW)):
         if rows.numel():
             added += memory.insert_points(pts.xyz[rows], pts.rgb[rows], pts.conf[rows], pts.normal[rows], view,
                                           segment_id).added

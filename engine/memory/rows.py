@@ -45,3 +45,12 @@ class PointRows:
         i = dict(dtype=torch.int32, device=device)
         return cls(torch.zeros(0, 3, **f), torch.zeros(0, 3, **f), torch.zeros(0, **f),
                    torch.zeros(0, 3, **f), torch.zeros(0, **i), torch.zeros(0, **i))
+
+
+def split_by_flag(flag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row numbers of ``flag`` [N] bool -> (where False, where True), each in increasing order:
+    a stable sort of the flag and its count (one host sync; two nonzeros are two, and a mask
+    applied per column one per column on a GPU)."""
+    order = torch.sort(flag.to(torch.uint8), stable=True).indices
+    n_false = flag.numel() - int(flag.sum())
+    return order[:n_false], order[n_false:]

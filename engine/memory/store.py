@@ -25,7 +25,7 @@ import torch
 from engine.device import resolve_device
 from engine.memory import voxels
 from engine.memory.journal import Journal, JournalEntry
-from engine.memory.rows import FIELDS as _FIELDS, PointRows
+from engine.memory.rows import FIELDS as _FIELDS, PointRows, split_by_flag
 
 CAPTURED = -1
 # ``view`` of a point that no observation backs: generated content the generator invented
@@ -247,11 +247,7 @@ class GeometryMemory:
         sorted_keys, order = self._sorted_keys()
         rows_hit = voxels.lookup(sorted_keys, order, uniq)
         hit = rows_hit >= 0
-        # the hit / new voxels' numbers, each in order: a stable sort of the new flag and how
-        # many hit (one host sync; a nonzero each was two, a mask per column one per column)
-        order = torch.sort((~hit).to(torch.uint8), stable=True).indices
-        n_hit = int(hit.sum())
-        hit_at, new_at = order[:n_hit], order[n_hit:]
+        hit_at, new_at = split_by_flag(~hit)      # the hit / new voxels' numbers, in order
         self.version += 1
         target = rows_hit[hit_at]
         before = None

@@ -334,3 +334,13 @@ def test_a_path_leaves_no_cached_rays_or_stacks(tiny_project):  # noqa: F811
             seen.append(len(lumigraph._RAYS) + len(lumigraph._STACKS))
     assert len(seen) == 2 and max(seen) > 0          # used while the path runs
     assert not lumigraph._RAYS and not lumigraph._STACKS and not lumigraph._GRIDS
+
+
+def test_split_by_flag_gives_the_rows_nonzero_gives():
+    from engine.memory.rows import split_by_flag
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 7, 500):
+        flag = torch.from_numpy(rng.random(n) < 0.4)
+        off, on = split_by_flag(flag)
+        assert torch.equal(off, torch.nonzero(~flag).squeeze(1)) and torch.equal(on, torch.nonzero(flag).squeeze(1))
