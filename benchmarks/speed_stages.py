@@ -41,6 +41,30 @@ STAGES = [
 ]
 
 
+def patch_stages(wrap, main_only: bool = False) -> list:
+    """Replace each function of :data:`STAGES` (the engine-thread ones only with ``main_only``)
+    by ``wrap(fn, label, on_engine_thread)``; returns what :func:`restore` puts back."""
+    import importlib
+
+    undo = []
+    for mod, owner, name, label, main in STAGES:
+        if main_only and not main:
+            continue
+        m = importlib.import_module(mod)
+        target = getattr(m, owner) if owner else m
+        fn = target.__dict__[name] if owner else getattr(m, name)
+        undo.append((target, name, fn))
+        setattr(target, name, wrap(fn, label, main))
+    return undo
+
+
+def restore(undo: list) -> None:
+    """Put back what :func:`patch_stages` replaced (in reverse order); empties ``undo``."""
+    for target, name, fn in reversed(undo):
+        setattr(target, name, fn)
+    undo.clear()
+
+
 class StageTimer:
     """Context manager: times :data:`STAGES` while active; :meth:`table` prints the result."""
 
@@ -81,20 +105,11 @@ class StageTimer:
         return timed
 
     def __enter__(self):
-        import importlib
-
-        for mod, owner, name, label, main in STAGES:
-            m = importlib.import_module(mod)
-            target = getattr(m, owner) if owner else m
-            fn = target.__dict__[name] if owner else getattr(m, name)
-            self._undo.append((target, name, fn))
-            setattr(target, name, self._wrap(fn, label, main))
+        self._undo = patch_stages(lambda fn, label, main: self._wrap(fn, label, main))
         return self
 
     def __exit__(self, *exc) -> None:
-        for target, name, fn in reversed(self._undo):
-            setattr(target, name, fn)
-        self._undo.clear()
+        restore(self._undo)
 
     def table(self, total: float) -> str:
         """Markdown table: stage, seconds, calls, ms per call; engine-thread stages first and
@@ -352,8 +367,6 @@ class OpCounter:
         return counted
 
     def __enter__(self):
-        import importlib
-
         from torch.utils._python_dispatch import TorchDispatchMode
 
         counter = self
@@ -371,23 +384,14 @@ class OpCounter:
                     counter.syncs[stage][name] += 1
                 return func(*args, **kwargs)
 
-        for mod, owner, name, label, main in STAGES:
-            if not main:
-                continue
-            m = importlib.import_module(mod)
-            target = getattr(m, owner) if owner else m
-            fn = target.__dict__[name] if owner else getattr(m, name)
-            self._undo.append((target, name, fn))
-            setattr(target, name, self._wrap(fn, label))
+        self._undo = patch_stages(lambda fn, label, main: self._wrap(fn, label), main_only=True)
         self._mode = _Mode()
         self._mode.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
         self._mode.__exit__(*exc)
-        for target, name, fn in reversed(self._undo):
-            setattr(target, name, fn)
-        self._undo.clear()
+        restore(self._undo)
 
     def totals(self, frames: int) -> dict[str, dict]:
         """{stage: {"ops": per frame, "syncs": per frame, "calls": n}} plus "total"."""
