@@ -29,7 +29,7 @@ import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,15 +42,10 @@ W, H = 896, 512
 
 
 def _parse(spec: str) -> dict:
-    from engine.generate.fill import FillOptions
+    """``key=value;key=value`` FillOptions overrides (the benches' one parser)."""
+    from benchmarks.bench_real_views import parse_generator
 
-    types = {f.name: f.type for f in fields(FillOptions)}
-    out = {}
-    for part in filter(None, (p.strip() for p in spec.split(";"))):
-        k, v = part.split("=", 1)
-        t = types[k]
-        out[k] = v if t in ("str", str) else (int(float(v)) if t in ("int", int) else float(v))
-    return out
+    return parse_generator("x:" + spec)[1]
 
 
 def _camera(w: int, h: int, yaw_deg: float = 0.0):
